@@ -1,0 +1,535 @@
+/**
+ * Settings: one table of options (flag, environment variable, default, help) and one zod schema.
+ * Precedence: flag > environment > default. pyconfd's flag and variable names are kept; unlike pyconfd,
+ * a single flag does not switch the environment off — the two are merged, flag by flag.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { OptionSpec } from "./cli.ts";
+import { LEVELS } from "./log.ts";
+
+/** Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or a bare number of `unit`s. */
+export function parseDuration(text: string, unit: "ms" | "s" = "s"): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!match) return undefined;
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? unit] ?? 1;
+  return Math.round(Number(match[1]) * factor);
+}
+
+function duration(unit: "ms" | "s", min = 0) {
+  return z.string().transform((text, ctx) => {
+    const ms = parseDuration(text, unit);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (e.g. 500ms, 2s, 1m)` });
+      return z.NEVER;
+    }
+    if (ms < min) {
+      ctx.addIssue({ code: "custom", message: `"${text}" is shorter than the minimum ${min}ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const boolean = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
+  if (typeof value === "boolean") return value;
+  const lower = value.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(lower)) return true;
+  if (["0", "false", "no", "off", ""].includes(lower)) return false;
+  ctx.addIssue({ code: "custom", message: `"${value}" is not a boolean (true/false, 1/0, yes/no)` });
+  return z.NEVER;
+});
+
+const list = z.string().transform((value) => value.split(",").map((s) => s.trim()).filter((s) => s !== ""));
+
+const apiServers = list.pipe(z.array(
+  z.string().refine((s) => {
+    try {
+      const url = new URL(s);
+      return (url.protocol === "https:" || url.protocol === "http:") && url.pathname === "/" &&
+        url.search === "";
+    } catch {
+      return false;
+    }
+  }, { error: (issue) => `"${issue.input}" is not an API server URL like https://10.0.0.1:6443` }),
+));
+
+const command = z.string().trim().min(1, "the command is empty");
+const path = z.string().trim().min(1, "the path is empty");
+
+/** A `host:port` listen address; `*` or empty host means every address. */
+const hostPort = z.string().trim().regex(/^(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*|:::?)?:\d{1,5}$/, {
+  error: (issue) => `"${issue.input}" is not an address:port like *:80 or 127.0.0.1:8080`,
+});
+
+const wait = z.string().transform((text, ctx) => {
+  const [minText = "", maxText] = text.split(":");
+  const min = parseDuration(minText, "ms");
+  const max = maxText === undefined
+    ? (min === undefined ? undefined : min * 4)
+    : parseDuration(maxText, "ms");
+  if (min === undefined || max === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not MIN:MAX durations like 200ms:2s` });
+    return z.NEVER;
+  }
+  if (max < min) {
+    ctx.addIssue({ code: "custom", message: `"${text}": MAX is shorter than MIN` });
+    return z.NEVER;
+  }
+  return { minMs: min, maxMs: max };
+});
+
+const percent = z.string().transform((text, ctx) => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
+  const value = match ? Number(match[1]) / (match[2] === "%" || Number(match[1]) > 1 ? 100 : 1) : NaN;
+  if (!(value >= 0 && value <= 1)) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a share like 50% or 0.5` });
+    return z.NEVER;
+  }
+  return value;
+});
+
+interface OptionDef<S extends z.ZodType> {
+  /** Long flag without dashes. */
+  flag: string;
+  /** Environment variable, if the option has one. */
+  env?: string;
+  /** Default as the user would type it. */
+  default?: string;
+  /** The value's schema (input: the raw string, or `true` for booleans). */
+  schema: S;
+  /** Help text. */
+  help: string;
+  /** Help group. */
+  group: "kubernetes" | "haproxy" | "loop" | "status" | "templates" | "general";
+  /** Repeatable flag, comma-joined. */
+  list?: boolean;
+  /** Placeholder in help. */
+  arg?: string;
+}
+
+function option<const D extends OptionDef<z.ZodType>>(def: D): D {
+  return def;
+}
+
+/** Every setting: how it is spelled, its default, its schema. The single source for flags, env and help. */
+export const OPTIONS = {
+  apiServers: option({
+    flag: "api-servers",
+    env: "APISERVERS",
+    default: "",
+    schema: apiServers,
+    list: true,
+    arg: "URLS",
+    group: "kubernetes",
+    help: "API server URLs, comma-separated, tried in order (failover); empty: kubeconfig or in-cluster",
+  }),
+  sslKey: option({
+    flag: "ssl-key",
+    env: "SSL_KEY_FILE",
+    schema: path,
+    arg: "FILE",
+    group: "kubernetes",
+    help: "client key for the API (mTLS)",
+  }),
+  sslCert: option({
+    flag: "ssl-cert",
+    env: "SSL_CERT_FILE",
+    schema: path,
+    arg: "FILE",
+    group: "kubernetes",
+    help: "client certificate for the API (mTLS)",
+  }),
+  sslCa: option({
+    flag: "ssl-ca",
+    env: "SSL_CA_FILE",
+    schema: path,
+    arg: "FILE",
+    group: "kubernetes",
+    help: "CA that signed the API server's certificate",
+  }),
+  tokenFile: option({
+    flag: "token-file",
+    env: "TOKEN_FILE",
+    schema: path,
+    arg: "FILE",
+    group: "kubernetes",
+    help: "bearer token file, re-read when it changes (projected tokens rotate)",
+  }),
+  kubeconfig: option({
+    flag: "kubeconfig",
+    env: "KUBECONFIG",
+    schema: path,
+    arg: "FILE",
+    group: "kubernetes",
+    help: "kubeconfig file (used when --api-servers is empty)",
+  }),
+  context: option({
+    flag: "context",
+    env: "KUBE_CONTEXT",
+    schema: z.string().trim().min(1),
+    arg: "NAME",
+    group: "kubernetes",
+    help: "kubeconfig context (default: its current-context)",
+  }),
+  resource: option({
+    flag: "resource",
+    env: "RESOURCE",
+    default: "endpoints",
+    schema: z.enum(["endpoints", "endpointslices"], {
+      error: (i) => `"${i.input}" is not endpoints or endpointslices`,
+    }),
+    arg: "KIND",
+    group: "kubernetes",
+    help: "endpoints (annotations on Endpoints) or endpointslices (annotations on the Service)",
+  }),
+  namespace: option({
+    flag: "namespace",
+    env: "NAMESPACE",
+    default: "",
+    schema: list.pipe(z.array(
+      z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+        error: (i) => `"${i.input}" is not a namespace name`,
+      }),
+    )),
+    list: true,
+    arg: "NS",
+    group: "kubernetes",
+    help: "namespaces to watch, comma-separated or repeated (default: all)",
+  }),
+  labelSelector: option({
+    flag: "label-selector",
+    env: "LABEL_SELECTOR",
+    schema: z.string().trim().min(1),
+    arg: "SELECTOR",
+    group: "kubernetes",
+    help: "label selector passed to the API, e.g. haconfd=yes",
+  }),
+  interval: option({
+    flag: "interval",
+    env: "REFRESH_INTERVAL",
+    default: "300",
+    schema: duration("s", 1000),
+    arg: "SECONDS",
+    group: "kubernetes",
+    help: "full resync every this many seconds, a safety net under the watch (pyconfd: the poll interval)",
+  }),
+  from: option({
+    flag: "from",
+    env: "FROM_FILE",
+    schema: path,
+    arg: "FILE",
+    group: "general",
+    help:
+      "read objects from a kubectl JSON dump instead of the API (- for stdin); watched for changes by run",
+  }),
+  templateDir: option({
+    flag: "template-dir",
+    env: "TEMPLATE_DIR",
+    schema: path,
+    arg: "DIR",
+    group: "templates",
+    help: "directory of *.eta and *.conf templates replacing the embedded defaults",
+  }),
+  httpBind: option({
+    flag: "http-bind",
+    env: "HTTP_BIND",
+    default: "*:80",
+    schema: hostPort,
+    arg: "ADDR",
+    group: "templates",
+    help: "bind address of the HTTP frontend (it.listen.http)",
+  }),
+  httpsBind: option({
+    flag: "https-bind",
+    env: "HTTPS_BIND",
+    default: "*:443",
+    schema: hostPort,
+    arg: "ADDR",
+    group: "templates",
+    help: "bind address of the HTTPS passthrough frontend (it.listen.https)",
+  }),
+  tcpBindAddress: option({
+    flag: "tcp-bind-address",
+    env: "TCP_BIND_ADDRESS",
+    default: "*",
+    schema: z.string().trim().regex(/^(\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)$/, {
+      error: (i) => `"${i.input}" is not an address`,
+    }),
+    arg: "ADDR",
+    group: "templates",
+    help: "address TCP services bind to, with their listen port (it.listen.tcp)",
+  }),
+  haproxyConf: option({
+    flag: "haproxy-conf",
+    env: "HAPROXY_CONF",
+    default: "/etc/haproxy/haproxy.cfg",
+    schema: path,
+    arg: "FILE",
+    group: "haproxy",
+    help: "where the generated config is installed",
+  }),
+  haproxyCheckCmd: option({
+    flag: "haproxy-chk-cmd",
+    env: "HAPROXY_CHECK_CMD",
+    default: "haproxy -c -f",
+    schema: command,
+    arg: "CMD",
+    group: "haproxy",
+    help: "command that checks a config; the file is appended (run without a shell)",
+  }),
+  haproxyReloadCmd: option({
+    flag: "haproxy-reload-cmd",
+    env: "HAPROXY_RELOAD_CMD",
+    default: "systemctl reload haproxy",
+    schema: command,
+    arg: "CMD",
+    group: "haproxy",
+    help: "command that reloads HAProxy (run without a shell)",
+  }),
+  haproxyMasterSocket: option({
+    flag: "haproxy-master-socket",
+    env: "HAPROXY_MASTER_SOCKET",
+    schema: path,
+    arg: "PATH",
+    group: "haproxy",
+    help: "reload through HAProxy's master CLI socket instead of the reload command",
+  }),
+  haproxyRun: option({
+    flag: "haproxy-run",
+    env: "HAPROXY_RUN",
+    default: "false",
+    schema: boolean,
+    group: "haproxy",
+    help: "start and supervise HAProxy (master-worker mode) instead of reloading a system one",
+  }),
+  haproxyBin: option({
+    flag: "haproxy-bin",
+    env: "HAPROXY_BIN",
+    default: "haproxy",
+    schema: path,
+    arg: "PATH",
+    group: "haproxy",
+    help: "HAProxy binary for --haproxy-run",
+  }),
+  checkTimeout: option({
+    flag: "check-timeout",
+    env: "CHECK_TIMEOUT",
+    default: "30s",
+    schema: duration("s", 100),
+    arg: "DURATION",
+    group: "haproxy",
+    help: "time limit of the check command",
+  }),
+  reloadTimeout: option({
+    flag: "reload-timeout",
+    env: "RELOAD_TIMEOUT",
+    default: "30s",
+    schema: duration("s", 100),
+    arg: "DURATION",
+    group: "haproxy",
+    help: "time limit of a reload (command or master socket)",
+  }),
+  wait: option({
+    flag: "wait",
+    env: "WAIT",
+    default: "200ms:2s",
+    schema: wait,
+    arg: "MIN:MAX",
+    group: "loop",
+    help: "quiescence: apply once changes pause for MIN, never later than MAX after the first",
+  }),
+  minReloadInterval: option({
+    flag: "min-reload-interval",
+    env: "MIN_RELOAD_INTERVAL",
+    default: "1s",
+    schema: duration("s"),
+    arg: "DURATION",
+    group: "loop",
+    help: "reloads never come closer together than this",
+  }),
+  maxShrink: option({
+    flag: "max-shrink",
+    env: "MAX_SHRINK",
+    default: "50%",
+    schema: percent,
+    arg: "SHARE",
+    group: "loop",
+    help: "an apply dropping more than this share of domains waits for a second full sync",
+  }),
+  once: option({
+    flag: "once",
+    schema: boolean,
+    default: "false",
+    group: "loop",
+    help: "sync once, apply once, exit (0 on success)",
+  }),
+  dryRun: option({
+    flag: "dry-run",
+    schema: boolean,
+    default: "false",
+    group: "loop",
+    help: "render and check, print the diff, write and reload nothing",
+  }),
+  statusListen: option({
+    flag: "status-listen",
+    env: "STATUS_LISTEN",
+    default: "127.0.0.1:9180",
+    schema: z.union([hostPort, z.literal("off")]),
+    arg: "ADDR",
+    group: "status",
+    help: "address of the status endpoint (off to disable)",
+  }),
+  statusToken: option({
+    flag: "status-token",
+    env: "STATUS_TOKEN",
+    schema: z.string().min(16, "the token must have at least 16 characters"),
+    arg: "TOKEN",
+    group: "status",
+    help: "bearer token for the status endpoint (required off loopback; /healthz and /readyz stay open)",
+  }),
+  statusTokenFile: option({
+    flag: "status-token-file",
+    env: "STATUS_TOKEN_FILE",
+    schema: path,
+    arg: "FILE",
+    group: "status",
+    help: "file holding the status bearer token",
+  }),
+  statusExposeConfig: option({
+    flag: "status-expose-config",
+    env: "STATUS_EXPOSE_CONFIG",
+    default: "false",
+    schema: boolean,
+    group: "status",
+    help: "serve the installed config at /config",
+  }),
+  logLevel: option({
+    flag: "log-level",
+    env: "LOGLEVEL",
+    default: "info",
+    schema: z.string().trim().toLowerCase().pipe(
+      z.enum(LEVELS, { error: (i) => `"${i.input}" is not one of ${LEVELS.join(", ")}` }),
+    ),
+    arg: "LEVEL",
+    group: "general",
+    help: "debug, info, warn or error",
+  }),
+  logFormat: option({
+    flag: "log-format",
+    env: "LOG_FORMAT",
+    default: "logfmt",
+    schema: z.enum(["logfmt", "json"], { error: (i) => `"${i.input}" is not logfmt or json` }),
+    arg: "FORMAT",
+    group: "general",
+    help: "logfmt or json",
+  }),
+} as const;
+
+/** Name of a setting. */
+export type OptionKey = keyof typeof OPTIONS;
+
+type Output<K extends OptionKey> = z.output<(typeof OPTIONS)[K]["schema"]>;
+
+/** The settings after parsing: defaults applied, values typed. */
+export type Settings =
+  & { [K in OptionKey as (typeof OPTIONS)[K] extends { default: string } ? K : never]: Output<K> }
+  & { [K in OptionKey as (typeof OPTIONS)[K] extends { default: string } ? never : K]?: Output<K> };
+
+/** A bad flag or variable; `main` prints it and exits 2. */
+export class ConfigError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** The option specs handed to the command-line parser. */
+export function optionSpecs(): OptionSpec[] {
+  const specs: OptionSpec[] = Object.values(OPTIONS).map((o) => {
+    const type = (o.schema as z.ZodType) === boolean ? "boolean" : "string";
+    return "list" in o && o.list ? { flag: o.flag, type, list: true } : { flag: o.flag, type };
+  });
+  specs.push({ flag: "help", type: "boolean", short: "h" });
+  return specs;
+}
+
+/**
+ * Merges flags (raw values by flag name), environment and defaults, and validates them with one schema.
+ * Throws a {@linkcode ConfigError} naming the flag or variable and the value's problem.
+ */
+export function loadSettings(
+  flags: Readonly<Record<string, string | boolean>>,
+  env: Readonly<Record<string, string | undefined>>,
+): Settings {
+  const raw: Record<string, string | boolean> = {};
+  const origin: Record<string, string> = {};
+  for (const [key, def] of Object.entries(OPTIONS) as [OptionKey, OptionDef<z.ZodType>][]) {
+    const flagValue = flags[def.flag];
+    const envValue = def.env === undefined ? undefined : env[def.env];
+    if (flagValue !== undefined) {
+      raw[key] = flagValue;
+      origin[key] = `--${def.flag}`;
+    } else if (envValue !== undefined && envValue !== "") {
+      raw[key] = envValue;
+      origin[key] = `${def.env}`;
+    } else if (def.default !== undefined) {
+      raw[key] = def.default;
+      origin[key] = `default of --${def.flag}`;
+    }
+  }
+  const shape = Object.fromEntries(
+    Object.entries(OPTIONS).map(([key, def]) => [key, "default" in def ? def.schema : def.schema.optional()]),
+  );
+  const result = z.object(shape).safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = String(issue.path[0]);
+      const where = origin[key] ?? key;
+      const value = raw[key];
+      const message = issue.message.includes(String(value)) || typeof value !== "string"
+        ? issue.message
+        : `"${value}": ${issue.message}`;
+      return `Invalid ${where}: ${message}`;
+    });
+    throw new ConfigError(lines.join("\n"));
+  }
+  // SSL_CERT_FILE is also OpenSSL's CA-bundle variable, set system-wide on many hosts: without
+  // SSL_KEY_FILE it cannot be a client certificate, so it is not taken as one.
+  if (origin.sslCert === "SSL_CERT_FILE" && raw.sslKey === undefined) delete raw.sslCert;
+  const settings = result.data as Settings;
+  if (raw.sslCert === undefined) delete settings.sslCert;
+  crossCheck(settings);
+  return settings;
+}
+
+function crossCheck(settings: Settings): void {
+  if ((settings.sslKey === undefined) !== (settings.sslCert === undefined)) {
+    throw new ConfigError("Invalid --ssl-key/--ssl-cert (SSL_KEY_FILE/SSL_CERT_FILE): give both or neither");
+  }
+  if (settings.statusToken !== undefined && settings.statusTokenFile !== undefined) {
+    throw new ConfigError("Invalid --status-token and --status-token-file: give one, not both");
+  }
+}
+
+/** Help text for the options, grouped. */
+export function optionsHelp(): string {
+  const groups = new Map<string, string[]>();
+  for (const def of Object.values(OPTIONS) as OptionDef<z.ZodType>[]) {
+    const name = `--${def.flag}${def.arg ? ` ${def.arg}` : ""}`;
+    const tail = [
+      def.env ? `env ${def.env}` : "",
+      def.default !== undefined && def.default !== "" ? `default ${def.default}` : "",
+    ]
+      .filter((s) => s !== "").join(", ");
+    const lines = groups.get(def.group) ?? [];
+    lines.push(`  ${name.padEnd(34)}${def.help}${tail ? ` (${tail})` : ""}`);
+    groups.set(def.group, lines);
+  }
+  return [...groups].map(([group, lines]) =>
+    `${group[0]!.toUpperCase()}${group.slice(1)}:\n${lines.join("\n")}`
+  )
+    .join("\n\n");
+}
