@@ -62,13 +62,15 @@ export function redact(value: unknown, key = ""): unknown {
   return value;
 }
 
-/** An error's message followed by its `cause` chain: `a: b: c`. */
+/** An error's message followed by what its `cause` chain adds: `a: b: c`. */
 export function errorText(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
     if (current instanceof Error) {
-      if (!parts.includes(current.message)) parts.push(current.message);
+      // Causes add their first line only, and nothing that an outer message already says.
+      const line = (depth === 0 ? current.message : current.message.split("\n")[0] ?? "").trim();
+      if (line !== "" && !parts.some((part) => part.includes(line))) parts.push(line);
       current = current.cause;
     } else {
       parts.push(String(current));

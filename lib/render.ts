@@ -92,27 +92,31 @@ type Compiled = (data: TemplateData) => string;
 
 const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, useWith: false });
 
-/** Finds the line of a JavaScript syntax error by compiling growing prefixes of the template. */
+/**
+ * Finds the line of a JavaScript syntax error: compiles the template's first k tags for growing k; the
+ * first prefix that fails with the whole template's error ends with the tag that holds it.
+ */
 function syntaxErrorLine(source: string): number | undefined {
-  const lines = source.split("\n");
-  let low = 1, high = lines.length;
-  const compiles = (n: number) => {
-    const prefix = lines.slice(0, n).join("\n");
+  const errorOf = (body: string) => {
     try {
-      new Function("it", "options", eta.compileToString(prefix));
-      return true;
+      new Function(body);
+      return null;
     } catch (error) {
-      // Incomplete code (an open block) is fine for a prefix; a real syntax error is not.
-      return !(error instanceof SyntaxError) || /end of input/i.test(error.message);
+      return error instanceof SyntaxError ? error.message : null;
     }
   };
-  if (compiles(high)) return undefined;
-  while (low < high) {
-    const mid = Math.floor((low + high) / 2);
-    if (compiles(mid)) low = mid + 1;
-    else high = mid;
+  try {
+    const ast = eta.parse(source);
+    const full = errorOf(eta.compileBody(ast));
+    if (full === null) return undefined;
+    for (let k = 1; k <= ast.length; k++) {
+      const node = ast[k - 1];
+      if (typeof node === "object" && errorOf(eta.compileBody(ast.slice(0, k))) === full) return node.lineNo;
+    }
+  } catch {
+    // Parse errors carry their own line.
   }
-  return low;
+  return undefined;
 }
 
 function compileOne(file: TemplateFile): Compiled {

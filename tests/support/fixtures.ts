@@ -1,0 +1,67 @@
+/**
+ * Literal Kubernetes objects and endpoint sets for unit tests.
+ *
+ * @module
+ */
+import type { EndpointSet } from "../../lib/kube/objects.ts";
+
+/** Options of {@linkcode endpointsObject}. */
+export interface EndpointsFixture {
+  namespace?: string;
+  name: string;
+  annotations?: Record<string, string>;
+  ready?: string[];
+  notReady?: string[];
+  ports?: { name?: string; port: number }[];
+  created?: string;
+}
+
+/** A v1 Endpoints object as the API (or kubectl) returns it. */
+export function endpointsObject(f: EndpointsFixture): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {
+    name: f.name,
+    namespace: f.namespace ?? "default",
+    uid: `uid-${f.name}`,
+    resourceVersion: "100",
+    creationTimestamp: f.created ?? "2026-01-01T00:00:00Z",
+  };
+  if (f.annotations) metadata.annotations = f.annotations;
+  const subset: Record<string, unknown> = {
+    ports: (f.ports ?? [{ name: "http", port: 8080 }]).map((p) => ({ ...p, protocol: "TCP" })),
+  };
+  if (f.ready?.length) subset.addresses = f.ready.map((ip) => ({ ip }));
+  if (f.notReady?.length) subset.notReadyAddresses = f.notReady.map((ip) => ({ ip }));
+  return { kind: "Endpoints", apiVersion: "v1", metadata, subsets: [subset] };
+}
+
+/** A `kubectl get endpoints -A -o json` style list. */
+export function endpointsList(...items: Record<string, unknown>[]): Record<string, unknown> {
+  return { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items };
+}
+
+/** An endpoint set with one group. */
+export function endpointSet(
+  name: string,
+  annotations: Record<string, string>,
+  ready: string[] = ["10.0.0.1"],
+  options: {
+    namespace?: string;
+    created?: string;
+    ports?: { name: string; port: number }[];
+    notReady?: string[];
+  } = {},
+): EndpointSet {
+  return {
+    namespace: options.namespace ?? "default",
+    name,
+    created: options.created ?? "2026-01-01T00:00:00Z",
+    annotations,
+    groups: [{
+      ports: options.ports ?? [{ name: "http", port: 8080 }],
+      addresses: [
+        ...ready.map((ip) => ({ ip, ready: true })),
+        ...(options.notReady ?? []).map((ip) => ({ ip, ready: false })),
+      ],
+    }],
+  };
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every check and test of haconfd. On a fresh Debian machine it first installs what the tests need:
+# Deno (pinned, from npm), and HAProxy, keepalived and docker-compose (from apt) when they are missing.
+# Ends with one line "N passed, N failed[, N skipped]" taken from deno test's summary.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+need=()
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v keepalived >/dev/null 2>&1 || need+=(keepalived)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ "${#need[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing from apt: ${need[*]}" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+# The haproxy package may start a system HAProxy bound to :80; the tests use their own ports, so leave it.
+
+deno="$root/tools/deno"
+"$deno" --version | head -n 1 >&2
+
+echo "== deno task check (fmt, lint, type check)" >&2
+"$deno" task check
+
+echo "== deno test" >&2
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+"$deno" test --allow-all --parallel "$@" tests/ 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# deno test ends with e.g. "ok | 40 passed (12 steps) | 0 failed | 2 ignored (9s)".
+summary="$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1 || true)"
+passed="$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$summary")"
+failed="$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$summary")"
+ignored="$(grep -oE '[0-9]+ ignored' <<<"$summary" | grep -oE '[0-9]+' || echo 0)"
+if [ -z "$summary" ]; then
+  echo "0 passed, 1 failed (no test summary from deno test)"
+  exit 1
+fi
+echo "${passed} passed, ${failed} failed, ${ignored} skipped"
+exit "$status"
