@@ -1,0 +1,291 @@
+/**
+ * HAProxy run by haconfd itself: `haproxy -W -S <socket>,mode,600 -f <config>` as a child process,
+ * reloaded through its master CLI, restarted with backoff when it exits unexpectedly, stopped on close.
+ *
+ * @module
+ */
+
+import { errorText, type Logger, silentLogger } from "../log.ts";
+import { masterCommand, parseShowProc } from "./master_cli.ts";
+import { DEFAULT_RELOAD_TIMEOUT_MS, type Reloader, type ReloadResult, reloadViaMaster } from "./reload.ts";
+
+/** Options of {@linkcode startManagedHaproxy}. */
+export interface ManagedHaproxyOptions {
+  /** The config file HAProxy loads (and reloads). */
+  configPath: string;
+  /** Path of the master CLI unix socket haconfd creates. */
+  masterSocket: string;
+  /** The haproxy binary. @default {"haproxy"} */
+  binary?: string;
+  /** Pid file passed as `-p`. @default {none} */
+  pidFile?: string;
+  /** Extra arguments placed before `-f`. @default {[]} */
+  extraArgs?: readonly string[];
+  /** Logger; HAProxy's output lines are logged through it. @default {silentLogger} */
+  log?: Logger;
+  /** Time for the master CLI to answer after a (re)start. @default {10000} */
+  startTimeoutMs?: number;
+  /** Time for a reload, confirmation included. @default {30000} */
+  reloadTimeoutMs?: number;
+  /** First restart delay after an unexpected exit; doubles up to `restartMaxMs`. @default {500} */
+  restartMinMs?: number;
+  /** Largest restart delay. @default {30000} */
+  restartMaxMs?: number;
+  /** A process that ran this long resets the restart delay to `restartMinMs`. @default {10000} */
+  stableAfterMs?: number;
+  /** Stop by soft stop (SIGUSR1: finish connections) rather than SIGTERM. @default {false} */
+  softStop?: boolean;
+  /** Time to wait for HAProxy to exit on close before SIGKILL. @default {10000} */
+  stopTimeoutMs?: number;
+}
+
+/** A running (or restarting) HAProxy owned by haconfd. */
+export interface ManagedHaproxy extends Reloader {
+  /** `"managed"`. */
+  readonly kind: "managed";
+  /** Path of the master CLI socket. */
+  readonly masterSocket: string;
+  /** Pid of the current master process, `undefined` while not running. */
+  readonly pid: number | undefined;
+  /** How many times HAProxy was started (first start included). */
+  readonly starts: number;
+  /** Resolves once the current master answers on its socket (starting it now if it waits for a restart). */
+  ready(signal?: AbortSignal): Promise<void>;
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop() ?? "";
+    for (const line of parts) if (line.trim() !== "") onLine(line);
+  }
+  if (rest.trim() !== "") onLine(rest);
+}
+
+function logHaproxyLine(log: Logger, line: string): void {
+  const text = line.trimEnd();
+  if (text.startsWith("[ALERT]")) log.error(text);
+  else if (text.startsWith("[WARNING]")) log.warn(text);
+  else log.info(text);
+}
+
+/**
+ * Starts HAProxy in master-worker mode as a child and resolves once its master CLI answers.
+ *
+ * @example
+ * ```ts
+ * const haproxy = await startManagedHaproxy({ configPath: "/etc/haproxy/haproxy.cfg", masterSocket: "/run/haconfd/master.sock" });
+ * await haproxy.reload();
+ * await haproxy.close();
+ * ```
+ *
+ * @throws {Error} When the binary is missing or HAProxy does not come up within `startTimeoutMs`
+ * (it is stopped again before the error is thrown).
+ */
+export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promise<ManagedHaproxy> {
+  const {
+    configPath,
+    masterSocket,
+    binary = "haproxy",
+    pidFile,
+    extraArgs = [],
+    log: baseLog = silentLogger,
+    startTimeoutMs = 10_000,
+    reloadTimeoutMs = DEFAULT_RELOAD_TIMEOUT_MS,
+    restartMinMs = 500,
+    restartMaxMs = 30_000,
+    stableAfterMs = 10_000,
+    softStop = false,
+    stopTimeoutMs = 10_000,
+  } = options;
+  const log = baseLog.child("haproxy");
+  const args = [
+    "-W",
+    "-S",
+    `${masterSocket},mode,600`,
+    ...(pidFile === undefined ? [] : ["-p", pidFile]),
+    ...extraArgs,
+    "-f",
+    configPath,
+  ];
+  const address = { transport: "unix", path: masterSocket } as const;
+  const closing = new AbortController();
+  let child: Deno.ChildProcess | undefined;
+  /** Every started process until it exited and its output was read (old workers may hold the pipes). */
+  const lifetimes = new Set<Promise<void>>();
+  let starts = 0;
+  let backoff = restartMinMs;
+  let restartTimer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  function spawn(): void {
+    const proc = new Deno.Command(binary, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+    child = proc;
+    starts++;
+    const spawnedAt = performance.now();
+    log.info("haproxy started", { pid: proc.pid, args });
+    const output = Promise.all([
+      pipeLines(proc.stdout, (line) => logHaproxyLine(log, line)),
+      pipeLines(proc.stderr, (line) => logHaproxyLine(log, line)),
+    ]).catch((error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
+    const lifetime = proc.status.then(async (status) => {
+      if (child === proc) child = undefined;
+      if (performance.now() - spawnedAt >= stableAfterMs) backoff = restartMinMs;
+      if (closed) {
+        log.info("haproxy stopped", { pid: proc.pid, code: status.code, signal: status.signal });
+      } else {
+        log.error("haproxy exited unexpectedly", {
+          pid: proc.pid,
+          code: status.code,
+          signal: status.signal,
+          restartInMs: backoff,
+        });
+        scheduleRestart();
+      }
+      await output;
+    });
+    lifetimes.add(lifetime);
+    lifetime.finally(() => lifetimes.delete(lifetime));
+  }
+
+  function scheduleRestart(): void {
+    if (closed || restartTimer !== undefined) return;
+    const wait = backoff;
+    backoff = Math.min(backoff * 2, restartMaxMs);
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      startNow();
+    }, wait);
+  }
+
+  function startNow(): void {
+    if (closed || child !== undefined) return;
+    if (restartTimer !== undefined) {
+      clearTimeout(restartTimer);
+      restartTimer = undefined;
+    }
+    try {
+      spawn();
+    } catch (error) {
+      log.error("cannot start haproxy", { binary, error: errorText(error) });
+      scheduleRestart();
+    }
+  }
+
+  async function waitReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let last: unknown;
+    while (performance.now() < deadline && !closed && !signal?.aborted) {
+      if (child === undefined) startNow();
+      const current = child;
+      if (current !== undefined) {
+        try {
+          const table = parseShowProc(
+            await masterCommand(address, "show proc", { timeoutMs: 1_000, signal: closing.signal }),
+          );
+          if (table.master.pid === current.pid && table.workers.length > 0) {
+            backoff = restartMinMs;
+            return;
+          }
+          last = new Error(`master socket answered for pid ${table.master.pid}, waiting for ${current.pid}`);
+        } catch (error) {
+          last = error;
+        }
+      }
+      await delay(50, signal ?? closing.signal);
+    }
+    throw new Error(`HAProxy did not answer on master socket "${masterSocket}" within ${timeoutMs} ms`, {
+      cause: last,
+    });
+  }
+
+  async function stop(): Promise<void> {
+    const current = child;
+    if (current === undefined) return void await Promise.all(lifetimes);
+    const sig: Deno.Signal = softStop ? "SIGUSR1" : "SIGTERM";
+    try {
+      current.kill(sig);
+    } catch {
+      // already gone
+    }
+    const gone = new AbortController();
+    const timedOut = await Promise.race([
+      current.status.then(() => false),
+      delay(stopTimeoutMs, gone.signal).then(() => !gone.signal.aborted),
+    ]);
+    gone.abort();
+    if (timedOut) {
+      log.warn("haproxy did not stop in time, killing it", { pid: current.pid, signal: sig });
+      try {
+        current.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(lifetimes);
+  }
+
+  try {
+    spawn();
+  } catch (error) {
+    closed = true;
+    throw new Error(`Cannot start HAProxy "${binary}"`, { cause: error });
+  }
+  const managed: ManagedHaproxy = {
+    kind: "managed",
+    masterSocket,
+    get pid() {
+      return child?.pid;
+    },
+    get starts() {
+      return starts;
+    },
+    ready: (signal?: AbortSignal) => waitReady(startTimeoutMs, signal),
+    async reload(signal?: AbortSignal): Promise<ReloadResult> {
+      const started = performance.now();
+      if (child === undefined) {
+        // Not running (waiting for a restart): starting it loads the installed config.
+        try {
+          await waitReady(startTimeoutMs, signal);
+          return {
+            ok: true,
+            durationMs: performance.now() - started,
+            detail: `started haproxy pid ${managed.pid}`,
+          };
+        } catch (error) {
+          const message = errorText(error);
+          return { ok: false, durationMs: performance.now() - started, detail: message, error: message };
+        }
+      }
+      return reloadViaMaster({ address, timeoutMs: reloadTimeoutMs, log }, signal);
+    },
+    async close(): Promise<void> {
+      if (closed) return void await Promise.all(lifetimes);
+      closed = true;
+      closing.abort();
+      if (restartTimer !== undefined) clearTimeout(restartTimer);
+      restartTimer = undefined;
+      await stop();
+    },
+  };
+  try {
+    await waitReady(startTimeoutMs);
+  } catch (error) {
+    await managed.close();
+    throw error;
+  }
+  return managed;
+}
