@@ -9,16 +9,18 @@
  */
 import { parseCommandLine } from "./lib/cli.ts";
 import { ConfigError, loadSettings, optionsHelp, optionSpecs, type Settings } from "./lib/config.ts";
+import { createSource, listenOf, loadRenderer, passSucceeded, startDaemon } from "./lib/daemon.ts";
 import { readDump } from "./lib/file_source.ts";
 import { generate } from "./lib/generate.ts";
+import { checkConfig, splitCommand } from "./lib/haproxy/check.ts";
+import type { EndpointSet } from "./lib/kube/objects.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
-import { compileTemplates, defaultTemplates, loadTemplateDir, type Renderer } from "./lib/render.ts";
-import { versionLine } from "./lib/version.ts";
+import { VERSION, versionLine } from "./lib/version.ts";
 
 const COMMANDS = {
   run: "watch the cluster (or --from FILE) and keep HAProxy's config in step (the default)",
-  render: "render the config once and print it (--from FILE, - for stdin)",
-  check: "render the config once and check it with the check command",
+  render: "render the config once and print it (from --from FILE, - for stdin, or one sync with the API)",
+  check: "render the config once and check it with the check command (--haproxy-chk-cmd)",
   version: "print the version",
 } as const;
 type Command = keyof typeof COMMANDS;
@@ -36,33 +38,81 @@ function usage(command?: Command): string {
 /** Exit codes: success, a runtime failure, a usage or settings error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-async function loadRenderer(settings: Settings): Promise<Renderer> {
-  const files = settings.templateDir === undefined
-    ? defaultTemplates()
-    : await loadTemplateDir(settings.templateDir);
-  return compileTemplates(files);
-}
-
-function listenOf(settings: Settings) {
-  return { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
+/** Reads the current endpoint sets once: from `--from`, else one complete sync with the API. */
+async function readOnce(settings: Settings, log: Logger): Promise<EndpointSet[]> {
+  if (settings.from !== undefined) {
+    const { sets, problems } = await readDump(settings.from);
+    for (const problem of problems) log.warn("object skipped", { ...problem });
+    return sets;
+  }
+  const source = await createSource(settings, log);
+  const controller = new AbortController();
+  const synced = new Promise<void>((resolve) => source.onChange(() => source.status().synced && resolve()));
+  const running = source.run(controller.signal);
+  const timeout = AbortSignal.timeout(60_000);
+  await Promise.race([
+    synced,
+    running.then(() => Promise.reject(new Error("the source stopped before its first sync"))),
+    new Promise((_, reject) =>
+      timeout.addEventListener("abort", () => reject(new Error(`no complete sync in 60s: ${source.status().lastError}`)))
+    ),
+  ]).finally(() => controller.abort());
+  await running.catch(() => {});
+  return source.snapshot();
 }
 
 async function renderOnce(settings: Settings, log: Logger): Promise<string> {
-  if (settings.from === undefined) {
-    throw new ConfigError(
-      "Missing --from: render and check read a kubectl JSON dump (--from FILE, - for stdin)",
-    );
-  }
   const renderer = await loadRenderer(settings);
-  const { sets, problems } = await readDump(settings.from);
-  for (const problem of problems) log.warn("object skipped", { ...problem });
+  const sets = await readOnce(settings, log);
   const { model, text } = generate(sets, renderer, listenOf(settings));
   for (const skipped of model.skipped) log.warn("object skipped", { ...skipped });
-  log.info("rendered", {
-    domains: Object.keys(model.domains).length,
-    skipped: model.skipped.length + problems.length,
-  });
+  log.info("rendered", { domains: Object.keys(model.domains).length, skipped: model.skipped.length });
   return text;
+}
+
+async function checkOnce(settings: Settings, log: Logger): Promise<boolean> {
+  const text = await renderOnce(settings, log);
+  const dir = await Deno.makeTempDir({ prefix: "haconfd-check-" });
+  try {
+    const path = `${dir}/haproxy.cfg`;
+    await Deno.writeTextFile(path, text);
+    const result = await checkConfig(path, {
+      command: splitCommand(settings.haproxyCheckCmd),
+      timeoutMs: settings.checkTimeout,
+    });
+    for (const line of result.errors) console.error(line.replaceAll(path, "<rendered>"));
+    console.log(result.ok ? "Configuration is valid" : "Configuration is invalid");
+    return result.ok;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function runDaemon(settings: Settings, log: Logger): Promise<number> {
+  const daemon = await startDaemon(settings, log, { onDiff: (diff) => console.log(diff) });
+  if (settings.once) {
+    const record = await daemon.once();
+    await daemon.stop();
+    if (passSucceeded(record)) {
+      log.info("done", { outcome: record.outcome, detail: record.detail });
+      return EXIT.ok;
+    }
+    log.error("apply failed", { outcome: record.outcome, detail: record.detail, errors: record.errors });
+    return EXIT.failure;
+  }
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    Deno.addSignalListener("SIGTERM", stop);
+    Deno.addSignalListener("SIGINT", stop);
+  });
+  const hup = () => void daemon.reloadTemplates();
+  Deno.addSignalListener("SIGHUP", hup);
+  log.info("started", { version: VERSION, status: daemon.status?.url ?? "off" });
+  await stopped;
+  log.info("stopping");
+  Deno.removeSignalListener("SIGHUP", hup);
+  await daemon.stop();
+  return EXIT.ok;
 }
 
 /**
@@ -115,8 +165,9 @@ export async function main(
         return EXIT.ok;
       }
       case "check":
+        return (await checkOnce(settings, log)) ? EXIT.ok : EXIT.failure;
       case "run":
-        throw new Error(`Command "${command}" is not available yet`);
+        return await runDaemon(settings, log);
     }
   } catch (error) {
     if (error instanceof ConfigError) {

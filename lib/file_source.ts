@@ -1,9 +1,13 @@
 /**
- * Objects from a file: a kubectl JSON dump (`kubectl get endpoints -A -o json`), or stdin with `-`.
+ * Objects from a file: a kubectl JSON dump (`kubectl get endpoints -A -o json`), or stdin with `-`;
+ * read once (`render`) or watched as the daemon's source (`run --from`).
  *
  * @module
  */
+import { dirname, resolve } from "node:path";
 import { type EndpointSet, endpointSetsOf, type ObjectProblem, parseObjectList } from "./kube/objects.ts";
+import { errorText, type Logger } from "./log.ts";
+import { initialStatus, type Source } from "./source.ts";
 
 /** What a dump file yields. */
 export interface FileObjects {
@@ -44,4 +48,83 @@ export async function readDump(path: string): Promise<FileObjects> {
     throw new Error(`Cannot read "${name}": ${(error as Error).message}`, { cause: error });
   }
   return parseDump(text, name);
+}
+
+/** Options of {@linkcode createFileSource}. */
+export interface FileSourceOptions {
+  /** Logger. */
+  log: Logger;
+  /** Re-read at least this often even without a file-system event (a safety net; full sync). @default {30000} */
+  resyncMs?: number;
+  /** Wait after a file-system event before reading, so a writer can finish. @default {50} */
+  settleMs?: number;
+}
+
+/**
+ * A {@linkcode Source} that reads a dump file and re-reads it when it changes (watching its directory,
+ * so editors that replace the file are seen). A file that becomes unreadable or invalid keeps the last
+ * good snapshot and reports the error.
+ */
+export function createFileSource(path: string, options: FileSourceOptions): Source {
+  const { log, resyncMs = 30_000, settleMs = 50 } = options;
+  const status = initialStatus("file", path, "file");
+  let sets: EndpointSet[] = [];
+  let lastText: string | null = null;
+  const listeners: (() => void)[] = [];
+
+  async function read(reason: string): Promise<void> {
+    try {
+      const text = path === "-" ? await readStdin() : await Deno.readTextFile(path);
+      const parsed = parseDump(text, path);
+      const changed = text !== lastText;
+      lastText = text;
+      sets = parsed.sets;
+      status.problems = parsed.problems;
+      status.objects = sets.length;
+      status.synced = true;
+      status.fullSyncs++;
+      status.lastFullSyncAt = Date.now();
+      status.lastError = null;
+      if (changed) {
+        status.lastEventAt = status.lastFullSyncAt;
+        status.events[reason] = (status.events[reason] ?? 0) + 1;
+        for (const problem of parsed.problems) log.warn("object skipped", { ...problem });
+        log.info("file read", { path, objects: sets.length, reason });
+      }
+      for (const listener of listeners) listener();
+    } catch (error) {
+      status.lastError = errorText(error);
+      log.error("cannot read source file, keeping the last good state", { path, error: status.lastError });
+    }
+  }
+
+  return {
+    async run(signal) {
+      await read("initial");
+      if (path === "-" || signal.aborted) return;
+      const dir = dirname(resolve(path));
+      const name = resolve(path);
+      const watcher = Deno.watchFs(dir, { recursive: false });
+      const onAbort = () => watcher.close();
+      signal.addEventListener("abort", onAbort, { once: true });
+      let settle: ReturnType<typeof setTimeout> | undefined;
+      const resync = setInterval(() => void read("resync"), resyncMs);
+      try {
+        for await (const event of watcher) {
+          if (!event.paths.some((p) => p === name)) continue;
+          clearTimeout(settle);
+          settle = setTimeout(() => void read("changed"), settleMs);
+        }
+      } finally {
+        clearTimeout(settle);
+        clearInterval(resync);
+        signal.removeEventListener("abort", onAbort);
+      }
+    },
+    snapshot: () => sets,
+    onChange(listener) {
+      listeners.push(listener);
+    },
+    status: () => ({ ...status, events: { ...status.events }, restarts: { ...status.restarts } }),
+  };
 }

@@ -98,7 +98,6 @@ Deno.test("haconfd: bad flags and variables exit 2 naming the culprit", async ()
     [["render", "--from", "x"], { LOGLEVEL: "chatty" }, /Invalid LOGLEVEL: "chatty"/],
     [["render", "--nope"], {}, /Unknown option '--nope'/],
     [["frobnicate"], {}, /Unknown command "frobnicate"/],
-    [["render"], {}, /Missing --from/],
   ];
   for (const [args, env, message] of cases) {
     const run = await haconfd(args, { env });
@@ -120,6 +119,12 @@ Deno.test("haconfd render: input that is not an EndpointsList fails naming the i
   const missing = await haconfd(["render", "--from", "/nonexistent/dump.json"]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /Cannot read \\"\/nonexistent\/dump\.json\\"/);
+});
+
+Deno.test("haconfd render without --from and without any API configuration says what to give", async () => {
+  const run = await haconfd(["render"], { env: { HOME: "/nonexistent" } });
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /No API server configured: give --api-servers, --kubeconfig/);
 });
 
 Deno.test("haconfd render: a template syntax error names the file and line", async () => {

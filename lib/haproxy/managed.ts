@@ -75,8 +75,12 @@ async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
   if (rest.trim() !== "") onLine(rest);
 }
 
-function logHaproxyLine(log: Logger, line: string): void {
+function logHaproxyLine(log: Logger, line: string, alerts?: string[]): void {
   const text = line.trimEnd();
+  if (text.startsWith("[ALERT]") && alerts !== undefined) {
+    alerts.push(text.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ""));
+    alerts.splice(0, Math.max(0, alerts.length - 5));
+  }
   if (text.startsWith("[ALERT]")) log.error(text);
   else if (text.startsWith("[WARNING]")) log.warn(text);
   else log.info(text);
@@ -131,15 +135,19 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
 
+  /** The last [ALERT] lines, to say why a start failed. */
+  const recentAlerts: string[] = [];
+
   function spawn(): void {
+    recentAlerts.length = 0;
     const proc = new Deno.Command(binary, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
     child = proc;
     starts++;
     const spawnedAt = performance.now();
     log.info("haproxy started", { pid: proc.pid, args });
     const output = Promise.all([
-      pipeLines(proc.stdout, (line) => logHaproxyLine(log, line)),
-      pipeLines(proc.stderr, (line) => logHaproxyLine(log, line)),
+      pipeLines(proc.stdout, (line) => logHaproxyLine(log, line, recentAlerts)),
+      pipeLines(proc.stderr, (line) => logHaproxyLine(log, line, recentAlerts)),
     ]).catch((error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
     const lifetime = proc.status.then(async (status) => {
       if (child === proc) child = undefined;
@@ -188,9 +196,17 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
   async function waitReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     let last: unknown;
+    if (child === undefined) startNow();
+    const waitingFor = child;
     while (performance.now() < deadline && !closed && !signal?.aborted) {
-      if (child === undefined) startNow();
       const current = child;
+      if (current !== waitingFor) {
+        // It exited while starting: fail now with HAProxy's own words instead of restarting in a loop.
+        throw new Error(
+          `HAProxy exited during start-up${recentAlerts.length ? `: ${recentAlerts.join("; ")}` : ""}`,
+          { cause: last },
+        );
+      }
       if (current !== undefined) {
         try {
           const table = parseShowProc(
