@@ -26,7 +26,9 @@ import { createStatusApp, startStatusServer, type StatusServer } from "./status.
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
 export async function loadRenderer(settings: Pick<Settings, "templateDir">): Promise<Renderer> {
-  const files = settings.templateDir === undefined ? defaultTemplates() : await loadTemplateDir(settings.templateDir);
+  const files = settings.templateDir === undefined
+    ? defaultTemplates()
+    : await loadTemplateDir(settings.templateDir);
   return compileTemplates(files);
 }
 
@@ -50,7 +52,9 @@ export async function createSource(settings: Settings, log: Logger): Promise<Sou
 function checkCommand(settings: Settings): string[] {
   const command = splitCommand(settings.haproxyCheckCmd);
   const isDefault = command.join(" ") === DEFAULT_CHECK_COMMAND.join(" ");
-  return isDefault && settings.haproxyBin !== "haproxy" ? [settings.haproxyBin, ...command.slice(1)] : command;
+  return isDefault && settings.haproxyBin !== "haproxy"
+    ? [settings.haproxyBin, ...command.slice(1)]
+    : command;
 }
 
 /** Where the managed HAProxy's master socket lives. */
@@ -111,7 +115,10 @@ function reloadSetup(settings: Settings, log: Logger): ReloadSetup {
     };
   }
   return {
-    reloader: createCommandReloader({ command: splitCommand(settings.haproxyReloadCmd), timeoutMs: settings.reloadTimeout }),
+    reloader: createCommandReloader({
+      command: splitCommand(settings.haproxyReloadCmd),
+      timeoutMs: settings.reloadTimeout,
+    }),
     master: null,
   };
 }
@@ -146,12 +153,16 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
   const renderer = await loadRenderer(settings);
   const source = await createSource(settings, log);
   const { reloader, master } = settings.dryRun
-    ? { reloader: { kind: "none", reload: () => Promise.reject(new Error("dry run")), close: async () => {} }, master: null }
+    ? {
+      reloader: { kind: "none", reload: () => Promise.reject(new Error("dry run")), close: async () => {} },
+      master: null,
+    }
     : reloadSetup(settings, log.child("reload"));
   const checkArgv = checkCommand(settings);
   const applier: Applier = await createApplier({
     target: settings.haproxyConf,
-    check: (path, signal) => checkConfig(path, { command: checkArgv, timeoutMs: settings.checkTimeout, signal }),
+    check: (path, signal) =>
+      checkConfig(path, { command: checkArgv, timeoutMs: settings.checkTimeout, signal }),
     reloader,
     minReloadIntervalMs: settings.minReloadInterval,
     log: log.child("apply"),
@@ -186,7 +197,10 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
       ...(master === null ? {} : { readHaproxy: () => readHaproxyView(master) }),
       logger: log.child("status"),
     });
-    status = startStatusServer(app, settings.statusListen, { signal: controller.signal, logger: log.child("status") });
+    status = startStatusServer(app, settings.statusListen, {
+      signal: controller.signal,
+      logger: log.child("status"),
+    });
   }
 
   // With --once, the caller drives the one pass through once().
@@ -235,4 +249,3 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
 export function passSucceeded(record: ApplyRecord): boolean {
   return record.outcome === "applied" || record.outcome === "unchanged" || record.outcome === "dry-run";
 }
-

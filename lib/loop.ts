@@ -76,14 +76,18 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
     case "applied":
       return {
         outcome: "applied",
-        detail: result.changed ? `installed and reloaded: ${result.reload.detail}` : `reloaded: ${result.reload.detail}`,
+        detail: result.changed
+          ? `installed and reloaded: ${result.reload.detail}`
+          : `reloaded: ${result.reload.detail}`,
         errors: result.warnings,
       };
     case "dry-run":
       return {
         outcome: "dry-run",
         detail: result.changed
-          ? (result.check?.ok === false ? "would install, but the check fails" : "would install a changed config")
+          ? (result.check?.ok === false
+            ? "would install, but the check fails"
+            : "would install a changed config")
           : "no change",
         errors: result.check?.errors ?? [],
       };
@@ -112,7 +116,8 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
  * ```
  */
 export function createLoop(options: LoopOptions): Loop {
-  const { source, applier, configPath, reloadMode, wait, maxShrink, log, onPass, timers = realTimers } = options;
+  const { source, applier, configPath, reloadMode, wait, maxShrink, log, onPass, timers = realTimers } =
+    options;
   const { dryRun = false, retryMinMs = 1000, retryMaxMs = 30_000 } = options;
   let generate = options.generate;
   const startedAt = timers.now();

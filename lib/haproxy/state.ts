@@ -41,8 +41,20 @@ export async function readHaproxyView(address: MasterAddress, timeoutMs = 2000):
   try {
     const proc = parseShowProc(await masterCommand(address, "show proc", { timeoutMs }));
     const processes = [
-      { pid: proc.master.pid, role: "master", reloads: proc.master.reloads, uptime: "", version: proc.master.version },
-      ...proc.workers.map((w) => ({ pid: w.pid, role: "worker", reloads: w.reloads, uptime: "", version: w.version })),
+      {
+        pid: proc.master.pid,
+        role: "master",
+        reloads: proc.master.reloads,
+        uptime: "",
+        version: proc.master.version,
+      },
+      ...proc.workers.map((w) => ({
+        pid: w.pid,
+        role: "worker",
+        reloads: w.reloads,
+        uptime: "",
+        version: w.version,
+      })),
       ...proc.oldWorkers.map((w) => ({
         pid: w.pid,
         role: "old worker",
