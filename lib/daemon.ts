@@ -19,7 +19,7 @@ import { createKubeSource } from "./kube/source.ts";
 import { errorText, type Logger } from "./log.ts";
 import { createLoop, type Loop } from "./loop.ts";
 import { createMetrics } from "./metrics.ts";
-import { compileTemplates, defaultTemplates, loadTemplateDir, type Renderer } from "./render.ts";
+import { compileTemplates, defaultTemplates, type Listen, loadTemplateDir, type Renderer } from "./render.ts";
 import type { Source } from "./source.ts";
 import type { ApplyRecord } from "./state.ts";
 import { createStatusApp, startStatusServer, type StatusServer } from "./status.ts";
@@ -33,7 +33,7 @@ export async function loadRenderer(settings: Pick<Settings, "templateDir">): Pro
 }
 
 /** The bind addresses templates see, from the settings. */
-export function listenOf(settings: Pick<Settings, "httpBind" | "httpsBind" | "tcpBindAddress">) {
+export function listenOf(settings: Pick<Settings, "httpBind" | "httpsBind" | "tcpBindAddress">): Listen {
   return { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
 }
 

@@ -218,8 +218,12 @@ function classifyFetchError(error: unknown, server: string, connection: Connecti
   const detail = text.replace(/^fetch failed: /, "");
   if (/invalid peer certificate/i.test(text)) {
     const reason = /invalid peer certificate: (.*)$/i.exec(text)?.[1] ?? detail;
+    const insecure = connection.insecureSkipTlsVerify
+      ? " (the kubeconfig sets insecure-skip-tls-verify, which Deno's fetch cannot honour per connection: " +
+        "add certificate-authority-data, or run with --unsafely-ignore-certificate-errors=HOST)"
+      : "";
     return new TlsError(
-      `TLS to "${server}" failed: the API server's certificate did not verify against ${connection.caSource}: ${reason}`,
+      `TLS to "${server}" failed: the API server's certificate did not verify against ${connection.caSource}${insecure}: ${reason}`,
       server,
       "server",
       { cause: error },
@@ -325,7 +329,9 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
     if (status === 403) {
       return new Forbidden(
         `API server "${server}" forbids ${identity} to ${action.verb} ${what} (403 Forbidden): grant it ` +
-          `"list" and "watch" on "${action.resource}" (RBAC)${said}`,
+          `"list" and "watch" on "${action.resource}"${
+            action.group === "" ? "" : ` in API group "${action.group}"`
+          } (RBAC)${said}`,
         server,
       );
     }
