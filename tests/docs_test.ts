@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { OPTIONS } from "../lib/config.ts";
+
+const root = new URL("../", import.meta.url);
+const readme = await Deno.readTextFile(new URL("README.md", root));
+
+Deno.test("README documents every flag and environment variable", () => {
+  for (const def of Object.values(OPTIONS) as { flag: string; env?: string }[]) {
+    assert.ok(readme.includes(`\`--${def.flag}`), `--${def.flag} is missing from README.md`);
+    if (def.env !== undefined) {
+      assert.ok(readme.includes(`\`${def.env}\``), `${def.env} is missing from README.md`);
+    }
+  }
+});
+
+Deno.test(".ci/run calls the README's test command", async () => {
+  const ci = await Deno.readTextFile(new URL(".ci/run", root));
+  assert.ok(readme.includes("bash tools/test.sh"), "README names bash tools/test.sh");
+  assert.match(ci, /^exec bash tools\/test\.sh$/m);
+  assert.ok(readme.includes("bash tools/example.sh"), "README names bash tools/example.sh");
+});
