@@ -54,7 +54,10 @@ async function readOnce(settings: Settings, log: Logger): Promise<EndpointSet[]>
     synced,
     running.then(() => Promise.reject(new Error("the source stopped before its first sync"))),
     new Promise((_, reject) =>
-      timeout.addEventListener("abort", () => reject(new Error(`no complete sync in 60s: ${source.status().lastError}`)))
+      timeout.addEventListener(
+        "abort",
+        () => reject(new Error(`no complete sync in 60s: ${source.status().lastError}`)),
+      )
     ),
   ]).finally(() => controller.abort());
   await running.catch(() => {});
