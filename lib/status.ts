@@ -49,8 +49,11 @@ export const ALIVE_TEXT = "ok";
 /** `/readyz` body while ready. */
 export const READY_TEXT = "ready";
 
-/** Default of {@linkcode StatusAppOptions.staleAfterMs}. */
-export const DEFAULT_STALE_AFTER_MS = 60_000;
+/**
+ * Default of {@linkcode StatusAppOptions.staleAfterMs}: longer than a pass can take with the default
+ * check and reload timeouts (30 s each), so a slow reload is not taken for a dead loop.
+ */
+export const DEFAULT_STALE_AFTER_MS = 120_000;
 /** Default of {@linkcode StatusAppOptions.haproxyTimeoutMs}. */
 export const DEFAULT_HAPROXY_TIMEOUT_MS = 2_000;
 /** Longest `/?refresh=` accepted, in seconds. */
@@ -273,6 +276,7 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
     logger = silentLogger,
     node = hostname(),
   } = options;
+  if (token !== undefined && token.trim() === "") throw new TypeError("Invalid status token: it is empty");
   const app = new Hono();
 
   async function haproxyView(): Promise<HaproxyView | null> {
@@ -291,8 +295,10 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
   app.onError((error, c) => {
     if (error instanceof HTTPException) {
       if (error.status === 401) {
-        c.header("WWW-Authenticate", `Bearer realm="${AUTH_REALM}"`);
-        c.header("WWW-Authenticate", `Basic realm="${AUTH_REALM}", charset="UTF-8"`, { append: true });
+        // Basic first: Chromium gives up on the whole header when Bearer comes first, and then shows
+        // no login prompt (seen with Debian's chromium 156 headless).
+        c.header("WWW-Authenticate", `Basic realm="${AUTH_REALM}", charset="UTF-8"`);
+        c.header("WWW-Authenticate", `Bearer realm="${AUTH_REALM}"`, { append: true });
       }
       return c.text(`${error.message}\n`, error.status);
     }
