@@ -6,7 +6,7 @@
  */
 import { dirname, join } from "node:path";
 import { type Applier, createApplier } from "./apply.ts";
-import type { Settings } from "./config.ts";
+import { ConfigError, type Settings } from "./config.ts";
 import { createFileSource } from "./file_source.ts";
 import { generate } from "./generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND, splitCommand } from "./haproxy/check.ts";
@@ -123,6 +123,20 @@ function reloadSetup(settings: Settings, log: Logger): ReloadSetup {
   };
 }
 
+/** Reads `--status-token-file`; an unreadable, empty or short token is a start-up (settings) error. */
+async function readTokenFile(path: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await Deno.readTextFile(path)).trim();
+  } catch (error) {
+    throw new ConfigError(`Invalid --status-token-file: cannot read "${path}": ${errorText(error)}`);
+  }
+  if (token.length < 16) {
+    throw new ConfigError(`Invalid --status-token-file: "${path}" must hold a token of at least 16 characters`);
+  }
+  return token;
+}
+
 /** Callbacks through which the daemon reaches the console (only `main` prints). */
 export interface DaemonHooks {
   /** A dry run produced a diff. */
@@ -188,7 +202,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
   const controller = new AbortController();
   if (settings.statusListen !== "off") {
     const token = settings.statusTokenFile !== undefined
-      ? (await Deno.readTextFile(settings.statusTokenFile)).trim()
+      ? await readTokenFile(settings.statusTokenFile)
       : settings.statusToken;
     const app = createStatusApp(() => loop.state(), {
       metrics,
