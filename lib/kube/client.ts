@@ -198,9 +198,13 @@ export function describeAction(action: RequestAction): string {
   return `"${resource}" ${scope}`;
 }
 
-const StatusShape = { message: "", reason: "" };
+/** The parts of a Kubernetes `Status` body used in messages. */
+interface StatusBody {
+  message: string;
+  reason: string;
+}
 
-function parseStatus(text: string): typeof StatusShape {
+function parseStatus(text: string): StatusBody {
   try {
     const json = JSON.parse(text) as { message?: unknown; reason?: unknown };
     return {
@@ -280,6 +284,8 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
     let token: string;
     try {
       token = (await Deno.readTextFile(connection.tokenFile)).trim();
+      // An empty file is a rewrite in progress (tokens are never empty): keep the last token.
+      if (token === "" && lastToken !== undefined) return lastToken;
     } catch (error) {
       if (lastToken !== undefined) {
         log.warn("cannot re-read the token file, using the last token", {

@@ -75,9 +75,9 @@ export interface WatcherOptions<T> {
   log?: Logger;
   /** Items per list page. @default {500} */
   pageSize?: number;
-  /** `timeoutSeconds` of each watch request (the server ends it after this). @default {120} */
+  /** `timeoutSeconds` of each watch request (the server ends it after this). @default {60} */
   watchTimeoutSeconds?: number;
-  /** A stream silent this long is stalled and is reopened. @default {watchTimeoutSeconds * 1000 + 30000} */
+  /** A stream silent this long is stalled and is reopened. @default {watchTimeoutSeconds * 1000 + 15000} */
   readTimeoutMs?: number;
   /** First reconnect delay after consecutive failures. @default {250} */
   backoffBaseMs?: number;
@@ -196,8 +196,8 @@ export function createWatcher<T>(
     labelSelector,
     log = silentLogger,
     pageSize = 500,
-    watchTimeoutSeconds = 120,
-    readTimeoutMs = watchTimeoutSeconds * 1000 + 30_000,
+    watchTimeoutSeconds = 60,
+    readTimeoutMs = watchTimeoutSeconds * 1000 + 15_000,
     backoffBaseMs = 250,
     backoffCapMs = 30_000,
     resyncMs = 300_000,

@@ -1,0 +1,278 @@
+import assert from "node:assert/strict";
+import type { Connection } from "../lib/kube/auth.ts";
+import {
+  createKubeClient,
+  describeAction,
+  Expired,
+  Forbidden,
+  type KubeClient,
+  type RequestAction,
+  RequestTimeout,
+  TlsError,
+  tokenSubject,
+  Unauthorized,
+  Unavailable,
+} from "../lib/kube/client.ts";
+import { memoryLogger } from "../lib/log.ts";
+import { testCerts } from "./support/certs.ts";
+import { startKubeServer } from "./support/kube_server.ts";
+
+const LIST: RequestAction = { verb: "list", resource: "endpoints", group: "" };
+const EP = { metadata: { name: "web", namespace: "a" }, subsets: [] };
+
+function plain(servers: string[], extra: Partial<Connection> = {}): Connection {
+  return {
+    servers,
+    caCerts: [],
+    caSource: "the system roots",
+    insecureSkipTlsVerify: false,
+    origin: "test",
+    ...extra,
+  };
+}
+
+function refusedUrl(): string {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return `http://127.0.0.1:${port}`;
+}
+
+async function withClient<T>(client: KubeClient, fn: (c: KubeClient) => Promise<T>): Promise<T> {
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+function jwt(sub: string): string {
+  const part = (o: unknown) =>
+    btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  return `${part({ alg: "RS256" })}.${part({ sub })}.c2ln`;
+}
+
+Deno.test("tokenSubject() reads the sub claim of a JWT and nothing else", () => {
+  assert.equal(
+    tokenSubject(jwt("system:serviceaccount:haconfd:haconfd")),
+    "system:serviceaccount:haconfd:haconfd",
+  );
+  assert.equal(tokenSubject("opaque-token"), undefined);
+  assert.equal(tokenSubject("a.b!.c"), undefined);
+});
+
+Deno.test("describeAction() names the resource with its group and the scope", () => {
+  assert.equal(describeAction(LIST), '"endpoints" in all namespaces (cluster scope)');
+  assert.equal(
+    describeAction({ verb: "watch", resource: "endpointslices", group: "discovery.k8s.io", namespace: "x" }),
+    '"endpointslices.discovery.k8s.io" in namespace "x"',
+  );
+});
+
+Deno.test("createKubeClient() fails over from a refused server to the next and sticks to it", async () => {
+  await using server = await startKubeServer({ objects: { endpoints: [EP] } });
+  const log = memoryLogger();
+  const dead = refusedUrl();
+  await withClient(createKubeClient(plain([dead, server.url]), { log }), async (client) => {
+    const list = await client.getJson("/api/v1/endpoints", {}, LIST) as { items: unknown[] };
+    assert.equal(list.items.length, 1);
+    assert.equal(client.server(), server.url);
+    await client.getJson("/api/v1/endpoints", {}, LIST);
+    const failovers = log.lines.filter((l) => l.msg === "API server failed, trying the next");
+    assert.equal(failovers.length, 1, "the refused server is not tried again while the second works");
+    assert.match(String(failovers[0]!.error), /Cannot connect to "http:\/\/127\.0\.0\.1:\d+": .*refused/i);
+    assert.equal(server.requests.length, 2);
+  });
+});
+
+Deno.test("createKubeClient() fails over on 5xx and timeouts, and reports every server when all fail", async () => {
+  await using first = await startKubeServer({ objects: { endpoints: [EP] } });
+  await using second = await startKubeServer({ objects: { endpoints: [EP] } });
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) conns.push(conn);
+  })();
+  const silentUrl = `http://127.0.0.1:${(silent.addr as Deno.NetAddr).port}`;
+  try {
+    first.failNext(1, { status: 503 });
+    await withClient(createKubeClient(plain([first.url, second.url])), async (client) => {
+      await client.getJson("/api/v1/endpoints", {}, LIST);
+      assert.equal(client.server(), second.url);
+      assert.deepEqual(first.requests.map((r) => r.status), [503]);
+    });
+    await withClient(
+      createKubeClient(plain([silentUrl, second.url]), { requestTimeoutMs: 100 }),
+      async (client) => {
+        const started = performance.now();
+        await client.getJson("/api/v1/endpoints", {}, LIST);
+        assert.equal(client.server(), second.url);
+        assert.ok(performance.now() - started >= 90);
+      },
+    );
+    first.failNext(1, { status: 500, message: "etcd is sad" });
+    await withClient(
+      createKubeClient(plain([first.url, silentUrl, refusedUrl()]), { requestTimeoutMs: 400 }),
+      async (client) => {
+        await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+          assert.ok(error instanceof Unavailable);
+          assert.equal(error.errors.length, 3);
+          assert.ok(error.errors[1] instanceof RequestTimeout);
+          assert.match(
+            error.message,
+            /No API server answered: .*\(500\): etcd is sad; .*did not answer within 400ms; .*/,
+          );
+          return true;
+        });
+      },
+    );
+  } finally {
+    silent.close();
+    await accepting.catch(() => {});
+    for (const conn of conns) conn.close();
+  }
+});
+
+Deno.test("createKubeClient() names the identity and the missing permission on 401 and 403, never the token", async () => {
+  const secret = jwt("system:serviceaccount:edge:haconfd");
+  await using server = await startKubeServer({
+    tokens: { [secret]: "system:serviceaccount:edge:haconfd" },
+    authorize: {
+      "system:serviceaccount:edge:haconfd": [{ verbs: ["list", "watch"], resources: ["endpoints"] }],
+    },
+  });
+  const log = memoryLogger();
+  await withClient(createKubeClient(plain([server.url], { token: secret }), { log }), async (client) => {
+    await client.getJson("/api/v1/endpoints", {}, LIST);
+    await assert.rejects(
+      client.getJson("/apis/discovery.k8s.io/v1/namespaces/edge/endpointslices", {}, {
+        verb: "list",
+        resource: "endpointslices",
+        group: "discovery.k8s.io",
+        namespace: "edge",
+      }),
+      (error: Error) => {
+        assert.ok(error instanceof Forbidden);
+        assert.match(
+          error.message,
+          /forbids token of "system:serviceaccount:edge:haconfd" to list "endpointslices\.discovery\.k8s\.io" in namespace "edge" \(403 Forbidden\): grant it "list" and "watch" on "endpointslices" in API group "discovery\.k8s\.io" \(RBAC\)/,
+        );
+        assert.ok(!error.message.includes(secret));
+        return true;
+      },
+    );
+  });
+  await withClient(createKubeClient(plain([server.url], { token: "wrong-secret-token" })), async (client) => {
+    await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+      assert.ok(error instanceof Unauthorized);
+      assert.match(
+        error.message,
+        /rejected the credentials of bearer token \(401 Unauthorized\) while trying to list "endpoints"/,
+      );
+      assert.ok(!error.message.includes("wrong-secret-token"));
+      return true;
+    });
+  });
+  assert.ok(log.lines.every((l) => !JSON.stringify(l).includes(secret)));
+});
+
+Deno.test("createKubeClient() authenticates with a client certificate and explains TLS failures", async () => {
+  const certs = await testCerts();
+  try {
+    const alice = await certs.client("alice", ["ops"]);
+    await using server = await startKubeServer({
+      tls: { cert: certs.serverCert, key: certs.serverKey, clientCa: certs.caCert },
+      authorize: { alice: [{ verbs: "*", resources: "*" }] },
+      objects: { endpoints: [EP] },
+    });
+    const clientCert = { cert: alice.cert, key: alice.key, source: "test", subject: "CN=alice,O=ops" };
+    const good = plain([server.url], { caCerts: [certs.caCert], caSource: "the test CA", clientCert });
+    await withClient(createKubeClient(good), async (client) => {
+      await client.getJson("/api/v1/endpoints", {}, LIST);
+      assert.equal(client.identity, 'client certificate "CN=alice,O=ops"');
+      assert.equal(server.requests.at(-1)?.user, "alice");
+    });
+    const wrongCa = { ...good, caCerts: [certs.otherCaCert], caSource: '--ssl-ca "other.pem"' };
+    await withClient(createKubeClient(wrongCa), async (client) => {
+      await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+        assert.ok(error instanceof Unavailable && error.errors[0] instanceof TlsError);
+        assert.equal((error.errors[0] as TlsError).side, "server");
+        assert.match(
+          error.message,
+          /TLS to "https:\/\/127\.0\.0\.1:\d+" failed: the API server's certificate did not verify against --ssl-ca "other\.pem": UnknownIssuer/,
+        );
+        return true;
+      });
+    });
+    const mallory = await certs.client("mallory", [], { untrusted: true });
+    const untrusted = {
+      ...good,
+      clientCert: { ...clientCert, cert: mallory.cert, key: mallory.key, subject: "CN=mallory" },
+    };
+    await withClient(createKubeClient(untrusted), async (client) => {
+      await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+        assert.ok(error instanceof Unauthorized);
+        assert.match(error.message, /rejected the credentials of client certificate "CN=mallory"/);
+        return true;
+      });
+    });
+  } finally {
+    await certs.dispose();
+  }
+});
+
+Deno.test("createKubeClient() re-reads the token file, so a rotated token is used", async () => {
+  await using server = await startKubeServer({ tokens: { "token-one": "one", "token-two": "two" } });
+  const dir = await Deno.makeTempDir({ prefix: "haconfd-token-" });
+  const log = memoryLogger();
+  try {
+    const file = `${dir}/token`;
+    await Deno.writeTextFile(file, "token-one\n");
+    await withClient(createKubeClient(plain([server.url], { tokenFile: file }), { log }), async (client) => {
+      await client.getJson("/api/v1/endpoints", {}, LIST);
+      await Deno.writeTextFile(`${dir}/token.new`, "token-two");
+      await Deno.rename(`${dir}/token.new`, file);
+      await client.getJson("/api/v1/endpoints", {}, LIST);
+      assert.deepEqual(server.requests.map((r) => r.user), ["one", "two"]);
+      assert.match(client.identity, /bearer token from ".*token"/);
+      await Deno.remove(file);
+      await client.getJson("/api/v1/endpoints", {}, LIST);
+      assert.equal(server.requests.at(-1)?.user, "two");
+    });
+    assert.ok(log.lines.some((l) => l.msg === "token file changed, using the new token"));
+    assert.ok(log.lines.some((l) => l.msg === "cannot re-read the token file, using the last token"));
+    assert.ok(log.lines.every((l) => !JSON.stringify(l).includes("token-two")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("createKubeClient() turns 410 into Expired and streams a watch", async () => {
+  await using server = await startKubeServer({
+    objects: { endpoints: [EP, { ...EP, metadata: { name: "b", namespace: "a" } }] },
+  });
+  await withClient(createKubeClient(plain([server.url])), async (client) => {
+    const page = await client.getJson("/api/v1/endpoints", { limit: "1" }, LIST) as {
+      metadata: { continue: string };
+    };
+    server.upsert("endpoints", { metadata: { name: "c", namespace: "a" } });
+    server.compact();
+    await assert.rejects(
+      client.getJson("/api/v1/endpoints", { limit: "1", continue: page.metadata.continue }, LIST),
+      Expired,
+    );
+    const stream = await client.openStream("/api/v1/endpoints", {
+      watch: "1",
+      resourceVersion: String(server.resourceVersion),
+    }, {
+      ...LIST,
+      verb: "watch",
+    });
+    server.upsert("endpoints", { metadata: { name: "d", namespace: "a" } });
+    const reader = stream.body.getReader();
+    const { value } = await reader.read();
+    assert.match(new TextDecoder().decode(value), /"type":"ADDED".*"name":"d"/);
+    reader.releaseLock();
+    await stream.close();
+  });
+});
