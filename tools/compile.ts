@@ -85,9 +85,12 @@ export interface RuntimeLookup {
 }
 
 /** The usage text of `deno task compile`. */
-export const USAGE = `Usage: deno task compile [--target TARGET | --all] [--out-dir DIR] [--download]
+export const USAGE =
+  `Usage: deno task compile [--target TARGET | --all] [--out-dir DIR] [--download]
 
-  --target TARGET  build for TARGET (${Object.keys(TARGETS).join(", ")}); default: the host's
+  --target TARGET  build for TARGET (${
+    Object.keys(TARGETS).join(", ")
+  }); default: the host's
   --all            build for every target
   --out-dir DIR    where binaries and checksums go (default: dist)
   --download       let deno download a missing runtime (denort) from Deno's servers
@@ -110,7 +113,10 @@ export function isTarget(value: string): value is Target {
  * parseCompileArgs(["--all"], "x86_64-unknown-linux-gnu").targets.length; // 2
  * ```
  */
-export function parseCompileArgs(args: readonly string[], hostTarget: string): CompileOptions {
+export function parseCompileArgs(
+  args: readonly string[],
+  hostTarget: string,
+): CompileOptions {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
@@ -124,10 +130,16 @@ export function parseCompileArgs(args: readonly string[], hostTarget: string): C
     },
   });
   const named = values.target ?? [];
-  if (values.all && named.length > 0) throw new TypeError(`Cannot use --all together with --target`);
+  if (values.all && named.length > 0) {
+    throw new TypeError(`Cannot use --all together with --target`);
+  }
   for (const target of named) {
     if (!isTarget(target)) {
-      throw new TypeError(`Unknown target "${target}": use one of ${Object.keys(TARGETS).join(", ")}`);
+      throw new TypeError(
+        `Unknown target "${target}": use one of ${
+          Object.keys(TARGETS).join(", ")
+        }`,
+      );
     }
   }
   let targets: Target[];
@@ -140,12 +152,27 @@ export function parseCompileArgs(args: readonly string[], hostTarget: string): C
       `Cannot build for the host "${hostTarget}": not a shipped target; pass --target or --all`,
     );
   }
-  return { targets, outDir: values["out-dir"], download: values.download, help: values.help };
+  return {
+    targets,
+    outDir: values["out-dir"],
+    download: values.download,
+    help: values.help,
+  };
 }
 
 /** The path where `deno compile` keeps the downloaded runtime of a target. */
-export function denortCachePath(denoDir: string, denoVersion: string, target: string): string {
-  return join(denoDir, "dl", "release", `v${denoVersion}`, `denort-${target}.zip`);
+export function denortCachePath(
+  denoDir: string,
+  denoVersion: string,
+  target: string,
+): string {
+  return join(
+    denoDir,
+    "dl",
+    "release",
+    `v${denoVersion}`,
+    `denort-${target}.zip`,
+  );
 }
 
 /**
@@ -153,12 +180,22 @@ export function denortCachePath(denoDir: string, denoVersion: string, target: st
  * (and downloading is not allowed). `DENORT_BIN` counts for the host's target only, because deno would
  * embed it whatever the target.
  */
-export function findRuntime(target: Target, lookup: RuntimeLookup): Runtime | undefined {
+export function findRuntime(
+  target: Target,
+  lookup: RuntimeLookup,
+): Runtime | undefined {
   const perTarget = TARGET_RUNTIME_VARIABLES[target];
-  const candidates: [string, string | undefined][] = [[perTarget, lookup.env[perTarget]]];
-  if (target === lookup.hostTarget) candidates.push(["DENORT_BIN", lookup.env.DENORT_BIN]);
+  const candidates: [string, string | undefined][] = [[
+    perTarget,
+    lookup.env[perTarget],
+  ]];
+  if (target === lookup.hostTarget) {
+    candidates.push(["DENORT_BIN", lookup.env.DENORT_BIN]);
+  }
   for (const [variable, path] of candidates) {
-    if (path !== undefined && path !== "") return { kind: "variable", variable, path };
+    if (path !== undefined && path !== "") {
+      return { kind: "variable", variable, path };
+    }
   }
   const cached = denortCachePath(lookup.denoDir, lookup.denoVersion, target);
   if (lookup.exists(cached)) return { kind: "cache", path: cached };
@@ -187,7 +224,12 @@ export function compileEnv(
 }
 
 /** The `deno compile` arguments for one target. */
-export function compileArgs(target: Target, outDir: string, envFile: string, entry: string): string[] {
+export function compileArgs(
+  target: Target,
+  outDir: string,
+  envFile: string,
+  entry: string,
+): string[] {
   return [
     "compile",
     // The daemon reads its config and templates, writes the HAProxy config, talks to the API and the
@@ -222,7 +264,10 @@ export async function sha256File(path: string): Promise<string> {
  * Writes `NAME.sha256` for each built binary and rewrites `SHA256SUMS` over every binary in `outDir`
  * (so building the targets one by one still ends with one complete file). Returns the SHA256SUMS text.
  */
-export async function writeChecksums(outDir: string, built: readonly Target[]): Promise<string> {
+export async function writeChecksums(
+  outDir: string,
+  built: readonly Target[],
+): Promise<string> {
   for (const target of built) {
     const name = TARGETS[target];
     await Deno.writeTextFile(
@@ -250,11 +295,24 @@ function exists(path: string): boolean {
   }
 }
 
-async function output(cmd: string, args: string[], cwd: string): Promise<{ ok: boolean; text: string }> {
+async function output(
+  cmd: string,
+  args: string[],
+  cwd: string,
+): Promise<{ ok: boolean; text: string }> {
   try {
-    const out = await new Deno.Command(cmd, { args, cwd, stdin: "null", stdout: "piped", stderr: "null" })
+    const out = await new Deno.Command(cmd, {
+      args,
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    })
       .output();
-    return { ok: out.success, text: new TextDecoder().decode(out.stdout).trim() };
+    return {
+      ok: out.success,
+      text: new TextDecoder().decode(out.stdout).trim(),
+    };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { ok: false, text: "" };
     throw error;
@@ -265,11 +323,17 @@ async function output(cmd: string, args: string[], cwd: string): Promise<{ ok: b
 export async function gitCommit(cwd: string): Promise<string> {
   const head = await output("git", ["rev-parse", "HEAD"], cwd);
   if (!head.ok || head.text === "") return "unknown";
-  const status = await output("git", ["status", "--porcelain", "--untracked-files=no"], cwd);
+  const status = await output("git", [
+    "status",
+    "--porcelain",
+    "--untracked-files=no",
+  ], cwd);
   return status.ok && status.text !== "" ? `${head.text}-dirty` : head.text;
 }
 
-async function denoInfo(cwd: string): Promise<{ denoDir: string; denoVersion: string }> {
+async function denoInfo(
+  cwd: string,
+): Promise<{ denoDir: string; denoVersion: string }> {
   const info = await output(Deno.execPath(), ["info", "--json"], cwd);
   const fallback = { denoDir: "", denoVersion: Deno.version.deno };
   if (!info.ok) return fallback;
@@ -278,7 +342,9 @@ async function denoInfo(cwd: string): Promise<{ denoDir: string; denoVersion: st
   const { denoDir, denoVersion } = parsed as Record<string, unknown>;
   return {
     denoDir: typeof denoDir === "string" ? denoDir : "",
-    denoVersion: typeof denoVersion === "string" ? denoVersion : Deno.version.deno,
+    denoVersion: typeof denoVersion === "string"
+      ? denoVersion
+      : Deno.version.deno,
   };
 }
 
@@ -289,7 +355,11 @@ export async function compile(args: readonly string[]): Promise<number> {
   try {
     options = parseCompileArgs(args, Deno.build.target);
   } catch (error) {
-    console.error(`Cannot compile: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(
+      `Cannot compile: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
     console.error(USAGE);
     return 2;
   }
@@ -320,7 +390,9 @@ export async function compile(args: readonly string[]): Promise<number> {
   }
   for (const [target, runtime] of runtimes) {
     if (runtime.kind === "variable" && !exists(runtime.path)) {
-      console.error(`Cannot compile: ${runtime.variable} names "${runtime.path}", which does not exist`);
+      console.error(
+        `Cannot compile: ${runtime.variable} names "${runtime.path}", which does not exist`,
+      );
       return 1;
     }
     if (runtime.kind !== "download") continue;
@@ -335,7 +407,9 @@ export async function compile(args: readonly string[]): Promise<number> {
     const envFile = join(tmp, "build.env");
     await Deno.writeTextFile(envFile, `HACONFD_COMMIT=${commit}\n`);
     for (const [target, runtime] of runtimes) {
-      console.error(`Compiling ${TARGETS[target]} (${target}, commit ${commit})`);
+      console.error(
+        `Compiling ${TARGETS[target]} (${target}, commit ${commit})`,
+      );
       const status = await new Deno.Command(Deno.execPath(), {
         args: compileArgs(target, outDir, envFile, join(root, "main.ts")),
         cwd: root,
@@ -346,7 +420,9 @@ export async function compile(args: readonly string[]): Promise<number> {
         stderr: "inherit",
       }).output();
       if (!status.success) {
-        console.error(`Cannot compile: deno compile for "${target}" failed with exit code ${status.code}`);
+        console.error(
+          `Cannot compile: deno compile for "${target}" failed with exit code ${status.code}`,
+        );
         return 1;
       }
     }
