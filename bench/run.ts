@@ -9,6 +9,7 @@ import { generate } from "../lib/generate.ts";
 import { type EndpointSet, parseObjectList } from "../lib/kube/objects.ts";
 import { buildModel } from "../lib/model.ts";
 import { compileTemplates, defaultTemplates } from "../lib/render.ts";
+import { watchBenchmarks } from "./watch.ts";
 
 const listen = { http: "*:80", https: "*:443", tcp: "*" };
 const PROTOS = ["http", "http", "http", "https", "redis"] as const;
@@ -147,6 +148,8 @@ if (haproxy) {
 } else {
   row("haproxy -c", "skipped", "haproxy is not installed");
 }
+
+await watchBenchmarks((name, value, note) => row(name, value, note));
 
 if (Deno.args.includes("--markdown")) {
   console.log("\n| benchmark | figure | note |\n| --- | ---: | --- |");

@@ -1,0 +1,12 @@
+/**
+ * Settings for benchmarks, parsed the way `main.ts` does.
+ *
+ * @module
+ */
+import { parseCommandLine } from "../lib/cli.ts";
+import { loadSettings, optionSpecs, type Settings } from "../lib/config.ts";
+
+/** Settings from a command line, with no environment. */
+export function parseSettings(args: string[]): Settings {
+  return loadSettings(parseCommandLine(args, optionSpecs()).values, {});
+}
