@@ -200,7 +200,8 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
 
   let status: StatusServer | null = null;
   const controller = new AbortController();
-  if (settings.statusListen !== "off") {
+  // A --once run is over in seconds and may run beside a daemon that holds the status port: no server.
+  if (settings.statusListen !== "off" && !settings.once) {
     const token = settings.statusTokenFile !== undefined
       ? await readTokenFile(settings.statusTokenFile)
       : settings.statusToken;

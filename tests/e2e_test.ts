@@ -1,0 +1,336 @@
+/**
+ * End-to-end: `haconfd run` as a subprocess against the fake Kubernetes API server (plain HTTP), with a
+ * real managed HAProxy and real backends on 127.0.0.x. Traffic goes through HAProxy's frontends only.
+ * Failure paths (bad config, API outage, failing reload) are in e2e_failures_test.ts.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  type Backend,
+  httpGet,
+  startHttpBackend,
+  startRedisBackend,
+  startTlsBackend,
+  tcpRoundTrip,
+  tlsHandshake,
+} from "./support/backends.ts";
+import {
+  endpoints,
+  pidAlive,
+  reloadsTotal,
+  runOnce,
+  seenBackends,
+  startDaemonProcess,
+  startHttpBackends,
+  startKube,
+  waitForBackends,
+} from "./support/daemon.ts";
+import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
+
+const ignore = !haproxyAvailable();
+
+Deno.test({
+  name: "haconfd run routes Host grafana.example.test to its endpoints as they scale, and drops the route",
+  ignore,
+  async fn() {
+    const { backends, port } = await startHttpBackends(["grafana-1", "grafana-2", "grafana-3"]);
+    await using wiki = await startHttpBackend("wiki", { hostname: "127.0.0.5" });
+    const [g1, g2, g3] = backends as [Backend, Backend, Backend];
+    const grafana = (ips: string[], annotated = true) =>
+      endpoints("grafana", annotated ? { domain: "grafana.example.test", proto: "http" } : {}, ips, port);
+    await using kube = await startKube([
+      grafana([g1.hostname]),
+      // Two more domains, so dropping grafana's stays under the shrink guard's 50 %.
+      endpoints("wiki", { domain: "wiki.example.test", proto: "http" }, [wiki.hostname], wiki.port),
+      endpoints("chat", { domain: "chat.example.test", proto: "http" }, [wiki.hostname], wiki.port),
+    ]);
+    try {
+      await using daemon = await startDaemonProcess({ apiServer: kube.url });
+      const http = daemon.ports.http;
+
+      const first = await httpGet(http, "grafana.example.test", "/dashboards");
+      assert.equal(first.status, 200);
+      assert.equal(first.headers["x-backend"], "grafana-1");
+      assert.equal(first.headers["x-path"], "/dashboards");
+      assert.deepEqual(await seenBackends(http, "grafana.example.test", 6), ["grafana-1"]);
+
+      // Scale up: 1 → 3 addresses, every one answers (round robin).
+      let from = daemon.logs().length;
+      kube.upsert("endpoints", grafana([g1.hostname, g2.hostname, g3.hostname]));
+      await daemon.waitForLog((l) => l.msg === "haproxy reloaded", { from });
+      await waitForBackends(http, "grafana.example.test", ["grafana-1", "grafana-2", "grafana-3"], 9);
+
+      // Scale down: 3 → 1, another address than the first.
+      from = daemon.logs().length;
+      kube.upsert("endpoints", grafana([g3.hostname]));
+      await daemon.waitForLog((l) => l.msg === "haproxy reloaded", { from });
+      await waitForBackends(http, "grafana.example.test", ["grafana-3"], 6);
+      assert.ok(g1.hits > 0 && g2.hits > 0, "the earlier backends answered before the scale-down");
+
+      // The annotation goes: the route goes, the other domains stay.
+      kube.upsert("endpoints", grafana([g3.hostname], false));
+      const gone = await waitFor(async () => {
+        const answer = await httpGet(http, "grafana.example.test");
+        return answer.status === 404 ? answer : undefined;
+      }, { what: "grafana's route to go" });
+      assert.match(gone.body, /no route for this host/);
+      assert.equal((await httpGet(http, "wiki.example.test")).headers["x-backend"], "wiki");
+      assert.equal((await daemon.waitReady()).trim(), "the installed config is the last one rendered");
+
+      const status = await daemon.stop();
+      assert.equal(status.code, 0);
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
+Deno.test({
+  name: "haconfd run passes TLS with SNI dashboard.example.test through to the dashboard backend",
+  ignore,
+  async fn() {
+    await using dashboard = await startTlsBackend("dashboard-backend", { hostname: "127.0.0.2" });
+    await using kube = await startKube([
+      endpoints(
+        "dashboard",
+        { domain: "dashboard.example.test", proto: "https" },
+        [dashboard.hostname],
+        dashboard.port,
+      ),
+    ]);
+    await using daemon = await startDaemonProcess({ apiServer: kube.url });
+
+    const peer = await tlsHandshake(daemon.ports.https, "dashboard.example.test");
+    assert.equal(peer.cn, "dashboard-backend");
+    assert.equal(peer.altNames, "DNS:dashboard-backend");
+    assert.equal(dashboard.hits, 0, "a handshake alone sends no request");
+    // An SNI no object claims has no backend: HAProxy closes the connection, no handshake completes.
+    await assert.rejects(tlsHandshake(daemon.ports.https, "unknown.example.test", { timeoutMs: 3_000 }));
+    assert.equal((await daemon.stop()).code, 0);
+  },
+});
+
+Deno.test({
+  name: "haconfd run forwards a redis client on the haconfd.io/listen-port port to its backend",
+  ignore,
+  async fn() {
+    await using redis = await startRedisBackend("redis-a", { hostname: "127.0.0.3" });
+    const listen = freePort();
+    await using kube = await startKube([
+      endpoints(
+        "redis",
+        {
+          domain: "redis.example.test",
+          proto: "redis",
+          "haconfd.io/listen-port": String(listen),
+        },
+        [redis.hostname],
+        redis.port,
+      ),
+    ]);
+    await using daemon = await startDaemonProcess({ apiServer: kube.url });
+
+    const reply = await tcpRoundTrip(listen, "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nNAME\r\n");
+    assert.equal(reply, "+PONG\r\n+redis-a\r\n");
+    assert.equal(redis.hits, 1);
+    const installed = await Deno.readTextFile(daemon.configPath);
+    assert.match(installed, new RegExp(`bind 127\\.0\\.0\\.1:${listen}\\n`));
+    assert.equal((await daemon.stop()).code, 0);
+  },
+});
+
+Deno.test({
+  name: "haconfd run under endpoint churn serves every request and reloads a bounded number of times",
+  ignore,
+  async fn() {
+    const { backends, port } = await startHttpBackends(["churn-1", "churn-2", "churn-3"]);
+    const ips = backends.map((b) => b.hostname);
+    const names = backends.map((b) => b.name);
+    const grafana = (subset: number) =>
+      endpoints(
+        "grafana",
+        { domain: "grafana.example.test", proto: "http" },
+        ips.filter((_, i) => (subset & (1 << i)) !== 0),
+        port,
+      );
+    const CHANGES = 200;
+    const EVERY_MS = 15;
+    const MIN_WAIT_MS = 50;
+    await using kube = await startKube([grafana(0b111)]);
+    try {
+      await using daemon = await startDaemonProcess({ apiServer: kube.url, wait: `${MIN_WAIT_MS}ms:500ms` });
+      const http = daemon.ports.http;
+      await waitForBackends(http, "grafana.example.test", names, 9);
+      const from = daemon.logs().length;
+      const metricsBefore = await reloadsTotal(daemon);
+
+      // A steady client loop, bounded by the churn's end (plus convergence) and a hard deadline.
+      let churning = true;
+      const failures: string[] = [];
+      let requests = 0;
+      const deadline = performance.now() + 25_000;
+      const client = (async () => {
+        while (churning && performance.now() < deadline) {
+          try {
+            const answer = await httpGet(http, "grafana.example.test", "/", { timeoutMs: 3_000 });
+            if (answer.status !== 200 || !names.includes(answer.headers["x-backend"] ?? "")) {
+              failures.push(
+                `status ${answer.status} from ${answer.headers["x-backend"] ?? "?"}: ${answer.body}`,
+              );
+            }
+          } catch (error) {
+            failures.push((error as Error).message);
+          }
+          requests++;
+        }
+      })();
+
+      // 200 changes: the ready addresses cycle through every non-empty subset of the three backends.
+      const started = performance.now();
+      let last = 0;
+      for (let i = 0; i < CHANGES; i++) {
+        last = (i % 7) + 1;
+        kube.upsert("endpoints", grafana(last));
+        await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
+      }
+      const churnMs = performance.now() - started;
+      const finalNames = names.filter((_, i) => (last & (1 << i)) !== 0);
+      try {
+        await daemon.waitReady();
+        await waitForBackends(http, "grafana.example.test", finalNames, 9);
+      } finally {
+        churning = false;
+        await client;
+      }
+
+      const reloads = daemon.logs().slice(from).filter((l) => l.msg === "haproxy reloaded");
+      const bound = Math.ceil(churnMs / MIN_WAIT_MS) + 3;
+      assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
+      assert.ok(requests >= 50, `only ${requests} requests were sent`);
+      assert.ok(reloads.length >= 1, "the churn caused no reload");
+      assert.ok(
+        reloads.length <= bound && reloads.length <= CHANGES / 10,
+        `${reloads.length} reloads for ${CHANGES} changes in ${Math.round(churnMs)} ms (bound ${bound})`,
+      );
+      // The metric agrees with the log.
+      assert.equal((await reloadsTotal(daemon)) - metricsBefore, reloads.length);
+      assert.equal((await daemon.stop()).code, 0);
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
+Deno.test({
+  name: "haconfd run stops its managed HAProxy on SIGTERM",
+  ignore,
+  async fn() {
+    await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+    await using kube = await startKube([
+      endpoints("web", { domain: "web.example.test", proto: "http" }, [web.hostname], web.port),
+    ]);
+    await using daemon = await startDaemonProcess({ apiServer: kube.url });
+    const pid = daemon.haproxyPid();
+    assert.ok(pid !== undefined, 'no "haproxy started" log line');
+    const running = await daemon.haproxyProcesses();
+    assert.ok(running.includes(pid), `master ${pid} not among ${running.join(", ")}`);
+    assert.ok(running.length >= 2, "a master and at least one worker");
+    assert.equal((await httpGet(daemon.ports.http, "web.example.test")).headers["x-backend"], "web");
+
+    daemon.kill("SIGTERM");
+    const status = await daemon.exited;
+    assert.equal(status.code, 0);
+    assert.equal(await pidAlive(pid), false, `HAProxy master ${pid} outlived haconfd`);
+    assert.deepEqual(await daemon.haproxyProcesses(), [], "no worker outlived haconfd either");
+    assert.ok(daemon.logsWith("stopping").length === 1);
+    assert.ok(daemon.logsWith("haproxy stopped").some((l) => l.pid === pid));
+    await assert.rejects(httpGet(daemon.ports.http, "web.example.test", "/", { timeoutMs: 2_000 }));
+  },
+});
+
+Deno.test({
+  name: "haconfd run --once installs a checked config, reloads once and exits 0",
+  ignore,
+  async fn() {
+    await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+    await using kube = await startKube([
+      endpoints("grafana", { domain: "grafana.example.test", proto: "http" }, [web.hostname], web.port),
+    ]);
+    const dir = await Deno.makeTempDir({ prefix: "haconfd-e2e-once-" });
+    try {
+      const conf = join(dir, "haproxy.cfg");
+      const marker = join(dir, "reloaded");
+      const run = await runOnce({
+        apiServer: kube.url,
+        haproxyConf: conf,
+        args: ["--haproxy-reload-cmd", `sh -c 'echo once >> "${marker}"'`],
+      });
+      assert.equal(run.code, 0, JSON.stringify(run.logs));
+      const done = run.logs.find((l) => l.msg === "done");
+      assert.equal(done?.outcome, "applied");
+      assert.equal(await Deno.readTextFile(marker), "once\n", "the reload command ran exactly once");
+      const installed = await Deno.readTextFile(conf);
+      assert.match(
+        installed,
+        /use_backend be_grafana_example_test_\w+ if \{ req\.hdr\(host\),host_only -i grafana\.example\.test \}/,
+      );
+      assert.match(installed, new RegExp(`server 127\\.0\\.0\\.2 127\\.0\\.0\\.2:${web.port} check`));
+      const check = await new Deno.Command("haproxy", {
+        args: ["-c", "-f", conf],
+        stdout: "piped",
+        stderr: "piped",
+      })
+        .output();
+      assert.ok(check.success, new TextDecoder().decode(check.stderr));
+      assert.deepEqual((await listDir(dir)).sort(), ["haproxy.cfg", "reloaded"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "haconfd run --dry-run prints the diff and writes and reloads nothing",
+  ignore,
+  async fn() {
+    await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+    const grafana = (ip: string) =>
+      endpoints("grafana", { domain: "grafana.example.test", proto: "http" }, [ip], web.port);
+    await using kube = await startKube([grafana("127.0.0.2")]);
+    const dir = await Deno.makeTempDir({ prefix: "haconfd-e2e-dry-" });
+    try {
+      const conf = join(dir, "haproxy.cfg");
+      const marker = join(dir, "reloaded");
+      const reload = ["--haproxy-reload-cmd", `sh -c 'echo reload >> "${marker}"'`];
+      assert.equal((await runOnce({ apiServer: kube.url, haproxyConf: conf, args: reload })).code, 0);
+      const before = await Deno.readTextFile(conf);
+      const mtime = (await Deno.stat(conf)).mtime;
+      await Deno.remove(marker);
+
+      kube.upsert("endpoints", grafana("127.0.0.3"));
+      const run = await runOnce({ apiServer: kube.url, haproxyConf: conf, args: ["--dry-run", ...reload] });
+      assert.equal(run.code, 0, JSON.stringify(run.logs));
+      assert.equal(run.logs.find((l) => l.msg === "done")?.outcome, "dry-run");
+      const diff = run.stdout;
+      assert.match(diff, new RegExp(`^--- ${conf.replaceAll(".", "\\.")}\\tinstalled$`, "m"));
+      assert.match(diff, new RegExp(`^-    server 127\\.0\\.0\\.2 127\\.0\\.0\\.2:${web.port} check$`, "m"));
+      assert.match(
+        diff,
+        new RegExp(`^\\+    server 127\\.0\\.0\\.3 127\\.0\\.0\\.3:${web.port} check$`, "m"),
+      );
+      assert.equal(await Deno.readTextFile(conf), before);
+      assert.deepEqual((await Deno.stat(conf)).mtime, mtime);
+      assert.deepEqual(await listDir(dir), ["haproxy.cfg"], "no reload, no staged or rejected file");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names;
+}
