@@ -125,7 +125,9 @@ export function createLoop(options: LoopOptions): Loop {
   let lastCheck: ApplyRecord | null = null;
   let lastReload: ApplyRecord | null = null;
   let lastSuccessAt: number | null = null;
-  let lastModel: Model = { domains: {}, skipped: [] };
+  // What HAProxy serves (the last model applied) and what the last render skipped.
+  let liveDomains: Model["domains"] = {};
+  let lastSkipped: Model["skipped"] = [];
   let renderedHash: string | null = null;
   let installedHash: string | null = null;
   let appliedDomains: number | null = null;
@@ -213,18 +215,22 @@ export function createLoop(options: LoopOptions): Loop {
         return record("render-failed", errorText(error), started, { renderMs: timers.now() - renderStart });
       }
       const renderMs = timers.now() - renderStart;
-      lastModel = generated.model;
-      renderedHash = await sha256Hex(generated.text);
+      lastSkipped = generated.model.skipped;
+      // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
+      // last finished pass instead of flapping to "differs from the last rendered one".
+      const hash = await sha256Hex(generated.text);
       for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
       const held = dryRun ? null : shrinkHeld(generated.model);
       if (held !== null) {
         log.warn("apply held", { reason: held });
-        return record("held", held, started, { renderMs, hash: renderedHash });
+        renderedHash = hash;
+        return record("held", held, started, { renderMs, hash });
       }
 
       const result = await applier.apply(generated.text, { dryRun });
       if (result.installedHash !== undefined) installedHash = result.installedHash;
+      renderedHash = hash;
       const { outcome, detail, errors } = outcomeOf(result);
       const entry = record(outcome, detail, started, {
         renderMs,
@@ -238,6 +244,7 @@ export function createLoop(options: LoopOptions): Loop {
       if (SUCCESS.includes(outcome)) {
         lastSuccessAt = entry.at;
         retryDelay = retryMinMs;
+        liveDomains = generated.model.domains;
         if (outcome !== "dry-run") appliedDomains = Object.keys(generated.model.domains).length;
       } else if (outcome === "reload-failed" || outcome === "write-failed") {
         scheduleRetry();
@@ -309,8 +316,8 @@ export function createLoop(options: LoopOptions): Loop {
         source: source.status(),
         config: { path: configPath, installedHash, renderedHash },
         ready: readiness(),
-        domains: lastModel.domains,
-        skipped: lastModel.skipped,
+        domains: liveDomains,
+        skipped: lastSkipped,
         applies: [...records],
         lastCheck,
         lastReload,

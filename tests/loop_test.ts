@@ -237,3 +237,39 @@ Deno.test("createLoop() runNow() runs one pass and returns its record", async ()
   assert.equal(typeof record.hash, "string");
   loop.close();
 });
+
+Deno.test("createLoop() stays ready while a good change is being applied", async () => {
+  const { clock, source, applier, loop } = setup();
+  source.set(domains(1), true);
+  await settle(clock);
+  assert.equal(loop.state().ready.ok, true);
+  // The next apply hangs until the test lets it finish, like a slow check and reload.
+  const apply = applier.apply.bind(applier);
+  let release = () => {};
+  const released = new Promise<void>((resolve) => release = resolve);
+  applier.apply = async (text, options) => {
+    await released;
+    return await apply(text, options);
+  };
+  source.set(domains(2));
+  await settle(clock, 5000);
+  assert.equal(applier.texts.length, 1, "the second apply is still running");
+  assert.deepEqual(loop.state().ready, { ok: true, reason: "the installed config is the last one rendered" });
+  release();
+  await settle(clock);
+  assert.equal(applier.texts.length, 2);
+  assert.equal(loop.state().ready.ok, true);
+  assert.equal(loop.state().config.renderedHash, loop.state().config.installedHash);
+  loop.close();
+});
+
+Deno.test("createLoop() shows the domains HAProxy serves, not those of a rejected render", async () => {
+  const { clock, source, loop } = setup(["applied", "check-failed"]);
+  source.set(domains(1), true);
+  await settle(clock);
+  source.set(domains(2));
+  await settle(clock, 500);
+  assert.equal(loop.state().applies[0]?.outcome, "check-failed");
+  assert.deepEqual(Object.keys(loop.state().domains), ["d0.example.test"]);
+  loop.close();
+});
