@@ -9,6 +9,7 @@ import { generate } from "../lib/generate.ts";
 import { type EndpointSet, parseObjectList } from "../lib/kube/objects.ts";
 import { buildModel } from "../lib/model.ts";
 import { compileTemplates, defaultTemplates } from "../lib/render.ts";
+import { e2eBenchmarks } from "./e2e.ts";
 import { watchBenchmarks } from "./watch.ts";
 
 const listen = { http: "*:80", https: "*:443", tcp: "*" };
@@ -150,6 +151,7 @@ if (haproxy) {
 }
 
 await watchBenchmarks((name, value, note) => row(name, value, note));
+if (haproxy) await e2eBenchmarks((name, value, note) => row(name, value, note));
 
 if (Deno.args.includes("--markdown")) {
   console.log("\n| benchmark | figure | note |\n| --- | ---: | --- |");
