@@ -132,7 +132,9 @@ async function readTokenFile(path: string): Promise<string> {
     throw new ConfigError(`Invalid --status-token-file: cannot read "${path}": ${errorText(error)}`);
   }
   if (token.length < 16) {
-    throw new ConfigError(`Invalid --status-token-file: "${path}" must hold a token of at least 16 characters`);
+    throw new ConfigError(
+      `Invalid --status-token-file: "${path}" must hold a token of at least 16 characters`,
+    );
   }
   return token;
 }

@@ -189,8 +189,7 @@ Deno.test("notify.sh logs each state transition as one logfmt line", async () =>
 });
 
 Deno.test({
-  name:
-    "check_haproxy.sh passes only when HAProxy runs and /readyz answers 200 in time",
+  name: "check_haproxy.sh passes only when HAProxy runs and /readyz answers 200 in time",
   ignore: which("curl") === undefined || which("pidof") === undefined,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "haconfd-check-" });
@@ -328,9 +327,7 @@ async function logs(nodes: Node[]): Promise<string> {
   for (const node of nodes) {
     const text = await Deno.readTextFile(node.log).catch(() => "");
     parts.push(
-      `--- keepalived ${node.name} ---\n${
-        text.trimEnd().split("\n").slice(-25).join("\n")
-      }`,
+      `--- keepalived ${node.name} ---\n${text.trimEnd().split("\n").slice(-25).join("\n")}`,
     );
   }
   return parts.join("\n");
@@ -399,8 +396,7 @@ async function stop(node: Node): Promise<void> {
 }
 
 Deno.test({
-  name:
-    "keepalived.conf moves the VIP on a failed check and keeps it after recovery (nopreempt)",
+  name: "keepalived.conf moves the VIP on a failed check and keeps it after recovery (nopreempt)",
   ignore: NETNS_PROBLEM !== undefined,
   async fn() {
     const tag = `${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;

@@ -85,12 +85,9 @@ export interface RuntimeLookup {
 }
 
 /** The usage text of `deno task compile`. */
-export const USAGE =
-  `Usage: deno task compile [--target TARGET | --all] [--out-dir DIR] [--download]
+export const USAGE = `Usage: deno task compile [--target TARGET | --all] [--out-dir DIR] [--download]
 
-  --target TARGET  build for TARGET (${
-    Object.keys(TARGETS).join(", ")
-  }); default: the host's
+  --target TARGET  build for TARGET (${Object.keys(TARGETS).join(", ")}); default: the host's
   --all            build for every target
   --out-dir DIR    where binaries and checksums go (default: dist)
   --download       let deno download a missing runtime (denort) from Deno's servers
@@ -136,9 +133,7 @@ export function parseCompileArgs(
   for (const target of named) {
     if (!isTarget(target)) {
       throw new TypeError(
-        `Unknown target "${target}": use one of ${
-          Object.keys(TARGETS).join(", ")
-        }`,
+        `Unknown target "${target}": use one of ${Object.keys(TARGETS).join(", ")}`,
       );
     }
   }
@@ -342,9 +337,7 @@ async function denoInfo(
   const { denoDir, denoVersion } = parsed as Record<string, unknown>;
   return {
     denoDir: typeof denoDir === "string" ? denoDir : "",
-    denoVersion: typeof denoVersion === "string"
-      ? denoVersion
-      : Deno.version.deno,
+    denoVersion: typeof denoVersion === "string" ? denoVersion : Deno.version.deno,
   };
 }
 
@@ -356,9 +349,7 @@ export async function compile(args: readonly string[]): Promise<number> {
     options = parseCompileArgs(args, Deno.build.target);
   } catch (error) {
     console.error(
-      `Cannot compile: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `Cannot compile: ${error instanceof Error ? error.message : String(error)}`,
     );
     console.error(USAGE);
     return 2;
