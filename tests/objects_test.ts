@@ -2,37 +2,32 @@ import assert from "node:assert/strict";
 import { joinSlices, parseObjectList, projectSlice } from "../lib/kube/objects.ts";
 import { EndpointSlice } from "../lib/kube/objects.ts";
 import { endpointsList, endpointsObject } from "./support/fixtures.ts";
+import { RECORDED } from "./support/kube_recorded.ts";
 
-const recorded = new URL("../../shared/kube-recorded/01-list-endpoints-all-namespaces.txt", import.meta.url);
+Deno.test("parseObjectList() reads a real API EndpointsList (recorded from kube-apiserver 1.26)", () => {
+  const parsed = parseObjectList(JSON.parse(RECORDED["01"]!.body));
+  assert.deepEqual(parsed.problems, []);
+  const web = parsed.endpoints.find((e) => e.name === "web");
+  assert.ok(web);
+  assert.deepEqual(web.annotations, { domain: "web.example.com", proto: "http" });
+  assert.deepEqual(web.groups[0]?.addresses.map((a) => [a.ip, a.ready]), [
+    ["192.0.2.10", true],
+    ["192.0.2.11", true],
+    ["192.0.2.12", false],
+  ]);
+  assert.deepEqual(web.groups[0]?.ports, [{ name: "http", port: 8080 }, { name: "metrics", port: 9090 }]);
+});
 
-function recordedBody(file: URL): unknown {
-  const text = Deno.readTextFileSync(file);
-  const body = text.slice(text.lastIndexOf("\n\n{") + 2);
-  return JSON.parse(body);
-}
-
-Deno.test({
-  name: "parseObjectList() reads a real API EndpointsList (recorded from kube-apiserver 1.26)",
-  ignore: !(() => {
-    try {
-      return Deno.statSync(recorded).isFile;
-    } catch {
-      return false;
-    }
-  })(),
-  fn() {
-    const parsed = parseObjectList(recordedBody(recorded));
-    assert.deepEqual(parsed.problems, []);
-    const web = parsed.endpoints.find((e) => e.name === "web");
-    assert.ok(web);
-    assert.deepEqual(web.annotations, { domain: "web.example.com", proto: "http" });
-    assert.deepEqual(web.groups[0]?.addresses.map((a) => [a.ip, a.ready]), [
-      ["192.0.2.10", true],
-      ["192.0.2.11", true],
-      ["192.0.2.12", false],
-    ]);
-    assert.deepEqual(web.groups[0]?.ports, [{ name: "http", port: 8080 }, { name: "metrics", port: 9090 }]);
-  },
+Deno.test("parseObjectList() reads a real EndpointSliceList (recorded), IPv4 and IPv6 slices", () => {
+  const parsed = parseObjectList(JSON.parse(RECORDED["04"]!.body));
+  assert.deepEqual(parsed.problems, []);
+  assert.deepEqual(
+    parsed.slices.map((s) => [s.name, s.service, s.group.addresses.map((a) => [a.ip, a.ready])]),
+    [
+      ["api-v4", "api", [["192.0.2.20", true], ["192.0.2.21", false]]],
+      ["api-v6", "api", [["2001:db8::1", true]]],
+    ],
+  );
 });
 
 Deno.test("parseObjectList() keeps only the annotations haconfd reads", () => {
