@@ -6,6 +6,7 @@
  */
 
 import { createTwoFilesPatch } from "diff";
+import { delay } from "./delay.ts";
 import { atomicWrite, type StagedFile, stageFile } from "./atomic_write.ts";
 import type { CheckResult } from "./haproxy/check.ts";
 import type { Reloader, ReloadResult } from "./haproxy/reload.ts";
@@ -145,21 +146,6 @@ export async function sha256Hex(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    function onAbort(): void {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
     return await Deno.readTextFile(path);
@@ -193,7 +179,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     minReloadIntervalMs = 0,
     log = silentLogger,
     now = Date.now,
-    sleep = defaultSleep,
+    sleep = (ms, signal) => delay(ms, { signal }),
   } = options;
   const rejectedPath = `${target}.rejected`;
   let installed = await readIfExists(target);

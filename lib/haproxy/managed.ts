@@ -5,6 +5,7 @@
  * @module
  */
 
+import { delay } from "../delay.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import { masterCommand, parseShowProc } from "./master_cli.ts";
 import { DEFAULT_RELOAD_TIMEOUT_MS, type Reloader, type ReloadResult, reloadViaMaster } from "./reload.ts";
@@ -51,18 +52,6 @@ export interface ManagedHaproxy extends Reloader {
   readonly starts: number;
   /** Resolves once the current master answers on its socket (starting it now if it waits for a restart). */
   ready(signal?: AbortSignal): Promise<void>;
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
@@ -221,7 +210,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
           last = error;
         }
       }
-      await delay(50, signal ?? closing.signal);
+      await delay(50, { signal: signal ?? closing.signal, resolveOnAbort: true });
     }
     throw new Error(`HAProxy did not answer on master socket "${masterSocket}" within ${timeoutMs} ms`, {
       cause: last,
@@ -240,7 +229,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     const gone = new AbortController();
     const timedOut = await Promise.race([
       current.status.then(() => false),
-      delay(stopTimeoutMs, gone.signal).then(() => !gone.signal.aborted),
+      delay(stopTimeoutMs, { signal: gone.signal, resolveOnAbort: true }).then(() => !gone.signal.aborted),
     ]);
     gone.abort();
     if (timedOut) {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { delay } from "../delay.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { runCommand } from "./check.ts";
 import {
@@ -110,21 +111,6 @@ export interface MasterSocketReloaderOptions {
   log?: Logger;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    function onAbort(): void {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 function describeTable(table: ProcTable): string {
   const failed = table.master.failed === undefined ? "" : `, failed ${table.master.failed}`;
   return `HAProxy ${table.master.version}: reloads ${table.master.reloads}${failed}, ` +
@@ -196,7 +182,7 @@ export async function reloadViaMaster(
       lastError = error instanceof Error ? error.message : String(error);
     }
     try {
-      await sleep(Math.min(pollIntervalMs, remaining()), signal);
+      await delay(Math.min(pollIntervalMs, remaining()), { signal });
     } catch {
       break;
     }
