@@ -27,8 +27,20 @@ export function templateData(model: Model, listen: Listen): TemplateData {
   return { domains: model.domains, listen, meta: { generatedBy: "haconfd", version: VERSION } };
 }
 
+/** The trailer line that records how many domains a config serves (read back by the shrink guard). */
+export function domainsTrailer(count: number): string {
+  return `# haconfd: ${count} domains\n`;
+}
+
+/** The domain count recorded in a config's trailer, if it has one. */
+export function trailerDomains(text: string): number | undefined {
+  const match = /^# haconfd: (\d+) domains$/m.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
 /**
- * Builds the model and renders it. Throws the renderer's `TemplateError` when a template fails.
+ * Builds the model and renders it, adding a trailer comment with the domain count (so that a restarted
+ * daemon's shrink guard knows what the installed config serves). Throws the renderer's `TemplateError` when a template fails.
  *
  * @example
  * ```ts
@@ -40,5 +52,6 @@ export function generate(sets: Iterable<EndpointSet>, renderer: Renderer, listen
     p !== undefined
   );
   const model = buildModel(sets, { reservedPorts });
-  return { model, text: renderer.render(templateData(model, listen)) };
+  const text = renderer.render(templateData(model, listen));
+  return { model, text: text + domainsTrailer(Object.keys(model.domains).length) };
 }

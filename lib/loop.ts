@@ -7,7 +7,7 @@
  */
 import type { Applier, ApplyResult } from "./apply.ts";
 import { sha256Hex } from "./apply.ts";
-import type { Generated } from "./generate.ts";
+import { type Generated, trailerDomains } from "./generate.ts";
 import type { EndpointSet } from "./kube/objects.ts";
 import { errorText, type Logger } from "./log.ts";
 import type { Model } from "./model.ts";
@@ -141,7 +141,10 @@ export function createLoop(options: LoopOptions): Loop {
 
   async function initialHash(): Promise<void> {
     const text = applier.installed();
-    if (text !== undefined) installedHash = await sha256Hex(text);
+    if (text === undefined) return;
+    installedHash = await sha256Hex(text);
+    // The shrink guard also protects what a previous run installed.
+    appliedDomains = trailerDomains(text) ?? null;
   }
   const ready = initialHash();
 

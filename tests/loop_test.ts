@@ -36,8 +36,8 @@ function fakeSource() {
 type Outcome = "applied" | "reload-failed" | "check-failed";
 
 /** An applier that records the texts it gets and answers what the test says. */
-function fakeApplier(answers: Outcome[] = []) {
-  let installed: string | undefined;
+function fakeApplier(answers: Outcome[] = [], initial?: string) {
+  let installed: string | undefined = initial;
   const texts: string[] = [];
   const applier: Applier & { texts: string[] } = {
     texts,
@@ -84,7 +84,7 @@ function fakeApplier(answers: Outcome[] = []) {
   return applier;
 }
 
-function setup(answers: Outcome[] = [], maxShrink = 0.5) {
+function setup(answers: Outcome[] = [], maxShrink = 0.5, installed?: string) {
   const clock = FakeTimers.createClock(0);
   const timers: Timers = {
     now: () => clock.now,
@@ -92,7 +92,7 @@ function setup(answers: Outcome[] = [], maxShrink = 0.5) {
     clearTimeout: (id) => clock.clearTimeout(id as FakeTimers.TimerId),
   };
   const source = fakeSource();
-  const applier = fakeApplier(answers);
+  const applier = fakeApplier(answers, installed);
   const log = memoryLogger();
   const loop = createLoop({
     source,
@@ -271,5 +271,18 @@ Deno.test("createLoop() shows the domains HAProxy serves, not those of a rejecte
   await settle(clock, 500);
   assert.equal(loop.state().applies[0]?.outcome, "check-failed");
   assert.deepEqual(Object.keys(loop.state().domains), ["d0.example.test"]);
+  loop.close();
+});
+
+Deno.test("createLoop() guards what a previous run installed: a restart that sees far fewer domains waits", async () => {
+  const previous = generate(domains(10), renderer, listen).text; // ends with "# haconfd: 10 domains"
+  const { clock, source, applier, loop } = setup([], 0.5, previous);
+  source.set(domains(2), true); // first sync after a restart: 2 of 10
+  await settle(clock, 500);
+  assert.equal(applier.texts.length, 0, "held");
+  assert.match(loop.state().applies[0]!.detail, /drops 8 of 10 domains/);
+  source.set(domains(2), true); // confirmed by a second full sync
+  await settle(clock, 500);
+  assert.equal(applier.texts.length, 1);
   loop.close();
 });
