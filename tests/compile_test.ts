@@ -21,57 +21,14 @@ import {
   TARGETS,
   writeChecksums,
 } from "../tools/compile.ts";
+import { freePort } from "./support/haproxy.ts";
+import { note, ROOT, run, signalQuietly, which, whichOrNote } from "./support/process.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
 const EXAMPLE = join(ROOT, "examples", "endpoints.json");
 const HOST = Deno.build.target;
 const X86 = "x86_64-unknown-linux-gnu";
 const ARM = "aarch64-unknown-linux-gnu";
-
-function note(text: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
-}
-
-function which(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    const path = join(dir, name);
-    try {
-      if (Deno.statSync(path).isFile) return path;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(
-  cmd: string,
-  args: string[],
-  options: { env?: Record<string, string>; clearEnv?: boolean; cwd?: string } = {},
-): Promise<Ran> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd ?? ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    ...(options.env === undefined ? {} : { env: options.env }),
-    ...(options.clearEnv === undefined ? {} : { clearEnv: options.clearEnv }),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-  };
-}
 
 function lookup(overrides: Partial<RuntimeLookup> = {}): RuntimeLookup {
   return {
@@ -349,13 +306,6 @@ Deno.test("compileArgs() --bundle: the bundled program renders the same bytes as
   }
 });
 
-function freePort(hostname: string): number {
-  const listener = Deno.listen({ hostname, port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 /** A random loopback address, so fixed TCP ports from the example cannot collide with other tests. */
 function loopbackAddress(): string {
   const byte = () => 2 + Math.floor(Math.random() * 250);
@@ -499,11 +449,7 @@ async function smoke(command: string[], haproxy: string): Promise<void> {
     );
   } finally {
     if (child !== undefined) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
+      signalQuietly(child, "SIGKILL");
       await child.status;
     }
     await output;
@@ -518,10 +464,7 @@ async function smoke(command: string[], haproxy: string): Promise<void> {
   }
 }
 
-const HAPROXY = which("haproxy");
-if (HAPROXY === undefined) {
-  note("compile_test: haproxy not installed: the smoke runs are skipped");
-}
+const HAPROXY = whichOrNote("haproxy", "compile_test: haproxy not installed: the smoke runs are skipped");
 
 Deno.test({
   name: "main.ts smoke: render, then run --haproxy-run until /readyz is 200, then SIGTERM",

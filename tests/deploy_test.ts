@@ -7,41 +7,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { OPTIONS } from "../lib/config.ts";
+import { installed, ROOT, run, whichOrNote } from "./support/process.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const UNIT = join(ROOT, "deploy", "haconfd.service");
-
-function note(text: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
-}
-
-function which(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-async function run(cmd: string, args: string[], cwd = ROOT) {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const decoder = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-  };
-}
 
 /** Every environment variable haconfd reads (lib/config.ts). */
 function knownVariables(): Set<string> {
@@ -86,10 +54,10 @@ async function unitWithStub(dir: string, text: string): Promise<string> {
   return unit;
 }
 
-const SYSTEMD_ANALYZE = which("systemd-analyze");
-if (SYSTEMD_ANALYZE === undefined) {
-  note("deploy_test: systemd-analyze not installed: unit verification skipped");
-}
+const SYSTEMD_ANALYZE = whichOrNote(
+  "systemd-analyze",
+  "deploy_test: systemd-analyze not installed: unit verification skipped",
+);
 
 Deno.test("haconfd.service declares ordering, restart, environment file and least privilege", async () => {
   const unit = parseUnit(await Deno.readTextFile(UNIT));
@@ -390,10 +358,10 @@ Deno.test("deploy/kubernetes: the DaemonSet runs on HAProxy nodes with the host 
 // ---------------------------------------------------------------------------------------------------
 // Compose
 
-const DOCKER_COMPOSE = which("docker-compose");
-if (DOCKER_COMPOSE === undefined) {
-  note("deploy_test: docker-compose not installed: compose validation skipped");
-}
+const DOCKER_COMPOSE = whichOrNote(
+  "docker-compose",
+  "deploy_test: docker-compose not installed: compose validation skipped",
+);
 
 Deno.test({
   name: "compose.yaml passes docker-compose config",
@@ -486,7 +454,7 @@ Deno.test("compose.yaml shares the config and master socket volumes; its files e
 
 Deno.test({
   name: "examples/compose/haproxy.cfg is a valid starting configuration",
-  ignore: which("haproxy") === undefined,
+  ignore: !installed("haproxy"),
   async fn() {
     const res = await run("haproxy", [
       "-c",

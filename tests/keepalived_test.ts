@@ -12,51 +12,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { installed, note, ROOT, run, terminate, which, whichOrNote } from "./support/process.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DIR = join(ROOT, "keepalived");
-
-function note(text: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
-}
-
-function which(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(
-  cmd: string,
-  args: string[],
-  env?: Record<string, string>,
-): Promise<Ran> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    ...(env === undefined ? {} : { env }),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-  };
-}
 
 /** Replaces the `$NAME=value` definitions at the top of keepalived.conf. */
 function define(config: string, values: Record<string, string>): string {
@@ -94,10 +52,10 @@ async function installTo(
   return config;
 }
 
-const KEEPALIVED = which("keepalived");
-if (KEEPALIVED === undefined) {
-  note("keepalived_test: keepalived not installed: its tests are skipped");
-}
+const KEEPALIVED = whichOrNote(
+  "keepalived",
+  "keepalived_test: keepalived not installed: its tests are skipped",
+);
 
 Deno.test({
   name: "keepalived.conf passes keepalived -t with the shipped scripts",
@@ -169,7 +127,7 @@ Deno.test("notify.sh logs each state transition as one logfmt line", async () =>
         "haconfd_vip",
         state,
         "100",
-      ], env);
+      ], { env });
       assert.equal(res.code, 0, res.stderr);
     }
     const lines = (await Deno.readTextFile(log)).trimEnd().split("\n");
@@ -190,7 +148,7 @@ Deno.test("notify.sh logs each state transition as one logfmt line", async () =>
 
 Deno.test({
   name: "check_haproxy.sh passes only when HAProxy runs and /readyz answers 200 in time",
-  ignore: which("curl") === undefined || which("pidof") === undefined,
+  ignore: !installed("curl") || !installed("pidof"),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "haconfd-check-" });
     let answer = 200;
@@ -214,10 +172,12 @@ Deno.test({
     const url = `http://127.0.0.1:${server.addr.port}/readyz`;
     const check = (args: string[] = []) =>
       run(join(DIR, "check_haproxy.sh"), args, {
-        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-        HAPROXY_PROCESS: name,
-        HACONFD_READYZ_URL: url,
-        CHECK_MAX_TIME: "1",
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HAPROXY_PROCESS: name,
+          HACONFD_READYZ_URL: url,
+          CHECK_MAX_TIME: "1",
+        },
       });
     try {
       let res = await check();
@@ -274,7 +234,7 @@ const VIP = `${SUBNET}.100`;
 
 async function netnsUsable(): Promise<string | undefined> {
   if (KEEPALIVED === undefined) return "keepalived is not installed";
-  if (which("ip") === undefined) return "ip (iproute2) is not installed";
+  if (!installed("ip")) return "ip (iproute2) is not installed";
   const name = `hcka-probe-${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
   const add = await run("ip", ["netns", "add", name]);
   if (add.code !== 0) return `"ip netns add" failed: ${add.stderr.trim()}`;
@@ -380,19 +340,7 @@ async function stop(node: Node): Promise<void> {
   const proc = node.proc;
   if (proc === undefined) return;
   node.proc = undefined;
-  try {
-    proc.kill("SIGTERM");
-  } catch {
-    // already gone
-  }
-  const timer = new Promise<"timeout">((r) => {
-    const id = setTimeout(() => r("timeout"), 5000);
-    proc.status.finally(() => clearTimeout(id));
-  });
-  if ((await Promise.race([proc.status, timer])) === "timeout") {
-    proc.kill("SIGKILL");
-    await proc.status;
-  }
+  await terminate(proc, 5000);
 }
 
 Deno.test({

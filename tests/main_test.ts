@@ -1,44 +1,23 @@
 import assert from "node:assert/strict";
+import { installed, run as runCommand, type RunResult } from "./support/process.ts";
 
 const root = new URL("../", import.meta.url);
-const hasHaproxy =
-  new Deno.Command("sh", { args: ["-c", "command -v haproxy"], stdout: "null" }).outputSync().success;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs `deno run main.ts ARGS` as a user would. */
-async function haconfd(
+function haconfd(
   args: string[],
   options: { env?: Record<string, string>; stdin?: string } = {},
-): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "main.ts", ...args],
+): Promise<RunResult> {
+  return runCommand(Deno.execPath(), ["run", "--allow-all", "main.ts", ...args], {
     cwd: root,
     env: { NO_COLOR: "1", ...options.env },
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+  });
 }
 
 Deno.test({
   name: "haconfd render --from examples/endpoints.json: haproxy -c accepts it, routes as annotated",
-  ignore: !hasHaproxy,
+  ignore: !installed("haproxy"),
   async fn() {
     const run = await haconfd(["render", "--from", "examples/endpoints.json"]);
     assert.equal(run.code, 0, run.stderr);
@@ -46,8 +25,8 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       await Deno.writeTextFile(`${dir}/haproxy.cfg`, text);
-      const check = await new Deno.Command("haproxy", { args: ["-c", "-f", `${dir}/haproxy.cfg`] }).output();
-      assert.ok(check.success, new TextDecoder().decode(check.stderr));
+      const check = await runCommand("haproxy", ["-c", "-f", `${dir}/haproxy.cfg`]);
+      assert.equal(check.code, 0, check.stderr);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

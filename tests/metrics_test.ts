@@ -1,27 +1,8 @@
 import assert from "node:assert/strict";
-import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { APPLY_RESULTS, createMetrics, METRIC_PREFIX, type Metrics } from "../lib/metrics.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../lib/state.ts";
 import { createStatusApp } from "../lib/status.ts";
-
-/** One sample as parse-prometheus-text-format returns it. */
-interface Sample {
-  value?: string;
-  labels?: Record<string, string>;
-  buckets?: Record<string, string>;
-  count?: string;
-  sum?: string;
-}
-
-/** One family as parse-prometheus-text-format returns it. */
-interface Family {
-  name: string;
-  help: string;
-  type: "COUNTER" | "GAUGE" | "HISTOGRAM" | "SUMMARY" | "UNTYPED";
-  metrics: Sample[];
-}
-
-const parse = parsePrometheusTextFormat as unknown as (text: string) => Family[];
+import { familiesByName, type Family, findSample, parsePrometheus } from "./support/prometheus.ts";
 
 const T0 = Date.UTC(2025, 0, 15, 12, 0, 0);
 
@@ -128,15 +109,12 @@ async function families(
   haproxy?: HaproxyView | null,
 ): Promise<Map<string, Family>> {
   const text = await metrics.render(s, haproxy);
-  return new Map(parse(text).map((f) => [f.name, f]));
+  return familiesByName(parsePrometheus(text));
 }
 
 function value(family: Family | undefined, labels: Record<string, string> = {}): number {
   assert.ok(family, "family missing");
-  const sample = family.metrics.find((m) =>
-    Object.entries(labels).every(([k, v]) => m.labels?.[k] === v) &&
-    Object.keys(m.labels ?? {}).length === Object.keys(labels).length
-  );
+  const sample = findSample(family, labels);
   assert.ok(sample, `no sample ${JSON.stringify(labels)} in ${family.name}`);
   return Number(sample.value);
 }
@@ -144,7 +122,7 @@ function value(family: Family | undefined, labels: Record<string, string> = {}):
 Deno.test("createMetrics() renders valid exposition with every family, help and type", async () => {
   const metrics = createMetrics({ version: "9.9.9", commit: "abc123" });
   const text = await metrics.render(state(), HAPROXY);
-  const parsed = parse(text);
+  const parsed = parsePrometheus(text);
   const expected: Record<string, Family["type"]> = {
     build_info: "GAUGE",
     applies_total: "COUNTER",
@@ -298,7 +276,7 @@ Deno.test("createStatusApp() serves /metrics as parseable Prometheus text", asyn
   assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
   const text = await res.text();
   assert.ok(text.endsWith("\n"));
-  const f = new Map(parse(text).map((family) => [family.name, family]));
+  const f = familiesByName(parsePrometheus(text));
   assert.equal(value(f.get("haconfd_domains")), 2);
   assert.equal(value(f.get("haconfd_applies_total"), { result: "applied" }), 1);
   assert.equal(value(f.get("haconfd_haproxy_servers"), { status: "DOWN" }), 1);
@@ -308,5 +286,5 @@ Deno.test("createStatusApp() serves /metrics as parseable Prometheus text", asyn
 });
 
 Deno.test("parse-prometheus-text-format rejects malformed text, so the checks above mean something", () => {
-  assert.throws(() => parse("# TYPE x counter\nx{a=} 1\n"));
+  assert.throws(() => parsePrometheus("# TYPE x counter\nx{a=} 1\n"));
 });

@@ -3,20 +3,16 @@ import { generate } from "../lib/generate.ts";
 import { compileTemplates, defaultTemplates, loadTemplateDir, TemplateError } from "../lib/render.ts";
 import { DEFAULT_TEMPLATES } from "../templates/mod.ts";
 import { endpointSet } from "./support/fixtures.ts";
+import { installed, run } from "./support/process.ts";
 
 const listen = { http: "*:80", https: "*:443", tcp: "*" };
-const hasHaproxy =
-  new Deno.Command("sh", { args: ["-c", "command -v haproxy"], stdout: "null" }).outputSync().success;
 
 async function haproxyCheck(text: string): Promise<{ ok: boolean; output: string }> {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/haproxy.cfg`, text);
-    const out = await new Deno.Command("haproxy", { args: ["-c", "-f", `${dir}/haproxy.cfg`] }).output();
-    return {
-      ok: out.success,
-      output: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
-    };
+    const out = await run("haproxy", ["-c", "-f", `${dir}/haproxy.cfg`]);
+    return { ok: out.code === 0, output: out.stdout + out.stderr };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -79,7 +75,7 @@ Deno.test("renderer: output is byte-identical across runs and input orders", () 
 
 Deno.test({
   name: "renderer: default templates pass haproxy -c, with domains and with none",
-  ignore: !hasHaproxy,
+  ignore: !installed("haproxy"),
   async fn() {
     const renderer = compileTemplates(defaultTemplates());
     for (const input of [sets, []]) {

@@ -17,7 +17,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { domainId } from "../lib/model.ts";
 import { VERSION } from "../lib/version.ts";
 import { type Backend, httpGet, startHttpBackend } from "./support/backends.ts";
@@ -32,6 +31,8 @@ import {
   startKube,
 } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import type { KubeServer } from "./support/kube_server.ts";
+import { familiesByName, type Family, findSample, parsePrometheus } from "./support/prometheus.ts";
 
 const ignore = !haproxyAvailable();
 
@@ -50,25 +51,6 @@ ${BOGUS} on
 `;
 const TOKEN = "status-token-0123456789abcdef";
 const READY_TEXT = "the installed config is the last one rendered";
-
-/** One sample as parse-prometheus-text-format returns it. */
-interface Sample {
-  value?: string;
-  labels?: Record<string, string>;
-  buckets?: Record<string, string>;
-  count?: string;
-  sum?: string;
-}
-
-/** One family as parse-prometheus-text-format returns it. */
-interface Family {
-  name: string;
-  help: string;
-  type: "COUNTER" | "GAUGE" | "HISTOGRAM" | "SUMMARY" | "UNTYPED";
-  metrics: Sample[];
-}
-
-const parsePrometheus = parsePrometheusTextFormat as unknown as (text: string) => Family[];
 
 /** A parsed scrape: families by name. */
 type Scrape = Map<string, Family>;
@@ -179,17 +161,14 @@ async function scrape(client: Deno.HttpClient, daemon: DaemonProcess, token?: st
     assert.ok(family.name.startsWith("haconfd_"), `unexpected family ${family.name}`);
     assert.notEqual(family.help, "", `${family.name} has no help`);
   }
-  return new Map(families.map((f) => [f.name, f]));
+  return familiesByName(families);
 }
 
 /** The value of the sample of `name` with exactly `labels`. */
 function metric(families: Scrape, name: string, labels: Record<string, string> = {}): number {
   const family = families.get(name);
   assert.ok(family, `no metric family ${name}`);
-  const sample = family.metrics.find((m) =>
-    Object.keys(m.labels ?? {}).length === Object.keys(labels).length &&
-    Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
-  );
+  const sample = findSample(family, labels);
   assert.ok(sample?.value !== undefined, `no sample ${name}${JSON.stringify(labels)}`);
   return Number(sample.value);
 }
@@ -239,6 +218,26 @@ async function testKit(stack: AsyncDisposableStack): Promise<{ templates: string
 /** Starts a daemon with the test templates (and `args`) against `kube`. */
 function startDaemon(kubeUrl: string, templateDir: string, args: string[] = []): Promise<DaemonProcess> {
   return startDaemonProcess({ apiServer: kubeUrl, args: ["--template-dir", templateDir, ...args] });
+}
+
+/**
+ * The fixture most tests share: backend `web` on 127.0.0.2, the fake API listing it as Endpoints `web`
+ * for `web.example.test`, and a daemon on it with the test templates (and `args`); all three released
+ * by `stack`, the daemon first.
+ */
+async function startWebDaemon(
+  stack: AsyncDisposableStack,
+  templateDir: string,
+  args: string[] = [],
+): Promise<{ web: Backend; kube: KubeServer; daemon: DaemonProcess }> {
+  const web = stack.use(await startHttpBackend("web", { hostname: "127.0.0.2" }));
+  const kube = stack.use(
+    await startKube([
+      endpoints("web", { domain: "web.example.test", proto: "http" }, [web.hostname], web.port),
+    ]),
+  );
+  const daemon = stack.use(await startDaemon(kube.url, templateDir, args));
+  return { web, kube, daemon };
 }
 
 Deno.test({
@@ -344,12 +343,8 @@ Deno.test({
   async fn() {
     await using stack = new AsyncDisposableStack();
     const { templates, client } = await testKit(stack);
-    const web = stack.use(await startHttpBackend("web", { hostname: "127.0.0.2" }));
+    const { kube, daemon } = await startWebDaemon(stack, templates);
     const api = stack.use(await startHttpBackend("api", { hostname: "127.0.0.3" }));
-    await using kube = await startKube([
-      endpoints("web", { domain: "web.example.test", proto: "http" }, [web.hostname], web.port),
-    ]);
-    await using daemon = await startDaemon(kube.url, templates);
     const apiObject = endpoints(
       "api",
       { domain: "api.example.test", proto: "http" },
@@ -456,11 +451,7 @@ Deno.test({
   async fn() {
     await using stack = new AsyncDisposableStack();
     const { templates, client } = await testKit(stack);
-    const web = stack.use(await startHttpBackend("web", { hostname: "127.0.0.2" }));
-    await using kube = await startKube([
-      endpoints("web", { domain: "web.example.test", proto: "http" }, [web.hostname], web.port),
-    ]);
-    await using daemon = await startDaemon(kube.url, templates);
+    const { web, kube, daemon } = await startWebDaemon(stack, templates);
     const good = await Deno.readTextFile(daemon.configPath);
     assert.ok(!good.includes(BOGUS));
     const pid = daemon.haproxyPid();
@@ -681,11 +672,7 @@ Deno.test({
   async fn() {
     await using stack = new AsyncDisposableStack();
     const { templates, client } = await testKit(stack);
-    const web = stack.use(await startHttpBackend("web", { hostname: "127.0.0.2" }));
-    await using kube = await startKube([
-      endpoints("web", { domain: "web.example.test", proto: "http" }, [web.hostname], web.port),
-    ]);
-    await using daemon = await startDaemon(kube.url, templates, ["--status-token", TOKEN]);
+    const { daemon } = await startWebDaemon(stack, templates, ["--status-token", TOKEN]);
     const listening = daemon.logsWith("Status endpoint listening");
     assert.equal(listening.at(-1)?.auth, "token");
     await assertTokenRule(client, daemon, TOKEN);
@@ -699,14 +686,10 @@ Deno.test({
   async fn() {
     await using stack = new AsyncDisposableStack();
     const { templates, client } = await testKit(stack);
-    const web = stack.use(await startHttpBackend("web", { hostname: "127.0.0.2" }));
     const tokenFile = join(templates, "status-token");
     const token = "file-token-abcdefghijklmnop";
     await Deno.writeTextFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    await using kube = await startKube([
-      endpoints("web", { domain: "web.example.test", proto: "http" }, [web.hostname], web.port),
-    ]);
-    await using daemon = await startDaemon(kube.url, templates, ["--status-token-file", tokenFile]);
+    const { daemon } = await startWebDaemon(stack, templates, ["--status-token-file", tokenFile]);
     await assertTokenRule(client, daemon, token);
     // The flag's token is not a fallback: only the file's works.
     assert.equal((await request(client, daemon, "/status", TOKEN)).status, 401);
@@ -720,12 +703,8 @@ Deno.test({
   async fn() {
     await using stack = new AsyncDisposableStack();
     const { templates, client } = await testKit(stack);
-    const web = stack.use(await startHttpBackend("web", { hostname: "127.0.0.2" }));
+    const { kube, daemon } = await startWebDaemon(stack, templates);
     const api = stack.use(await startHttpBackend("api", { hostname: "127.0.0.3" }));
-    await using kube = await startKube([
-      endpoints("web", { domain: "web.example.test", proto: "http" }, [web.hostname], web.port),
-    ]);
-    await using daemon = await startDaemon(kube.url, templates);
     // Poll /readyz without pause from before the change until the change is installed.
     const notReady: string[] = [];
     let polls = 0;

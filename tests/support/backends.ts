@@ -7,6 +7,7 @@
 
 import tls from "node:tls";
 import { join } from "node:path";
+import { run } from "./process.ts";
 
 /** A running backend. */
 export interface Backend extends AsyncDisposable {
@@ -100,34 +101,29 @@ export async function makeCert(cn: string): Promise<{ cert: string; key: string 
   try {
     const keyPath = join(dir, "key.pem");
     const certPath = join(dir, "cert.pem");
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        `/CN=${cn}`,
-        "-addext",
-        `subjectAltName=DNS:${cn}`,
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-keyout",
-        keyPath,
-        "-out",
-        certPath,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`Cannot create a certificate for "${cn}": ${new TextDecoder().decode(out.stderr)}`);
+    const out = await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${cn}`,
+      "-addext",
+      `subjectAltName=DNS:${cn}`,
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+    ], { cwd: dir });
+    if (out.code !== 0) {
+      throw new Error(`Cannot create a certificate for "${cn}": ${out.stderr}`);
     }
     return { cert: await Deno.readTextFile(certPath), key: await Deno.readTextFile(keyPath) };
   } finally {

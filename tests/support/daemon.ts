@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { type Backend, httpGet, startHttpBackend } from "./backends.ts";
 import { freePort, waitFor } from "./haproxy.ts";
 import { type JsonObject, type KubeServer, startKubeServer } from "./kube_server.ts";
+import { signalQuietly, terminate } from "./process.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const decoder = new TextDecoder();
@@ -166,13 +167,7 @@ function spawnHaconfd(args: string[]): Deno.ChildProcess {
  */
 export async function runHaconfd(args: string[], timeoutMs = 30_000): Promise<CompletedRun> {
   const child = spawnHaconfd(args);
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, timeoutMs);
+  const timer = setTimeout(() => signalQuietly(child, "SIGKILL"), timeoutMs);
   try {
     const out = await child.output();
     const logs = decoder.decode(out.stderr).split("\n").filter((l) => l.trim() !== "").map(parseLine);
@@ -364,22 +359,7 @@ export async function startDaemonProcess(options: DaemonProcessOptions): Promise
     exited,
     stop() {
       stopping ??= (async () => {
-        if (!hasExited) {
-          try {
-            child.kill("SIGTERM");
-          } catch {
-            // already gone
-          }
-        }
-        const timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // already gone
-          }
-        }, 15_000);
-        const status = await exited;
-        clearTimeout(timer);
+        const status = await terminate(child, 15_000);
         await drained;
         client.close();
         let left: number[] = [];

@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { masterCommand, parseShowProc } from "../../lib/haproxy/master_cli.ts";
+import { terminate } from "./process.ts";
 
 /** The haproxy binary the tests use (`HAPROXY_BIN` overrides). */
 export const HAPROXY_BINARY: string = Deno.env.get("HAPROXY_BIN") ?? "haproxy";
@@ -152,9 +153,8 @@ export async function startHaproxy(
   }
   const drained = Promise.all([collect(child.stdout), collect(child.stderr)]);
   let hasExited = false;
-  const status = child.status.then((s) => {
+  void child.status.then(() => {
     hasExited = true;
-    return s;
   });
   let stopped: Promise<void> | undefined;
   const instance: HaproxyInstance = {
@@ -167,22 +167,7 @@ export async function startHaproxy(
     exited: () => hasExited,
     stop() {
       stopped ??= (async () => {
-        if (!hasExited) {
-          try {
-            child.kill("SIGTERM");
-          } catch {
-            // already gone
-          }
-          const timer = setTimeout(() => {
-            try {
-              child.kill("SIGKILL");
-            } catch {
-              // already gone
-            }
-          }, 5_000);
-          await status;
-          clearTimeout(timer);
-        }
+        await terminate(child, 5_000);
         await drained;
         await Deno.remove(dir, { recursive: true });
       })();
