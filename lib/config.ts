@@ -7,6 +7,8 @@
  */
 import { z } from "zod";
 import type { OptionSpec } from "./cli.ts";
+import { splitCommand } from "./haproxy/check.ts";
+import { parseMasterAddress } from "./haproxy/master_cli.ts";
 import { LEVELS } from "./log.ts";
 
 /** Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or a bare number of `unit`s. */
@@ -44,19 +46,54 @@ const boolean = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
 const list = z.string().transform((value) => value.split(",").map((s) => s.trim()).filter((s) => s !== ""));
 
 const apiServers = list.pipe(z.array(
-  z.string().refine((s) => {
+  z.string().superRefine((s, ctx) => {
+    let url: URL;
     try {
-      const url = new URL(s);
-      return (url.protocol === "https:" || url.protocol === "http:") && url.pathname === "/" &&
-        url.search === "";
+      url = new URL(s);
     } catch {
-      return false;
+      url = new URL("invalid:");
     }
-  }, { error: (issue) => `"${issue.input}" is not an API server URL like https://10.0.0.1:6443` }),
+    if (
+      !((url.protocol === "https:" || url.protocol === "http:") && url.pathname === "/" && url.search === "")
+    ) {
+      ctx.addIssue({ code: "custom", message: `"${s}" is not an API server URL like https://10.0.0.1:6443` });
+    } else if (url.username !== "" || url.password !== "") {
+      // Credentials in a URL end up in logs and process listings.
+      ctx.addIssue({
+        code: "custom",
+        message:
+          "credentials in the URL are not accepted; use --token-file, client certificates or a kubeconfig",
+      });
+    }
+  }),
 ));
 
-const command = z.string().trim().min(1, "the command is empty");
+/** A command line run without a shell: it must split into words (quotes closed). */
+const command = z.string().trim().min(1, "the command is empty").superRefine((text, ctx) => {
+  try {
+    splitCommand(text);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: `"${text}": ${(error as Error).message}` });
+  }
+});
+
 const path = z.string().trim().min(1, "the path is empty");
+
+/** HAProxy's master CLI: a unix socket path or host:port. */
+const masterSocket = path.superRefine((text, ctx) => {
+  try {
+    parseMasterAddress(text);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+  }
+});
+
+/** pyconfd's LOGLEVEL took Python's names; WARNING and CRITICAL map onto ours. */
+const PYTHON_LEVELS: Readonly<Record<string, string>> = {
+  warning: "warn",
+  critical: "error",
+  fatal: "error",
+};
 
 /** A `host:port` listen address; `*` or empty host means every address. */
 const hostPort = z.string().trim().regex(/^(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*|:::?)?:\d{1,5}$/, {
@@ -291,7 +328,7 @@ export const OPTIONS = {
   haproxyMasterSocket: option({
     flag: "haproxy-master-socket",
     env: "HAPROXY_MASTER_SOCKET",
-    schema: path,
+    schema: masterSocket,
     arg: "PATH",
     group: "haproxy",
     help: "reload through HAProxy's master CLI socket instead of the reload command",
@@ -409,12 +446,12 @@ export const OPTIONS = {
     flag: "log-level",
     env: "LOGLEVEL",
     default: "info",
-    schema: z.string().trim().toLowerCase().pipe(
+    schema: z.string().trim().toLowerCase().transform((level) => PYTHON_LEVELS[level] ?? level).pipe(
       z.enum(LEVELS, { error: (i) => `"${i.input}" is not one of ${LEVELS.join(", ")}` }),
     ),
     arg: "LEVEL",
     group: "general",
-    help: "debug, info, warn or error",
+    help: "debug, info, warn or error (pyconfd's WARNING and CRITICAL are accepted)",
   }),
   logFormat: option({
     flag: "log-format",
@@ -436,6 +473,11 @@ type Output<K extends OptionKey> = z.output<(typeof OPTIONS)[K]["schema"]>;
 export type Settings =
   & { [K in OptionKey as (typeof OPTIONS)[K] extends { default: string } ? K : never]: Output<K> }
   & { [K in OptionKey as (typeof OPTIONS)[K] extends { default: string } ? never : K]?: Output<K> };
+
+/** Options whose value is never echoed in an error. */
+const SECRET_OPTIONS = new Set(["statusToken"]);
+/** `user:password@` in a URL. */
+const URL_CREDENTIALS = /\/\/[^/@\s]*@/g;
 
 /** A bad flag or variable; `main` prints it and exits 2. */
 export class ConfigError extends Error {
@@ -489,9 +531,10 @@ export function loadSettings(
       const key = String(issue.path[0]);
       const where = origin[key] ?? key;
       const value = raw[key];
-      const message = issue.message.includes(String(value)) || typeof value !== "string"
-        ? issue.message
-        : `"${value}": ${issue.message}`;
+      const message =
+        issue.message.includes(String(value)) || typeof value !== "string" || SECRET_OPTIONS.has(key)
+          ? issue.message
+          : `"${value.replace(URL_CREDENTIALS, "//[redacted]@")}": ${issue.message}`;
       return `Invalid ${where}: ${message}`;
     });
     throw new ConfigError(lines.join("\n"));

@@ -102,7 +102,18 @@ Deno.test("loadSettings() names the flag or variable and the problem of a bad va
     [[], { HAPROXY_RUN: "maybe" }, /^Invalid HAPROXY_RUN: "maybe" is not a boolean/],
     [["--http-bind", "80"], {}, /^Invalid --http-bind: "80" is not an address:port/],
     [["--namespace", "Bad_NS"], {}, /^Invalid --namespace: "Bad_NS" is not a namespace name/],
-    [["--status-token", "short"], {}, /^Invalid --status-token: "short": the token must have at least 16/],
+    [["--status-token", "short"], {}, /^Invalid --status-token: the token must have at least 16/],
+    [
+      ["--api-servers", "https://admin:hunter2@10.0.0.1:6443"],
+      {},
+      /^Invalid --api-servers: "https:\/\/\[redacted\]@10\.0\.0\.1:6443": credentials in the URL are not accepted/,
+    ],
+    [["--haproxy-chk-cmd", "haproxy -c -f '"], {}, /^Invalid --haproxy-chk-cmd: .*unterminated ' quote/],
+    [
+      ["--haproxy-master-socket", "127.0.0.1:99999"],
+      {},
+      /^Invalid --haproxy-master-socket: .*port out of range/,
+    ],
     [["--ssl-key", "/k.pem"], {}, /give both or neither/],
   ];
   for (const [args, env, message] of cases) {
@@ -111,6 +122,23 @@ Deno.test("loadSettings() names the flag or variable and the problem of a bad va
       assert.match(error.message, message);
       return true;
     });
+  }
+});
+
+Deno.test("loadSettings() accepts pyconfd's Python log level names", () => {
+  assert.equal(settingsOf([], { LOGLEVEL: "WARNING" }).logLevel, "warn");
+  assert.equal(settingsOf([], { LOGLEVEL: "CRITICAL" }).logLevel, "error");
+  assert.equal(settingsOf(["--log-level", "Debug"]).logLevel, "debug");
+});
+
+Deno.test("loadSettings() never echoes a secret in its errors", () => {
+  for (
+    const [args, secret] of [[["--api-servers", "https://u:hunter2@h:6443"], "hunter2"], [[
+      "--status-token",
+      "tooshort-secret",
+    ], "tooshort-secret"]] as const
+  ) {
+    assert.throws(() => settingsOf([...args]), (error: unknown) => !String(error).includes(secret));
   }
 });
 
