@@ -65,6 +65,21 @@ Deno.test("parseObjectList() skips malformed items with a reason naming the obje
   assert.match(parsed.problems[4]!.reason, /unsupported kind "Pod"/);
 });
 
+Deno.test("parseObjectList() refuses names that the API would refuse (no config injection through a name)", () => {
+  const injected = endpointsObject({
+    name: "web\nlisten pwned\n    bind 127.0.0.1:9999",
+    ready: ["10.0.0.1"],
+  });
+  const badNs = endpointsObject({ name: "ok", namespace: "Ns#1", ready: ["10.0.0.1"] });
+  const parsed = parseObjectList(endpointsList(injected, badNs));
+  assert.deepEqual(parsed.endpoints, []);
+  assert.match(
+    parsed.problems[0]!.reason,
+    /metadata\.name: "web\\nlisten pwned.*" is not a Kubernetes object name/,
+  );
+  assert.match(parsed.problems[1]!.reason, /metadata\.namespace: "Ns#1" is not a namespace name/);
+});
+
 Deno.test("parseObjectList() rejects input that is not a list", () => {
   assert.throws(() => parseObjectList({ kind: "Endpoints", metadata: {} }), /not a Kubernetes list/);
   assert.throws(() => parseObjectList([1, 2]), /not a Kubernetes list/);

@@ -22,9 +22,19 @@ export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 const ip = z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" });
 const port = z.number().int().min(1).max(65535);
 
+/** Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label), as the API enforces them. */
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+// Names reach the rendered config (comments, the status page): only what the API itself allows passes,
+// so an object from a file or a misbehaving server cannot smuggle a newline into the config.
 const ObjectMeta = z.object({
-  name: z.string().min(1),
-  namespace: z.string().min(1),
+  name: z.string().regex(NAME, {
+    error: (i) => `${JSON.stringify(i.input)} is not a Kubernetes object name`,
+  }),
+  namespace: z.string().regex(NAMESPACE, {
+    error: (i) => `${JSON.stringify(i.input)} is not a namespace name`,
+  }),
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
   creationTimestamp: z.string().nullish(),
