@@ -26,9 +26,13 @@ export const DEFAULT_LISTEN_PORTS: Readonly<Record<string, number>> = {
 
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+function isIp(value: string): boolean {
+  return z.ipv4().safeParse(value).success || z.ipv6().safeParse(value).success;
+}
+
 /** A domain annotation: a lower-case DNS name or an IP address. */
 export const DomainName = z.string().trim().toLowerCase().refine(
-  (value) => DNS_NAME.test(value) || z.ipv4().safeParse(value).success || z.ipv6().safeParse(value).success,
+  (value) => DNS_NAME.test(value) || isIp(value),
   { error: (issue) => `"${issue.input}" is not a DNS name or IP address` },
 );
 /** A proto annotation: a short lower-case word. */
@@ -166,6 +170,9 @@ function candidate(set: EndpointSet, options: Required<ModelOptions>): Candidate
   if (!domain.success) return `annotation "domain": ${domain.error.issues[0]?.message}`;
   const proto = Proto.safeParse(rawProto);
   if (!proto.success) return `annotation "proto": ${proto.error.issues[0]?.message}`;
+  if (proto.data === "https" && isIp(domain.data)) {
+    return `annotation "domain": "${domain.data}" is an IP address, but proto "https" routes by SNI, which carries host names only`;
+  }
   const wantedPort = annotation(set, "port")?.trim();
   if (wantedPort !== undefined && !/^([a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?|\d{1,5})$/.test(wantedPort)) {
     return `annotation "haconfd.io/port": "${wantedPort}" is not a port name or number`;

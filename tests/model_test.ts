@@ -60,6 +60,7 @@ Deno.test("buildModel() skips invalid annotations with a reason naming the objec
     [{ domain: "a.example.test", proto: "redis", "haconfd.io/listen-port": "x" }, /"x" is not a port number/],
     [{ domain: "a.example.test\nfrontend evil", proto: "http" }, /is not a DNS name/],
     [{ domain: "a.example.test", proto: "http", "haconfd.io/port": "metrics" }, /no port named "metrics"/],
+    [{ domain: "192.0.2.1", proto: "https" }, /is an IP address, but proto "https" routes by SNI/],
   ];
   for (const [annotations, reason] of cases) {
     const model = buildModel([endpointSet("obj", annotations, ["10.0.0.1"], { namespace: "ns" })]);

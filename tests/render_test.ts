@@ -29,6 +29,7 @@ const sets = [
     ports: [{ name: "redis", port: 6379 }],
   }),
   endpointSet("v6", { domain: "v6.example.test", proto: "http" }, ["2001:db8::7"]),
+  endpointSet("v6ip", { domain: "2001:db8::5", proto: "http" }, ["10.0.5.1"]),
 ];
 
 Deno.test("templates/mod.ts embeds every file of templates/", async () => {
@@ -43,8 +44,8 @@ Deno.test("renderer: default templates route each proto to its backend", () => {
   const { text } = generate(sets, compileTemplates(defaultTemplates()), listen);
   const routePattern = () => /use_backend be_(\S+) if \{ req\.hdr\(host\),host_only -i (\S+) \}/g;
   const routes = [...text.matchAll(routePattern())].map((m) => [m[2], m[1]]);
-  assert.deepEqual(routes.map((r) => r[0]), ["grafana.example.test", "v6.example.test"]);
-  const grafana = routes[0]![1]!;
+  assert.deepEqual(routes.map((r) => r[0]), ["[2001:db8::5]", "grafana.example.test", "v6.example.test"]);
+  const grafana = routes[1]![1]!;
   assert.match(
     text,
     new RegExp(
@@ -59,6 +60,11 @@ Deno.test("renderer: default templates route each proto to its backend", () => {
   assert.match(text, /server 10\.0\.1\.1 10\.0\.1\.1:8443 check/);
   assert.match(text, /listen tcp_redis_example_test_\w+\n {4}bind \*:6379\n/);
   assert.match(text, /server 2001_db8_7 \[2001:db8::7\]:8080 check/);
+  assert.match(
+    text,
+    /if \{ req\.hdr\(host\),host_only -i \[2001:db8::5\] \}/,
+    "an IPv6 domain matches its bracketed Host",
+  );
   assert.match(text, /bind \*:80\n/);
   assert.match(text, /bind \*:443\n/);
   assert.ok(text.endsWith("\n") && !text.endsWith("\n\n"));
