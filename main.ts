@@ -9,10 +9,17 @@
  */
 import { parseCommandLine } from "./lib/cli.ts";
 import { ConfigError, loadSettings, optionsHelp, optionSpecs, type Settings } from "./lib/config.ts";
-import { createSource, listenOf, loadRenderer, passSucceeded, startDaemon } from "./lib/daemon.ts";
+import {
+  checkCommand,
+  createSource,
+  listenOf,
+  loadRenderer,
+  passSucceeded,
+  startDaemon,
+} from "./lib/daemon.ts";
 import { readDump } from "./lib/file_source.ts";
 import { generate } from "./lib/generate.ts";
-import { checkConfig, splitCommand } from "./lib/haproxy/check.ts";
+import { checkConfig } from "./lib/haproxy/check.ts";
 import type { EndpointSet } from "./lib/kube/objects.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
 import { VERSION, versionLine } from "./lib/version.ts";
@@ -49,14 +56,19 @@ async function readOnce(settings: Settings, log: Logger): Promise<EndpointSet[]>
   const controller = new AbortController();
   const synced = new Promise<void>((resolve) => source.onChange(() => source.status().synced && resolve()));
   const running = source.run(controller.signal);
-  const timeout = AbortSignal.timeout(60_000);
+  const timeout = AbortSignal.timeout(settings.syncTimeout);
   await Promise.race([
     synced,
     running.then(() => Promise.reject(new Error("the source stopped before its first sync"))),
     new Promise((_, reject) =>
       timeout.addEventListener(
         "abort",
-        () => reject(new Error(`no complete sync in 60s: ${source.status().lastError}`)),
+        () =>
+          reject(
+            new Error(
+              `No complete sync with the source within ${settings.syncTimeout}ms: ${source.status().lastError}`,
+            ),
+          ),
       )
     ),
   ]).finally(() => controller.abort());
@@ -80,7 +92,7 @@ async function checkOnce(settings: Settings, log: Logger): Promise<boolean> {
     const path = `${dir}/haproxy.cfg`;
     await Deno.writeTextFile(path, text);
     const result = await checkConfig(path, {
-      command: splitCommand(settings.haproxyCheckCmd),
+      command: checkCommand(settings),
       timeoutMs: settings.checkTimeout,
     });
     for (const line of result.errors) console.error(line.replaceAll(path, "<rendered>"));
@@ -91,31 +103,81 @@ async function checkOnce(settings: Settings, log: Logger): Promise<boolean> {
   }
 }
 
-async function runDaemon(settings: Settings, log: Logger): Promise<number> {
-  const daemon = await startDaemon(settings, log, { onDiff: (diff) => console.log(diff) });
-  if (settings.once) {
-    const record = await daemon.once();
-    await daemon.stop();
-    if (passSucceeded(record)) {
-      log.info("done", { outcome: record.outcome, detail: record.detail });
-      return EXIT.ok;
+/** Signals for the daemon, listened to from the start so that an early SIGHUP or SIGTERM is not fatal. */
+function daemonSignals(log: Logger) {
+  let onHup: () => void = () =>
+    log.info("SIGHUP before start-up finished: templates are read at start anyway");
+  let requested = 0;
+  const stop = Promise.withResolvers<void>();
+  const onStop = () => {
+    requested++;
+    if (requested === 1) stop.resolve();
+    else {
+      log.error("second stop signal: exiting at once");
+      Deno.exit(EXIT.failure);
     }
-    log.error("apply failed", { outcome: record.outcome, detail: record.detail, errors: record.errors });
-    return EXIT.failure;
-  }
-  const stopped = new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    Deno.addSignalListener("SIGTERM", stop);
-    Deno.addSignalListener("SIGINT", stop);
-  });
-  const hup = () => void daemon.reloadTemplates();
+  };
+  const hup = () => onHup();
+  Deno.addSignalListener("SIGTERM", onStop);
+  Deno.addSignalListener("SIGINT", onStop);
   Deno.addSignalListener("SIGHUP", hup);
-  log.info("started", { version: VERSION, status: daemon.status?.url ?? "off" });
-  await stopped;
-  log.info("stopping");
-  Deno.removeSignalListener("SIGHUP", hup);
-  await daemon.stop();
-  return EXIT.ok;
+  return {
+    stopRequested: stop.promise,
+    onHup(handler: () => void) {
+      onHup = handler;
+    },
+    remove() {
+      Deno.removeSignalListener("SIGTERM", onStop);
+      Deno.removeSignalListener("SIGINT", onStop);
+      Deno.removeSignalListener("SIGHUP", hup);
+    },
+  };
+}
+
+async function runDaemon(settings: Settings, log: Logger): Promise<number> {
+  const signals = daemonSignals(log);
+  try {
+    const daemon = await startDaemon(settings, log, { onDiff: (diff) => console.log(diff) });
+    if (settings.once) {
+      let record;
+      try {
+        record = await Promise.race([daemon.once(), signals.stopRequested.then(() => null)]);
+      } finally {
+        await daemon.stop();
+      }
+      if (record === null) return EXIT.failure;
+      if (passSucceeded(record)) {
+        log.info("done", { outcome: record.outcome, detail: record.detail });
+        return EXIT.ok;
+      }
+      const hint = record.outcome === "held" && /second full sync/.test(record.detail)
+        ? "a one-shot run sees one sync only: rerun with --max-shrink 100% to accept the drop"
+        : undefined;
+      log.error("apply failed", {
+        outcome: record.outcome,
+        detail: record.detail,
+        errors: record.errors,
+        hint,
+      });
+      return EXIT.failure;
+    }
+    signals.onHup(() => void daemon.reloadTemplates());
+    log.info("started", { version: VERSION, status: daemon.status?.url ?? "off" });
+    // The source only ends by itself on a fatal error (e.g. its file's directory is gone): exit, so that
+    // systemd restarts haconfd rather than leaving a daemon that can never sync.
+    const outcome = await Promise.race([
+      signals.stopRequested.then(() => "stop" as const),
+      daemon.finished.then(() => "stop-wait" as const, (error) => ({ error })),
+    ]);
+    const failed = typeof outcome === "object";
+    if (failed) log.error("the source failed, stopping", { error: errorText(outcome.error) });
+    else if (outcome === "stop-wait") await signals.stopRequested; // e.g. --from - read once: keep serving
+    log.info("stopping");
+    await daemon.stop();
+    return failed ? EXIT.failure : EXIT.ok;
+  } finally {
+    signals.remove();
+  }
 }
 
 /**

@@ -33,6 +33,9 @@ interface ResultBase {
   durations: ApplyDurations;
 }
 
+/** Stands for the rendered text in check messages when it was not kept in a file. */
+export const RENDERED_PLACEHOLDER = "<rendered>";
+
 /** Rendered text equals the installed file and no reload is pending: nothing was done. */
 export interface UnchangedResult extends ResultBase {
   /** Discriminant. */
@@ -43,8 +46,13 @@ export interface UnchangedResult extends ResultBase {
 export interface AppliedResult extends ResultBase {
   /** Discriminant. */
   status: "applied";
-  /** Whether the file changed (false when only a pending reload was retried). */
+  /** Whether the file changed (false when only a pending or the start-up reload ran). */
   changed: boolean;
+  /**
+   * Why HAProxy was reloaded: "installed the new config and reloaded", "retried the pending reload" or
+   * "reloaded the installed config once at start-up". Always set by {@linkcode createApplier}.
+   */
+  detail?: string;
   /** The reload outcome. */
   reload: ReloadResult;
   /** HAProxy's warnings from the check (empty when the check did not run). */
@@ -59,17 +67,36 @@ export interface DryRunResult extends ResultBase {
   changed: boolean;
   /** Unified diff installed → rendered (empty when unchanged). */
   diff: string;
-  /** The check of the rendered text; `undefined` when unchanged (not checked). */
+  /**
+   * The check of the rendered text, its messages naming {@linkcode RENDERED_PLACEHOLDER} instead of
+   * the temp file; `undefined` when unchanged (not checked).
+   */
   check: CheckResult | undefined;
 }
 
-/** The check rejected the rendered text; the installed file is untouched. */
+/**
+ * The rendered text was not installed because the check rejected it (`retryable` false) or because the
+ * check could not judge it (`retryable` true: timed out, aborted, killed, program missing); the
+ * installed file is untouched.
+ */
 export interface CheckFailedResult extends ResultBase {
   /** Discriminant. */
   status: "check-failed";
-  /** HAProxy's `[ALERT]`/`[WARNING]` lines, or why the check could not run. */
+  /**
+   * `true` when HAProxy did not judge the text (the check timed out or could not run): nothing is
+   * wrong with the text as far as is known, no `.rejected` file is written, and the caller should
+   * retry the same text later. `false` (or absent) when HAProxy rejected it: retrying the same text is
+   * pointless. Always set by {@linkcode createApplier}.
+   */
+  retryable?: boolean;
+  /**
+   * HAProxy's `[ALERT]`/`[WARNING]` lines, or why the check could not run (naming the command). File
+   * names point at `rejectedPath` when the text was kept there, else at {@linkcode RENDERED_PLACEHOLDER}.
+   */
   errors: string[];
-  /** The check command's whole output. */
+  /** The reload of the installed file that was still owed (start-up or a failed one), when it ran. */
+  pendingReload?: ReloadResult;
+  /** The check command's whole output, file names rewritten like `errors`. */
   output: string;
   /** Where the rejected text was kept (`<target>.rejected`); `undefined` when the check could not run or the file not be written. */
   rejectedPath: string | undefined;
@@ -81,6 +108,8 @@ export interface ReloadFailedResult extends ResultBase {
   status: "reload-failed";
   /** Whether the file changed in this apply. */
   changed: boolean;
+  /** What the reload was for, worded like {@linkcode AppliedResult.detail}. Always set by {@linkcode createApplier}. */
+  detail?: string;
   /** Why the reload failed. */
   error: string;
   /** The reload outcome. */
@@ -136,8 +165,21 @@ export interface Applier {
   apply(text: string, options?: ApplyOptions): Promise<ApplyResult>;
   /** The installed file's text as haconfd last knew it (`undefined` while there is none). */
   installed(): string | undefined;
-  /** Whether the installed file has not been reloaded successfully yet. */
+  /**
+   * Whether the installed file has not been reloaded successfully yet. True from the start while a
+   * file is installed: haconfd cannot know whether HAProxy runs it (a previous run's reload may have
+   * failed, a managed HAProxy is not started yet), so the first apply reloads it once.
+   */
   reloadPending(): boolean;
+}
+
+/** `check` with every mention of the file `from` in its messages replaced by `to`. */
+function renamed(check: CheckResult, from: string, to: string): CheckResult {
+  return {
+    ...check,
+    errors: check.errors.map((line) => line.replaceAll(from, to)),
+    output: check.output.replaceAll(from, to),
+  };
 }
 
 /** sha256 of `text`, hex. */
@@ -157,7 +199,9 @@ async function readIfExists(path: string): Promise<string | undefined> {
 
 /**
  * Creates an applier for `target`, reading the currently installed file first (a missing file is fine:
- * it is created by the first apply).
+ * it is created by the first apply). When a file is installed, a reload is pending from the start: the
+ * first apply reloads HAProxy even if the rendered text equals the file (`applied` with `changed: false`
+ * and the detail "reloaded the installed config once at start-up").
  *
  * @example
  * ```ts
@@ -184,7 +228,9 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
   const rejectedPath = `${target}.rejected`;
   let installed = await readIfExists(target);
   let installedHash = installed === undefined ? undefined : await sha256Hex(installed);
-  let pending = false;
+  // Whether HAProxy runs the installed file is unknown at start-up: reload it once.
+  let pending = installed !== undefined;
+  let startupReload = pending;
   let lastReloadAt: number | undefined;
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -238,8 +284,12 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
       let checked: CheckResult | undefined;
       if (changed) {
         const staged = await checkText(text, signal, durations);
-        await staged.file?.discard();
-        checked = staged.check;
+        if ("error" in staged) {
+          checked = { verdict: "not-run", ok: false, output: "", errors: [staged.error], durationMs: 0 };
+        } else {
+          await staged.file.discard();
+          checked = renamed(staged.check, staged.file.path, RENDERED_PLACEHOLDER);
+        }
       }
       const diff = changed
         ? createTwoFilesPatch(target, target, installed ?? "", text, "installed", "rendered")
@@ -250,27 +300,46 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     if (!changed && !pending) return finish({ status: "unchanged", hash, installedHash, durations });
 
     let warnings: string[] = [];
+    const detail = changed
+      ? "installed the new config and reloaded"
+      : startupReload
+      ? "reloaded the installed config once at start-up"
+      : "retried the pending reload";
     if (changed) {
       const staged = await checkText(text, signal, durations);
-      if (staged.error !== undefined) {
+      if ("error" in staged) {
         return finish({ status: "write-failed", hash, installedHash, durations, error: staged.error });
       }
-      const { file, check: result } = staged;
-      if (file === undefined || !result.ok) {
-        await file?.discard();
-        // Keep the text only when HAProxy judged it (not when the check could not run).
-        const kept = file === undefined ? undefined : await keepRejected(text);
-        log.error("config check failed, installed config kept", { errors: result.errors, rejected: kept });
+      const { file } = staged;
+      if (staged.check.verdict !== "valid") {
+        await file.discard();
+        // Keep the text only when HAProxy judged it (not when the check could not run), and make the
+        // messages name the file holding the text they describe, never the installed one.
+        const judged = staged.check.verdict === "invalid";
+        const kept = judged ? await keepRejected(text) : undefined;
+        const result = renamed(staged.check, file.path, kept ?? RENDERED_PLACEHOLDER);
+        if (judged) {
+          log.error("config check failed, installed config kept", { errors: result.errors, rejected: kept });
+        } else {
+          log.error("config check could not run, installed config kept, will retry", {
+            errors: result.errors,
+          });
+        }
+        const pendingReload = await reloadInstalledIfPending(signal, durations);
         return finish({
           status: "check-failed",
           hash,
           installedHash,
           durations,
+          ...(pendingReload ? { pendingReload } : {}),
+          retryable: !judged,
           errors: result.errors,
           output: result.output,
           rejectedPath: kept,
         });
       }
+      // The checked text is what gets installed: its messages may name the target.
+      const result = renamed(staged.check, file.path, target);
       warnings = result.errors.filter((line) => line.startsWith("[WARNING]"));
       try {
         await file.commit();
@@ -288,42 +357,77 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
       log.info("config installed", { target, hash });
     }
 
+    startupReload = false;
     const { result: reload, waitMs } = await reloadNow(signal);
     durations.waitMs = waitMs;
     durations.reloadMs = reload.durationMs;
     if (!reload.ok) {
       const error = reload.error ?? "HAProxy reload failed";
-      log.error("reload failed, will retry", { error, detail: reload.detail });
-      return finish({ status: "reload-failed", hash, installedHash, durations, changed, error, reload });
+      log.error("reload failed, will retry", { error, detail: reload.detail, for: detail });
+      return finish({
+        status: "reload-failed",
+        hash,
+        installedHash,
+        durations,
+        changed,
+        detail,
+        error,
+        reload,
+      });
     }
-    log.info("haproxy reloaded", { durationMs: reload.durationMs, changed });
-    return finish({ status: "applied", hash, installedHash, durations, changed, reload, warnings });
+    log.info("haproxy reloaded", { durationMs: reload.durationMs, changed, detail });
+    return finish({ status: "applied", hash, installedHash, durations, changed, detail, reload, warnings });
+  }
+
+  /** Stages `text` beside the target and checks it; the caller discards or commits the staged file. */
+  /**
+   * A reload still owed to the installed file (a failed one, or the start-up one) happens even when the
+   * new text is rejected: with a managed HAProxy that reload is what starts it on the last good config.
+   */
+  async function reloadInstalledIfPending(
+    signal: AbortSignal | undefined,
+    durations: ApplyDurations,
+  ): Promise<ReloadResult | undefined> {
+    if (!pending || installed === undefined) return undefined;
+    const { result, waitMs } = await reloadNow(signal);
+    durations.waitMs = waitMs;
+    durations.reloadMs = result.durationMs;
+    if (result.ok) {
+      log.info("reloaded the installed config (the new one was not installed)", { detail: result.detail });
+    } else log.error("reload of the installed config failed, will retry", { error: result.error });
+    return result;
   }
 
   async function checkText(
     text: string,
     signal: AbortSignal | undefined,
     durations: ApplyDurations,
-  ): Promise<{ file?: StagedFile; check: CheckResult; error?: string }> {
+  ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
     let file: StagedFile;
     try {
       file = await stageFile(target, text);
     } catch (error) {
-      const message = errorText(error);
-      return { check: { ok: false, output: "", errors: [message], durationMs: 0 }, error: message };
+      return { error: errorText(error) };
     }
     const started = now();
     try {
       const result = await check(file.path, signal);
       durations.checkMs = result.durationMs;
-      // Name the target rather than the temp file in messages.
-      const errors = result.errors.map((line) => line.replaceAll(file.path, target));
-      return { file, check: { ...result, errors, output: result.output.replaceAll(file.path, target) } };
+      return { file, check: result };
     } catch (error) {
+      // A throwing check judged nothing: report it like one that could not run.
       durations.checkMs = now() - started;
-      await file.discard();
       const message = `Cannot check config: ${errorText(error)}`;
-      return { check: { ok: false, output: "", errors: [message], durationMs: durations.checkMs } };
+      return {
+        file,
+        check: {
+          verdict: "not-run",
+          ok: false,
+          output: "",
+          errors: [message],
+          durationMs: durations.checkMs,
+        },
+      };
     }
   }
 

@@ -252,6 +252,15 @@ export const OPTIONS = {
     group: "kubernetes",
     help: "full resync every this many seconds, a safety net under the watch (pyconfd: the poll interval)",
   }),
+  syncTimeout: option({
+    flag: "sync-timeout",
+    env: "SYNC_TIMEOUT",
+    default: "60s",
+    schema: duration("s", 100),
+    arg: "DURATION",
+    group: "kubernetes",
+    help: "render, check and --once give up when the source has not completely synced within this time",
+  }),
   from: option({
     flag: "from",
     env: "FROM_FILE",

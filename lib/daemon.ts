@@ -49,7 +49,7 @@ export async function createSource(settings: Settings, log: Logger): Promise<Sou
 }
 
 /** The check command: `--haproxy-chk-cmd`, or the default with `--haproxy-bin`'s binary. */
-function checkCommand(settings: Settings): string[] {
+export function checkCommand(settings: Settings): string[] {
   const command = splitCommand(settings.haproxyCheckCmd);
   const isDefault = command.join(" ") === DEFAULT_CHECK_COMMAND.join(" ");
   return isDefault && settings.haproxyBin !== "haproxy"
@@ -184,6 +184,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     log: log.child("apply"),
   });
   const metrics = createMetrics();
+  let lastDiff = "";
   const loop = createLoop({
     source,
     generate: generatorOf(renderer, settings),
@@ -196,7 +197,11 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     log: log.child("loop"),
     onPass(record, result) {
       metrics.recordApply(record);
-      if (result?.status === "dry-run" && result.diff !== "") hooks.onDiff?.(result.diff);
+      // A dry-run daemon shows each new diff once, not again on every resync.
+      if (result?.status === "dry-run" && result.diff !== "" && result.diff !== lastDiff) {
+        lastDiff = result.diff;
+        hooks.onDiff?.(result.diff);
+      }
     },
   });
 
@@ -226,7 +231,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
   finished.catch((error) => log.error("source stopped", { error: errorText(error) }));
 
   async function stop(): Promise<void> {
-    loop.close();
+    await loop.close();
     controller.abort();
     await finished.catch(() => {});
     await status?.close();
@@ -247,13 +252,32 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
       }
     },
     once() {
-      return new Promise<ApplyRecord>((resolve) => {
+      return new Promise<ApplyRecord>((resolve, reject) => {
         let done = false;
+        const timer = setTimeout(() => {
+          done = true;
+          const why = source.status().lastError;
+          reject(
+            new Error(
+              `No complete sync with the source within ${settings.syncTimeout}ms${why ? `: ${why}` : ""}`,
+            ),
+          );
+        }, settings.syncTimeout);
         const tryRun = () => {
           if (done || !source.status().synced) return;
           done = true;
+          clearTimeout(timer);
           void loop.runNow().then(resolve);
         };
+        finished.then(
+          () => !done && setTimeout(tryRun, 0),
+          (error) => {
+            if (done) return;
+            done = true;
+            clearTimeout(timer);
+            reject(error);
+          },
+        );
         source.onChange(tryRun);
         tryRun();
       });

@@ -72,9 +72,21 @@ export function createFileSource(path: string, options: FileSourceOptions): Sour
   let lastText: string | null = null;
   const listeners: (() => void)[] = [];
 
-  async function read(reason: string): Promise<void> {
+  // Reads never overlap: a resync and a change event could otherwise finish out of order.
+  let reading: Promise<void> = Promise.resolve();
+  function read(reason: string): Promise<void> {
+    reading = reading.then(() => readNow(reason));
+    return reading;
+  }
+
+  async function readNow(reason: string): Promise<void> {
     try {
-      const text = path === "-" ? await readStdin() : await Deno.readTextFile(path);
+      let text: string;
+      try {
+        text = path === "-" ? await readStdin() : await Deno.readTextFile(path);
+      } catch (error) {
+        throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
+      }
       const parsed = parseDump(text, path);
       const changed = text !== lastText;
       lastText = text;
@@ -102,16 +114,16 @@ export function createFileSource(path: string, options: FileSourceOptions): Sour
     async run(signal) {
       await read("initial");
       if (path === "-" || signal.aborted) return;
+      // Watch the whole directory and re-read on any event in it: editors replace the file by rename and
+      // a Kubernetes ConfigMap volume swaps a `..data` symlink; read() ignores unchanged text.
       const dir = dirname(resolve(path));
-      const name = resolve(path);
       const watcher = Deno.watchFs(dir, { recursive: false });
       const onAbort = () => watcher.close();
       signal.addEventListener("abort", onAbort, { once: true });
       let settle: ReturnType<typeof setTimeout> | undefined;
       const resync = setInterval(() => void read("resync"), resyncMs);
       try {
-        for await (const event of watcher) {
-          if (!event.paths.some((p) => p === name)) continue;
+        for await (const _event of watcher) {
           clearTimeout(settle);
           settle = setTimeout(() => void read("changed"), settleMs);
         }
@@ -119,6 +131,7 @@ export function createFileSource(path: string, options: FileSourceOptions): Sour
         clearTimeout(settle);
         clearInterval(resync);
         signal.removeEventListener("abort", onAbort);
+        await reading;
       }
     },
     snapshot: () => sets,

@@ -63,11 +63,24 @@ export interface Loop {
   state(): DaemonState;
   /** Resolves when the loop is between passes with nothing pending (tests, --once). */
   idle(): Promise<void>;
-  /** Stops scheduling. */
-  close(): void;
+  /** Stops scheduling, aborts a running pass (its check or reload) and resolves once it has ended. */
+  close(): Promise<void>;
 }
 
 const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
+
+/** Failures that may pass on a later try of the same text (a rejected config will not). */
+function retryable(result: ApplyResult): boolean {
+  switch (result.status) {
+    case "reload-failed":
+    case "write-failed":
+      return true;
+    case "check-failed":
+      return result.retryable === true || result.pendingReload?.ok === false;
+    default:
+      return false;
+  }
+}
 
 function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string; errors: string[] } {
   switch (result.status) {
@@ -76,27 +89,32 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
     case "applied":
       return {
         outcome: "applied",
-        detail: result.changed
-          ? `installed and reloaded: ${result.reload.detail}`
-          : `reloaded: ${result.reload.detail}`,
+        detail: `${
+          result.detail ?? (result.changed ? "installed and reloaded" : "reloaded")
+        }: ${result.reload.detail}`,
         errors: result.warnings,
       };
     case "dry-run":
+      if (result.check?.ok === false) {
+        return {
+          outcome: "check-failed",
+          detail: "dry run: the check rejects the rendered config",
+          errors: result.check.errors,
+        };
+      }
       return {
         outcome: "dry-run",
-        detail: result.changed
-          ? (result.check?.ok === false
-            ? "would install, but the check fails"
-            : "would install a changed config")
-          : "no change",
+        detail: result.changed ? "would install a changed config" : "no change",
         errors: result.check?.errors ?? [],
       };
     case "check-failed":
       return {
         outcome: "check-failed",
-        detail: `the check rejected the config; installed config kept${
-          result.rejectedPath ? `, rejected one at ${result.rejectedPath}` : ""
-        }`,
+        detail: result.retryable
+          ? "the config check could not run; installed config kept, will retry"
+          : `the check rejected the config; installed config kept${
+            result.rejectedPath ? `, rejected one at ${result.rejectedPath}` : ""
+          }`,
         errors: result.errors,
       };
     case "reload-failed":
@@ -136,6 +154,8 @@ export function createLoop(options: LoopOptions): Loop {
   let retryDelay = retryMinMs;
   let retryTimer: unknown = undefined;
   let closed = false;
+  const stopping = new AbortController();
+  let currentPass: Promise<void> | null = null;
   let waiters: { resolve: (record: ApplyRecord) => void }[] = [];
   let idleWaiters: (() => void)[] = [];
 
@@ -231,25 +251,25 @@ export function createLoop(options: LoopOptions): Loop {
         return record("held", held, started, { renderMs, hash });
       }
 
-      const result = await applier.apply(generated.text, { dryRun });
+      const result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
       if (result.installedHash !== undefined) installedHash = result.installedHash;
       renderedHash = hash;
       const { outcome, detail, errors } = outcomeOf(result);
       const entry = record(outcome, detail, started, {
         renderMs,
         checkMs: result.durations.checkMs > 0 || outcome === "check-failed" ? result.durations.checkMs : null,
-        reloadMs: "reload" in result ? result.durations.reloadMs : null,
+        reloadMs: "reload" in result || "pendingReload" in result ? result.durations.reloadMs : null,
         hash: result.hash,
         errors,
       });
       if (entry.checkMs !== null) lastCheck = entry;
-      if ("reload" in result) lastReload = entry;
+      if ("reload" in result || "pendingReload" in result) lastReload = entry;
       if (SUCCESS.includes(outcome)) {
         lastSuccessAt = entry.at;
         retryDelay = retryMinMs;
         liveDomains = generated.model.domains;
         if (outcome !== "dry-run") appliedDomains = Object.keys(generated.model.domains).length;
-      } else if (outcome === "reload-failed" || outcome === "write-failed") {
+      } else if (retryable(result)) {
         scheduleRetry();
       }
       onPass?.(entry, result);
@@ -265,7 +285,15 @@ export function createLoop(options: LoopOptions): Loop {
     }
   }
 
-  async function runPass(): Promise<void> {
+  function runPass(): Promise<void> {
+    const current = runPassNow().finally(() => {
+      currentPass = null;
+    });
+    currentPass = current;
+    return current;
+  }
+
+  async function runPassNow(): Promise<void> {
     const entry = await pass();
     if (entry.outcome === "held" || entry.outcome === "render-failed") onPass?.(entry, undefined);
     const current = waiters;
@@ -332,11 +360,13 @@ export function createLoop(options: LoopOptions): Loop {
       if (!quiescence.running && !quiescence.pending) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
-    close() {
+    async close() {
       closed = true;
       quiescence.close();
       if (retryTimer !== undefined) timers.clearTimeout(retryTimer);
       retryTimer = undefined;
+      stopping.abort(new Error("haconfd is stopping"));
+      await currentPass?.catch(() => {});
     },
   };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ApplierOptions, createApplier, sha256Hex } from "../lib/apply.ts";
+import { type ApplierOptions, createApplier, RENDERED_PLACEHOLDER, sha256Hex } from "../lib/apply.ts";
 import { checkConfig, type CheckResult } from "../lib/haproxy/check.ts";
 import { createMasterSocketReloader, type ReloadResult } from "../lib/haproxy/reload.ts";
 import { memoryLogger } from "../lib/log.ts";
@@ -16,14 +16,31 @@ import {
 
 const NO_HAPROXY = !haproxyAvailable();
 
-/** A check that rejects any text containing "BAD", naming the file it was given. */
+/**
+ * A check that rejects any text containing "BAD" and warns about "WARN", naming the file it was given;
+ * text containing "HANG" makes it report a timeout (not run).
+ */
 async function fakeCheck(path: string): Promise<CheckResult> {
   const text = await Deno.readTextFile(path);
+  if (text.includes("HANG")) {
+    return {
+      verdict: "not-run",
+      ok: false,
+      output: "",
+      errors: [`Cannot check config with "haproxy -c -f ${path}": timed out after 30000 ms`],
+      durationMs: 30_000,
+    };
+  }
   const bad = text.includes("BAD");
+  const warnings = text.includes("WARN")
+    ? [`[WARNING] (1) : config : parsing [${path}:2] : WARN is odd`]
+    : [];
+  const errors = bad ? [`[ALERT] (1) : config : parsing [${path}:1] : unknown keyword 'BAD'`] : [];
   return {
+    verdict: bad ? "invalid" : "valid",
     ok: !bad,
-    output: bad ? `[ALERT]    (1) : config : parsing [${path}:1] : unknown keyword 'BAD'` : "valid",
-    errors: bad ? [`[ALERT] (1) : config : parsing [${path}:1] : unknown keyword 'BAD'`] : [],
+    output: [...errors, ...warnings, bad ? "" : "valid"].join("\n"),
+    errors: [...errors, ...warnings],
     durationMs: 7,
   };
 }
@@ -91,15 +108,77 @@ async function listDir(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-Deno.test("createApplier() answers unchanged without reloading when the render equals the installed file", async () => {
-  await withFixture(async ({ options, reloader }) => {
+Deno.test("createApplier() reloads an existing unchanged file exactly once, at the first apply", async () => {
+  await withFixture(async ({ options, reloader, target }) => {
     const applier = await createApplier(options);
     assert.equal(applier.installed(), "cfg v1\n");
-    const result = await applier.apply("cfg v1\n");
-    assert.equal(result.status, "unchanged");
-    assert.equal(result.hash, await sha256Hex("cfg v1\n"));
-    assert.equal(result.installedHash, result.hash);
-    assert.deepEqual(reloader.calls, []);
+    assert.equal(applier.reloadPending(), true, "HAProxy may not run the installed file yet");
+
+    const first = await applier.apply("cfg v1\n");
+    assert.equal(first.status, "applied");
+    if (first.status !== "applied") return;
+    assert.equal(first.changed, false);
+    assert.equal(first.detail, "reloaded the installed config once at start-up");
+    assert.equal(first.durations.checkMs, 0, "an unchanged file is not checked again");
+    assert.equal(first.hash, await sha256Hex("cfg v1\n"));
+    assert.equal(first.installedHash, first.hash);
+    assert.equal(reloader.calls.length, 1);
+    assert.equal(applier.reloadPending(), false);
+    assert.equal(await Deno.readTextFile(target), "cfg v1\n");
+
+    const second = await applier.apply("cfg v1\n");
+    assert.equal(second.status, "unchanged");
+    assert.equal(second.installedHash, second.hash);
+    assert.equal(reloader.calls.length, 1, "no reload at the second apply");
+  }, "cfg v1\n");
+});
+
+Deno.test("createApplier() reloads after a restart that follows a failed reload", async () => {
+  await withFixture(async ({ options, reloader, target }) => {
+    // First run (e.g. --once with a failing reload command): installs, the reload fails, it exits.
+    const before = await createApplier(options);
+    reloader.queue.push({ ok: false, error: "HAProxy reload failed: command exited with code 1" });
+    const failed = await before.apply("cfg v2\n");
+    assert.equal(failed.status, "reload-failed");
+    assert.equal(await Deno.readTextFile(target), "cfg v2\n");
+
+    // Second run with the same render: the installed file is reloaded, not answered "unchanged".
+    const after = await createApplier(options);
+    assert.equal(after.reloadPending(), true);
+    const result = await after.apply("cfg v2\n");
+    assert.equal(result.status, "applied");
+    if (result.status !== "applied") return;
+    assert.equal(result.changed, false);
+    assert.equal(result.detail, "reloaded the installed config once at start-up");
+    assert.equal(reloader.calls.length, 2);
+    assert.equal((await after.apply("cfg v2\n")).status, "unchanged");
+    assert.equal(reloader.calls.length, 2);
+  }, "cfg v1\n");
+});
+
+Deno.test("createApplier() with no installed file has no reload pending", async () => {
+  await withFixture(async ({ options, reloader }) => {
+    const applier = await createApplier(options);
+    assert.equal(applier.reloadPending(), false);
+    const result = await applier.apply("fresh\n");
+    assert.equal(result.status === "applied" && result.detail, "installed the new config and reloaded");
+    assert.equal(reloader.calls.length, 1);
+  });
+});
+
+Deno.test("createApplier() reports a failed start-up reload and retries it", async () => {
+  await withFixture(async ({ options, reloader }) => {
+    const applier = await createApplier(options);
+    reloader.queue.push({ ok: false, error: "Cannot start HAProxy: boom" });
+    const failed = await applier.apply("cfg v1\n");
+    assert.equal(failed.status, "reload-failed");
+    if (failed.status !== "reload-failed") return;
+    assert.equal(failed.changed, false);
+    assert.equal(failed.detail, "reloaded the installed config once at start-up");
+    assert.equal(failed.error, "Cannot start HAProxy: boom");
+    const retried = await applier.apply("cfg v1\n");
+    assert.equal(retried.status === "applied" && retried.detail, "retried the pending reload");
+    assert.equal(reloader.calls.length, 2);
   }, "cfg v1\n");
 });
 
@@ -130,13 +209,19 @@ Deno.test("createApplier() keeps the installed file on a failed check and the re
     const result = await applier.apply("BAD config\n");
     assert.equal(result.status, "check-failed");
     if (result.status !== "check-failed") return;
+    assert.equal(result.retryable, false);
     assert.equal(result.rejectedPath, `${target}.rejected`);
-    assert.deepEqual(result.errors, [`[ALERT] (1) : config : parsing [${target}:1] : unknown keyword 'BAD'`]);
+    // The line numbers belong to the rejected text: the messages name the file that holds it.
+    assert.deepEqual(result.errors, [
+      `[ALERT] (1) : config : parsing [${target}.rejected:1] : unknown keyword 'BAD'`,
+    ]);
+    assert.match(result.output, new RegExp(`parsing \\[${target}\\.rejected:1\\]`));
     assert.equal(result.installedHash, await sha256Hex("cfg v1\n"));
     assert.equal(await Deno.readTextFile(target), "cfg v1\n");
     assert.equal(await Deno.readTextFile(`${target}.rejected`), "BAD config\n");
     assert.equal(applier.installed(), "cfg v1\n");
-    assert.deepEqual(reloader.calls, []);
+    assert.equal(reloader.calls.length, 1, "only the start-up reload of the installed file");
+    assert.equal(result.pendingReload?.ok, true);
     assert.deepEqual(await listDir(dir), ["haproxy.cfg", "haproxy.cfg.rejected"]);
 
     // The next good config is installed and the stale rejected file goes away.
@@ -145,8 +230,34 @@ Deno.test("createApplier() keeps the installed file on a failed check and the re
   }, "cfg v1\n");
 });
 
-Deno.test("createApplier() reports a check that cannot run as check-failed", async () => {
+Deno.test("createApplier() names the placeholder in check errors when the rejected text cannot be kept", async () => {
   await withFixture(async ({ options, target }) => {
+    await Deno.mkdir(`${target}.rejected`); // a directory: the rejected text cannot be written there
+    const applier = await createApplier(options);
+    const result = await applier.apply("BAD config\n");
+    assert.equal(result.status, "check-failed");
+    if (result.status !== "check-failed") return;
+    assert.equal(result.rejectedPath, undefined);
+    assert.equal(result.retryable, false);
+    assert.deepEqual(result.errors, [
+      `[ALERT] (1) : config : parsing [${RENDERED_PLACEHOLDER}:1] : unknown keyword 'BAD'`,
+    ]);
+    assert.ok(!result.output.includes(target), result.output);
+  }, "cfg v1\n");
+});
+
+Deno.test("createApplier() names the installed file in the warnings of a config it installs", async () => {
+  await withFixture(async ({ options, target }) => {
+    const applier = await createApplier(options);
+    const result = await applier.apply("cfg\nWARN\n");
+    assert.equal(result.status, "applied");
+    if (result.status !== "applied") return;
+    assert.deepEqual(result.warnings, [`[WARNING] (1) : config : parsing [${target}:2] : WARN is odd`]);
+  }, "cfg v1\n");
+});
+
+Deno.test("createApplier() reports a check that cannot run as retryable, without a rejected file", async () => {
+  await withFixture(async ({ options, target, dir, reloader }) => {
     const applier = await createApplier({
       ...options,
       check: () => Promise.reject(new Error(`Cannot run "/nonexistent/haproxy": program not found`)),
@@ -154,10 +265,60 @@ Deno.test("createApplier() reports a check that cannot run as check-failed", asy
     const result = await applier.apply("cfg v2\n");
     assert.equal(result.status, "check-failed");
     if (result.status !== "check-failed") return;
+    assert.equal(result.retryable, true);
+    assert.equal(result.rejectedPath, undefined);
     assert.deepEqual(result.errors, [
       `Cannot check config: Cannot run "/nonexistent/haproxy": program not found`,
     ]);
     assert.equal(await Deno.readTextFile(target), "cfg v1\n");
+    assert.deepEqual(await listDir(dir), ["haproxy.cfg"]);
+    assert.equal(reloader.calls.length, 1, "only the start-up reload of the installed file");
+  }, "cfg v1\n");
+});
+
+Deno.test("createApplier() reports a timed-out check as retryable and installs the same text on retry", async () => {
+  await withFixture(async ({ options, target, dir }) => {
+    let hang = true;
+    const applier = await createApplier({
+      ...options,
+      check: async (path) => {
+        if (!hang) return await fakeCheck(path);
+        // Stands for checkConfig()'s answer when haproxy -c runs past its timeout.
+        return {
+          verdict: "not-run",
+          ok: false,
+          output: "",
+          errors: [`Cannot check config with "haproxy -c -f ${path}": timed out after 30000 ms`],
+          durationMs: 30_000,
+        };
+      },
+    });
+    const result = await applier.apply("cfg v2\n");
+    assert.equal(result.status, "check-failed");
+    if (result.status !== "check-failed") return;
+    assert.equal(result.retryable, true);
+    assert.equal(result.rejectedPath, undefined);
+    assert.deepEqual(result.errors, [
+      `Cannot check config with "haproxy -c -f ${RENDERED_PLACEHOLDER}": timed out after 30000 ms`,
+    ]);
+    assert.equal(result.durations.checkMs, 30_000);
+    assert.deepEqual(await listDir(dir), ["haproxy.cfg"], "no rejected file, no temp file left");
+    assert.equal(await Deno.readTextFile(target), "cfg v1\n");
+
+    hang = false;
+    const retried = await applier.apply("cfg v2\n");
+    assert.equal(retried.status, "applied");
+    assert.equal(await Deno.readTextFile(target), "cfg v2\n");
+  }, "cfg v1\n");
+});
+
+Deno.test("createApplier() keeps an old rejected file when a check cannot run", async () => {
+  await withFixture(async ({ options, target }) => {
+    const applier = await createApplier(options);
+    assert.equal((await applier.apply("BAD v2\n")).status, "check-failed");
+    const hung = await applier.apply("HANG v3\n");
+    assert.equal(hung.status === "check-failed" && hung.retryable, true);
+    assert.equal(await Deno.readTextFile(`${target}.rejected`), "BAD v2\n");
   }, "cfg v1\n");
 });
 
@@ -256,7 +417,7 @@ Deno.test("createApplier() dry-run diffs and checks without writing or reloading
     assert.equal(result.status, "dry-run");
     if (result.status !== "dry-run") return;
     assert.equal(result.changed, true);
-    assert.equal(result.check?.ok, true);
+    assert.equal(result.check?.verdict, "valid");
     assert.match(result.diff, /^--- .*haproxy\.cfg\tinstalled$/m);
     assert.match(result.diff, /^-b$/m);
     assert.match(result.diff, /^\+c$/m);
@@ -265,7 +426,10 @@ Deno.test("createApplier() dry-run diffs and checks without writing or reloading
     assert.deepEqual(reloader.calls, []);
 
     const bad = await applier.apply("BAD\n", { dryRun: true });
-    assert.equal(bad.status === "dry-run" && bad.check?.ok, false);
+    assert.equal(bad.status === "dry-run" && bad.check?.verdict, "invalid");
+    assert.deepEqual(bad.status === "dry-run" && bad.check?.errors, [
+      `[ALERT] (1) : config : parsing [${RENDERED_PLACEHOLDER}:1] : unknown keyword 'BAD'`,
+    ]);
     assert.deepEqual(await listDir(dir), ["haproxy.cfg"], "no rejected file in a dry run");
 
     const same = await applier.apply("a\nb\n", { dryRun: true });
@@ -312,6 +476,10 @@ Deno.test({
       reloader: createMasterSocketReloader({ address: haproxy.masterSocket, timeoutMs: 10_000 }),
       minReloadIntervalMs: 0,
     });
+    // The installed file is reloaded once at start-up, then the same render is unchanged.
+    const startup = await applier.apply(config(`127.0.0.2:${alpha.port}`));
+    assert.equal(startup.status, "applied", JSON.stringify(startup));
+    assert.equal(startup.status === "applied" && startup.changed, false);
     assert.equal((await applier.apply(config(`127.0.0.2:${alpha.port}`))).status, "unchanged");
 
     const applied = await applier.apply(config(`127.0.0.3:${bravo.port}`));
@@ -321,11 +489,37 @@ Deno.test({
     const broken = await applier.apply(config(`127.0.0.2:${alpha.port}`) + "\nfrontend x\n  bogus-keyword\n");
     assert.equal(broken.status, "check-failed");
     if (broken.status === "check-failed") {
-      assert.ok(
-        broken.errors.some((l) => l.includes(`[${haproxy.configPath}:`) && l.includes("bogus-keyword")),
-      );
+      assert.equal(broken.retryable, false);
+      assert.equal(broken.rejectedPath, `${haproxy.configPath}.rejected`);
+      const alert = broken.errors.find((l) => l.includes("bogus-keyword")) ?? "";
+      const line = /\[([^\]]+\.rejected):(\d+)\]/.exec(alert);
+      assert.ok(line, alert);
+      // The line number points into the rejected file at the offending line.
+      const rejected = (await Deno.readTextFile(broken.rejectedPath ?? "")).split("\n");
+      assert.match(rejected[Number(line[2]) - 1] ?? "", /bogus-keyword/);
+      assert.ok(!broken.errors.some((l) => l.includes(`[${haproxy.configPath}:`)), broken.errors.join("\n"));
     }
     assert.equal(await Deno.readTextFile(haproxy.configPath), config(`127.0.0.3:${bravo.port}`));
     assert.equal((await httpGet(port, "app.test")).body, "bravo\n");
   },
+});
+
+Deno.test("createApplier() still reloads the installed file at start-up when the new text is rejected", async () => {
+  await withFixture(async ({ options, reloader, target }) => {
+    const applier = await createApplier(options);
+    const result = await applier.apply("BAD config\n");
+    assert.equal(result.status, "check-failed");
+    if (result.status !== "check-failed") return;
+    assert.equal(
+      result.pendingReload?.ok,
+      true,
+      "the last good config is (re)loaded: a managed HAProxy starts",
+    );
+    assert.equal(reloader.calls.length, 1);
+    assert.equal(await Deno.readTextFile(target), "good config\n");
+    assert.equal(applier.reloadPending(), false);
+    const again = await applier.apply("BAD config\n");
+    assert.equal(again.status, "check-failed");
+    assert.equal(reloader.calls.length, 1, "no second reload");
+  }, "good config\n");
 });

@@ -46,24 +46,63 @@ Deno.test("runCommand() reports a missing program clearly", async () => {
   );
 });
 
-Deno.test("checkConfig() fails with a clear error when the check binary is missing", async () => {
-  await assert.rejects(
-    () => checkConfig("/tmp/x.cfg", { command: ["/nonexistent/haproxy", "-c", "-f"] }),
-    /Cannot run "\/nonexistent\/haproxy": program not found/,
-  );
+Deno.test("checkConfig() answers not-run, naming the command, when the check binary is missing", async () => {
+  const result = await checkConfig("/tmp/x.cfg", { command: ["/nonexistent/haproxy", "-c", "-f"] });
+  assert.equal(result.verdict, "not-run");
+  assert.equal(result.ok, false);
+  assert.deepEqual(result.errors, [
+    `Cannot check config with "/nonexistent/haproxy -c -f /tmp/x.cfg": Cannot run "/nonexistent/haproxy": program not found`,
+  ]);
 });
 
-Deno.test("checkConfig() kills a check that runs past its timeout", async () => {
+Deno.test("checkConfig() throws for an empty program name, a caller's mistake", async () => {
+  await assert.rejects(() => checkConfig("/tmp/x.cfg", { command: ["", "-c"] }), TypeError);
+});
+
+Deno.test("checkConfig() kills a check that runs past its timeout and answers not-run", async () => {
   const result = await checkConfig("/tmp/x.cfg", { command: ["sh", "-c", "sleep 10", "sh"], timeoutMs: 200 });
+  assert.equal(result.verdict, "not-run");
   assert.equal(result.ok, false);
-  assert.match(result.errors.at(-1) ?? "", /timed out after 200 ms/);
+  assert.deepEqual(result.errors, [
+    `Cannot check config with "sh -c sleep 10 sh /tmp/x.cfg": timed out after 200 ms`,
+  ]);
   assert.ok(result.durationMs < 5000);
 });
 
-Deno.test("checkConfig() reports a non-zero exit without HAProxy lines", async () => {
+Deno.test("checkConfig() answers not-run when aborted", async () => {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 100);
+  try {
+    const result = await checkConfig("/tmp/x.cfg", {
+      command: ["sh", "-c", "sleep 10", "sh"],
+      signal: controller.signal,
+    });
+    assert.equal(result.verdict, "not-run");
+    assert.match(
+      result.errors[0] ?? "",
+      /^Cannot check config with "sh -c sleep 10 sh \/tmp\/x\.cfg": aborted$/,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
+Deno.test("checkConfig() answers not-run when the check is killed by a signal", async () => {
+  const result = await checkConfig("/tmp/x.cfg", { command: ["sh", "-c", "kill -9 $$", "sh"] });
+  assert.equal(result.verdict, "not-run");
+  assert.match(result.errors[0] ?? "", /: killed by a signal$/);
+});
+
+Deno.test("checkConfig() reports a non-zero exit without HAProxy lines as invalid", async () => {
   const result = await checkConfig("/tmp/x.cfg", { command: ["sh", "-c", "echo broken >&2; exit 3", "sh"] });
+  assert.equal(result.verdict, "invalid");
   assert.equal(result.ok, false);
   assert.deepEqual(result.errors, [`Config check of "/tmp/x.cfg" failed with exit code 3: broken`]);
+});
+
+Deno.test("checkConfig() answers valid for an exit 0", async () => {
+  const result = await checkConfig("/tmp/x.cfg", { command: ["sh", "-c", "echo fine", "sh"] });
+  assert.deepEqual([result.verdict, result.ok, result.output, result.errors], ["valid", true, "fine", []]);
 });
 
 async function withConfig(text: string, fn: (path: string) => Promise<void>): Promise<void> {
@@ -90,6 +129,7 @@ Deno.test({
   fn: () =>
     withConfig(GOOD, async (path) => {
       const result = await checkConfig(path, { command: [HAPROXY_BINARY, "-c", "-f"] });
+      assert.equal(result.verdict, "valid", result.output);
       assert.equal(result.ok, true, result.output);
       assert.deepEqual(result.errors.filter((l) => l.startsWith("[ALERT]")), []);
       assert.match(result.output, /Configuration file is valid/);
@@ -103,6 +143,7 @@ Deno.test({
   fn: () =>
     withConfig(`${GOOD}  bogus-keyword here\nbackend b\n  server s1 127.0.0.2:notaport\n`, async (path) => {
       const result = await checkConfig(path, { command: splitCommand(`${HAPROXY_BINARY} -c -q -f`) });
+      assert.equal(result.verdict, "invalid");
       assert.equal(result.ok, false);
       const alerts = result.errors.filter((l) => l.startsWith("[ALERT]"));
       assert.ok(alerts.some((l) => l.includes("unknown keyword 'bogus-keyword'")), alerts.join("\n"));

@@ -33,7 +33,7 @@ function fakeSource() {
   return source;
 }
 
-type Outcome = "applied" | "reload-failed" | "check-failed";
+type Outcome = "applied" | "reload-failed" | "check-failed" | "check-not-run";
 
 /** An applier that records the texts it gets and answers what the test says. */
 function fakeApplier(answers: Outcome[] = [], initial?: string) {
@@ -47,8 +47,9 @@ function fakeApplier(answers: Outcome[] = [], initial?: string) {
       const durations = { checkMs: 1, reloadMs: 1, waitMs: 0, totalMs: 2 };
       const base = { hash: await sha256Hex(text), durations };
       const reload = { ok: outcome === "applied", durationMs: 1, detail: "fake" };
-      if (outcome === "check-failed") {
+      if (outcome === "check-failed" || outcome === "check-not-run") {
         return await Promise.resolve<ApplyResult>({
+          retryable: outcome === "check-not-run",
           status: "check-failed",
           ...base,
           installedHash: installed === undefined ? undefined : "old",
@@ -285,4 +286,16 @@ Deno.test("createLoop() guards what a previous run installed: a restart that see
   await settle(clock, 500);
   assert.equal(applier.texts.length, 1);
   loop.close();
+});
+
+Deno.test("createLoop() retries when the check could not run (it is not a rejection)", async () => {
+  const { clock, source, applier, loop } = setup(["check-not-run", "applied"]);
+  source.set(domains(1), true);
+  await settle(clock);
+  assert.equal(loop.state().applies[0]?.outcome, "check-failed");
+  assert.match(loop.state().applies[0]!.detail, /could not run; installed config kept, will retry/);
+  await settle(clock, 1000);
+  assert.equal(applier.texts.length, 2);
+  assert.equal(loop.state().ready.ok, true);
+  await loop.close();
 });

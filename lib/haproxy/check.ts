@@ -172,19 +172,31 @@ function collect(stream: ReadableStream<Uint8Array>): { finish(graceMs: number):
 export interface CheckOptions {
   /** argv prefix; the file path is appended. @default {["haproxy", "-c", "-f"]} */
   command?: readonly string[];
-  /** Time after which the check is killed and reported failed. @default {30000} */
+  /** Time after which the check is killed and reported as not run. @default {30000} */
   timeoutMs?: number;
-  /** Aborting kills the check. */
+  /** Aborting kills the check (reported as not run). */
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * Whether HAProxy judged the file: `"valid"` (exit 0), `"invalid"` (exited non-zero: the file was
+ * rejected), or `"not-run"` (the check timed out, was aborted, was killed by a signal or could not be
+ * started: nothing is known about the file and the check should be retried).
+ */
+export type CheckVerdict = "valid" | "invalid" | "not-run";
+
 /** The outcome of a config check. */
 export interface CheckResult {
-  /** Whether the command exited 0 in time. */
+  /** Whether HAProxy judged the file, and how. */
+  verdict: CheckVerdict;
+  /** Shorthand for `verdict === "valid"`. */
   ok: boolean;
-  /** Everything the command wrote (stdout then stderr). */
+  /** Everything the command wrote (stdout then stderr; empty when it could not be started). */
   output: string;
-  /** HAProxy's `[ALERT]` and `[WARNING]` lines (and a line saying why when it timed out or failed silently). */
+  /**
+   * HAProxy's `[ALERT]` and `[WARNING]` lines; when the verdict is `"not-run"`, or `"invalid"` without an
+   * `[ALERT]` line, also a line saying why, naming the command.
+   */
   errors: string[];
   /** Wall time in milliseconds. */
   durationMs: number;
@@ -201,35 +213,64 @@ export function parseCheckMessages(output: string): string[] {
 /**
  * Checks the config file `path` with the check command. When a command containing `-q` fails without
  * printing any `[ALERT]` line (HAProxy's quiet mode hides them), it is run once more without `-q` to
- * collect the reasons.
+ * collect the reasons. Never throws for a check that cannot run: a missing program, a timeout, an abort
+ * or a kill by a signal give the verdict `"not-run"` with an error line naming the command.
  *
  * @example
  * ```ts
  * const result = await checkConfig("/tmp/haproxy.cfg.new", { command: splitCommand("/usr/sbin/haproxy -c -q -f") });
- * if (!result.ok) log.error("config rejected", { errors: result.errors });
+ * if (result.verdict === "invalid") log.error("config rejected", { errors: result.errors });
+ * if (result.verdict === "not-run") log.warn("config check did not run, will retry", { errors: result.errors });
  * ```
  *
- * @throws {Error} When the check program cannot be started (missing binary).
+ * @throws {TypeError} When the program name (`command[0]`) is empty.
  */
 export async function checkConfig(path: string, options: CheckOptions = {}): Promise<CheckResult> {
   const { command = DEFAULT_CHECK_COMMAND, timeoutMs = DEFAULT_CHECK_TIMEOUT_MS, signal } = options;
-  let outcome = await runCommand([...command, path], { timeoutMs, signal });
-  let errors = parseCheckMessages(outcome.output);
-  const quiet = command.indexOf("-q");
-  if (outcome.code !== 0 && !outcome.timedOut && errors.length === 0 && quiet > 0) {
-    // `haproxy -c -q` (pyconfd's default) prints nothing on failure: run again without -q for the reasons.
-    const verbose = await runCommand([...command.filter((_, i) => i !== quiet), path], { timeoutMs, signal });
-    errors = parseCheckMessages(verbose.output);
-    outcome = { ...verbose, durationMs: outcome.durationMs + verbose.durationMs };
+  const started = performance.now();
+  const shown = [...command, path].join(" ");
+  function notRun(reason: string, output = ""): CheckResult {
+    return {
+      verdict: "not-run",
+      ok: false,
+      output,
+      errors: [`Cannot check config with "${shown}": ${reason}`],
+      durationMs: performance.now() - started,
+    };
   }
-  const ok = outcome.code === 0 && !outcome.timedOut;
-  if (outcome.timedOut) {
-    errors.push(`Config check of "${path}" timed out after ${timeoutMs} ms`);
-  } else if (!ok && !errors.some((line) => line.startsWith("[ALERT]"))) {
+  let outcome: CommandOutcome;
+  let errors: string[];
+  try {
+    outcome = await runCommand([...command, path], { timeoutMs, signal });
+    errors = parseCheckMessages(outcome.output);
+    const quiet = command.indexOf("-q");
+    if (outcome.code !== 0 && !outcome.timedOut && errors.length === 0 && quiet > 0) {
+      // `haproxy -c -q` (pyconfd's default) prints nothing on failure: run again without -q for the reasons.
+      const verbose = await runCommand([...command.filter((_, i) => i !== quiet), path], {
+        timeoutMs,
+        signal,
+      });
+      errors = parseCheckMessages(verbose.output);
+      outcome = { ...verbose, durationMs: outcome.durationMs + verbose.durationMs };
+    }
+  } catch (error) {
+    if (error instanceof TypeError) throw error;
+    return notRun(error instanceof Error ? error.message : String(error));
+  }
+  if (outcome.timedOut) return notRun(`timed out after ${timeoutMs} ms`, outcome.output);
+  if (outcome.code === -1) return notRun(signal?.aborted ? "aborted" : "killed by a signal", outcome.output);
+  const ok = outcome.code === 0;
+  if (!ok && !errors.some((line) => line.startsWith("[ALERT]"))) {
     const tail = outcome.output.split("\n").filter((l) => l.trim() !== "").slice(-3).join(" | ");
     errors.push(
       `Config check of "${path}" failed with exit code ${outcome.code}${tail === "" ? "" : `: ${tail}`}`,
     );
   }
-  return { ok, output: outcome.output, errors, durationMs: outcome.durationMs };
+  return {
+    verdict: ok ? "valid" : "invalid",
+    ok,
+    output: outcome.output,
+    errors,
+    durationMs: outcome.durationMs,
+  };
 }

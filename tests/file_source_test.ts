@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createFileSource } from "../lib/file_source.ts";
+import { memoryLogger } from "../lib/log.ts";
+import { endpointsList, endpointsObject } from "./support/fixtures.ts";
+
+function dump(...names: string[]): string {
+  return JSON.stringify(endpointsList(
+    ...names.map((name) =>
+      endpointsObject({ name, annotations: { domain: `${name}.example.test`, proto: "http" } })
+    ),
+  ));
+}
+
+/** Starts a file source on `path` and returns helpers to wait for its snapshot. */
+function watch(path: string) {
+  const log = memoryLogger();
+  const source = createFileSource(path, { log, settleMs: 20 });
+  const controller = new AbortController();
+  let changed = Promise.withResolvers<void>();
+  source.onChange(() => changed.resolve());
+  const running = source.run(controller.signal);
+  return {
+    source,
+    log,
+    names: () => source.snapshot().map((s) => s.name).sort(),
+    /** Waits until the snapshot's names are `want` (or fails after 5 s). */
+    async until(want: string[]): Promise<void> {
+      const deadline = Date.now() + 5000;
+      while (JSON.stringify(this.names()) !== JSON.stringify(want)) {
+        if (Date.now() > deadline) {
+          throw new Error(`snapshot is ${JSON.stringify(this.names())}, want ${want}`);
+        }
+        await Promise.race([changed.promise, new Promise((r) => setTimeout(r, 100))]);
+        changed = Promise.withResolvers<void>();
+      }
+    },
+    async stop(): Promise<void> {
+      controller.abort();
+      await running;
+    },
+  };
+}
+
+Deno.test("createFileSource() reads the file and sees an in-place rewrite and an editor's rename", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "endpoints.json");
+  await Deno.writeTextFile(path, dump("a"));
+  const w = watch(path);
+  try {
+    await w.until(["a"]);
+    assert.equal(w.source.status().synced, true);
+    await Deno.writeTextFile(path, dump("a", "b"));
+    await w.until(["a", "b"]);
+    await Deno.writeTextFile(join(dir, ".endpoints.json.swp"), dump("c"));
+    await Deno.rename(join(dir, ".endpoints.json.swp"), path);
+    await w.until(["c"]);
+  } finally {
+    await w.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("createFileSource() sees a ConfigMap-style swap of the ..data symlink", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "..v1"));
+    await Deno.writeTextFile(join(dir, "..v1", "endpoints.json"), dump("old"));
+    await Deno.symlink("..v1", join(dir, "..data"));
+    await Deno.symlink(join("..data", "endpoints.json"), join(dir, "endpoints.json"));
+    const w = watch(join(dir, "endpoints.json"));
+    try {
+      await w.until(["old"]);
+      await Deno.mkdir(join(dir, "..v2"));
+      await Deno.writeTextFile(join(dir, "..v2", "endpoints.json"), dump("new"));
+      await Deno.symlink("..v2", join(dir, "..data_tmp"));
+      await Deno.rename(join(dir, "..data_tmp"), join(dir, "..data"));
+      await w.until(["new"]);
+    } finally {
+      await w.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("createFileSource() keeps the last good state while the file is invalid, and recovers", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "endpoints.json");
+  await Deno.writeTextFile(path, dump("a"));
+  const w = watch(path);
+  try {
+    await w.until(["a"]);
+    await Deno.writeTextFile(path, '{"kind": "List", "items": [');
+    const deadline = Date.now() + 5000;
+    while (w.source.status().lastError === null && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(w.source.status().lastError ?? "", /Cannot parse ".*endpoints\.json": not JSON/);
+    assert.deepEqual(w.names(), ["a"], "the last good snapshot stays");
+    assert.ok(w.log.lines.some((l) => l.msg === "cannot read source file, keeping the last good state"));
+    await Deno.writeTextFile(path, dump("b"));
+    await w.until(["b"]);
+    assert.equal(w.source.status().lastError, null);
+  } finally {
+    await w.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("createFileSource() fails run() when the file's directory does not exist", async () => {
+  const source = createFileSource("/nonexistent-dir/endpoints.json", { log: memoryLogger() });
+  await assert.rejects(source.run(new AbortController().signal));
+  assert.match(source.status().lastError ?? "", /Cannot read "\/nonexistent-dir\/endpoints\.json"/);
+});
