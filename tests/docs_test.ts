@@ -13,6 +13,15 @@ Deno.test("README documents every flag and environment variable", () => {
   }
 });
 
+Deno.test("README's configuration table is the one generated from lib/config.ts", async () => {
+  const { optionsTable } = await import("../tools/options_table.ts");
+  const normalize = (text: string) => text.replace(/ +/g, " ").replace(/-{3,}/g, "---");
+  assert.ok(
+    normalize(readme).includes(normalize(optionsTable())),
+    "run: tools/deno run -A tools/options_table.ts --write",
+  );
+});
+
 Deno.test(".ci/run calls the README's test command", async () => {
   const ci = await Deno.readTextFile(new URL(".ci/run", root));
   assert.ok(readme.includes("bash tools/test.sh"), "README names bash tools/test.sh");
