@@ -17,7 +17,7 @@ priority="${4:-unknown}"
 case "$state" in
   MASTER) level=notice; msg="took over the VIP" ;;
   BACKUP) level=notice; msg="standing by" ;;
-  FAULT) level=warning; msg="check failed, VIP released" ;;
+  FAULT) level=warning; msg="HAProxy down (or interface down), VIP released" ;;
   STOP) level=notice; msg="keepalived stopped" ;;
   *) level=warning; msg="unexpected state" ;;
 esac

@@ -3,11 +3,19 @@
  * failover between two keepalived processes in two network namespaces that this test creates (joined by
  * a veth pair, on a private subnet that exists only inside them).
  *
- * What the failover test asserts (nopreempt semantics):
- *   1. A starts alone and takes the VIP; B starts and stands by (BACKUP), the VIP stays on A.
- *   2. A's check fails → A goes to FAULT and the VIP moves to B.
- *   3. A's check recovers → A becomes BACKUP, and the VIP stays on B (no preemption, no second move).
- *   4. B's check fails → the VIP moves back to A.
+ * The design under test (keepalived/keepalived.conf): chk_haproxy (no weight) puts a host that cannot
+ * serve in FAULT; chk_haconfd_ready (negative weight) only lowers the priority of a host whose haconfd is
+ * not ready, so a failure that hits every host at once leaves the VIP where it is; preempt_delay lets a
+ * higher-priority host take the VIP over after the delay. The failover test runs the shipped config with
+ * small timers (advert interval, script intervals, preempt delay) and stand-in check scripts driven by
+ * flag files, A with priority 150 and B with 100:
+ *   0. A takes the VIP; B joins and stands by.
+ *   1. A's chk_haproxy fails → A goes to FAULT, the VIP moves to B at once; A recovers → A stands by,
+ *      and takes the VIP back only after the preempt delay.
+ *   2. A's /readyz fails alone → the VIP moves to B; A's /readyz recovers → the VIP comes back to A.
+ *   3. /readyz fails on both hosts → both priorities drop, the VIP stays on A the whole time, for longer
+ *      than B would need to take it over (the preempt delay plus the master-down interval).
+ *   4. Still no host ready, A's chk_haproxy fails → B takes the VIP though not ready.
  * At every step the VIP is on exactly one node.
  */
 import assert from "node:assert/strict";
@@ -15,6 +23,7 @@ import { join } from "node:path";
 import { installed, note, ROOT, run, terminate, which, whichOrNote } from "./support/process.ts";
 
 const DIR = join(ROOT, "keepalived");
+const SCRIPTS = ["check_haproxy.sh", "check_haconfd_ready.sh", "notify.sh"];
 
 /** Replaces the `$NAME=value` definitions at the top of keepalived.conf. */
 function define(config: string, values: Record<string, string>): string {
@@ -27,35 +36,62 @@ function define(config: string, values: Record<string, string>): string {
   return out;
 }
 
-/** A directory like /etc/keepalived: the shipped scripts (or replacements) and the config. */
+/** Sets every `keyword value` line of the config to `value` (e.g. all script intervals). */
+function setAll(config: string, keyword: string, value: string): string {
+  const re = new RegExp(`^(\\s*)${keyword} \\S+$`, "gm");
+  assert.match(config, re, `keepalived.conf sets ${keyword}`);
+  return config.replace(re, `$1${keyword} ${value}`);
+}
+
+/** Options of {@linkcode installTo}. */
+interface InstallOptions {
+  /** Replacement text for some of the shipped scripts, by file name. */
+  stubs?: Record<string, string>;
+  /** Edits the config text after the definitions are set. */
+  edit?: (config: string) => string;
+}
+
+/** A directory like /etc/keepalived: the shipped scripts (or stand-ins) and the config. */
 async function installTo(
   dir: string,
   values: Record<string, string>,
-  check?: string,
+  options: InstallOptions = {},
 ): Promise<string> {
-  await Deno.copyFile(join(DIR, "notify.sh"), join(dir, "notify.sh"));
-  if (check === undefined) {
-    await Deno.copyFile(
-      join(DIR, "check_haproxy.sh"),
-      join(dir, "check_haproxy.sh"),
-    );
-  } else await Deno.writeTextFile(join(dir, "check_haproxy.sh"), check);
-  for (const script of ["notify.sh", "check_haproxy.sh"]) {
+  for (const script of SCRIPTS) {
+    const stub = options.stubs?.[script];
+    if (stub === undefined) await Deno.copyFile(join(DIR, script), join(dir, script));
+    else await Deno.writeTextFile(join(dir, script), stub);
     await Deno.chmod(join(dir, script), 0o755);
   }
   const config = join(dir, "keepalived.conf");
-  const text = define(await Deno.readTextFile(join(DIR, "keepalived.conf")), {
+  let text = define(await Deno.readTextFile(join(DIR, "keepalived.conf")), {
     SCRIPT_DIR: dir,
     ...values,
   });
+  if (options.edit !== undefined) text = options.edit(text);
   await Deno.writeTextFile(config, text);
   return config;
+}
+
+/** The shipped keepalived.conf without comments. */
+async function shippedConfig(): Promise<string> {
+  return (await Deno.readTextFile(join(DIR, "keepalived.conf"))).replace(/#.*$/gm, "");
+}
+
+/** The body of the `vrrp_script NAME { ... }` block of a config without comments. */
+function scriptBlock(config: string, name: string): string {
+  const m = config.match(new RegExp(`^vrrp_script ${name} \\{\\n([\\s\\S]*?)^\\}`, "m"));
+  assert.ok(m !== null, `keepalived.conf has vrrp_script ${name}`);
+  return m[1] as string;
 }
 
 const KEEPALIVED = whichOrNote(
   "keepalived",
   "keepalived_test: keepalived not installed: its tests are skipped",
 );
+
+/** The base priorities of the two hosts in the failover test: the shipped $PRIORITY and "100 on the second". */
+const PRIORITY = { a: 150, b: 100 };
 
 Deno.test({
   name: "keepalived.conf passes keepalived -t with the shipped scripts",
@@ -81,18 +117,18 @@ Deno.test({
   },
 });
 
-Deno.test("keepalived.conf is BACKUP + nopreempt, VRRPv3 unicast, without PASS authentication", async () => {
-  const text = (await Deno.readTextFile(join(DIR, "keepalived.conf"))).replace(
-    /#.*$/gm,
-    "",
-  );
+Deno.test("keepalived.conf is BACKUP + preempt_delay, VRRPv3 unicast, without PASS authentication", async () => {
+  const text = await shippedConfig();
   assert.match(text, /^\s*state BACKUP$/m);
-  assert.match(text, /^\s*nopreempt$/m);
   assert.doesNotMatch(text, /^\s*state MASTER/m);
+  assert.doesNotMatch(text, /nopreempt/, "a weight moves the VIP only when preemption is allowed");
+  const delay = text.match(/^\s*preempt_delay (\d+)$/m);
+  assert.ok(delay !== null, "preempt_delay is set");
+  assert.ok(Number(delay[1]) >= 10, `preempt_delay ${delay[1]} rides out a haconfd restart`);
+  assert.match(text, /^\s*priority \$PRIORITY$/m);
   assert.match(text, /^\s*vrrp_version 3$/m);
   assert.match(text, /unicast_peer \{/);
   assert.doesNotMatch(text, /authentication|auth_type|auth_pass/);
-  assert.match(text, /script "\$\{SCRIPT_DIR\}\/check_haproxy\.sh"/);
   assert.match(text, /notify "\$\{SCRIPT_DIR\}\/notify\.sh"/);
   const sysctl = await Deno.readTextFile(
     join(DIR, "99-haconfd-nonlocal-bind.conf"),
@@ -100,8 +136,30 @@ Deno.test("keepalived.conf is BACKUP + nopreempt, VRRPv3 unicast, without PASS a
   assert.match(sysctl, /^net\.ipv4\.ip_nonlocal_bind = 1$/m);
 });
 
-Deno.test("check_haproxy.sh and notify.sh are valid shell", async () => {
-  for (const script of ["check_haproxy.sh", "notify.sh"]) {
+Deno.test("keepalived.conf tracks HAProxy without weight (FAULT) and /readyz with a weight beyond the priority spread", async () => {
+  const text = await shippedConfig();
+  const haproxy = scriptBlock(text, "chk_haproxy");
+  assert.match(haproxy, /script "\$\{SCRIPT_DIR\}\/check_haproxy\.sh"/);
+  assert.doesNotMatch(haproxy, /weight/, "a host without HAProxy goes to FAULT");
+  const ready = scriptBlock(text, "chk_haconfd_ready");
+  assert.match(ready, /script "\$\{SCRIPT_DIR\}\/check_haconfd_ready\.sh \$\{READYZ_URL\}"/);
+  const weight = ready.match(/^\s*weight (-?\d+)$/m);
+  assert.ok(weight !== null, "chk_haconfd_ready has a weight");
+  const w = Number(weight[1]);
+  assert.ok(w < 0, `weight ${w} lowers the priority of a host that is not ready`);
+  assert.ok(
+    -w > PRIORITY.a - PRIORITY.b,
+    `weight ${w} puts a host that is not ready below every ready one (priorities ${PRIORITY.a}, ${PRIORITY.b})`,
+  );
+  assert.ok(PRIORITY.b + w >= 1, "the lowest priority minus the weight stays a valid priority");
+  assert.match(text, new RegExp(`^\\$PRIORITY=${PRIORITY.a}$`, "m"));
+  const tracked = text.match(/track_script \{([^}]*)\}/);
+  assert.ok(tracked !== null, "the instance tracks scripts");
+  assert.deepEqual(tracked[1]?.trim().split(/\s+/), ["chk_haproxy", "chk_haconfd_ready"]);
+});
+
+Deno.test("check_haproxy.sh, check_haconfd_ready.sh and notify.sh are valid shell", async () => {
+  for (const script of SCRIPTS) {
     for (const shell of ["bash", "sh"]) {
       const res = await run(shell, ["-n", join(DIR, script)]);
       assert.equal(res.code, 0, `${shell} -n ${script}: ${res.stderr}`);
@@ -136,10 +194,7 @@ Deno.test("notify.sh logs each state transition as one logfmt line", async () =>
       lines[0] as string,
       /^time=\S+Z type=INSTANCE name=haconfd_vip state=MASTER priority=100 msg="/,
     );
-    assert.match(
-      lines[1] as string,
-      /state=FAULT .*msg="check failed, VIP released"/,
-    );
+    assert.match(lines[1] as string, /state=FAULT .*msg="HAProxy down .*VIP released"/);
     assert.match(lines[2] as string, /state=BACKUP/);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -147,37 +202,19 @@ Deno.test("notify.sh logs each state transition as one logfmt line", async () =>
 });
 
 Deno.test({
-  name: "check_haproxy.sh passes only when HAProxy runs and /readyz answers 200 in time",
-  ignore: !installed("curl") || !installed("pidof"),
+  name: "check_haproxy.sh passes exactly while a process of that name runs",
+  ignore: !installed("pidof"),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "haconfd-check-" });
-    let answer = 200;
-    let hang = false;
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      onListen: () => {},
-    }, async () => {
-      if (hang) await new Promise((r) => setTimeout(r, 2500));
-      return new Response(answer === 200 ? "ready" : "not ready", {
-        status: answer,
-      });
-    });
     // A stand-in HAProxy process with a name no other process has.
     const name = `hcchk${Deno.pid}${Math.floor(Math.random() * 1e6)}`;
     const fake = join(dir, name);
     await Deno.copyFile(which("sleep") as string, fake);
     await Deno.chmod(fake, 0o755);
     let proc: Deno.ChildProcess | undefined;
-    const url = `http://127.0.0.1:${server.addr.port}/readyz`;
-    const check = (args: string[] = []) =>
-      run(join(DIR, "check_haproxy.sh"), args, {
-        env: {
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          HAPROXY_PROCESS: name,
-          HACONFD_READYZ_URL: url,
-          CHECK_MAX_TIME: "1",
-        },
+    const check = () =>
+      run(join(DIR, "check_haproxy.sh"), [], {
+        env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HAPROXY_PROCESS: name },
       });
     try {
       let res = await check();
@@ -191,11 +228,54 @@ Deno.test({
         stderr: "null",
       }).spawn();
       res = await check();
-      assert.equal(
-        res.code,
-        0,
-        `HAProxy runs and /readyz is 200: ${res.stderr}`,
-      );
+      assert.equal(res.code, 0, `HAProxy runs: ${res.stderr}`);
+
+      proc.kill("SIGKILL");
+      await proc.status;
+      proc = undefined;
+      res = await check();
+      assert.equal(res.code, 1, "HAProxy gone again");
+    } finally {
+      if (proc !== undefined) {
+        proc.kill("SIGKILL");
+        await proc.status;
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "check_haconfd_ready.sh passes only when /readyz answers 200 in time",
+  ignore: !installed("curl"),
+  async fn() {
+    let answer = 200;
+    let hang = false;
+    const paths: string[] = [];
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: () => {},
+    }, async (req) => {
+      paths.push(new URL(req.url).pathname);
+      if (hang) await new Promise((r) => setTimeout(r, 2500));
+      return new Response(answer === 200 ? "ready" : "not ready", {
+        status: answer,
+      });
+    });
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const check = (args: string[] = []) =>
+      run(join(DIR, "check_haconfd_ready.sh"), args, {
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HACONFD_READYZ_URL: `${base}/readyz`,
+          CHECK_MAX_TIME: "1",
+        },
+      });
+    try {
+      let res = await check();
+      assert.equal(res.code, 0, `/readyz is 200: ${res.stderr}`);
+      assert.deepEqual(paths, ["/readyz"], "HACONFD_READYZ_URL is used");
 
       answer = 503;
       res = await check();
@@ -203,8 +283,9 @@ Deno.test({
       assert.match(res.stderr, /answered "503"/);
 
       answer = 200;
-      res = await check([`http://127.0.0.1:${server.addr.port}/healthz`]);
+      res = await check([`${base}/ready-by-arg`]);
       assert.equal(res.code, 0, "the URL can be given as $1");
+      assert.equal(paths.at(-1), "/ready-by-arg");
 
       hang = true;
       const started = Date.now();
@@ -214,14 +295,10 @@ Deno.test({
       hang = false;
 
       res = await check(["http://127.0.0.1:1/readyz"]);
-      assert.equal(res.code, 1, "nothing listening");
+      assert.equal(res.code, 1, "nothing listening (haconfd down)");
+      assert.match(res.stderr, /answered "000"/);
     } finally {
-      if (proc !== undefined) {
-        proc.kill("SIGKILL");
-        await proc.status;
-      }
       await server.shutdown();
-      await Deno.remove(dir, { recursive: true });
     }
   },
 });
@@ -231,6 +308,11 @@ Deno.test({
 
 const SUBNET = "10.231.7";
 const VIP = `${SUBNET}.100`;
+/** The test's timers: keepalived's master-down interval is 3 × ADVERT_INT + skew (≈ 1.7 s here). */
+const ADVERT_INT = 0.5;
+const PREEMPT_DELAY_S = 2;
+/** Longer than a higher-priority backup needs to take over: preempt delay + master-down interval + margin. */
+const HOLD_MS = (PREEMPT_DELAY_S + 3 * ADVERT_INT + 1 + 2) * 1000;
 
 async function netnsUsable(): Promise<string | undefined> {
   if (KEEPALIVED === undefined) return "keepalived is not installed";
@@ -263,6 +345,8 @@ interface Node {
   proc?: Deno.ChildProcess | undefined;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function hasVip(node: Node): Promise<boolean> {
   const out = await ip([
     "-n",
@@ -282,12 +366,18 @@ async function notifications(node: Node): Promise<string[]> {
   return [...text.matchAll(/state=(\w+)/g)].map((m) => m[1] as string);
 }
 
+/** The effective priorities keepalived logged for `node`, oldest first. */
+async function priorities(node: Node): Promise<number[]> {
+  const text = await Deno.readTextFile(node.log).catch(() => "");
+  return [...text.matchAll(/effective priority from \d+ to (\d+)/g)].map((m) => Number(m[1]));
+}
+
 async function logs(nodes: Node[]): Promise<string> {
   const parts = [];
   for (const node of nodes) {
     const text = await Deno.readTextFile(node.log).catch(() => "");
     parts.push(
-      `--- keepalived ${node.name} ---\n${text.trimEnd().split("\n").slice(-25).join("\n")}`,
+      `--- keepalived ${node.name} ---\n${text.trimEnd().split("\n").slice(-30).join("\n")}`,
     );
   }
   return parts.join("\n");
@@ -298,14 +388,30 @@ async function waitFor(
   what: string,
   cond: () => Promise<boolean>,
   nodes: Node[],
-  ms = 20_000,
+  ms = 15_000,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   assert.fail(`Timed out waiting for: ${what}\n${await logs(nodes)}`);
+}
+
+/** Asserts that `cond` holds at every check (every 200 ms) for `ms`. */
+async function holdsFor(
+  what: string,
+  cond: () => Promise<boolean>,
+  nodes: Node[],
+  ms: number,
+): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    if (!(await cond())) {
+      assert.fail(`Stopped holding after ${Date.now() - started} ms: ${what}\n${await logs(nodes)}`);
+    }
+    await sleep(200);
+  }
 }
 
 async function vipOnlyOn(holder: Node, other: Node): Promise<boolean> {
@@ -343,35 +449,43 @@ async function stop(node: Node): Promise<void> {
   await terminate(proc, 5000);
 }
 
+/** The shipped config with the test's small timers. */
+function fastTimers(config: string): string {
+  let out = setAll(config, "advert_int", String(ADVERT_INT));
+  out = setAll(out, "preempt_delay", String(PREEMPT_DELAY_S));
+  for (const keyword of ["interval", "fall", "rise"]) out = setAll(out, keyword, "1");
+  return out;
+}
+
 Deno.test({
-  name: "keepalived.conf moves the VIP on a failed check and keeps it after recovery (nopreempt)",
+  name:
+    "keepalived.conf moves the VIP off a host that cannot serve or is not ready, not when no host is ready",
   ignore: NETNS_PROBLEM !== undefined,
   async fn() {
     const tag = `${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
     const tmp = await Deno.makeTempDir({ prefix: "haconfd-failover-" });
-    const a: Node = {
-      name: "a",
-      ns: `hcka-${tag}-a`,
-      dev: "va",
-      dir: join(tmp, "a"),
-      log: join(tmp, "a.log"),
-      notifyLog: join(tmp, "a.notify"),
-    };
-    const b: Node = {
-      name: "b",
-      ns: `hcka-${tag}-b`,
-      dev: "vb",
-      dir: join(tmp, "b"),
-      log: join(tmp, "b.log"),
-      notifyLog: join(tmp, "b.notify"),
-    };
+    const node = (name: "a" | "b", dev: string): Node => ({
+      name,
+      ns: `hcka-${tag}-${name}`,
+      dev,
+      dir: join(tmp, name),
+      log: join(tmp, `${name}.log`),
+      notifyLog: join(tmp, `${name}.notify`),
+    });
+    const a = node("a", "va");
+    const b = node("b", "vb");
     const nodes = [a, b];
     const created: string[] = [];
+    /** Makes one of `node`'s stand-in checks fail (`true`) or pass (`false`). */
+    const fail = async (n: Node, flag: "haproxy-down" | "not-ready", failing: boolean) => {
+      if (failing) await Deno.writeTextFile(join(n.dir, flag), "");
+      else await Deno.remove(join(n.dir, flag));
+    };
     try {
-      for (const node of nodes) {
-        await ip(["netns", "add", node.ns]);
-        created.push(node.ns);
-        await ip(["-n", node.ns, "link", "set", "lo", "up"]);
+      for (const n of nodes) {
+        await ip(["netns", "add", n.ns]);
+        created.push(n.ns);
+        await ip(["-n", n.ns, "link", "set", "lo", "up"]);
       }
       await ip([
         "link",
@@ -388,34 +502,44 @@ Deno.test({
         b.ns,
       ]);
       const address = { a: `${SUBNET}.1`, b: `${SUBNET}.2` };
-      for (const node of nodes) {
+      for (const n of nodes) {
         await ip([
           "-n",
-          node.ns,
+          n.ns,
           "addr",
           "add",
-          `${address[node.name]}/24`,
+          `${address[n.name]}/24`,
           "dev",
-          node.dev,
+          n.dev,
         ]);
-        await ip(["-n", node.ns, "link", "set", node.dev, "up"]);
+        await ip(["-n", n.ns, "link", "set", n.dev, "up"]);
       }
 
       const configs: Record<string, string> = {};
-      for (const node of nodes) {
-        const peer = node === a ? b : a;
-        await Deno.mkdir(node.dir);
-        // The test's check: healthy while the flag file is absent.
-        const check = `#!/bin/sh\n[ ! -e "${node.dir}/fail" ]\n`;
-        configs[node.name] = await installTo(node.dir, {
-          IFACE: node.dev,
+      const readyzUrl = (n: Node) => `http://127.0.0.1:9180/readyz?host=${n.name}`;
+      for (const n of nodes) {
+        const peer = n === a ? b : a;
+        await Deno.mkdir(n.dir);
+        // Stand-in checks: healthy while their flag file is absent; the readiness check records the
+        // arguments keepalived passed (the URL from $READYZ_URL).
+        configs[n.name] = await installTo(n.dir, {
+          IFACE: n.dev,
           VIP: `${VIP}/24`,
-          SELF: address[node.name],
+          SELF: address[n.name],
           PEER: address[peer.name],
-        }, check);
+          PRIORITY: String(PRIORITY[n.name]),
+          READYZ_URL: readyzUrl(n),
+        }, {
+          stubs: {
+            "check_haproxy.sh": `#!/bin/sh\n[ ! -e "${n.dir}/haproxy-down" ]\n`,
+            "check_haconfd_ready.sh":
+              `#!/bin/sh\necho "$*" >"${n.dir}/ready-args"\n[ ! -e "${n.dir}/not-ready" ]\n`,
+          },
+          edit: fastTimers,
+        });
       }
 
-      // 1. A alone takes the VIP; B joins as BACKUP and leaves it there.
+      // 0. A takes the VIP; B joins and stands by.
       start(a, configs.a as string);
       await waitFor("VIP on A after A started alone", () => hasVip(a), nodes);
       start(b, configs.b as string);
@@ -425,45 +549,64 @@ Deno.test({
         nodes,
       );
       assert.ok(await vipOnlyOn(a, b), "the VIP stays on A when B joins");
+      for (const n of nodes) {
+        assert.equal(
+          (await Deno.readTextFile(join(n.dir, "ready-args"))).trim(),
+          readyzUrl(n),
+          "keepalived passes $READYZ_URL to check_haconfd_ready.sh",
+        );
+      }
 
-      // 2. A's check fails: the VIP moves to B.
-      await Deno.writeTextFile(join(a.dir, "fail"), "");
-      await waitFor(
-        "VIP moved to B after A's check failed",
-        () => vipOnlyOn(b, a),
-        nodes,
-      );
-      await waitFor(
-        "A reports FAULT",
-        async () => (await notifications(a)).includes("FAULT"),
-        nodes,
-      );
-
-      // 3. A recovers: it stands by, the VIP stays on B (nopreempt).
-      await Deno.remove(join(a.dir, "fail"));
+      // 1. A's HAProxy check fails: A goes to FAULT and the VIP moves to B at once.
+      await fail(a, "haproxy-down", true);
+      await waitFor("VIP moved to B after A's HAProxy check failed", () => vipOnlyOn(b, a), nodes);
+      await waitFor("A reports FAULT", async () => (await notifications(a)).includes("FAULT"), nodes);
+      //    A recovers: it stands by first, and takes the VIP back after the preempt delay.
+      await fail(a, "haproxy-down", false);
       await waitFor(
         "A reports BACKUP again",
         async () => (await notifications(a)).at(-1) === "BACKUP",
         nodes,
       );
-      await new Promise((r) => setTimeout(r, 3000)); // several advert intervals
-      assert.ok(
-        await vipOnlyOn(b, a),
-        `the VIP stays on B after A recovered\n${await logs(nodes)}`,
-      );
+      const recovered = Date.now();
+      assert.ok(await vipOnlyOn(b, a), "the VIP stays on B right after A recovered");
+      await waitFor("VIP back on A after the preempt delay", () => vipOnlyOn(a, b), nodes);
+      const waited = Date.now() - recovered;
+      assert.ok(waited >= PREEMPT_DELAY_S * 1000, `A waited the preempt delay (${waited} ms)`);
 
-      // 4. B's check fails: the VIP moves back to A.
-      await Deno.writeTextFile(join(b.dir, "fail"), "");
+      // 2. A's /readyz fails alone: A's priority drops below B's, and B takes the VIP over.
+      await fail(a, "not-ready", true);
+      await waitFor("VIP moved to B after A's /readyz failed", () => vipOnlyOn(b, a), nodes);
+      assert.ok(!(await notifications(a)).includes("FAULT", 3), "A did not go to FAULT for /readyz");
+      //    A's /readyz recovers: the VIP comes back to A.
+      await fail(a, "not-ready", false);
+      await waitFor("VIP back on A after A's /readyz recovered", () => vipOnlyOn(a, b), nodes);
+
+      // 3. /readyz fails on both hosts: both priorities drop by the weight, the VIP stays on A.
+      const before = { a: (await priorities(a)).length, b: (await priorities(b)).length };
+      await fail(a, "not-ready", true);
+      await fail(b, "not-ready", true);
+      const weight = -Number(
+        scriptBlock(await shippedConfig(), "chk_haconfd_ready").match(/weight (-?\d+)/)?.[1],
+      );
       await waitFor(
-        "VIP back on A after B's check failed",
-        () => vipOnlyOn(a, b),
+        `both priorities dropped by ${weight}`,
+        async () =>
+          (await priorities(a)).slice(before.a).at(-1) === PRIORITY.a - weight &&
+          (await priorities(b)).slice(before.b).at(-1) === PRIORITY.b - weight,
         nodes,
       );
+      await holdsFor("the VIP stays on A while no host is ready", () => vipOnlyOn(a, b), nodes, HOLD_MS);
+
+      // 4. Still no host ready, and A's HAProxy fails: B, though not ready, takes the VIP (a stale config
+      //    serves better than no address).
+      await fail(a, "haproxy-down", true);
+      await waitFor("VIP on B, not ready, after A's HAProxy check failed", () => vipOnlyOn(b, a), nodes);
 
       // Every transition was notified, in order, and nothing else (notify scripts run asynchronously).
       const expected = {
-        a: "BACKUP MASTER FAULT BACKUP MASTER",
-        b: "BACKUP MASTER FAULT",
+        a: "BACKUP MASTER FAULT BACKUP MASTER BACKUP MASTER FAULT",
+        b: "BACKUP MASTER BACKUP MASTER BACKUP MASTER",
       };
       await waitFor(
         `notifications A: ${expected.a}; B: ${expected.b}`,
@@ -474,7 +617,7 @@ Deno.test({
         5000,
       );
     } finally {
-      for (const node of nodes) await stop(node);
+      for (const n of nodes) await stop(n);
       for (const ns of created) await run("ip", ["netns", "del", ns]);
       await Deno.remove(tmp, { recursive: true });
     }
