@@ -6,6 +6,7 @@ import {
   insecureNote,
   loadKubeconfig,
   resolveConnection,
+  skipsServerVerification,
 } from "../lib/kube/auth.ts";
 
 const CA = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n";
@@ -235,7 +236,14 @@ Deno.test("resolveConnection() prefers flags, then kubeconfig, then in-cluster, 
     assert.deepEqual(kube.servers, ["https://127.0.0.5:6443"]);
     assert.equal(kube.token, "kc-token");
     assert.equal(kube.insecureSkipTlsVerify, true);
-    assert.match(insecureNote(kube) ?? "", /--unsafely-ignore-certificate-errors=127\.0\.0\.5/);
+    assert.equal(kube.cluster, "c");
+    assert.equal(skipsServerVerification(kube), true);
+    assert.equal(
+      insecureNote(kube),
+      'insecure-skip-tls-verify of cluster "c" is set: the certificate of API server ' +
+        '"https://127.0.0.5:6443" is NOT verified, so anyone on the network path can impersonate it; ' +
+        "add certificate-authority-data instead",
+    );
 
     const overridden = await resolveConnection(
       { ...NO_FLAGS, kubeconfig: `${dir}/config`, tokenFile: `${dir}/token`, sslCa: `${dir}/ca.pem` },
@@ -243,9 +251,17 @@ Deno.test("resolveConnection() prefers flags, then kubeconfig, then in-cluster, 
     );
     assert.equal(overridden.token, undefined);
     assert.equal(overridden.tokenFile, `${dir}/token`);
+    assert.equal(skipsServerVerification(overridden), false, "a CA wins over insecure-skip-tls-verify");
     assert.match(
       insecureNote(overridden) ?? "",
-      /is ignored: the server certificate is verified against --ssl-ca/,
+      /^insecure-skip-tls-verify of cluster "c" is ignored: the server certificate is verified against --ssl-ca/,
+    );
+    assert.equal(insecureNote(flags), undefined);
+    assert.equal(skipsServerVerification(flags), false);
+    assert.equal(
+      insecureNote({ ...kube, servers: ["http://127.0.0.5:8080"] }),
+      undefined,
+      "plain HTTP has no certificate to skip",
     );
 
     const cluster = await resolveConnection(NO_FLAGS, { env, serviceAccountDir: dir });

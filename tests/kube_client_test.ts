@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import type { Connection } from "../lib/kube/auth.ts";
+import { type Connection, loadKubeconfig } from "../lib/kube/auth.ts";
 import {
+  ConnectError,
   createKubeClient,
   describeAction,
   Expired,
@@ -13,7 +14,7 @@ import {
   Unauthorized,
   Unavailable,
 } from "../lib/kube/client.ts";
-import { memoryLogger } from "../lib/log.ts";
+import { errorText, memoryLogger } from "../lib/log.ts";
 import { testCerts } from "./support/certs.ts";
 import { startKubeServer } from "./support/kube_server.ts";
 
@@ -275,4 +276,150 @@ Deno.test("createKubeClient() turns 410 into Expired and streams a watch", async
     reader.releaseLock();
     await stream.close();
   });
+});
+
+Deno.test("createKubeClient() skips server verification for a kubeconfig with insecure-skip-tls-verify and no CA", async () => {
+  const certs = await testCerts();
+  const dir = await Deno.makeTempDir({ prefix: "haconfd-insecure-" });
+  try {
+    const alice = await certs.client("alice", ["ops"]);
+    await using server = await startKubeServer({
+      tls: { cert: certs.serverCert, key: certs.serverKey, clientCa: certs.caCert },
+      tokens: { "robot-token": "robot" },
+      objects: { endpoints: [EP] },
+    });
+    // No certificate-authority anywhere: only the flag lets the test CA's server certificate through.
+    await Deno.writeTextFile(
+      `${dir}/config`,
+      JSON.stringify({
+        "current-context": "insecure-token",
+        clusters: [
+          { name: "lab", cluster: { server: server.url, "insecure-skip-tls-verify": true } },
+          { name: "strict", cluster: { server: server.url } },
+        ],
+        users: [
+          { name: "robot", user: { token: "robot-token" } },
+          {
+            name: "alice",
+            user: { "client-certificate-data": btoa(alice.cert), "client-key-data": btoa(alice.key) },
+          },
+        ],
+        contexts: [
+          { name: "insecure-token", context: { cluster: "lab", user: "robot" } },
+          { name: "insecure-cert", context: { cluster: "lab", user: "alice" } },
+          { name: "strict-token", context: { cluster: "strict", user: "robot" } },
+        ],
+      }),
+    );
+
+    // token auth: list, then a watch whose event arrives through the streamed body, then an abort
+    const tokenConnection = await loadKubeconfig(`${dir}/config`);
+    assert.deepEqual(tokenConnection.caCerts, []);
+    await withClient(createKubeClient(tokenConnection), async (client) => {
+      const list = await client.getJson("/api/v1/endpoints", {}, LIST) as { items: unknown[] };
+      assert.equal(list.items.length, 1);
+      assert.equal(server.requests.at(-1)?.user, "robot");
+      const controller = new AbortController();
+      const stream = await client.openStream(
+        "/api/v1/endpoints",
+        { watch: "1", resourceVersion: String(server.resourceVersion) },
+        { ...LIST, verb: "watch" },
+        controller.signal,
+      );
+      assert.equal(server.watchCount("endpoints"), 1);
+      server.upsert("endpoints", { metadata: { name: "d", namespace: "a" } });
+      const reader = stream.body.getReader();
+      const { value } = await reader.read();
+      assert.match(new TextDecoder().decode(value), /"type":"ADDED".*"name":"d"/);
+      const reason = new Error("Shutting down");
+      const pending = reader.read();
+      controller.abort(reason);
+      await assert.rejects(pending, (error) => error === reason);
+      reader.releaseLock();
+      await stream.close();
+      const deadline = Date.now() + 2000;
+      while (server.watchCount("endpoints") > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(server.watchCount("endpoints"), 0, "the server saw the watch connection close");
+    });
+
+    // client-certificate auth through the same unverified path
+    await withClient(
+      createKubeClient(await loadKubeconfig(`${dir}/config`, "insecure-cert")),
+      async (client) => {
+        await client.getJson("/api/v1/endpoints", {}, LIST);
+        assert.equal(server.requests.at(-1)?.user, "alice");
+        assert.equal(client.identity, 'client certificate "O=ops,CN=alice"');
+      },
+    );
+
+    // the same server without the flag: verified against the system roots, which do not know the test CA
+    await withClient(
+      createKubeClient(await loadKubeconfig(`${dir}/config`, "strict-token")),
+      async (client) => {
+        await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+          assert.ok(error instanceof Unavailable && error.errors[0] instanceof TlsError);
+          assert.equal((error.errors[0] as TlsError).side, "server");
+          assert.equal(
+            error.message,
+            `TLS to "${server.url}" failed: the API server's certificate did not verify against the system ` +
+              "roots: UnknownIssuer",
+          );
+          return true;
+        });
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await certs.dispose();
+  }
+});
+
+Deno.test("createKubeClient() classifies connection failures on the insecure-skip-tls-verify path", async () => {
+  const dead = refusedUrl().replace("http:", "https:");
+  const closing = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepting = (async () => {
+    for await (const conn of closing) conn.close();
+  })();
+  const closingUrl = `https://127.0.0.1:${(closing.addr as Deno.NetAddr).port}`;
+  const certs = await testCerts();
+  try {
+    const insecure = plain([dead, closingUrl], { insecureSkipTlsVerify: true });
+    await withClient(createKubeClient(insecure), async (client) => {
+      await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+        assert.ok(error instanceof Unavailable);
+        const [refused, cut] = error.errors;
+        assert.ok(refused instanceof ConnectError, errorText(refused));
+        assert.equal(refused.message, `Cannot connect to "${dead}": connect ECONNREFUSED ${dead.slice(8)}`);
+        assert.ok(cut instanceof TlsError, errorText(cut));
+        assert.match(
+          cut.message,
+          /^TLS to "https:\/\/127\.0\.0\.1:\d+" failed: .*before secure TLS connection/,
+        );
+        return true;
+      });
+    });
+    // with a client certificate, a connection closed in the handshake is taken as its rejection (as for fetch)
+    const alice = await certs.client("alice", ["ops"]);
+    const withCert = plain([closingUrl], {
+      insecureSkipTlsVerify: true,
+      clientCert: { cert: alice.cert, key: alice.key, source: "test", subject: "CN=alice,O=ops" },
+    });
+    await withClient(createKubeClient(withCert), async (client) => {
+      await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+        assert.ok(error instanceof Unavailable && error.errors[0] instanceof TlsError);
+        assert.equal((error.errors[0] as TlsError).side, "client");
+        assert.match(
+          error.message,
+          /the API server rejected the client certificate "CN=alice,O=ops" \(test\)/,
+        );
+        return true;
+      });
+    });
+  } finally {
+    closing.close();
+    await accepting.catch(() => {});
+    await certs.dispose();
+  }
 });

@@ -47,10 +47,12 @@ export interface Connection {
   /** HTTP basic credentials (kubeconfig `username`/`password`). */
   basic?: { username: string; password: string };
   /**
-   * The kubeconfig asks to skip server certificate verification. Deno's fetch has no per-client switch
-   * for this; see {@linkcode insecureNote}.
+   * The kubeconfig asks to skip server certificate verification (`insecure-skip-tls-verify: true`).
+   * Honoured only when no CA is configured; see {@linkcode skipsServerVerification}.
    */
   insecureSkipTlsVerify: boolean;
+  /** The kubeconfig cluster entry the servers came from, for messages. */
+  cluster?: string;
   /** Where the whole configuration came from: `flags`, `kubeconfig "…" context "…"`, `in-cluster`. */
   origin: string;
 }
@@ -300,6 +302,7 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
     caCerts: [],
     caSource: "the system roots",
     insecureSkipTlsVerify: c["insecure-skip-tls-verify"] === true,
+    cluster: clusterName,
     origin: `kubeconfig "${ctx.file.path}" context "${contextName}"`,
   };
   if (c["certificate-authority-data"]) {
@@ -366,23 +369,30 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
 }
 
 /**
- * What to tell the operator about `insecure-skip-tls-verify`, or undefined when it is not asked for.
- * Deno's `fetch` cannot skip verification for one client: the only switch is the process-wide
- * `--unsafely-ignore-certificate-errors=HOST` flag of the Deno runtime. haconfd therefore still
- * verifies the server (against the cluster's CA when the kubeconfig has one, else the system roots).
+ * Whether the API server's certificate goes unverified: the kubeconfig sets `insecure-skip-tls-verify`
+ * and no CA is configured. A CA (the cluster's `certificate-authority[-data]` or `--ssl-ca`) wins: the
+ * server is then verified against it, as the operator gave something to verify with.
+ */
+export function skipsServerVerification(connection: Connection): boolean {
+  return connection.insecureSkipTlsVerify && connection.caCerts.length === 0;
+}
+
+/**
+ * What to tell the operator at start-up about `insecure-skip-tls-verify`, or undefined when it is not
+ * asked for: that the server certificate is NOT verified (naming the cluster and servers), or that the
+ * flag is ignored because a CA is configured.
  */
 export function insecureNote(connection: Connection): string | undefined {
   if (!connection.insecureSkipTlsVerify) return undefined;
-  const hosts = connection.servers.map((s) => {
-    try {
-      return new URL(s).hostname;
-    } catch {
-      return s;
-    }
-  }).join(",");
-  return connection.caCerts.length > 0
-    ? `insecure-skip-tls-verify is ignored: the server certificate is verified against ${connection.caSource}`
-    : "insecure-skip-tls-verify cannot be honoured per connection (Deno's fetch has no such switch): the " +
-      "server certificate is verified against the system roots; add certificate-authority-data, or run " +
-      `the Deno runtime with --unsafely-ignore-certificate-errors=${hosts}`;
+  const cluster = connection.cluster !== undefined ? ` of cluster "${connection.cluster}"` : "";
+  if (!skipsServerVerification(connection)) {
+    return `insecure-skip-tls-verify${cluster} is ignored: the server certificate is verified against ` +
+      connection.caSource;
+  }
+  const servers = connection.servers.filter((s) => s.startsWith("https:"));
+  if (servers.length === 0) return undefined;
+  const names = servers.map((s) => `"${s}"`).join(", ");
+  const what = servers.length === 1 ? "API server" : "API servers";
+  return `insecure-skip-tls-verify${cluster} is set: the certificate of ${what} ${names} is NOT ` +
+    "verified, so anyone on the network path can impersonate it; add certificate-authority-data instead";
 }

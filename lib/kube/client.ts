@@ -7,7 +7,8 @@
  * @module
  */
 import { errorText, type Logger, silentLogger } from "../log.ts";
-import type { Connection } from "./auth.ts";
+import { type Connection, skipsServerVerification } from "./auth.ts";
+import { createInsecureFetch, type FetchFunction } from "./insecure_fetch.ts";
 
 /** What a request is for, so errors can name the verb and resource (e.g. for RBAC). */
 export interface RequestAction {
@@ -223,8 +224,7 @@ function classifyFetchError(error: unknown, server: string, connection: Connecti
   if (/invalid peer certificate/i.test(text)) {
     const reason = /invalid peer certificate: (.*)$/i.exec(text)?.[1] ?? detail;
     const insecure = connection.insecureSkipTlsVerify
-      ? " (the kubeconfig sets insecure-skip-tls-verify, which Deno's fetch cannot honour per connection: " +
-        "add certificate-authority-data, or run with --unsafely-ignore-certificate-errors=HOST)"
+      ? " (the kubeconfig's insecure-skip-tls-verify is ignored because a CA is configured)"
       : "";
     return new TlsError(
       `TLS to "${server}" failed: the API server's certificate did not verify against ${connection.caSource}${insecure}: ${reason}`,
@@ -234,7 +234,9 @@ function classifyFetchError(error: unknown, server: string, connection: Connecti
     );
   }
   const alert = /received fatal alert: (\w+)/i.exec(text)?.[1];
-  const closed = /close_notify|handshake/i.test(text);
+  // Deno's fetch says close_notify or handshake eof; node:https (insecure-skip-tls-verify) says the socket
+  // disconnected before the TLS connection was established, or hung up.
+  const closed = /close_notify|handshake|before secure TLS connection|socket hang up/i.test(text);
   if (alert !== undefined || (closed && connection.clientCert)) {
     const ours = connection.clientCert
       ? `the client certificate "${connection.clientCert.subject}" (${connection.clientCert.source})`
@@ -249,12 +251,18 @@ function classifyFetchError(error: unknown, server: string, connection: Connecti
   if (/certificate|tls/i.test(text)) {
     return new TlsError(`TLS to "${server}" failed: ${detail}`, server, "server", { cause: error });
   }
-  const short = /client error \(\w+\): (.*)$/.exec(detail)?.[1] ?? detail;
+  const short = /client error \(\w+\): (.*)$/.exec(detail)?.[1] ??
+    /^error sending request for url \([^)]*\): (.*)$/.exec(detail)?.[1] ?? detail;
   return new ConnectError(`Cannot connect to "${server}": ${short}`, server, { cause: error });
 }
 
 /**
  * Creates a client for `connection`. Call `close()` when done (it holds a Deno HTTP client).
+ *
+ * When the kubeconfig sets `insecure-skip-tls-verify` and no CA is configured, `https:` servers are
+ * reached through {@linkcode createInsecureFetch} (node:https, the server certificate NOT verified; the
+ * client certificate still presented); everything else uses Deno's `fetch`. The start-up warning about
+ * it is `insecureNote()`'s (auth.ts), logged once by the Kubernetes source.
  *
  * @example
  * ```ts
@@ -274,6 +282,11 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
       caCerts: connection.caCerts,
       ...(connection.clientCert ? { cert: connection.clientCert.cert, key: connection.clientCert.key } : {}),
     })
+    : undefined;
+  const insecureFetch: FetchFunction | undefined = skipsServerVerification(connection)
+    ? createInsecureFetch(
+      connection.clientCert ? { cert: connection.clientCert.cert, key: connection.clientCert.key } : {},
+    )
     : undefined;
   let current = 0;
   let lastToken: string | undefined = connection.token;
@@ -395,7 +408,9 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
       try {
         const init: RequestInit & { client?: Deno.HttpClient } = { headers: auth, signal: controller.signal };
         if (httpClient) init.client = httpClient;
-        const response = await fetch(url, init);
+        const response = insecureFetch !== undefined && url.startsWith("https:")
+          ? await insecureFetch(url, init)
+          : await fetch(url, init);
         if (response.ok) {
           if (stream && response.body) {
             stopTimer();
