@@ -175,8 +175,10 @@ export function compileTemplates(files: readonly TemplateFile[]): Renderer {
   return {
     files,
     render(data) {
+      // Each *.eta output is already tidied and *.conf text stays as written; parts are separated by one
+      // blank line and the whole ends with exactly one newline.
       const parts = compiled.map((fn) => fn(data)).filter((part) => part.trim() !== "");
-      return tidy(parts.join("\n"));
+      return parts.map((part) => part.replace(/\n*$/, "\n")).join("\n");
     },
   };
 }

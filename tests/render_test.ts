@@ -98,12 +98,12 @@ Deno.test({
 
 Deno.test("renderer: *.conf files are copied as is, everything in file-name order", () => {
   const renderer = compileTemplates([
-    { name: "01-a.conf", origin: "t/01-a.conf", source: "# static <%= not rendered %>" },
+    { name: "01-a.conf", origin: "t/01-a.conf", source: "# static <%= not rendered %>\n\n\n\n# kept   \n" },
     { name: "02-b.eta", origin: "t/02-b.eta", source: "# <%= Object.keys(it.domains).length %> domains\n" },
   ]);
   assert.equal(
     renderer.render({ domains: {}, listen, meta: { generatedBy: "t", version: "0" } }),
-    "# static <%= not rendered %>\n\n# 0 domains\n",
+    "# static <%= not rendered %>\n\n\n\n# kept   \n\n# 0 domains\n",
   );
 });
 
