@@ -134,3 +134,82 @@ Deno.test("haconfd version and --help", async () => {
   assert.match(help.stdout, /Usage: haconfd render/);
   assert.match(help.stdout, /--haproxy-chk-cmd CMD .*env HAPROXY_CHECK_CMD/);
 });
+
+Deno.test("haconfd run --once gives up after --sync-timeout when the source never syncs, saying why", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/dump.json`, "{ not json");
+    const run = await haconfd([
+      "run",
+      "--once",
+      "--from",
+      `${dir}/dump.json`,
+      "--sync-timeout",
+      "500ms",
+      "--haproxy-conf",
+      `${dir}/haproxy.cfg`,
+      "--status-listen",
+      "off",
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /No complete sync with the source within 500ms: Cannot parse .*dump\.json.*not JSON/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["dump.json"], "nothing written");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("haconfd run stops with exit 1 when its source fails for good", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = await haconfd([
+      "run",
+      "--from",
+      "/nonexistent-dir/dump.json",
+      "--haproxy-conf",
+      `${dir}/haproxy.cfg`,
+      "--status-listen",
+      "off",
+      "--dry-run",
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /the source failed, stopping/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "haconfd run --once --dry-run fails when the rendered config does not pass the check",
+  ignore: !installed("haproxy"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/00-bad.conf`, "global\n    bogus-keyword\n");
+      const run = await haconfd([
+        "run",
+        "--once",
+        "--dry-run",
+        "--from",
+        "examples/endpoints.json",
+        "--template-dir",
+        dir,
+        "--haproxy-conf",
+        `${dir}/haproxy.cfg`,
+        "--status-listen",
+        "off",
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(
+        run.stderr,
+        /outcome=check-failed detail="dry run: the check rejects the rendered config"/,
+      );
+      assert.match(run.stderr, /bogus-keyword/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
