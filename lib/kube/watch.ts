@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { delay } from "../delay.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { ObjectProblem } from "./objects.ts";
 import {
@@ -157,19 +158,6 @@ function metaOf(object: unknown): Meta {
 
 function same(a: unknown, b: unknown): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 type Outcome = "closed" | "dropped" | "stalled" | "garbage" | "expired" | "error" | "resync" | "stopped";
@@ -507,7 +495,10 @@ export function createWatcher<T>(
         }
         // A stream the server ends normally is reopened at once, unless it ended at once and empty.
         if (outcome !== "closed" || (!healthy && now() - openedAt < 1000)) failures++;
-        await sleep(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), signal);
+        await delay(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), {
+          signal,
+          resolveOnAbort: true,
+        });
       } catch (error) {
         if (signal.aborted) break;
         if (error instanceof Expired) {
@@ -523,12 +514,12 @@ export function createWatcher<T>(
         failures++;
         count(stats.restarts, "error");
         stats.lastError = error.message;
-        const delay = backoffDelay(failures, backoffBaseMs, backoffCapMs, random);
-        const fields = { error: error.message, retryInMs: delay, attempt: failures };
+        const waitMs = backoffDelay(failures, backoffBaseMs, backoffCapMs, random);
+        const fields = { error: error.message, retryInMs: waitMs, attempt: failures };
         if (error instanceof Unauthorized || error instanceof Forbidden) {
           wlog.error("API access denied", fields);
         } else wlog.warn("API request failed", fields);
-        await sleep(delay, signal);
+        await delay(waitMs, { signal, resolveOnAbort: true });
       }
     }
   }
