@@ -112,18 +112,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registers = [registry];
   const name = (suffix: string): string => `${METRIC_PREFIX}${suffix}`;
 
-  const applies = new Counter({
-    name: name("applies_total"),
-    help: "Passes of the loop (render, check, swap, reload) by result",
-    labelNames: ["result"] as const,
-    registers,
-  });
-  const reloads = new Counter({
-    name: name("reloads_total"),
-    help: "HAProxy reloads by result",
-    labelNames: ["result"] as const,
-    registers,
-  });
+  const applies = labelledCounter(
+    "applies_total",
+    "Passes of the loop (render, check, swap, reload) by result",
+    "result",
+  );
+  const reloads = labelledCounter("reloads_total", "HAProxy reloads by result", "result");
   const histogram = (suffix: string, help: string): Histogram =>
     new Histogram({ name: name(suffix), help, buckets: [...DURATION_BUCKETS], registers });
   const renderSeconds = histogram("render_duration_seconds", "Time to render the config");
@@ -144,36 +138,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     "When a config was last applied successfully, seconds since the epoch (0 = never)",
   );
   const domains = gauge("domains", "Domains in the last model");
-  const domainsByProto = new Gauge({
-    name: name("domains_by_proto"),
-    help: "Domains in the last model by proto",
-    labelNames: ["proto"] as const,
-    registers,
-  });
-  const servers = new Gauge({
-    name: name("servers"),
-    help: "Backend servers in the last model by readiness (ready, not_ready)",
-    labelNames: ["state"] as const,
-    registers,
-  });
+  const domainsByProto = labelledGauge("domains_by_proto", "Domains in the last model by proto", "proto");
+  const servers = labelledGauge(
+    "servers",
+    "Backend servers in the last model by readiness (ready, not_ready)",
+    "state",
+  );
   const skipped = gauge("skipped_objects", "Objects with routing annotations that could not be used");
   const syncs = new Counter({
     name: name("source_syncs_total"),
     help: "Completed full syncs with the source (lists, relists, resyncs, file reads)",
     registers,
   });
-  const events = new Counter({
-    name: name("source_events_total"),
-    help: "Watch events received by type",
-    labelNames: ["type"] as const,
-    registers,
-  });
-  const restarts = new Counter({
-    name: name("source_watch_restarts_total"),
-    help: "Watch restarts by reason",
-    labelNames: ["reason"] as const,
-    registers,
-  });
+  const events = labelledCounter("source_events_total", "Watch events received by type", "type");
+  const restarts = labelledCounter("source_watch_restarts_total", "Watch restarts by reason", "reason");
   const objects = gauge("source_objects", "Objects held from the source");
   const synced = gauge("source_synced", "1 once a first complete sync with the source has happened");
   const sourceError = gauge("source_error", "1 while the source reports an error");
@@ -185,16 +163,21 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     "source_last_full_sync_timestamp_seconds",
     "When the last full sync completed (0 = never)",
   );
-  const haproxyServers = new Gauge({
-    name: name("haproxy_servers"),
-    help: "Servers as HAProxy reports them by status (UP, DOWN, MAINT, ...)",
-    labelNames: ["status"] as const,
-    registers,
-  });
+  const haproxyServers = labelledGauge(
+    "haproxy_servers",
+    "Servers as HAProxy reports them by status (UP, DOWN, MAINT, ...)",
+    "status",
+  );
   const haproxyProcesses = gauge("haproxy_processes", "HAProxy processes listed by the master socket");
 
   function gauge(suffix: string, help: string): Gauge {
     return new Gauge({ name: name(suffix), help, registers });
+  }
+  function labelledGauge<L extends string>(suffix: string, help: string, label: L): Gauge<L> {
+    return new Gauge({ name: name(suffix), help, labelNames: [label], registers });
+  }
+  function labelledCounter<L extends string>(suffix: string, help: string, label: L): Counter<L> {
+    return new Counter({ name: name(suffix), help, labelNames: [label], registers });
   }
 
   for (const result of APPLY_RESULTS) applies.inc({ result }, 0);

@@ -163,14 +163,20 @@ function addressView(ip: string, ready: boolean, target: string | null | undefin
   return target ? { ip, ready, target } : { ip, ready };
 }
 
-/** Projects a validated Endpoints object. */
-export function projectEndpoints(object: Endpoints): EndpointSet {
-  const { metadata } = object;
+/** The identity and routing annotations of an object: what Endpoints and Service projections share. */
+function identity(metadata: z.infer<typeof ObjectMeta>): ServiceView {
   return {
     namespace: metadata.namespace,
     name: metadata.name,
     created: metadata.creationTimestamp ?? "",
     annotations: keepAnnotations(metadata.annotations),
+  };
+}
+
+/** Projects a validated Endpoints object. */
+export function projectEndpoints(object: Endpoints): EndpointSet {
+  return {
+    ...identity(object.metadata),
     groups: (object.subsets ?? []).map((subset) => ({
       ports: portViews(subset.ports),
       addresses: [
@@ -210,13 +216,7 @@ export function projectSlice(object: EndpointSlice): SliceView | string {
 
 /** Projects a validated Service. */
 export function projectService(object: Service): ServiceView {
-  const { metadata } = object;
-  return {
-    namespace: metadata.namespace,
-    name: metadata.name,
-    created: metadata.creationTimestamp ?? "",
-    annotations: keepAnnotations(metadata.annotations),
-  };
+  return identity(object.metadata);
 }
 
 /**
