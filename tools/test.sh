@@ -31,7 +31,8 @@ echo "== deno test" >&2
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-"$deno" test --allow-all --parallel "$@" tests/ 2>&1 | tee "$log"
+# A hung test must not eat CI's whole budget: the suite takes about a minute, allow 30.
+timeout --kill-after=30 1800 "$deno" test --allow-all --parallel "$@" tests/ 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # deno test ends with e.g. "ok | 40 passed (12 steps) | 0 failed | 2 ignored (9s)".
