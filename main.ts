@@ -12,6 +12,7 @@ import { ConfigError, loadSettings, optionsHelp, optionSpecs, type Settings } fr
 import {
   checkCommand,
   createSource,
+  haproxyProcessOf,
   listenOf,
   loadRenderer,
   passSucceeded,
@@ -79,7 +80,7 @@ async function readOnce(settings: Settings, log: Logger): Promise<EndpointSet[]>
 async function renderOnce(settings: Settings, log: Logger): Promise<string> {
   const renderer = await loadRenderer(settings);
   const sets = await readOnce(settings, log);
-  const { model, text } = generate(sets, renderer, listenOf(settings));
+  const { model, text } = generate(sets, renderer, listenOf(settings), haproxyProcessOf(settings));
   for (const skipped of model.skipped) log.warn("object skipped", { ...skipped });
   log.info("rendered", { domains: Object.keys(model.domains).length, skipped: model.skipped.length });
   return text;

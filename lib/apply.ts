@@ -6,6 +6,7 @@
  */
 
 import { createTwoFilesPatch } from "diff";
+import { basename, join } from "node:path";
 import { delay } from "./delay.ts";
 import { atomicWrite, type StagedFile, stageFile } from "./atomic_write.ts";
 import type { CheckResult } from "./haproxy/check.ts";
@@ -283,12 +284,18 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     if (dryRun) {
       let checked: CheckResult | undefined;
       if (changed) {
-        const staged = await checkText(text, signal, durations);
-        if ("error" in staged) {
-          checked = { verdict: "not-run", ok: false, output: "", errors: [staged.error], durationMs: 0 };
-        } else {
-          await staged.file.discard();
-          checked = renamed(staged.check, staged.file.path, RENDERED_PLACEHOLDER);
+        // A dry run writes nothing beside the target: the check file goes to a private temp directory.
+        const scratch = await Deno.makeTempDir({ prefix: "haconfd-dry-run-" });
+        try {
+          const staged = await checkText(text, signal, durations, join(scratch, basename(target)));
+          if ("error" in staged) {
+            checked = { verdict: "not-run", ok: false, output: "", errors: [staged.error], durationMs: 0 };
+          } else {
+            await staged.file.discard();
+            checked = renamed(staged.check, staged.file.path, RENDERED_PLACEHOLDER);
+          }
+        } finally {
+          await Deno.remove(scratch, { recursive: true });
         }
       }
       const diff = changed
@@ -402,10 +409,11 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     text: string,
     signal: AbortSignal | undefined,
     durations: ApplyDurations,
+    stageAs: string = target,
   ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
     let file: StagedFile;
     try {
-      file = await stageFile(target, text);
+      file = await stageFile(stageAs, text);
     } catch (error) {
       return { error: errorText(error) };
     }

@@ -350,6 +350,19 @@ export const OPTIONS = {
     group: "haproxy",
     help: "start and supervise HAProxy (master-worker mode) instead of reloading a system one",
   }),
+  haproxyUser: option({
+    flag: "haproxy-user",
+    env: "HAPROXY_USER",
+    schema: z.string().trim().regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/, {
+      error: (i) => `"${i.input}" is not USER or USER:GROUP (e.g. haproxy:haproxy)`,
+    }).transform((text) => {
+      const [user = "", group] = text.split(":");
+      return { user, group: group ?? user };
+    }),
+    arg: "USER[:GROUP]",
+    group: "haproxy",
+    help: "user (and group) HAProxy's workers drop to, written into the global section (it.haproxy)",
+  }),
   haproxyBin: option({
     flag: "haproxy-bin",
     env: "HAPROXY_BIN",

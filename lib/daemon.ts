@@ -19,7 +19,14 @@ import { createKubeSource } from "./kube/source.ts";
 import { errorText, type Logger } from "./log.ts";
 import { createLoop, type Loop } from "./loop.ts";
 import { createMetrics } from "./metrics.ts";
-import { compileTemplates, defaultTemplates, type Listen, loadTemplateDir, type Renderer } from "./render.ts";
+import {
+  compileTemplates,
+  defaultTemplates,
+  type HaproxyProcess,
+  type Listen,
+  loadTemplateDir,
+  type Renderer,
+} from "./render.ts";
 import type { Source } from "./source.ts";
 import type { ApplyRecord } from "./state.ts";
 import { createStatusApp, startStatusServer, type StatusServer } from "./status.ts";
@@ -37,9 +44,15 @@ export function listenOf(settings: Pick<Settings, "httpBind" | "httpsBind" | "tc
   return { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
 }
 
+/** Whom HAProxy's workers run as, from `--haproxy-user`. */
+export function haproxyProcessOf(settings: Pick<Settings, "haproxyUser">): HaproxyProcess {
+  return { user: settings.haproxyUser?.user ?? null, group: settings.haproxyUser?.group ?? null };
+}
+
 function generatorOf(renderer: Renderer, settings: Settings) {
   const listen = listenOf(settings);
-  return (sets: EndpointSet[]) => generate(sets, renderer, listen);
+  const haproxy = haproxyProcessOf(settings);
+  return (sets: EndpointSet[]) => generate(sets, renderer, listen, haproxy);
 }
 
 /** The source the settings ask for: a watched file (`--from`) or the Kubernetes API. */

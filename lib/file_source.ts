@@ -103,7 +103,9 @@ export function createFileSource(path: string, options: FileSourceOptions): Sour
         for (const problem of parsed.problems) log.warn("object skipped", { ...problem });
         log.info("file read", { path, objects: sets.length, reason });
       }
-      for (const listener of listeners) listener();
+      // Listeners hear of changes and of the periodic full syncs, not of every event in the directory:
+      // haconfd's own writes there (a config beside the dump) must not start a pass.
+      if (changed || reason !== "changed") { for (const listener of listeners) listener(); }
     } catch (error) {
       status.lastError = errorText(error);
       log.error("cannot read source file, keeping the last good state", { path, error: status.lastError });

@@ -5,7 +5,7 @@
  */
 import type { EndpointSet } from "./kube/objects.ts";
 import { buildModel, type Model } from "./model.ts";
-import type { Listen, Renderer, TemplateData } from "./render.ts";
+import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
 import { VERSION } from "./version.ts";
 
 /** What one generation produced. */
@@ -23,8 +23,12 @@ export function bindPort(bind: string): number | undefined {
 }
 
 /** Template data for a model: the domains, the bind addresses and a timestamp-free `meta`. */
-export function templateData(model: Model, listen: Listen): TemplateData {
-  return { domains: model.domains, listen, meta: { generatedBy: "haconfd", version: VERSION } };
+export function templateData(
+  model: Model,
+  listen: Listen,
+  haproxy: HaproxyProcess = { user: null, group: null },
+): TemplateData {
+  return { domains: model.domains, listen, haproxy, meta: { generatedBy: "haconfd", version: VERSION } };
 }
 
 /** The trailer line that records how many domains a config serves (read back by the shrink guard). */
@@ -47,11 +51,16 @@ export function trailerDomains(text: string): number | undefined {
  * const { model, text } = generate(sets, compileTemplates(defaultTemplates()), listen);
  * ```
  */
-export function generate(sets: Iterable<EndpointSet>, renderer: Renderer, listen: Listen): Generated {
+export function generate(
+  sets: Iterable<EndpointSet>,
+  renderer: Renderer,
+  listen: Listen,
+  haproxy?: HaproxyProcess,
+): Generated {
   const reservedPorts = [bindPort(listen.http), bindPort(listen.https)].filter((p): p is number =>
     p !== undefined
   );
   const model = buildModel(sets, { reservedPorts });
-  const text = renderer.render(templateData(model, listen));
+  const text = renderer.render(templateData(model, listen, haproxy));
   return { model, text: text + domainsTrailer(Object.keys(model.domains).length) };
 }

@@ -19,12 +19,22 @@ export interface Listen {
   tcp: string;
 }
 
+/** Whom HAProxy's workers run as: `user`/`group` in the global section when set. */
+export interface HaproxyProcess {
+  /** User name, or null to leave HAProxy as started. */
+  user: string | null;
+  /** Group name, or null. */
+  group: string | null;
+}
+
 /** The data a template sees as `it`. */
 export interface TemplateData {
   /** pyconfd's dictionary: domain → { ips, proto, port, … }. */
   domains: Model["domains"];
   /** Bind addresses of the frontends. */
   listen: Listen;
+  /** The user and group HAProxy's workers run as (`--haproxy-user`), null when not set. */
+  haproxy: HaproxyProcess;
   /** Who generated the file; never a timestamp, so the same cluster gives the same bytes. */
   meta: { generatedBy: string; version: string };
 }
@@ -64,15 +74,25 @@ export function defaultTemplates(): TemplateFile[] {
 /** Reads `*.eta` and `*.conf` files of a directory, in file-name order. */
 export async function loadTemplateDir(dir: string): Promise<TemplateFile[]> {
   const files: TemplateFile[] = [];
+  const jinja: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
       if (!entry.isFile && !entry.isSymlink) continue;
+      if (entry.name.endsWith(".tmpl")) jinja.push(entry.name);
       if (!entry.name.endsWith(".eta") && !entry.name.endsWith(".conf")) continue;
       const origin = join(dir, entry.name);
       files.push({ name: entry.name, origin, source: await Deno.readTextFile(origin) });
     }
   } catch (error) {
     throw new Error(`Cannot read template directory "${dir}": ${(error as Error).message}`, { cause: error });
+  }
+  if (jinja.length > 0) {
+    // A pyconfd template directory would otherwise render without its templates, silently.
+    throw new Error(
+      `Cannot use template directory "${dir}": it has pyconfd's Jinja templates (${
+        jinja.sort().join(", ")
+      }), which haconfd does not read: port them to *.eta (see README, "Templates") and remove them`,
+    );
   }
   if (files.length === 0) {
     throw new Error(`Cannot use template directory "${dir}": it has no *.eta or *.conf file`);

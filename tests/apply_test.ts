@@ -523,3 +523,18 @@ Deno.test("createApplier() still reloads the installed file at start-up when the
     assert.equal(reloader.calls.length, 1, "no second reload");
   }, "good config\n");
 });
+
+Deno.test("createApplier() dry-run needs no write access beside the target", async () => {
+  await withFixture(async ({ options, dir }) => {
+    await Deno.chmod(dir, 0o555); // root ignores modes: also point the target at a directory that cannot exist
+    try {
+      const applier = await createApplier({ ...options, target: "/proc/haconfd-test/haproxy.cfg" });
+      const result = await applier.apply("cfg\n", { dryRun: true });
+      assert.equal(result.status, "dry-run");
+      if (result.status !== "dry-run") return;
+      assert.equal(result.check?.verdict, "valid", "checked from a private temp directory");
+    } finally {
+      await Deno.chmod(dir, 0o755);
+    }
+  });
+});

@@ -113,3 +113,32 @@ Deno.test("createFileSource() fails run() when the file's directory does not exi
   await assert.rejects(source.run(new AbortController().signal));
   assert.match(source.status().lastError ?? "", /Cannot read "\/nonexistent-dir\/endpoints\.json"/);
 });
+
+Deno.test("createFileSource() does not notify for unrelated files in its directory", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "endpoints.json");
+  await Deno.writeTextFile(path, dump("a"));
+  const log = memoryLogger();
+  const source = createFileSource(path, { log, settleMs: 10 });
+  let notified = 0;
+  source.onChange(() => notified++);
+  const controller = new AbortController();
+  const running = source.run(controller.signal);
+  try {
+    const deadline = Date.now() + 5000;
+    while (notified === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(notified, 1, "the initial read");
+    for (let i = 0; i < 5; i++) {
+      await Deno.writeTextFile(join(dir, `haproxy.cfg.rejected`), `attempt ${i}`);
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    assert.equal(notified, 1, "writes beside the dump (e.g. haconfd's own config files) start no pass");
+    await Deno.writeTextFile(path, dump("b"));
+    while (notified === 1 && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(notified, 2);
+  } finally {
+    controller.abort();
+    await running;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -30,6 +30,20 @@ Deno.test("parseObjectList() reads a real EndpointSliceList (recorded), IPv4 and
   );
 });
 
+Deno.test("parseObjectList() keeps TCP ports only (kube-dns: dns/UDP is left out)", () => {
+  const dns = endpointsObject({ name: "kube-dns", ready: ["10.0.0.2"], ports: [] });
+  (dns.subsets as { ports: unknown[] }[])[0]!.ports = [
+    { name: "dns", port: 53, protocol: "UDP" },
+    { name: "dns-tcp", port: 53, protocol: "TCP" },
+    { name: "metrics", port: 9153 },
+  ];
+  const parsed = parseObjectList(endpointsList(dns));
+  assert.deepEqual(parsed.endpoints[0]?.groups[0]?.ports, [{ name: "dns-tcp", port: 53 }, {
+    name: "metrics",
+    port: 9153,
+  }]);
+});
+
 Deno.test("parseObjectList() keeps only the annotations haconfd reads", () => {
   const parsed = parseObjectList(endpointsList(endpointsObject({
     name: "a",

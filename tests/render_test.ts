@@ -6,6 +6,7 @@ import { endpointSet } from "./support/fixtures.ts";
 import { installed, run } from "./support/process.ts";
 
 const listen = { http: "*:80", https: "*:443", tcp: "*" };
+const noUser = { user: null, group: null };
 
 async function haproxyCheck(text: string): Promise<{ ok: boolean; output: string }> {
   const dir = await Deno.makeTempDir();
@@ -96,13 +97,28 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "renderer: --haproxy-user puts user and group into the global section (and haproxy -c accepts it)",
+  ignore: !installed("haproxy"),
+  async fn() {
+    const { text } = generate(sets, compileTemplates(defaultTemplates()), listen, {
+      user: "nobody",
+      group: "nogroup",
+    });
+    assert.match(text, /^global\n(?: {4}.*\n)*? {4}user nobody\n {4}group nogroup\n/m);
+    assert.doesNotMatch(generate(sets, compileTemplates(defaultTemplates()), listen).text, /^ {4}user /m);
+    const result = await haproxyCheck(text);
+    assert.ok(result.ok, result.output);
+  },
+});
+
 Deno.test("renderer: *.conf files are copied as is, everything in file-name order", () => {
   const renderer = compileTemplates([
     { name: "01-a.conf", origin: "t/01-a.conf", source: "# static <%= not rendered %>\n\n\n\n# kept   \n" },
     { name: "02-b.eta", origin: "t/02-b.eta", source: "# <%= Object.keys(it.domains).length %> domains\n" },
   ]);
   assert.equal(
-    renderer.render({ domains: {}, listen, meta: { generatedBy: "t", version: "0" } }),
+    renderer.render({ domains: {}, listen, haproxy: noUser, meta: { generatedBy: "t", version: "0" } }),
     "# static <%= not rendered %>\n\n\n\n# kept   \n\n# 0 domains\n",
   );
 });
@@ -134,13 +150,13 @@ Deno.test("Renderer.render() names the file of a template that fails at run time
     source: "a\n<%= it.nope.deeper %>\n",
   }]);
   assert.throws(
-    () => renderer.render({ domains: {}, listen, meta: { generatedBy: "t", version: "0" } }),
+    () => renderer.render({ domains: {}, listen, haproxy: noUser, meta: { generatedBy: "t", version: "0" } }),
     (error: unknown) =>
       error instanceof TemplateError && /tpl\/x\.eta/.test(error.message) && error.line === 2,
   );
 });
 
-Deno.test("loadTemplateDir() reads *.eta and *.conf sorted and rejects an empty directory", async () => {
+Deno.test("loadTemplateDir() reads *.eta and *.conf sorted, rejects an empty directory and pyconfd's *.tmpl", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await assert.rejects(loadTemplateDir(dir), /has no \*\.eta or \*\.conf file/);
@@ -148,6 +164,11 @@ Deno.test("loadTemplateDir() reads *.eta and *.conf sorted and rejects an empty 
     await Deno.writeTextFile(`${dir}/10-a.conf`, "a");
     await Deno.writeTextFile(`${dir}/README`, "ignored");
     assert.deepEqual((await loadTemplateDir(dir)).map((f) => f.name), ["10-a.conf", "20-b.eta"]);
+    await Deno.writeTextFile(`${dir}/02-http.tmpl`, "{% for d in domains %}");
+    await assert.rejects(
+      loadTemplateDir(dir),
+      /has pyconfd's Jinja templates \(02-http\.tmpl\).*port them to \*\.eta/,
+    );
     await assert.rejects(loadTemplateDir(`${dir}/missing`), /Cannot read template directory ".*missing"/);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -149,12 +149,21 @@ function keepAnnotations(annotations: Record<string, string> | null | undefined)
   return kept;
 }
 
+/** The TCP ports of a port list, sorted by name: HAProxy proxies TCP, so UDP and SCTP ports are left out. */
 function portViews(
-  ports: readonly { name?: string | null | undefined; port?: number | null | undefined }[] | null | undefined,
+  ports:
+    | readonly {
+      name?: string | null | undefined;
+      port?: number | null | undefined;
+      protocol?: string | null | undefined;
+    }[]
+    | null
+    | undefined,
 ): PortView[] {
   const views: PortView[] = [];
   for (const p of ports ?? []) {
-    if (typeof p.port === "number") views.push({ name: p.name ?? "", port: p.port });
+    const tcp = p.protocol === undefined || p.protocol === null || p.protocol === "TCP";
+    if (tcp && typeof p.port === "number") views.push({ name: p.name ?? "", port: p.port });
   }
   return views.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
 }
