@@ -308,6 +308,19 @@ Deno.test("deploy/kubernetes: ClusterRole grants exactly get/list/watch on endpo
   assert.equal(account.metadata.namespace, namespace.metadata.name);
 });
 
+Deno.test("deploy/kubernetes: 00-namespace.yaml holds the Namespace and sorts first, as kubectl apply -f DIR needs", async () => {
+  const dir = join(ROOT, "deploy", "kubernetes");
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.endsWith(".yaml")) names.push(entry.name);
+  }
+  assert.equal(names.toSorted()[0], "00-namespace.yaml");
+  const kinds = parseAllDocuments(
+    await Deno.readTextFile(join(dir, "00-namespace.yaml")),
+  ).map((doc) => (doc.toJS() as K8sObject).kind);
+  assert.deepEqual(kinds, ["Namespace"]);
+});
+
 Deno.test("deploy/kubernetes: the DaemonSet runs on HAProxy nodes with the host network and the ServiceAccount", async () => {
   const objects = await manifests();
   const ds = find<
