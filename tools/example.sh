@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs haconfd on the bundled example cluster (examples/endpoints.json, a `kubectl get endpoints -A -o json`
 # dump): prints the rendered HAProxy config, proves it with `haproxy -c`, then runs the daemon on it in
-# --dry-run mode with the status page on http://127.0.0.1:9180/ until Ctrl-C (or for EXAMPLE_SECONDS).
+# --dry-run mode with the status page on http://127.0.0.1:9180/ (EXAMPLE_STATUS_LISTEN) until Ctrl-C (or for
+# EXAMPLE_SECONDS).
 # Dry run: the example's pod IPs are not on this machine, so no HAProxy is started and no traffic is sent.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +21,7 @@ echo "== haconfd render --from examples/endpoints.json" >&2
 echo "== haconfd check --from examples/endpoints.json" >&2
 "$deno" run --allow-all main.ts check --from examples/endpoints.json
 echo "== haconfd run --from examples/endpoints.json --dry-run (status: http://127.0.0.1:9180/)" >&2
-args=(run --from examples/endpoints.json --dry-run --haproxy-conf "$work/haproxy.cfg" --status-listen 127.0.0.1:9180)
+args=(run --from examples/endpoints.json --dry-run --haproxy-conf "$work/haproxy.cfg" --status-listen "${EXAMPLE_STATUS_LISTEN:-127.0.0.1:9180}")
 if [ -n "${EXAMPLE_SECONDS:-}" ]; then
   timeout --signal=TERM "$EXAMPLE_SECONDS" "$deno" run --allow-all main.ts "${args[@]}" >/dev/null || [ $? -eq 124 ]
 else
