@@ -276,13 +276,13 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
   const { log = silentLogger, requestTimeoutMs = 30_000 } = options;
   const servers = connection.servers;
   if (servers.length === 0) throw new TypeError("Cannot create an API client: no server URL");
-  const needsClient = connection.caCerts.length > 0 || connection.clientCert !== undefined;
-  const httpClient = needsClient
-    ? Deno.createHttpClient({
-      caCerts: connection.caCerts,
-      ...(connection.clientCert ? { cert: connection.clientCert.cert, key: connection.clientCert.key } : {}),
-    })
-    : undefined;
+  // HTTP/1.1 only: with HTTP/2 every request shares one pooled connection, and a silently dead one
+  // (no FIN/RST) would be reused by every reconnect until the kernel gives up (~15 min).
+  const httpClient = Deno.createHttpClient({
+    http2: false,
+    caCerts: connection.caCerts,
+    ...(connection.clientCert ? { cert: connection.clientCert.cert, key: connection.clientCert.key } : {}),
+  });
   const insecureFetch: FetchFunction | undefined = skipsServerVerification(connection)
     ? createInsecureFetch(
       connection.clientCert ? { cert: connection.clientCert.cert, key: connection.clientCert.key } : {},

@@ -30,6 +30,7 @@ import {
   projectService,
   projectSlice,
   Service,
+  SERVICE_NAME_LABEL,
   type ServiceView,
   type SliceView,
 } from "./objects.ts";
@@ -49,13 +50,15 @@ export const ENDPOINTS_KIND: ResourceKind<EndpointSet | null> = {
 };
 
 /** discovery.k8s.io/v1 EndpointSlices, projected. */
-export const ENDPOINTSLICES_KIND: ResourceKind<SliceView> = {
+export const ENDPOINTSLICES_KIND: ResourceKind<SliceView | null> = {
   resource: "endpointslices",
   group: "discovery.k8s.io",
   version: "v1",
   project(object) {
     const parsed = EndpointSlice.safeParse(object);
     if (!parsed.success) return `invalid EndpointSlice: ${describeIssues(parsed.error)}`;
+    // No service-name label: a slice of no Service (not a malformed one to keep the last version of).
+    if (!parsed.data.metadata.labels?.[SERVICE_NAME_LABEL]) return null;
     return projectSlice(parsed.data);
   },
 };
@@ -158,7 +161,7 @@ export async function createKubeSource(
   let cache: EndpointSet[] | undefined;
   let client: KubeClient | undefined;
   const namespaces: (string | undefined)[] = settings.namespace.length > 0
-    ? [...settings.namespace]
+    ? [...new Set(settings.namespace)]
     : [undefined];
 
   function notify(): void {
@@ -174,7 +177,7 @@ export async function createKubeSource(
 
   // Watchers are created on run() (they need the client); these hold them for snapshot and status.
   let endpointWatchers: Watcher<EndpointSet | null>[] = [];
-  let sliceWatchers: Watcher<SliceView>[] = [];
+  let sliceWatchers: Watcher<SliceView | null>[] = [];
   let serviceWatchers: Watcher<ServiceView | null>[] = [];
   const all = (): Watcher<unknown>[] => [...endpointWatchers, ...sliceWatchers, ...serviceWatchers];
 
@@ -182,12 +185,13 @@ export async function createKubeSource(
     return serviceWatchers.some((w) => w.store.get(key));
   }
 
-  function onSliceChange(changes: readonly Change<SliceView>[]): void {
+  function onSliceChange(changes: readonly Change<SliceView | null>[]): void {
     // Slices of a Service without routing annotations change nothing the model sees.
-    const relevant = changes.some((c) => {
-      const slice = c.value ?? c.previous;
-      return slice !== undefined && annotatedService(`${slice.namespace}/${slice.service}`);
-    });
+    const relevant = changes.some((c) =>
+      [c.value, c.previous].some((slice) =>
+        slice != null && annotatedService(`${slice.namespace}/${slice.service}`)
+      )
+    );
     if (relevant) notify();
   }
 
@@ -210,7 +214,7 @@ export async function createKubeSource(
       const services: ServiceView[] = [];
       for (const w of serviceWatchers) for (const s of w.store.values()) if (s) services.push(s);
       const slices: SliceView[] = [];
-      for (const w of sliceWatchers) slices.push(...w.store.values());
+      for (const w of sliceWatchers) for (const s of w.store.values()) if (s) slices.push(s);
       cache = joinSlices(services.sort(byName), slices);
     }
     return cache;

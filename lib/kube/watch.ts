@@ -467,7 +467,6 @@ export function createWatcher<T>(
           if (listReason !== "initial") wlog.debug("listing", { reason: listReason });
           await list(signal);
           needList = false;
-          failures = 0;
         }
         let healthy = false;
         const openedAt = now();
@@ -481,6 +480,11 @@ export function createWatcher<T>(
           wlog.info("the watch expired (410), relisting", { resourceVersion: stats.resourceVersion });
           needList = true;
           listReason = "expired";
+          if (!healthy) failures++;
+          await delay(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), {
+            signal,
+            resolveOnAbort: true,
+          });
           continue;
         }
         if (outcome === "resync") {
@@ -494,7 +498,8 @@ export function createWatcher<T>(
           });
         }
         // A stream the server ends normally is reopened at once, unless it ended at once and empty.
-        if (outcome !== "closed" || (!healthy && now() - openedAt < 1000)) failures++;
+        if (outcome === "closed" && (healthy || now() - openedAt >= 1000)) failures = 0;
+        else failures++;
         await delay(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), {
           signal,
           resolveOnAbort: true,
@@ -508,6 +513,11 @@ export function createWatcher<T>(
           });
           needList = true;
           listReason = "expired";
+          failures++;
+          await delay(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), {
+            signal,
+            resolveOnAbort: true,
+          });
           continue;
         }
         if (!(error instanceof KubeError)) throw error;

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { createKubeClient } from "../lib/kube/client.ts";
+import { createWatcher } from "../lib/kube/watch.ts";
+import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
+import { startKubeServer } from "./support/kube_server.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("createWatcher() forgets an outage's backoff once a quiet watch ends cleanly at timeoutSeconds", async () => {
+  await using server = await startKubeServer({
+    objects: { endpoints: [{ metadata: { name: "web", namespace: "a" }, subsets: [] }] },
+  });
+  const client = createKubeClient({
+    servers: [server.url],
+    caCerts: [],
+    caSource: "x",
+    insecureSkipTlsVerify: false,
+    origin: "test",
+  }, { requestTimeoutMs: 1000 });
+  const watcher = createWatcher(client, ENDPOINTS_KIND, {
+    watchTimeoutSeconds: 1,
+    backoffBaseMs: 100,
+    backoffCapMs: 30_000,
+    random: () => 1,
+  });
+  server.failNext(5, { status: 500, watch: true }); // a short outage of the watch endpoint
+  const c = new AbortController();
+  const run = watcher.run(c.signal);
+  const arrivals: number[] = [];
+  try {
+    const t0 = performance.now();
+    let seen = 0;
+    while (performance.now() - t0 < 12_000 && arrivals.length < 5) {
+      const n = server.requests.filter((r) => r.watch && r.status === 200).length;
+      if (n > seen) {
+        seen = n;
+        arrivals.push(performance.now());
+      }
+      await sleep(5);
+    }
+    const gaps = arrivals.slice(1).map((t, i) => Math.round(t - arrivals[i]!));
+    // healthy quiet watches end at 1 s and should be reopened at once: gaps ~1000 ms
+    for (const g of gaps) assert.ok(g < 1300, `gap ${g}ms between quiet 1 s watches: ${gaps}`);
+  } finally {
+    c.abort();
+    await run;
+    client.close();
+  }
+});
