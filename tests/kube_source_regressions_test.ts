@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
 import { createKubeSource, type KubeSourceOptions, type KubeSourceSettings } from "../lib/kube/source.ts";
-import { createKubeClient } from "../lib/kube/client.ts";
-import { createWatcher } from "../lib/kube/watch.ts";
-import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
 import type { EndpointSet } from "../lib/kube/objects.ts";
 import { type JsonObject, startKubeServer } from "./support/kube_server.ts";
 
@@ -50,7 +47,6 @@ Deno.test("createKubeSource() drops a slice relabelled from an annotated Service
     });
     await eventually(() => (source.status().events.MODIFIED ?? 0) > before);
     await sleep(100);
-    console.log("notified", notified, "web ips", ipsOf(source.snapshot(), "web"));
     assert.deepEqual(
       ipsOf(source.snapshot(), "web"),
       [],
@@ -76,13 +72,6 @@ Deno.test("createKubeSource() detaches a slice that loses its service-name label
     await eventually(() => source.status().synced && ipsOf(source.snapshot(), "web").length === 1);
     server.upsert("endpointslices", slice("s1", undefined, "10.0.0.1"));
     await sleep(1500); // > 2 resyncs
-    console.log(
-      "fullSyncs",
-      source.status().fullSyncs,
-      "problems",
-      source.status().problems,
-      ipsOf(source.snapshot(), "web"),
-    );
     assert.deepEqual(
       ipsOf(source.snapshot(), "web"),
       [],
@@ -115,7 +104,6 @@ Deno.test("createKubeSource() watches a namespace named twice once", async () =>
   try {
     await eventually(() => source.status().synced);
     const names = source.snapshot().map((s) => `${s.namespace}/${s.name}`);
-    console.log(names);
     assert.deepEqual(names, ["a/web"]);
   } finally {
     c.abort();

@@ -189,7 +189,7 @@ export async function createKubeSource(
     // Slices of a Service without routing annotations change nothing the model sees.
     const relevant = changes.some((c) =>
       [c.value, c.previous].some((slice) =>
-        slice != null && annotatedService(`${slice.namespace}/${slice.service}`)
+        slice !== null && slice !== undefined && annotatedService(`${slice.namespace}/${slice.service}`)
       )
     );
     if (relevant) notify();
