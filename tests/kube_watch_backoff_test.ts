@@ -47,3 +47,46 @@ Deno.test("createWatcher() forgets an outage's backoff once a quiet watch ends c
     client.close();
   }
 });
+
+Deno.test("createWatcher() waits as long as a 429's Retry-After asks before trying again", async () => {
+  await using server = await startKubeServer({
+    objects: { endpoints: [{ metadata: { name: "web", namespace: "a" }, subsets: [] }] },
+  });
+  const client = createKubeClient({
+    servers: [server.url],
+    caCerts: [],
+    caSource: "x",
+    insecureSkipTlsVerify: false,
+    origin: "test",
+  }, { requestTimeoutMs: 1000 });
+  const watcher = createWatcher(client, ENDPOINTS_KIND, {
+    backoffBaseMs: 10,
+    backoffCapMs: 50,
+    random: () => 1,
+  });
+  server.failNext(1, {
+    status: 429,
+    retryAfterSeconds: 1,
+    path: "/api/v1/endpoints",
+    reason: "TooManyRequests",
+  });
+  const c = new AbortController();
+  const run = watcher.run(c.signal);
+  try {
+    const t0 = performance.now();
+    while (!watcher.stats.synced && performance.now() - t0 < 5000) await sleep(5);
+    assert.ok(watcher.stats.synced, "synced after the throttled first list");
+    const lists = server.requests.filter((r) => !r.watch && r.path === "/api/v1/endpoints");
+    assert.equal(lists[0]?.status, 429);
+    assert.equal(lists.length, 2);
+    const waited = performance.now() - t0;
+    assert.ok(
+      waited >= 950,
+      `retried after ${waited.toFixed(0)} ms, Retry-After said 1 s (backoff alone: 50 ms)`,
+    );
+  } finally {
+    c.abort();
+    await run;
+    client.close();
+  }
+});

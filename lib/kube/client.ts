@@ -66,11 +66,27 @@ export class Expired extends KubeError {
 
 /** 5xx from a server (it is failed over). */
 export class ServerError extends KubeError {
+  /** How long the server asked to wait (`Retry-After`), if it said. */
+  readonly retryAfterMs: number | undefined;
   /** Creates the error. */
-  constructor(message: string, server: string, status: number) {
+  constructor(message: string, server: string, status: number, retryAfterMs?: number) {
     super(message, server, status);
     this.name = "ServerError";
+    this.retryAfterMs = retryAfterMs;
   }
+}
+
+/** The wait a server asked for with `Retry-After` (seconds), if any; undefined for dates or garbage. */
+export function parseRetryAfter(header: string | null): number | undefined {
+  if (header === null || !/^\s*\d+\s*$/.test(header)) return undefined;
+  return Math.min(Number(header), 300) * 1000;
+}
+
+/** The longest wait any server of an error asked for (`Retry-After`), or 0. */
+export function retryAfterMs(error: unknown): number {
+  if (error instanceof ServerError) return error.retryAfterMs ?? 0;
+  if (error instanceof Unavailable) return Math.max(0, ...error.errors.map((e) => retryAfterMs(e)));
+  return 0;
 }
 
 /** The connection could not be made (refused, reset, DNS, protocol). */
@@ -334,7 +350,13 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
     return h;
   }
 
-  function statusError(status: number, text: string, server: string, action: RequestAction): KubeError {
+  function statusError(
+    status: number,
+    text: string,
+    server: string,
+    action: RequestAction,
+    retryAfter: number | undefined = undefined,
+  ): KubeError {
     const { message, reason } = parseStatus(text);
     const said = message ? `: ${message}` : "";
     const what = describeAction(action);
@@ -357,11 +379,14 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
     if (status === 410 || reason === "Expired" || reason === "Gone") {
       return new Expired(`API server "${server}": ${action.verb} ${what} expired (410 Gone)${said}`, server);
     }
-    if (status >= 500) {
+    // 5xx and 429 (API priority and fairness throttling) are the server's trouble: try the next one, and
+    // honour Retry-After before coming back.
+    if (status >= 500 || status === 429) {
       return new ServerError(
         `API server "${server}" failed to ${action.verb} ${what} (${status})${said}`,
         server,
         status,
+        retryAfter,
       );
     }
     const hint = status === 404 ? " (is the API group served by this cluster?)" : "";
@@ -457,7 +482,13 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
           const text = await response.text();
           stopTimer();
           release();
-          const error = statusError(response.status, text, server, action);
+          const error = statusError(
+            response.status,
+            text,
+            server,
+            action,
+            parseRetryAfter(response.headers.get("retry-after")),
+          );
           if (!(error instanceof ServerError)) {
             current = index;
             throw error;

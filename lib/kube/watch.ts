@@ -17,6 +17,7 @@ import {
   type KubeClient,
   KubeError,
   type RequestAction,
+  retryAfterMs,
   Unauthorized,
 } from "./client.ts";
 
@@ -524,7 +525,10 @@ export function createWatcher<T>(
         failures++;
         count(stats.restarts, "error");
         stats.lastError = error.message;
-        const waitMs = backoffDelay(failures, backoffBaseMs, backoffCapMs, random);
+        const waitMs = Math.max(
+          backoffDelay(failures, backoffBaseMs, backoffCapMs, random),
+          retryAfterMs(error),
+        );
         const fields = { error: error.message, retryInMs: waitMs, attempt: failures };
         if (error instanceof Unauthorized || error instanceof Forbidden) {
           wlog.error("API access denied", fields);
