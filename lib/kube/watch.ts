@@ -77,7 +77,10 @@ export interface WatcherOptions<T> {
   log?: Logger;
   /** Items per list page. @default {500} */
   pageSize?: number;
-  /** `timeoutSeconds` of each watch request (the server ends it after this). @default {60} */
+  /**
+   * Longest `timeoutSeconds` of a watch request (the server ends it after this); each watch picks between
+   * 75% and 100% of it, so that many watchers do not all reconnect at the same moment. @default {60}
+   */
   watchTimeoutSeconds?: number;
   /** A stream silent this long is stalled and is reopened. @default {watchTimeoutSeconds * 1000 + 15000} */
   readTimeoutMs?: number;
@@ -390,7 +393,7 @@ export function createWatcher<T>(
       ...baseQuery(),
       watch: "1",
       allowWatchBookmarks: "true",
-      timeoutSeconds: String(watchTimeoutSeconds),
+      timeoutSeconds: String(Math.max(1, Math.round(watchTimeoutSeconds * (0.75 + 0.25 * random())))),
     };
     if (stats.resourceVersion !== "") query.resourceVersion = stats.resourceVersion;
     const stream = await client.openStream(path, query, action("watch"), signal);
