@@ -423,3 +423,36 @@ Deno.test("createKubeClient() classifies connection failures on the insecure-ski
     await certs.dispose();
   }
 });
+
+Deno.test("createKubeClient() logs each warning the API server sends once (e.g. Endpoints deprecated in 1.33+)", async () => {
+  const warning = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"';
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response(
+        '{"kind":"EndpointsList","apiVersion":"v1","metadata":{"resourceVersion":"5"},"items":[]}\n',
+        {
+          headers: { "content-type": "application/json", warning },
+        },
+      ),
+  );
+  const log = memoryLogger();
+  try {
+    await withClient(
+      createKubeClient(plain([`http://127.0.0.1:${server.addr.port}`]), { log }),
+      async (client) => {
+        for (let i = 0; i < 3; i++) {
+          await client.getJson("/api/v1/endpoints", {}, LIST);
+        }
+      },
+    );
+    const warnings = log.lines.filter((l) => l.msg === "API server warning");
+    assert.equal(warnings.length, 1);
+    assert.equal(
+      warnings[0]?.warning,
+      "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice",
+    );
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -340,6 +340,19 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
     return token;
   }
 
+  // The API's own warnings (e.g. "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1
+  // EndpointSlice"), logged once each: they tell the operator what to change.
+  const warned = new Set<string>();
+  function noteWarnings(header: string | null, server: string): void {
+    if (header === null) return;
+    for (const match of header.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)) {
+      const text = (match[1] ?? "").replace(/\\(.)/g, "$1");
+      if (text === "" || warned.has(text)) continue;
+      warned.add(text);
+      log.warn("API server warning", { server, warning: text });
+    }
+  }
+
   async function headers(): Promise<Headers> {
     const h = new Headers({ accept: "application/json", "user-agent": "haconfd" });
     const token = await currentToken();
@@ -436,6 +449,7 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
         const response = insecureFetch !== undefined && url.startsWith("https:")
           ? await insecureFetch(url, init)
           : await fetch(url, init);
+        noteWarnings(response.headers.get("warning"), server);
         if (response.ok) {
           if (stream && response.body) {
             stopTimer();
