@@ -3,6 +3,7 @@ import { createKubeClient } from "../lib/kube/client.ts";
 import { createWatcher } from "../lib/kube/watch.ts";
 import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
 import { testCerts } from "./support/certs.ts";
+import { plainConnection } from "./support/kube_connection.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const enc = new TextEncoder();
@@ -93,13 +94,13 @@ Deno.test("createKubeClient() reconnects past a silently dead connection (HTTP/1
       pipe(b, a, p);
     }
   })();
-  const client = createKubeClient({
-    servers: [`https://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`],
-    caCerts: [certs.caCert],
-    caSource: "test CA",
-    insecureSkipTlsVerify: false,
-    origin: "test",
-  }, { requestTimeoutMs: 1000 });
+  const client = createKubeClient(
+    plainConnection([`https://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`], {
+      caCerts: [certs.caCert],
+      caSource: "test CA",
+    }),
+    { requestTimeoutMs: 1000 },
+  );
   const watcher = createWatcher(client, ENDPOINTS_KIND, {
     readTimeoutMs: 1000,
     backoffBaseMs: 50,

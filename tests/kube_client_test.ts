@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Connection, loadKubeconfig } from "../lib/kube/auth.ts";
+import { loadKubeconfig } from "../lib/kube/auth.ts";
 import {
   ConnectError,
   createKubeClient,
@@ -16,21 +16,11 @@ import {
 } from "../lib/kube/client.ts";
 import { errorText, memoryLogger } from "../lib/log.ts";
 import { testCerts } from "./support/certs.ts";
+import { plainConnection } from "./support/kube_connection.ts";
 import { startKubeServer } from "./support/kube_server.ts";
 
 const LIST: RequestAction = { verb: "list", resource: "endpoints", group: "" };
 const EP = { metadata: { name: "web", namespace: "a" }, subsets: [] };
-
-function plain(servers: string[], extra: Partial<Connection> = {}): Connection {
-  return {
-    servers,
-    caCerts: [],
-    caSource: "the system roots",
-    insecureSkipTlsVerify: false,
-    origin: "test",
-    ...extra,
-  };
-}
 
 function refusedUrl(): string {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -74,7 +64,7 @@ Deno.test("createKubeClient() fails over from a refused server to the next and s
   await using server = await startKubeServer({ objects: { endpoints: [EP] } });
   const log = memoryLogger();
   const dead = refusedUrl();
-  await withClient(createKubeClient(plain([dead, server.url]), { log }), async (client) => {
+  await withClient(createKubeClient(plainConnection([dead, server.url]), { log }), async (client) => {
     const list = await client.getJson("/api/v1/endpoints", {}, LIST) as { items: unknown[] };
     assert.equal(list.items.length, 1);
     assert.equal(client.server(), server.url);
@@ -97,13 +87,13 @@ Deno.test("createKubeClient() fails over on 5xx and timeouts, and reports every 
   const silentUrl = `http://127.0.0.1:${(silent.addr as Deno.NetAddr).port}`;
   try {
     first.failNext(1, { status: 503 });
-    await withClient(createKubeClient(plain([first.url, second.url])), async (client) => {
+    await withClient(createKubeClient(plainConnection([first.url, second.url])), async (client) => {
       await client.getJson("/api/v1/endpoints", {}, LIST);
       assert.equal(client.server(), second.url);
       assert.deepEqual(first.requests.map((r) => r.status), [503]);
     });
     await withClient(
-      createKubeClient(plain([silentUrl, second.url]), { requestTimeoutMs: 100 }),
+      createKubeClient(plainConnection([silentUrl, second.url]), { requestTimeoutMs: 100 }),
       async (client) => {
         const started = performance.now();
         await client.getJson("/api/v1/endpoints", {}, LIST);
@@ -113,7 +103,7 @@ Deno.test("createKubeClient() fails over on 5xx and timeouts, and reports every 
     );
     first.failNext(1, { status: 500, message: "etcd is sad" });
     await withClient(
-      createKubeClient(plain([first.url, silentUrl, refusedUrl()]), { requestTimeoutMs: 400 }),
+      createKubeClient(plainConnection([first.url, silentUrl, refusedUrl()]), { requestTimeoutMs: 400 }),
       async (client) => {
         await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
           assert.ok(error instanceof Unavailable);
@@ -143,37 +133,43 @@ Deno.test("createKubeClient() names the identity and the missing permission on 4
     },
   });
   const log = memoryLogger();
-  await withClient(createKubeClient(plain([server.url], { token: secret }), { log }), async (client) => {
-    await client.getJson("/api/v1/endpoints", {}, LIST);
-    await assert.rejects(
-      client.getJson("/apis/discovery.k8s.io/v1/namespaces/edge/endpointslices", {}, {
-        verb: "list",
-        resource: "endpointslices",
-        group: "discovery.k8s.io",
-        namespace: "edge",
-      }),
-      (error: Error) => {
-        assert.ok(error instanceof Forbidden);
+  await withClient(
+    createKubeClient(plainConnection([server.url], { token: secret }), { log }),
+    async (client) => {
+      await client.getJson("/api/v1/endpoints", {}, LIST);
+      await assert.rejects(
+        client.getJson("/apis/discovery.k8s.io/v1/namespaces/edge/endpointslices", {}, {
+          verb: "list",
+          resource: "endpointslices",
+          group: "discovery.k8s.io",
+          namespace: "edge",
+        }),
+        (error: Error) => {
+          assert.ok(error instanceof Forbidden);
+          assert.match(
+            error.message,
+            /forbids token of "system:serviceaccount:edge:haconfd" to list "endpointslices\.discovery\.k8s\.io" in namespace "edge" \(403 Forbidden\): grant it "list" and "watch" on "endpointslices" in API group "discovery\.k8s\.io" \(RBAC\)/,
+          );
+          assert.ok(!error.message.includes(secret));
+          return true;
+        },
+      );
+    },
+  );
+  await withClient(
+    createKubeClient(plainConnection([server.url], { token: "wrong-secret-token" })),
+    async (client) => {
+      await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
+        assert.ok(error instanceof Unauthorized);
         assert.match(
           error.message,
-          /forbids token of "system:serviceaccount:edge:haconfd" to list "endpointslices\.discovery\.k8s\.io" in namespace "edge" \(403 Forbidden\): grant it "list" and "watch" on "endpointslices" in API group "discovery\.k8s\.io" \(RBAC\)/,
+          /rejected the credentials of bearer token \(401 Unauthorized\) while trying to list "endpoints"/,
         );
-        assert.ok(!error.message.includes(secret));
+        assert.ok(!error.message.includes("wrong-secret-token"));
         return true;
-      },
-    );
-  });
-  await withClient(createKubeClient(plain([server.url], { token: "wrong-secret-token" })), async (client) => {
-    await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
-      assert.ok(error instanceof Unauthorized);
-      assert.match(
-        error.message,
-        /rejected the credentials of bearer token \(401 Unauthorized\) while trying to list "endpoints"/,
-      );
-      assert.ok(!error.message.includes("wrong-secret-token"));
-      return true;
-    });
-  });
+      });
+    },
+  );
   assert.ok(log.lines.every((l) => !JSON.stringify(l).includes(secret)));
 });
 
@@ -187,7 +183,11 @@ Deno.test("createKubeClient() authenticates with a client certificate and explai
       objects: { endpoints: [EP] },
     });
     const clientCert = { cert: alice.cert, key: alice.key, source: "test", subject: "CN=alice,O=ops" };
-    const good = plain([server.url], { caCerts: [certs.caCert], caSource: "the test CA", clientCert });
+    const good = plainConnection([server.url], {
+      caCerts: [certs.caCert],
+      caSource: "the test CA",
+      clientCert,
+    });
     await withClient(createKubeClient(good), async (client) => {
       await client.getJson("/api/v1/endpoints", {}, LIST);
       assert.equal(client.identity, 'client certificate "CN=alice,O=ops"');
@@ -229,17 +229,20 @@ Deno.test("createKubeClient() re-reads the token file, so a rotated token is use
   try {
     const file = `${dir}/token`;
     await Deno.writeTextFile(file, "token-one\n");
-    await withClient(createKubeClient(plain([server.url], { tokenFile: file }), { log }), async (client) => {
-      await client.getJson("/api/v1/endpoints", {}, LIST);
-      await Deno.writeTextFile(`${dir}/token.new`, "token-two");
-      await Deno.rename(`${dir}/token.new`, file);
-      await client.getJson("/api/v1/endpoints", {}, LIST);
-      assert.deepEqual(server.requests.map((r) => r.user), ["one", "two"]);
-      assert.match(client.identity, /bearer token from ".*token"/);
-      await Deno.remove(file);
-      await client.getJson("/api/v1/endpoints", {}, LIST);
-      assert.equal(server.requests.at(-1)?.user, "two");
-    });
+    await withClient(
+      createKubeClient(plainConnection([server.url], { tokenFile: file }), { log }),
+      async (client) => {
+        await client.getJson("/api/v1/endpoints", {}, LIST);
+        await Deno.writeTextFile(`${dir}/token.new`, "token-two");
+        await Deno.rename(`${dir}/token.new`, file);
+        await client.getJson("/api/v1/endpoints", {}, LIST);
+        assert.deepEqual(server.requests.map((r) => r.user), ["one", "two"]);
+        assert.match(client.identity, /bearer token from ".*token"/);
+        await Deno.remove(file);
+        await client.getJson("/api/v1/endpoints", {}, LIST);
+        assert.equal(server.requests.at(-1)?.user, "two");
+      },
+    );
     assert.ok(log.lines.some((l) => l.msg === "token file changed, using the new token"));
     assert.ok(log.lines.some((l) => l.msg === "cannot re-read the token file, using the last token"));
     assert.ok(log.lines.every((l) => !JSON.stringify(l).includes("token-two")));
@@ -252,7 +255,7 @@ Deno.test("createKubeClient() turns 410 into Expired and streams a watch", async
   await using server = await startKubeServer({
     objects: { endpoints: [EP, { ...EP, metadata: { name: "b", namespace: "a" } }] },
   });
-  await withClient(createKubeClient(plain([server.url])), async (client) => {
+  await withClient(createKubeClient(plainConnection([server.url])), async (client) => {
     const page = await client.getJson("/api/v1/endpoints", { limit: "1" }, LIST) as {
       metadata: { continue: string };
     };
@@ -385,7 +388,7 @@ Deno.test("createKubeClient() classifies connection failures on the insecure-ski
   const closingUrl = `https://127.0.0.1:${(closing.addr as Deno.NetAddr).port}`;
   const certs = await testCerts();
   try {
-    const insecure = plain([dead, closingUrl], { insecureSkipTlsVerify: true });
+    const insecure = plainConnection([dead, closingUrl], { insecureSkipTlsVerify: true });
     await withClient(createKubeClient(insecure), async (client) => {
       await assert.rejects(client.getJson("/api/v1/endpoints", {}, LIST), (error: Error) => {
         assert.ok(error instanceof Unavailable);
@@ -402,7 +405,7 @@ Deno.test("createKubeClient() classifies connection failures on the insecure-ski
     });
     // with a client certificate, a connection closed in the handshake is taken as its rejection (as for fetch)
     const alice = await certs.client("alice", ["ops"]);
-    const withCert = plain([closingUrl], {
+    const withCert = plainConnection([closingUrl], {
       insecureSkipTlsVerify: true,
       clientCert: { cert: alice.cert, key: alice.key, source: "test", subject: "CN=alice,O=ops" },
     });
@@ -439,7 +442,7 @@ Deno.test("createKubeClient() logs each warning the API server sends once (e.g. 
   const log = memoryLogger();
   try {
     await withClient(
-      createKubeClient(plain([`http://127.0.0.1:${server.addr.port}`]), { log }),
+      createKubeClient(plainConnection([`http://127.0.0.1:${server.addr.port}`]), { log }),
       async (client) => {
         for (let i = 0; i < 3; i++) {
           await client.getJson("/api/v1/endpoints", {}, LIST);

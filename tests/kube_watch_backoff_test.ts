@@ -3,6 +3,7 @@ import { createKubeClient } from "../lib/kube/client.ts";
 import { createWatcher } from "../lib/kube/watch.ts";
 import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
 import { startKubeServer } from "./support/kube_server.ts";
+import { plainConnection } from "./support/kube_connection.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -10,13 +11,7 @@ Deno.test("createWatcher() forgets an outage's backoff once a quiet watch ends c
   await using server = await startKubeServer({
     objects: { endpoints: [{ metadata: { name: "web", namespace: "a" }, subsets: [] }] },
   });
-  const client = createKubeClient({
-    servers: [server.url],
-    caCerts: [],
-    caSource: "x",
-    insecureSkipTlsVerify: false,
-    origin: "test",
-  }, { requestTimeoutMs: 1000 });
+  const client = createKubeClient(plainConnection([server.url]), { requestTimeoutMs: 1000 });
   const watcher = createWatcher(client, ENDPOINTS_KIND, {
     watchTimeoutSeconds: 1,
     backoffBaseMs: 100,
@@ -52,13 +47,7 @@ Deno.test("createWatcher() waits as long as a 429's Retry-After asks before tryi
   await using server = await startKubeServer({
     objects: { endpoints: [{ metadata: { name: "web", namespace: "a" }, subsets: [] }] },
   });
-  const client = createKubeClient({
-    servers: [server.url],
-    caCerts: [],
-    caSource: "x",
-    insecureSkipTlsVerify: false,
-    origin: "test",
-  }, { requestTimeoutMs: 1000 });
+  const client = createKubeClient(plainConnection([server.url]), { requestTimeoutMs: 1000 });
   const watcher = createWatcher(client, ENDPOINTS_KIND, {
     backoffBaseMs: 10,
     backoffCapMs: 50,

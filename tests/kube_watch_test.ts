@@ -20,6 +20,7 @@ import { createKubeClient } from "../lib/kube/client.ts";
 import type { EndpointSet } from "../lib/kube/objects.ts";
 import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
 import { type JsonObject, startKubeServer } from "./support/kube_server.ts";
+import { plainConnection } from "./support/kube_connection.ts";
 
 Deno.test("LineSplitter() joins lines split across chunks", () => {
   const s = new LineSplitter();
@@ -325,13 +326,7 @@ function ipOf(set: EndpointSet | null | undefined): string | undefined {
 
 Deno.test("createWatcher() loses and repeats no update through every fault of the test server", async () => {
   await using server = await startKubeServer({ objects: { endpoints: [endpoints("web", "10.0.0.1")] } });
-  const client = createKubeClient({
-    servers: [server.url],
-    caCerts: [],
-    caSource: "the system roots",
-    insecureSkipTlsVerify: false,
-    origin: "test",
-  }, { requestTimeoutMs: 1000 });
+  const client = createKubeClient(plainConnection([server.url]), { requestTimeoutMs: 1000 });
   const seen: string[] = [];
   const watcher = createWatcher(client, ENDPOINTS_KIND, {
     backoffBaseMs: 10,
@@ -397,13 +392,7 @@ Deno.test("createWatcher() loses and repeats no update through every fault of th
 
 Deno.test("createWatcher() reopens a watch the server ends at timeoutSeconds, without relisting", async () => {
   await using server = await startKubeServer({ objects: { endpoints: [endpoints("web", "10.0.0.1")] } });
-  const client = createKubeClient({
-    servers: [server.url],
-    caCerts: [],
-    caSource: "the system roots",
-    insecureSkipTlsVerify: false,
-    origin: "test",
-  });
+  const client = createKubeClient(plainConnection([server.url]));
   const watcher = createWatcher(client, ENDPOINTS_KIND, { watchTimeoutSeconds: 1 });
   const controller = new AbortController();
   const running = watcher.run(controller.signal);
