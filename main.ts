@@ -15,7 +15,6 @@ import {
   haproxyProcessOf,
   listenOf,
   loadRenderer,
-  passSucceeded,
   startDaemon,
 } from "./lib/daemon.ts";
 import { readDump } from "./lib/file_source.ts";
@@ -23,6 +22,7 @@ import { generate } from "./lib/generate.ts";
 import { checkConfig } from "./lib/haproxy/check.ts";
 import type { EndpointSet } from "./lib/kube/objects.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
+import { passSucceeded } from "./lib/loop.ts";
 import { VERSION, versionLine } from "./lib/version.ts";
 
 const COMMANDS = {

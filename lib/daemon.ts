@@ -298,8 +298,3 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     stop,
   };
 }
-
-/** Whether a pass record counts as success for `--once`. */
-export function passSucceeded(record: ApplyRecord): boolean {
-  return record.outcome === "applied" || record.outcome === "unchanged" || record.outcome === "dry-run";
-}

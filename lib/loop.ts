@@ -61,13 +61,16 @@ export interface Loop {
   setGenerator(generate: (sets: EndpointSet[]) => Generated): void;
   /** The current state, for the status endpoint. */
   state(): DaemonState;
-  /** Resolves when the loop is between passes with nothing pending (tests, --once). */
-  idle(): Promise<void>;
   /** Stops scheduling, aborts a running pass (its check or reload) and resolves once it has ended. */
   close(): Promise<void>;
 }
 
 const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
+
+/** Whether a pass ended well (applied, already current, or a dry run whose check passed). */
+export function passSucceeded(record: Pick<ApplyRecord, "outcome">): boolean {
+  return SUCCESS.includes(record.outcome);
+}
 
 /** Failures that may pass on a later try of the same text (a rejected config will not). */
 function retryable(result: ApplyResult): boolean {
@@ -157,7 +160,6 @@ export function createLoop(options: LoopOptions): Loop {
   const stopping = new AbortController();
   let currentPass: Promise<void> | null = null;
   let waiters: { resolve: (record: ApplyRecord) => void }[] = [];
-  let idleWaiters: (() => void)[] = [];
 
   async function initialHash(): Promise<void> {
     const text = applier.installed();
@@ -264,7 +266,7 @@ export function createLoop(options: LoopOptions): Loop {
       });
       if (entry.checkMs !== null) lastCheck = entry;
       if ("reload" in result || "pendingReload" in result) lastReload = entry;
-      if (SUCCESS.includes(outcome)) {
+      if (passSucceeded({ outcome })) {
         lastSuccessAt = entry.at;
         retryDelay = retryMinMs;
         liveDomains = generated.model.domains;
@@ -299,11 +301,6 @@ export function createLoop(options: LoopOptions): Loop {
     const current = waiters;
     waiters = [];
     for (const waiter of current) waiter.resolve(entry);
-    if (!quiescence.pending) {
-      const idle = idleWaiters;
-      idleWaiters = [];
-      for (const resolve of idle) resolve();
-    }
   }
 
   const quiescence: Quiescence = createQuiescence(runPass, { minMs: wait.minMs, maxMs: wait.maxMs, timers });
@@ -314,7 +311,7 @@ export function createLoop(options: LoopOptions): Loop {
     const last = records[0];
     if (last === undefined) return { ok: false, reason: "no config applied yet" };
     if (last.outcome === "dry-run") return { ok: true, reason: "dry run: the rendered config checks out" };
-    if (!SUCCESS.includes(last.outcome)) {
+    if (!passSucceeded(last)) {
       return { ok: false, reason: `last apply ${last.outcome}: ${last.detail}` };
     }
     if (renderedHash !== installedHash) {
@@ -355,10 +352,6 @@ export function createLoop(options: LoopOptions): Loop {
         lastSuccessAt,
         reloadMode,
       };
-    },
-    idle() {
-      if (!quiescence.running && !quiescence.pending) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
     },
     async close() {
       closed = true;
