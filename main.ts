@@ -23,6 +23,7 @@ import { checkConfig } from "./lib/haproxy/check.ts";
 import type { EndpointSet } from "./lib/kube/objects.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
 import { passSucceeded } from "./lib/loop.ts";
+import { waitForSync } from "./lib/source.ts";
 import { VERSION, versionLine } from "./lib/version.ts";
 
 const COMMANDS = {
@@ -55,24 +56,8 @@ async function readOnce(settings: Settings, log: Logger): Promise<EndpointSet[]>
   }
   const source = await createSource(settings, log);
   const controller = new AbortController();
-  const synced = new Promise<void>((resolve) => source.onChange(() => source.status().synced && resolve()));
   const running = source.run(controller.signal);
-  const timeout = AbortSignal.timeout(settings.syncTimeout);
-  await Promise.race([
-    synced,
-    running.then(() => Promise.reject(new Error("the source stopped before its first sync"))),
-    new Promise((_, reject) =>
-      timeout.addEventListener(
-        "abort",
-        () =>
-          reject(
-            new Error(
-              `No complete sync with the source within ${settings.syncTimeout}ms: ${source.status().lastError}`,
-            ),
-          ),
-      )
-    ),
-  ]).finally(() => controller.abort());
+  await waitForSync(source, running, settings.syncTimeout).finally(() => controller.abort());
   await running.catch(() => {});
   return source.snapshot();
 }

@@ -27,7 +27,7 @@ import {
   loadTemplateDir,
   type Renderer,
 } from "./render.ts";
-import type { Source } from "./source.ts";
+import { type Source, waitForSync } from "./source.ts";
 import type { ApplyRecord } from "./state.ts";
 import { createStatusApp, startStatusServer, type StatusServer } from "./status.ts";
 
@@ -264,36 +264,9 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
         log.error("cannot re-read templates, keeping the current ones", { error: errorText(error) });
       }
     },
-    once() {
-      return new Promise<ApplyRecord>((resolve, reject) => {
-        let done = false;
-        const timer = setTimeout(() => {
-          done = true;
-          const why = source.status().lastError;
-          reject(
-            new Error(
-              `No complete sync with the source within ${settings.syncTimeout}ms${why ? `: ${why}` : ""}`,
-            ),
-          );
-        }, settings.syncTimeout);
-        const tryRun = () => {
-          if (done || !source.status().synced) return;
-          done = true;
-          clearTimeout(timer);
-          void loop.runNow().then(resolve);
-        };
-        finished.then(
-          () => !done && setTimeout(tryRun, 0),
-          (error) => {
-            if (done) return;
-            done = true;
-            clearTimeout(timer);
-            reject(error);
-          },
-        );
-        source.onChange(tryRun);
-        tryRun();
-      });
+    async once() {
+      await waitForSync(source, finished, settings.syncTimeout);
+      return await loop.runNow();
     },
     stop,
   };

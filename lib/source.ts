@@ -69,3 +69,31 @@ export function initialStatus(kind: SourceStatus["kind"], endpoint: string, reso
     problems: [],
   };
 }
+
+/**
+ * Resolves once `source` has completed its first sync; rejects after `timeoutMs`, naming the source's last
+ * error, or when `running` (its `run()`) fails or ends before that sync.
+ */
+export function waitForSync(source: Source, running: Promise<void>, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (error?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const timer = setTimeout(() => {
+      const why = source.status().lastError;
+      finish(new Error(`No complete sync with the source within ${timeoutMs}ms${why ? `: ${why}` : ""}`));
+    }, timeoutMs);
+    const check = () => source.status().synced && finish();
+    source.onChange(check);
+    running.then(
+      () => check() || finish(new Error("The source stopped before its first complete sync")),
+      (error) => finish(error),
+    );
+    check();
+  });
+}

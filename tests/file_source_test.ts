@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createFileSource } from "../lib/file_source.ts";
 import { memoryLogger } from "../lib/log.ts";
+import { waitForSync } from "../lib/source.ts";
 import { endpointsList, endpointsObject } from "./support/fixtures.ts";
 
 function dump(...names: string[]): string {
@@ -139,6 +140,38 @@ Deno.test("createFileSource() does not notify for unrelated files in its directo
   } finally {
     controller.abort();
     await running;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("waitForSync() resolves on the first complete sync and names the last error on a timeout", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "endpoints.json");
+  try {
+    await Deno.writeTextFile(path, dump("a"));
+    const good = createFileSource(path, { log: memoryLogger() });
+    const c1 = new AbortController();
+    const r1 = good.run(c1.signal);
+    await waitForSync(good, r1, 2000);
+    assert.equal(good.status().synced, true);
+    c1.abort();
+    await r1;
+
+    await Deno.writeTextFile(path, "{ not json");
+    const bad = createFileSource(path, { log: memoryLogger() });
+    const c2 = new AbortController();
+    const r2 = bad.run(c2.signal);
+    await assert.rejects(
+      waitForSync(bad, r2, 200),
+      /No complete sync with the source within 200ms: Cannot parse/,
+    );
+    c2.abort();
+    await r2;
+
+    const gone = createFileSource("/nonexistent-dir/x.json", { log: memoryLogger() });
+    const r3 = gone.run(new AbortController().signal);
+    await assert.rejects(waitForSync(gone, r3, 2000), /No such file|not found|NotFound/i);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
