@@ -10,6 +10,7 @@
  */
 import { delay } from "../delay.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
+import type { SourceStatus } from "../source.ts";
 import type { ObjectProblem } from "./objects.ts";
 import {
   Expired,
@@ -45,27 +46,21 @@ export interface Change<T> {
   previous?: T;
 }
 
-/** Counters and state of one watcher, for status. */
-export interface WatchStats {
-  /** A first list has completed. */
-  synced: boolean;
-  /** Completed lists (first list, relists after expiry, resyncs). */
-  fullSyncs: number;
-  /** Time (ms since epoch) of the last ADDED/MODIFIED/DELETED event, or null. */
-  lastEventAt: number | null;
-  /** Time (ms since epoch) of the last completed list, or null. */
-  lastFullSyncAt: number | null;
-  /** Events received by type (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR, GARBAGE). */
-  events: Record<string, number>;
-  /** Watch restarts by reason (closed, dropped, stalled, garbage, expired, error, resync). */
-  restarts: Record<string, number>;
-  /** The last error, or null once a list or watch succeeded again. */
-  lastError: string | null;
-  /** Objects that could not be used, by key. */
-  problems: Map<string, ObjectProblem>;
-  /** resourceVersion the next watch starts from. */
-  resourceVersion: string;
-}
+/**
+ * Counters and state of one watcher, for status: the fields a source reports (a source sums or combines
+ * its watchers'), plus the watcher's own problems by key and the resourceVersion it resumes from.
+ */
+export type WatchStats =
+  & Pick<
+    SourceStatus,
+    "synced" | "fullSyncs" | "lastEventAt" | "lastFullSyncAt" | "events" | "restarts" | "lastError"
+  >
+  & {
+    /** Objects that could not be used, by key. */
+    problems: Map<string, ObjectProblem>;
+    /** resourceVersion the next watch starts from. */
+    resourceVersion: string;
+  };
 
 /** Options of {@linkcode createWatcher}. */
 export interface WatcherOptions<T> {
