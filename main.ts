@@ -20,9 +20,11 @@ import {
 import { readDump } from "./lib/file_source.ts";
 import { generate } from "./lib/generate.ts";
 import { checkConfig } from "./lib/haproxy/check.ts";
+import { AuthConfigError } from "./lib/kube/auth.ts";
 import type { EndpointSet } from "./lib/kube/objects.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
 import { passSucceeded } from "./lib/loop.ts";
+import { preflight } from "./lib/preflight.ts";
 import { waitForSync } from "./lib/source.ts";
 import { VERSION, versionLine } from "./lib/version.ts";
 
@@ -199,6 +201,9 @@ export async function main(
       return EXIT.ok;
     }
     settings = loadSettings(line.values, env);
+    // Files, programs and the API connection the settings name are checked now, so that a typo is a
+    // usage error (exit 2) naming the flag, not a failure later.
+    await preflight(settings, command, { flags: line.values, env });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof TypeError) {
       console.error(`haconfd: ${error.message}\nRun "haconfd --help" for usage.`);
@@ -221,7 +226,7 @@ export async function main(
         return await runDaemon(settings, log);
     }
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof AuthConfigError) {
       console.error(`haconfd: ${error.message}`);
       return EXIT.usage;
     }

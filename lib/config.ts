@@ -19,6 +19,21 @@ export function parseDuration(text: string, unit: "ms" | "s" = "s"): number | un
   return Math.round(Number(match[1]) * factor);
 }
 
+/**
+ * The longest delay a timer can take (2^31−1 ms, about 24.8 days): a longer one fires after 1 ms, so a
+ * longer duration is refused rather than silently turned into "at once".
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** Why a parsed duration is out of range, or undefined when it is fine. */
+function durationProblem(text: string, ms: number, min: number): string | undefined {
+  if (ms < min) return `"${text}" is shorter than the minimum ${min}ms`;
+  if (ms > MAX_DURATION_MS) {
+    return `"${text}" is longer than the maximum ${MAX_DURATION_MS}ms (596h, the longest timer)`;
+  }
+  return undefined;
+}
+
 function duration(unit: "ms" | "s", min = 0) {
   return z.string().transform((text, ctx) => {
     const ms = parseDuration(text, unit);
@@ -26,8 +41,9 @@ function duration(unit: "ms" | "s", min = 0) {
       ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (e.g. 500ms, 2s, 1m)` });
       return z.NEVER;
     }
-    if (ms < min) {
-      ctx.addIssue({ code: "custom", message: `"${text}" is shorter than the minimum ${min}ms` });
+    const problem = durationProblem(text, ms, min);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: "custom", message: problem });
       return z.NEVER;
     }
     return ms;
@@ -95,13 +111,50 @@ const PYTHON_LEVELS: Readonly<Record<string, string>> = {
   fatal: "error",
 };
 
-/** A `host:port` listen address; `*` or empty host means every address. */
-const hostPort = z.string().trim().regex(/^(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*|:::?)?:\d{1,5}$/, {
-  error: (issue) => `"${issue.input}" is not an address:port like *:80 or 127.0.0.1:8080`,
-});
+/**
+ * Whether `host` is a bind host HAProxy and Deno accept: `*`, an IPv4 address (each part 0..255), a
+ * bracketed IPv6 address, or a DNS name. Anything of digits and dots is taken as IPv4 and checked as one.
+ */
+export function isBindHost(host: string): boolean {
+  if (host === "*") return true;
+  if (/^[0-9.]+$/.test(host)) return z.ipv4().safeParse(host).success;
+  if (host.startsWith("[")) return host.endsWith("]") && z.ipv6().safeParse(host.slice(1, -1)).success;
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+    .test(host);
+}
+
+/**
+ * A `host:port` listen address; `*`, empty host or `::` means every address. Port 0 (any free port)
+ * only where `zeroPort` allows it: a frontend on a random port is unreachable.
+ */
+function hostPort(zeroPort = false, off = false) {
+  return z.string().trim().superRefine((text, ctx) => {
+    if (off && text === "off") return;
+    const match = /^(.*):(\d{1,5})$/.exec(text);
+    const host = match?.[1] ?? "";
+    const port = Number(match?.[2]);
+    const hostOk = host === "" || host === "::" || isBindHost(host);
+    if (match === null || !hostOk) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}" is not an address:port like *:80 or 127.0.0.1:8080`,
+      });
+    } else if (port > 65535 || (port === 0 && !zeroPort)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}": port ${port} is not in ${zeroPort ? 0 : 1}..65535`,
+      });
+    }
+  });
+}
 
 const wait = z.string().transform((text, ctx) => {
-  const [minText = "", maxText] = text.split(":");
+  const parts = text.split(":");
+  if (parts.length > 2) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not MIN or MIN:MAX durations like 200ms:2s` });
+    return z.NEVER;
+  }
+  const [minText = "", maxText] = parts;
   const min = parseDuration(minText, "ms");
   const max = maxText === undefined
     ? (min === undefined ? undefined : min * 4)
@@ -114,17 +167,57 @@ const wait = z.string().transform((text, ctx) => {
     ctx.addIssue({ code: "custom", message: `"${text}": MAX is shorter than MIN` });
     return z.NEVER;
   }
+  const problem = durationProblem(text, max, 0);
+  if (problem !== undefined) {
+    ctx.addIssue({ code: "custom", message: problem });
+    return z.NEVER;
+  }
   return { minMs: min, maxMs: max };
 });
 
+/**
+ * A share written as a percentage, 0% to 100%. The `%` is required: a bare number is ambiguous (is `1`
+ * 100 % as a fraction or 1 %?), so it is refused with the two readings spelled out.
+ */
 const percent = z.string().transform((text, ctx) => {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
-  const value = match ? Number(match[1]) / (match[2] === "%" || Number(match[1]) > 1 ? 100 : 1) : NaN;
+  if (match !== null && match[2] === "") {
+    const n = Number(match[1]);
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" has no %: write ${n}% for ${n} percent` +
+        (n <= 1 ? ` or ${n * 100}% for the fraction ${n}` : ""),
+    });
+    return z.NEVER;
+  }
+  const value = match ? Number(match[1]) / 100 : NaN;
   if (!(value >= 0 && value <= 1)) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not a share like 50% or 0.5` });
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a percentage from 0% to 100%` });
     return z.NEVER;
   }
   return value;
+});
+
+/** One requirement of a label selector: `key`, `!key`, `key=v`, `key==v`, `key!=v`, `key in (a,b)`, `key notin (a,b)`. */
+const LABEL_KEY =
+  "([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
+const LABEL_VALUE = "([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?";
+const REQUIREMENT = new RegExp(
+  `^\\s*(!?\\s*${LABEL_KEY}|${LABEL_KEY}\\s*(==?|!=)\\s*${LABEL_VALUE}|` +
+    `${LABEL_KEY}\\s+(in|notin)\\s*\\(\\s*${LABEL_VALUE}(\\s*,\\s*${LABEL_VALUE})*\\s*\\))\\s*$`,
+);
+
+/** A label selector in the API's syntax, checked here so that the API does not refuse every list later. */
+const labelSelector = z.string().trim().min(1).superRefine((text, ctx) => {
+  // Commas separate requirements, except inside the parentheses of `in (a,b)`.
+  const requirements = text.split(/,(?![^(]*\))/);
+  const bad = requirements.find((r) => !REQUIREMENT.test(r));
+  if (bad !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}": "${bad.trim()}" is not a label requirement like app=web, tier!=db or env in (a,b)`,
+    });
+  }
 });
 
 interface OptionDef<S extends z.ZodType> {
@@ -238,7 +331,7 @@ export const OPTIONS = {
   labelSelector: option({
     flag: "label-selector",
     env: "LABEL_SELECTOR",
-    schema: z.string().trim().min(1),
+    schema: labelSelector,
     arg: "SELECTOR",
     group: "kubernetes",
     help: "label selector passed to the API, e.g. haconfd=yes",
@@ -282,7 +375,7 @@ export const OPTIONS = {
     flag: "http-bind",
     env: "HTTP_BIND",
     default: "*:80",
-    schema: hostPort,
+    schema: hostPort(),
     arg: "ADDR",
     group: "templates",
     help: "bind address of the HTTP frontend (it.listen.http)",
@@ -291,7 +384,7 @@ export const OPTIONS = {
     flag: "https-bind",
     env: "HTTPS_BIND",
     default: "*:443",
-    schema: hostPort,
+    schema: hostPort(),
     arg: "ADDR",
     group: "templates",
     help: "bind address of the HTTPS passthrough frontend (it.listen.https)",
@@ -300,8 +393,8 @@ export const OPTIONS = {
     flag: "tcp-bind-address",
     env: "TCP_BIND_ADDRESS",
     default: "*",
-    schema: z.string().trim().regex(/^(\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)$/, {
-      error: (i) => `"${i.input}" is not an address`,
+    schema: z.string().trim().refine(isBindHost, {
+      error: (i) => `"${i.input}" is not an address (*, an IPv4 address, [IPv6] or a host name)`,
     }),
     arg: "ADDR",
     group: "templates",
@@ -413,9 +506,9 @@ export const OPTIONS = {
     env: "MAX_SHRINK",
     default: "50%",
     schema: percent,
-    arg: "SHARE",
+    arg: "PERCENT",
     group: "loop",
-    help: "an apply dropping more than this share of domains waits for a second full sync",
+    help: "an apply dropping more than this percentage of domains waits for a second full sync (e.g. 50%)",
   }),
   once: option({
     flag: "once",
@@ -435,7 +528,7 @@ export const OPTIONS = {
     flag: "status-listen",
     env: "STATUS_LISTEN",
     default: "127.0.0.1:9180",
-    schema: z.union([hostPort, z.literal("off")]),
+    schema: hostPort(true, true),
     arg: "ADDR",
     group: "status",
     help: "address of the status endpoint (off to disable)",
@@ -520,6 +613,33 @@ export function optionSpecs(): OptionSpec[] {
   return specs;
 }
 
+/** Where one setting's raw value comes from, and the value; `undefined` when it is not set at all. */
+function rawOf(
+  key: OptionKey,
+  flags: Readonly<Record<string, string | boolean>>,
+  env: Readonly<Record<string, string | undefined>>,
+): { value: string | boolean; origin: string } | undefined {
+  const def: OptionDef<z.ZodType> = OPTIONS[key];
+  const flagValue = flags[def.flag];
+  const envValue = def.env === undefined ? undefined : env[def.env];
+  if (flagValue !== undefined) return { value: flagValue, origin: `--${def.flag}` };
+  if (envValue !== undefined && envValue !== "") return { value: envValue, origin: `${def.env}` };
+  if (def.default !== undefined) return { value: def.default, origin: `default of --${def.flag}` };
+  return undefined;
+}
+
+/**
+ * How a setting was given, for error messages: `--flag`, `VARIABLE`, or `default of --flag` (the flag
+ * when it was not given at all).
+ */
+export function originOf(
+  key: OptionKey,
+  flags: Readonly<Record<string, string | boolean>>,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  return rawOf(key, flags, env)?.origin ?? `--${OPTIONS[key].flag}`;
+}
+
 /**
  * Merges flags (raw values by flag name), environment and defaults, and validates them with one schema.
  * Throws a {@linkcode ConfigError} naming the flag or variable and the value's problem.
@@ -530,19 +650,11 @@ export function loadSettings(
 ): Settings {
   const raw: Record<string, string | boolean> = {};
   const origin: Record<string, string> = {};
-  for (const [key, def] of Object.entries(OPTIONS) as [OptionKey, OptionDef<z.ZodType>][]) {
-    const flagValue = flags[def.flag];
-    const envValue = def.env === undefined ? undefined : env[def.env];
-    if (flagValue !== undefined) {
-      raw[key] = flagValue;
-      origin[key] = `--${def.flag}`;
-    } else if (envValue !== undefined && envValue !== "") {
-      raw[key] = envValue;
-      origin[key] = `${def.env}`;
-    } else if (def.default !== undefined) {
-      raw[key] = def.default;
-      origin[key] = `default of --${def.flag}`;
-    }
+  for (const key of Object.keys(OPTIONS) as OptionKey[]) {
+    const given = rawOf(key, flags, env);
+    if (given === undefined) continue;
+    raw[key] = given.value;
+    origin[key] = given.origin;
   }
   const shape = Object.fromEntries(
     Object.entries(OPTIONS).map(([key, def]) => [key, "default" in def ? def.schema : def.schema.optional()]),
@@ -562,20 +674,26 @@ export function loadSettings(
     throw new ConfigError(lines.join("\n"));
   }
   // SSL_CERT_FILE is also OpenSSL's CA-bundle variable, set system-wide on many hosts: without
-  // SSL_KEY_FILE it cannot be a client certificate, so it is not taken as one.
+  // SSL_KEY_FILE it cannot be a client certificate, so it is not taken as one. (With a key, the
+  // start-up check verifies that the key belongs to the certificate: see lib/preflight.ts.)
   if (origin.sslCert === "SSL_CERT_FILE" && raw.sslKey === undefined) delete raw.sslCert;
   const settings = result.data as Settings;
   if (raw.sslCert === undefined) delete settings.sslCert;
-  crossCheck(settings);
+  crossCheck(settings, origin);
   return settings;
 }
 
-function crossCheck(settings: Settings): void {
+function crossCheck(settings: Settings, origin: Readonly<Record<string, string>>): void {
   if ((settings.sslKey === undefined) !== (settings.sslCert === undefined)) {
-    throw new ConfigError("Invalid --ssl-key/--ssl-cert (SSL_KEY_FILE/SSL_CERT_FILE): give both or neither");
+    const given = settings.sslKey === undefined ? origin.sslCert : origin.sslKey;
+    throw new ConfigError(
+      `Invalid ${given}: --ssl-key/--ssl-cert (SSL_KEY_FILE/SSL_CERT_FILE): give both or neither`,
+    );
   }
   if (settings.statusToken !== undefined && settings.statusTokenFile !== undefined) {
-    throw new ConfigError("Invalid --status-token and --status-token-file: give one, not both");
+    throw new ConfigError(
+      `Invalid ${origin.statusToken} and ${origin.statusTokenFile}: give a status token or a token file, not both`,
+    );
   }
 }
 

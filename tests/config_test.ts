@@ -75,7 +75,8 @@ Deno.test("loadSettings() parses durations, wait windows, shares and booleans", 
   assert.deepEqual(settingsOf(["--wait", "50ms:1s"]).wait, { minMs: 50, maxMs: 1000 });
   assert.deepEqual(settingsOf(["--wait", "1s"]).wait, { minMs: 1000, maxMs: 4000 });
   assert.equal(settingsOf(["--max-shrink", "25%"]).maxShrink, 0.25);
-  assert.equal(settingsOf(["--max-shrink", "0.3"]).maxShrink, 0.3);
+  assert.equal(settingsOf(["--max-shrink", "100%"]).maxShrink, 1);
+  assert.equal(settingsOf([], { MAX_SHRINK: "0%" }).maxShrink, 0);
   assert.equal(settingsOf([], { HAPROXY_RUN: "yes" }).haproxyRun, true);
   assert.equal(settingsOf(["--haproxy-run"]).haproxyRun, true);
   assert.equal(settingsOf(["--min-reload-interval", "500ms"]).minReloadInterval, 500);
@@ -97,7 +98,7 @@ Deno.test("loadSettings() names the flag or variable and the problem of a bad va
     ],
     [[], { APISERVERS: "ftp://x" }, /^Invalid APISERVERS: "ftp:\/\/x" is not an API server URL/],
     [["--wait", "2s:1s"], {}, /^Invalid --wait: "2s:1s": MAX is shorter than MIN/],
-    [["--max-shrink", "150%"], {}, /^Invalid --max-shrink: "150%" is not a share/],
+    [["--max-shrink", "150%"], {}, /^Invalid --max-shrink: "150%" is not a percentage from 0% to 100%/],
     [["--resource", "pods"], {}, /^Invalid --resource: "pods" is not endpoints or endpointslices/],
     [[], { HAPROXY_RUN: "maybe" }, /^Invalid HAPROXY_RUN: "maybe" is not a boolean/],
     [["--http-bind", "80"], {}, /^Invalid --http-bind: "80" is not an address:port/],
@@ -114,7 +115,7 @@ Deno.test("loadSettings() names the flag or variable and the problem of a bad va
       {},
       /^Invalid --haproxy-master-socket: .*port out of range/,
     ],
-    [["--ssl-key", "/k.pem"], {}, /give both or neither/],
+    [["--ssl-key", "/k.pem"], {}, /^Invalid --ssl-key: .*give both or neither/],
   ];
   for (const [args, env, message] of cases) {
     assert.throws(() => settingsOf(args, env), (error: unknown) => {
@@ -123,6 +124,78 @@ Deno.test("loadSettings() names the flag or variable and the problem of a bad va
       return true;
     });
   }
+});
+
+Deno.test("loadSettings() refuses values that would pass and then fail at run time, naming the flag", () => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    // setTimeout fires at once for delays above 2^31-1 ms: every check would "time out".
+    [
+      ["--check-timeout", "600h"],
+      {},
+      /^Invalid --check-timeout: "600h" is longer than the maximum 2147483647ms/,
+    ],
+    [[], { REFRESH_INTERVAL: "2147484" }, /^Invalid REFRESH_INTERVAL: "2147484" is longer than the maximum/],
+    [["--wait", "1s:600h"], {}, /^Invalid --wait: "1s:600h" is longer than the maximum/],
+    [["--wait", "1:2:3"], {}, /^Invalid --wait: "1:2:3" is not MIN or MIN:MAX/],
+    [["--http-bind", "*:99999"], {}, /^Invalid --http-bind: "\*:99999": port 99999 is not in 1\.\.65535/],
+    [[], { HTTPS_BIND: "*:0" }, /^Invalid HTTPS_BIND: "\*:0": port 0 is not in 1\.\.65535/],
+    [["--http-bind", "999.1.1.1:80"], {}, /^Invalid --http-bind: "999\.1\.1\.1:80" is not an address:port/],
+    [["--http-bind", "[zz::1]:80"], {}, /^Invalid --http-bind: "\[zz::1\]:80" is not an address:port/],
+    [
+      ["--tcp-bind-address", "999.999.999.999"],
+      {},
+      /^Invalid --tcp-bind-address: "999\.999\.999\.999" is not an address/,
+    ],
+    [
+      ["--status-listen", "127.0.0.1:70000"],
+      {},
+      /^Invalid --status-listen: "127\.0\.0\.1:70000": port 70000 is not in 0\.\.65535/,
+    ],
+    [
+      ["--label-selector", "app web"],
+      {},
+      /^Invalid --label-selector: "app web": "app web" is not a label requirement/,
+    ],
+    [
+      [],
+      { LABEL_SELECTOR: "app=web,=x" },
+      /^Invalid LABEL_SELECTOR: "app=web,=x": "=x" is not a label requirement/,
+    ],
+  ];
+  for (const [args, env, message] of cases) {
+    assert.throws(() => settingsOf(args, env), (error: unknown) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.match(error.message, message);
+      return true;
+    }, `${args.join(" ")} ${JSON.stringify(env)}`);
+  }
+  // What stays accepted.
+  assert.equal(settingsOf(["--check-timeout", "596h"]).checkTimeout, 596 * 3_600_000);
+  assert.equal(settingsOf(["--http-bind", ":::8080"]).httpBind, ":::8080");
+  assert.equal(settingsOf(["--http-bind", "[::1]:8080"]).httpBind, "[::1]:8080");
+  assert.equal(settingsOf(["--http-bind", "lb.example.test:80"]).httpBind, "lb.example.test:80");
+  assert.equal(settingsOf(["--status-listen", "127.0.0.1:0"]).statusListen, "127.0.0.1:0");
+  assert.equal(settingsOf(["--tcp-bind-address", "[2001:db8::1]"]).tcpBindAddress, "[2001:db8::1]");
+  assert.equal(
+    settingsOf(["--label-selector", "haconfd=yes,tier!=db,env in (a, b),!legacy,example.com/x"])
+      .labelSelector,
+    "haconfd=yes,tier!=db,env in (a, b),!legacy,example.com/x",
+  );
+});
+
+Deno.test("loadSettings() takes --max-shrink as a percentage only: a bare number is ambiguous and refused", () => {
+  // 1 could be the fraction 1 (100 %) or 1 %; 2 can only be 2 %: one spelling, no guessing.
+  for (
+    const [value, message] of [
+      ["1", /"1" has no %: write 1% for 1 percent or 100% for the fraction 1/],
+      ["2", /"2" has no %: write 2% for 2 percent$/],
+      ["0.5", /"0\.5" has no %: write 0\.5% for 0\.5 percent or 50% for the fraction 0\.5/],
+    ] as const
+  ) {
+    assert.throws(() => settingsOf(["--max-shrink", value]), message);
+  }
+  assert.equal(settingsOf(["--max-shrink", "2%"]).maxShrink, 0.02);
+  assert.equal(settingsOf(["--max-shrink", "12.5%"]).maxShrink, 0.125);
 });
 
 Deno.test("loadSettings() accepts pyconfd's Python log level names", () => {

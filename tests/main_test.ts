@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- main() prints through the console; one test captures it
 import assert from "node:assert/strict";
 import { installed, run as runCommand, type RunResult } from "./support/process.ts";
 
@@ -96,13 +97,13 @@ Deno.test("haconfd render: input that is not an EndpointsList fails naming the i
   assert.equal(notList.code, 1);
   assert.match(notList.stderr, /Input is not a Kubernetes list/);
   const missing = await haconfd(["render", "--from", "/nonexistent/dump.json"]);
-  assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /Cannot read \\"\/nonexistent\/dump\.json\\"/);
+  assert.equal(missing.code, 2, "a --from file that does not exist is a settings error");
+  assert.match(missing.stderr, /Invalid --from: "\/nonexistent\/dump\.json" does not exist/);
 });
 
 Deno.test("haconfd render without --from and without any API configuration says what to give", async () => {
   const run = await haconfd(["render"], { env: { HOME: "/nonexistent" } });
-  assert.equal(run.code, 1);
+  assert.equal(run.code, 2, run.stderr);
   assert.match(run.stderr, /No API server configured: give --api-servers, --kubeconfig/);
 });
 
@@ -146,6 +147,8 @@ Deno.test("haconfd run --once gives up after --sync-timeout when the source neve
       `${dir}/dump.json`,
       "--sync-timeout",
       "500ms",
+      "--haproxy-chk-cmd",
+      "true",
       "--haproxy-conf",
       `${dir}/haproxy.cfg`,
       "--status-listen",
@@ -164,20 +167,49 @@ Deno.test("haconfd run --once gives up after --sync-timeout when the source neve
 
 Deno.test("haconfd run stops with exit 1 when its source fails for good", async () => {
   const dir = await Deno.makeTempDir();
-  try {
-    const run = await haconfd([
+  const sourceDir = `${dir}/source`;
+  await Deno.mkdir(sourceDir);
+  await Deno.copyFile(new URL("examples/endpoints.json", root), `${sourceDir}/dump.json`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "main.ts",
       "run",
       "--from",
-      "/nonexistent-dir/dump.json",
+      `${sourceDir}/dump.json`,
       "--haproxy-conf",
       `${dir}/haproxy.cfg`,
+      "--haproxy-chk-cmd",
+      "true",
       "--status-listen",
       "off",
       "--dry-run",
-    ]);
-    assert.equal(run.code, 1, run.stderr);
-    assert.match(run.stderr, /the source failed, stopping/);
+    ],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  try {
+    let stderr = "";
+    const decoder = new TextDecoder();
+    let removed = false;
+    for await (const chunk of child.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      // The directory goes once the daemon has read the file: its watch then ends for good.
+      if (!removed && /msg="file read"/.test(stderr)) {
+        removed = true;
+        await Deno.remove(sourceDir, { recursive: true });
+      }
+    }
+    const status = await child.status;
+    assert.ok(removed, `the daemon never read its file (killed after 30 s?):\n${stderr}`);
+    assert.equal(status.code, 1, stderr);
+    assert.match(stderr, /the source failed, stopping/);
   } finally {
+    clearTimeout(deadline);
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -248,3 +280,142 @@ Deno.test({
     assert.match(run.stderr, /msg=stopping/);
   },
 });
+
+/** One bad value per option, with what the command line around it needs so that only that value is wrong. */
+interface BadValue {
+  /** The bad value (as a flag value and, where the option has one, as its variable). */
+  bad: string;
+  /** Base flags to leave out (e.g. `from`, to reach the API connection). */
+  drop?: string[];
+  /** Flags to add (e.g. the certificate beside a bad key). */
+  add?: Record<string, string>;
+}
+
+/** Runs `main()` in this process with the console captured: exit code and everything printed. */
+async function mainCaptured(args: string[], env: Record<string, string>) {
+  const { main } = await import("../main.ts");
+  const printed: string[] = [];
+  const { error, log } = console;
+  console.error = (...parts: unknown[]) => printed.push(parts.join(" "));
+  console.log = (...parts: unknown[]) => printed.push(parts.join(" "));
+  try {
+    return {
+      code: await main(args, { PATH: Deno.env.get("PATH") ?? "", HOME: "/nonexistent", ...env }),
+      printed,
+    };
+  } finally {
+    console.error = error;
+    console.log = log;
+  }
+}
+
+Deno.test("main() exits 2 naming the flag or variable for a bad value of every option", async () => {
+  const { OPTIONS } = await import("../lib/config.ts");
+  const { testCerts } = await import("./support/certs.ts");
+  type Key = keyof typeof OPTIONS;
+  const certs = await testCerts();
+  const dir = await Deno.makeTempDir();
+  try {
+    const pair = await certs.client("haconfd");
+    const missing = `${dir}/missing`;
+    await Deno.writeTextFile(
+      `${dir}/kubeconfig`,
+      "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters: [{name: c, cluster: {server: https://127.0.0.1:1}}]\n" +
+        "contexts: [{name: a, context: {cluster: c}}]\nusers: []\n",
+    );
+    const base: Record<string, string | true> = {
+      once: true,
+      "dry-run": true,
+      from: fileUrlPath("examples/endpoints.json"),
+      "haproxy-conf": `${dir}/haproxy.cfg`,
+      "haproxy-chk-cmd": "true",
+      "status-listen": "off",
+      "sync-timeout": "1s",
+    };
+    // A Record over every option: a new option does not type-check until it has a case here.
+    const cases: Record<Key, BadValue> = {
+      apiServers: { bad: "ftp://x" },
+      sslKey: { bad: `${missing}.key`, add: { "ssl-cert": pair.certPath } },
+      sslCert: { bad: `${missing}.crt`, add: { "ssl-key": pair.keyPath } },
+      sslCa: { bad: `${missing}.ca` },
+      tokenFile: { bad: `${missing}.token` },
+      kubeconfig: { bad: `${missing}.kubeconfig` },
+      context: { bad: "no-such-context", drop: ["from"], add: { kubeconfig: `${dir}/kubeconfig` } },
+      resource: { bad: "pods" },
+      namespace: { bad: "Bad_NS" },
+      labelSelector: { bad: "app web" },
+      interval: { bad: "soon" },
+      syncTimeout: { bad: "600h" },
+      from: { bad: `${missing}.json` },
+      templateDir: { bad: `${missing}-templates` },
+      httpBind: { bad: "*:99999" },
+      httpsBind: { bad: "*:0" },
+      tcpBindAddress: { bad: "999.999.999.999" },
+      haproxyConf: { bad: `${missing}-dir/haproxy.cfg` },
+      haproxyCheckCmd: { bad: `${missing}-haproxy -c -f` },
+      haproxyReloadCmd: { bad: `${missing}-reload`, drop: ["dry-run"] },
+      haproxyMasterSocket: { bad: "127.0.0.1:99999" },
+      haproxyRun: { bad: "maybe" },
+      haproxyUser: { bad: "Root!" },
+      haproxyBin: { bad: `${missing}-haproxy`, drop: ["haproxy-chk-cmd"] },
+      checkTimeout: { bad: "600h" },
+      reloadTimeout: { bad: "1ms" },
+      wait: { bad: "1:2:3" },
+      minReloadInterval: { bad: "999h" },
+      maxShrink: { bad: "2" },
+      once: { bad: "maybe" },
+      dryRun: { bad: "maybe" },
+      statusListen: { bad: "127.0.0.1:99999" },
+      statusToken: { bad: "short" },
+      statusTokenFile: { bad: `${missing}.status-token` },
+      statusExposeConfig: { bad: "maybe" },
+      logLevel: { bad: "loud" },
+      logFormat: { bad: "xml" },
+    };
+    const failures: string[] = [];
+    for (const [key, c] of Object.entries(cases) as [Key, BadValue][]) {
+      const def: { flag: string; env?: string } = OPTIONS[key];
+      const flags = { ...base, ...c.add };
+      for (const dropped of [...c.drop ?? [], def.flag]) delete flags[dropped];
+      const args = ["run", ...Object.entries(flags).map(([f, v]) => v === true ? `--${f}` : `--${f}=${v}`)];
+      const forms: [string, string[], Record<string, string>][] = [
+        [`--${def.flag}`, [...args, `--${def.flag}=${c.bad}`], {}],
+      ];
+      if (def.env !== undefined) forms.push([def.env, args, { [def.env]: c.bad }]);
+      for (const [culprit, argv, env] of forms) {
+        const { code, printed } = await mainCaptured(argv, env);
+        const text = printed.join("\n");
+        if (code !== 2 || !text.includes(culprit)) {
+          failures.push(`${key} via ${culprit}=${c.bad}: exit ${code}, printed:\n  ${text.slice(0, 400)}`);
+        }
+      }
+    }
+    assert.deepEqual(failures, [], `options not refused with exit 2 naming them:\n${failures.join("\n")}`);
+  } finally {
+    await certs.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main() refuses a client key that does not belong to SSL_CERT_FILE (OpenSSL's CA bundle), exit 2", async () => {
+  const { testCerts } = await import("./support/certs.ts");
+  const certs = await testCerts();
+  try {
+    const pair = await certs.client("haconfd");
+    const { code, printed } = await mainCaptured(
+      ["render", "--from", fileUrlPath("examples/endpoints.json"), "--ssl-key", pair.keyPath],
+      { SSL_CERT_FILE: certs.caCertPath },
+    );
+    assert.equal(code, 2, printed.join("\n"));
+    assert.match(
+      printed.join("\n"),
+      /Invalid SSL_CERT_FILE and --ssl-key: the key ".*" does not belong to the certificate ".*" \(SSL_CERT_FILE is also OpenSSL's CA-bundle variable/,
+    );
+  } finally {
+    await certs.dispose();
+  }
+});
+
+function fileUrlPath(relative: string): string {
+  return new URL(relative, root).pathname;
+}
