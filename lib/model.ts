@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { BlockList, isIPv4 } from "node:net";
 import { z } from "zod";
 import type { AddressView, EndpointSet, GroupView, PortView } from "./kube/objects.ts";
 
@@ -30,11 +31,47 @@ function isIp(value: string): boolean {
   return z.ipv4().safeParse(value).success || z.ipv6().safeParse(value).success;
 }
 
-/** A domain annotation: a lower-case DNS name or an IP address. */
-export const DomainName = z.string().trim().toLowerCase().refine(
-  (value) => DNS_NAME.test(value) || isIp(value),
+/**
+ * A domain annotation: a DNS name or an IP address, validated exactly as written — no trimming, and no
+ * case folding before the check (Unicode folding turns the Kelvin sign "K" into "k", so a value the check
+ * never saw would be used). Only after it passed, the ASCII name is lower-cased: DNS names are
+ * case-insensitive and HAProxy compares them lower-cased.
+ */
+export const DomainName = z.string().refine(
+  (value) => DNS_NAME.test(value.replace(/[A-Z]+/g, (upper) => upper.toLowerCase())) || isIp(value),
   { error: (issue) => `"${issue.input}" is not a DNS name or IP address` },
-);
+).transform((value) => value.replace(/[A-Z]+/g, (upper) => upper.toLowerCase()));
+
+/**
+ * Endpoint addresses that are never a server: HAProxy would connect to itself or to whatever address the
+ * client hit (unspecified), or to a group or the whole link (multicast, broadcast, link-local). Loopback
+ * stays allowed: it is what `--from` files and the tests use for backends on the HAProxy host itself, and
+ * only the cluster admin (who controls Endpoints addresses) can point one there.
+ */
+const REFUSED_ADDRESSES: readonly { kind: "ipv4" | "ipv6"; net: string; prefix: number; what: string }[] = [
+  { kind: "ipv4", net: "0.0.0.0", prefix: 8, what: "unspecified (0.0.0.0/8)" },
+  { kind: "ipv6", net: "::", prefix: 128, what: "unspecified (::)" },
+  { kind: "ipv4", net: "224.0.0.0", prefix: 4, what: "multicast (224.0.0.0/4)" },
+  { kind: "ipv6", net: "ff00::", prefix: 8, what: "multicast (ff00::/8)" },
+  { kind: "ipv4", net: "255.255.255.255", prefix: 32, what: "broadcast" },
+  { kind: "ipv4", net: "169.254.0.0", prefix: 16, what: "link-local (169.254.0.0/16)" },
+  { kind: "ipv6", net: "fe80::", prefix: 10, what: "link-local (fe80::/10)" },
+];
+
+const REFUSED_LISTS = REFUSED_ADDRESSES.map((r) => {
+  const list = new BlockList();
+  list.addSubnet(r.net, r.prefix, r.kind);
+  return { list, kind: r.kind, what: r.what };
+});
+
+/**
+ * Why `ip` cannot be a server address, or undefined when it can. IPv4-mapped IPv6 addresses
+ * (`::ffff:0.0.0.0`) are judged by their IPv4 address.
+ */
+export function refusedAddress(ip: string): string | undefined {
+  const kind = isIPv4(ip) ? "ipv4" : "ipv6";
+  return REFUSED_LISTS.find((r) => r.list.check(ip, kind))?.what;
+}
 /** A proto annotation: a short lower-case word. */
 export const Proto = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
   error: (issue) => `"${issue.input}" is not a proto (a short [a-z0-9-] word)`,
@@ -78,7 +115,7 @@ export const Domain = z.object({
 /** What templates get for one domain. */
 export type Domain = z.infer<typeof Domain>;
 
-/** An object that takes no part in the config, and why. */
+/** An object that takes no part in the config (or one of its addresses that is not a server), and why. */
 export interface Skipped {
   /** `namespace/name`. */
   object: string;
@@ -160,7 +197,11 @@ interface Candidate {
   data: Domain;
 }
 
-function candidate(set: EndpointSet, options: Required<ModelOptions>): Candidate | string | null {
+function candidate(
+  set: EndpointSet,
+  options: Required<ModelOptions>,
+  refused: (reason: string) => void,
+): Candidate | string | null {
   const rawDomain = annotation(set, "domain");
   const rawProto = annotation(set, "proto");
   if (rawDomain === undefined && rawProto === undefined) return null;
@@ -217,6 +258,12 @@ function candidate(set: EndpointSet, options: Required<ModelOptions>): Candidate
     const key = `${address.ip}|${port}`;
     if (seen.has(key)) continue;
     seen.add(key);
+    const refusal = refusedAddress(address.ip);
+    if (refusal !== undefined) {
+      if (!seen.has(address.ip)) refused(`address "${address.ip}" is ${refusal}: not used as a server`);
+      seen.add(address.ip);
+      continue;
+    }
     servers.push({ ip: address.ip, port, name: serverName(address, port, names), ready: address.ready });
   }
   const unique = (list: string[]) => [...new Set(list)];
@@ -266,10 +313,15 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
   const skipped: Skipped[] = [];
   const candidates: Candidate[] = [];
   for (const set of sets) {
-    const result = candidate(set, resolved);
+    const object = `${set.namespace}/${set.name}`;
+    const refusals: Skipped[] = [];
+    const result = candidate(set, resolved, (reason) => refusals.push({ object, reason }));
     if (result === null) continue;
-    if (typeof result === "string") skipped.push({ object: `${set.namespace}/${set.name}`, reason: result });
-    else candidates.push(result);
+    if (typeof result === "string") skipped.push({ object, reason: result });
+    else {
+      candidates.push(result);
+      skipped.push(...refusals);
+    }
   }
   candidates.sort(claimOrder);
 

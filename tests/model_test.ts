@@ -181,3 +181,71 @@ Deno.test("compareIps() orders IPv4 numerically before IPv6", () => {
     "::1",
   ]);
 });
+
+Deno.test("buildModel() validates the domain exactly as written: no trimming, no Unicode case folding", () => {
+  const cases = [
+    "x.example.test\n", // a trailing newline (a heredoc or `echo` in a script)
+    " x.example.test",
+    "x.example.test ",
+    "x .example.test",
+    "\u212Aube.example.test", // KELVIN SIGN: Unicode case folding makes it "kube.example.test"
+    "x.example.test\t",
+  ];
+  for (const domain of cases) {
+    const model = buildModel([
+      endpointSet("obj", { domain, proto: "http" }, ["10.0.0.1"], { namespace: "ns" }),
+    ]);
+    assert.deepEqual(model.domains, {}, JSON.stringify(domain));
+    assert.deepEqual(
+      model.skipped.map((s) => s.object),
+      ["ns/obj"],
+      `${JSON.stringify(domain)} is skipped with a reason`,
+    );
+    assert.match(model.skipped[0]!.reason, /^annotation "domain": ".*" is not a DNS name or IP address$/s);
+  }
+  // ASCII upper case is still accepted (DNS is case-insensitive) and used lower-cased.
+  assert.ok(
+    buildModel([endpointSet("x", { domain: "KUBE.Example.test", proto: "http" })])
+      .domains["kube.example.test"],
+  );
+});
+
+Deno.test("buildModel() refuses unspecified, multicast, broadcast and link-local addresses as servers, saying so", () => {
+  const refused: [string, RegExp][] = [
+    ["0.0.0.0", /unspecified/],
+    ["0.1.2.3", /unspecified/],
+    ["::", /unspecified/],
+    ["224.0.0.1", /multicast/],
+    ["239.255.255.250", /multicast/],
+    ["ff02::1", /multicast/],
+    ["255.255.255.255", /broadcast/],
+    ["169.254.169.254", /link-local/],
+    ["fe80::1", /link-local/],
+    ["::ffff:0.0.0.0", /unspecified/],
+    ["::ffff:169.254.1.1", /link-local/],
+  ];
+  for (const [ip, what] of refused) {
+    const model = buildModel([
+      endpointSet("web", web, ["10.0.0.1", ip], { namespace: "shop", notReady: [ip] }),
+    ]);
+    const domain = model.domains["grafana.example.test"];
+    assert.ok(domain, `${ip}: the object still serves from its good addresses`);
+    assert.deepEqual(domain.servers.map((s) => s.ip), ["10.0.0.1"], ip);
+    assert.deepEqual(domain.ips, ["10.0.0.1"], ip);
+    assert.deepEqual(domain.notReadyIps, [], ip);
+    assert.equal(model.skipped.length, 1, `${ip}: one entry, though listed ready and not ready`);
+    assert.equal(model.skipped[0]?.object, "shop/web");
+    assert.match(model.skipped[0]!.reason, new RegExp(`^address "${ip.replaceAll(".", "\\.")}" is `));
+    assert.match(model.skipped[0]!.reason, what);
+    assert.match(model.skipped[0]!.reason, /not used as a server$/);
+  }
+});
+
+Deno.test("buildModel() keeps loopback, private and public addresses as servers", () => {
+  // Loopback stays: `--from` files and the tests run backends on the HAProxy host (127.0.0.x).
+  for (const ip of ["127.0.0.1", "127.0.0.2", "::1", "10.1.2.3", "192.0.2.1", "2001:db8::1", "240.0.0.1"]) {
+    const model = buildModel([endpointSet("web", web, [ip])]);
+    assert.deepEqual(model.domains["grafana.example.test"]?.ips, [ip], ip);
+    assert.deepEqual(model.skipped, [], ip);
+  }
+});
