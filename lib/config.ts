@@ -361,7 +361,7 @@ export const OPTIONS = {
     arg: "FILE",
     group: "general",
     help:
-      "read objects from a kubectl JSON dump instead of the API (- for stdin); watched for changes by run",
+      "read objects from a kubectl dump, JSON or YAML, instead of the API (- for stdin); watched for changes by run",
   }),
   templateDir: option({
     flag: "template-dir",

@@ -1,10 +1,11 @@
 /**
- * Objects from a file: a kubectl JSON dump (`kubectl get endpoints -A -o json`), or stdin with `-`;
- * read once (`render`) or watched as the daemon's source (`run --from`).
+ * Objects from a file: a kubectl dump in JSON or YAML (`kubectl get endpoints -A -o json` or `-o yaml`),
+ * or stdin with `-`; read once (`render`) or watched as the daemon's source (`run --from`).
  *
  * @module
  */
 import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { type EndpointSet, endpointSetsOf, type ObjectProblem, parseObjectList } from "./kube/objects.ts";
 import { errorText, type Logger } from "./log.ts";
 import { initialStatus, type Source } from "./source.ts";
@@ -22,16 +23,31 @@ async function readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
 }
 
-/** Parses the text of a dump; `name` is used in errors. Throws a `TypeError` naming the file. */
-export function parseDump(text: string, name: string): FileObjects {
-  let json: unknown;
+/**
+ * The data of a dump: JSON, else YAML (`kubectl -o yaml`). JSON is tried first as it is what the API and
+ * `-o json` give, and faster for big dumps; YAML 1.2's core schema keeps timestamps and `"123"` strings as
+ * kubectl wrote them.
+ */
+function parseText(text: string, name: string): unknown {
   try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new TypeError(`Cannot parse "${name}": not JSON: ${(error as Error).message}`, { cause: error });
+    return JSON.parse(text);
+  } catch {
+    // YAML is a superset of JSON, so its parser's complaint is the one to report.
+    try {
+      return parseYaml(text);
+    } catch (error) {
+      // The first line only: the parser appends an excerpt of the input.
+      const reason = (error as Error).message.split("\n")[0]?.replace(/:$/, "");
+      throw new TypeError(`Cannot parse "${name}": not JSON or YAML: ${reason}`, { cause: error });
+    }
   }
+}
+
+/** Parses the text of a dump (JSON or YAML); `name` is used in errors. Throws a `TypeError` naming the file. */
+export function parseDump(text: string, name: string): FileObjects {
+  const data = parseText(text, name);
   try {
-    const parsed = parseObjectList(json);
+    const parsed = parseObjectList(data);
     return { sets: endpointSetsOf(parsed), problems: parsed.problems };
   } catch (error) {
     throw new TypeError(`Cannot use "${name}": ${(error as Error).message}`, { cause: error });

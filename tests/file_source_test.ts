@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createFileSource } from "../lib/file_source.ts";
+import { parse as parseYamlForTest } from "yaml";
+import { createFileSource, parseDump } from "../lib/file_source.ts";
 import { memoryLogger } from "../lib/log.ts";
 import { waitForSync } from "../lib/source.ts";
 import { endpointsList, endpointsObject } from "./support/fixtures.ts";
@@ -174,4 +175,92 @@ Deno.test("waitForSync() resolves on the first complete sync and names the last 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** `kubectl get endpoints -A -o yaml` output as kubectl 1.3x prints it: a List with items, quoted strings. */
+const KUBECTL_YAML = `apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Endpoints
+  metadata:
+    annotations:
+      domain: grafana.example.test
+      endpoints.kubernetes.io/last-change-trigger-time: "2026-03-02T10:15:42Z"
+      proto: http
+    creationTimestamp: "2026-03-01T09:00:00Z"
+    labels:
+      app.kubernetes.io/name: grafana
+    name: grafana
+    namespace: monitoring
+    resourceVersion: "48213"
+    uid: 6f1d2c3e-2b8a-4a57-9a53-0c6d1f0a9e21
+  subsets:
+  - addresses:
+    - ip: 10.244.0.77
+      nodeName: node-a
+      targetRef:
+        kind: Pod
+        name: grafana-7b9f6d8c5-2lq8m
+        namespace: monitoring
+        uid: 0a4b3c2d-1e0f-4a5b-8c7d-6e5f4a3b2c1d
+    notReadyAddresses:
+    - ip: 10.244.2.79
+      targetRef:
+        kind: Pod
+        name: grafana-7b9f6d8c5-zz9qq
+        namespace: monitoring
+    ports:
+    - name: http
+      port: 3000
+      protocol: TCP
+- apiVersion: v1
+  kind: Endpoints
+  metadata:
+    annotations:
+      domain: "007.example.test"
+      proto: redis
+    creationTimestamp: "2026-03-01T09:00:01Z"
+    name: redis
+    namespace: data
+    resourceVersion: "48214"
+    uid: 1f1d2c3e-2b8a-4a57-9a53-0c6d1f0a9e22
+  subsets:
+  - addresses:
+    - ip: 10.244.3.20
+    ports:
+    - port: 6379
+      protocol: TCP
+kind: List
+metadata:
+  resourceVersion: ""
+`;
+
+Deno.test("parseDump() reads kubectl -o yaml output (a List with items) like the same dump in JSON", () => {
+  const fromYaml = parseDump(KUBECTL_YAML, "dump.yaml");
+  assert.deepEqual(fromYaml.problems, []);
+  assert.deepEqual(fromYaml.sets.map((s) => `${s.namespace}/${s.name}`).sort(), [
+    "data/redis",
+    "monitoring/grafana",
+  ]);
+  const grafana = fromYaml.sets.find((s) => s.name === "grafana")!;
+  assert.equal(grafana.annotations.domain, "grafana.example.test");
+  assert.equal(grafana.created, "2026-03-01T09:00:00Z", "timestamps stay strings");
+  assert.deepEqual(grafana.groups[0]?.addresses.map((a) => [a.ip, a.ready, a.target]), [
+    ["10.244.0.77", true, "grafana-7b9f6d8c5-2lq8m"],
+    ["10.244.2.79", false, "grafana-7b9f6d8c5-zz9qq"],
+  ]);
+  // The YAML and its JSON twin give the same sets.
+  const json = JSON.stringify(parseYamlForTest(KUBECTL_YAML));
+  assert.deepEqual(parseDump(json, "dump.json").sets, fromYaml.sets);
+});
+
+Deno.test("parseDump() names the input and the line when it is neither JSON nor YAML, without echoing it", () => {
+  assert.throws(
+    () => parseDump("items: [\n  - {a: 1\n", "dump.yaml"),
+    /^TypeError: Cannot parse "dump\.yaml": not JSON or YAML: [^\n]* at line \d+, column \d+$/,
+  );
+  assert.throws(
+    () => parseDump("kind: Pod\nmetadata: {}\n", "dump.yaml"),
+    /Cannot use "dump\.yaml": Input is not a Kubernetes list/,
+  );
 });

@@ -87,10 +87,20 @@ Deno.test("haconfd: bad flags and variables exit 2 naming the culprit", async ()
   }
 });
 
+Deno.test("haconfd render --from - takes kubectl -o yaml output: the same config as from its JSON", async () => {
+  const { stringify } = await import("yaml");
+  const json = await Deno.readTextFile(new URL("examples/endpoints.json", root));
+  const fromJson = await haconfd(["render", "--from", "-"], { stdin: json });
+  const fromYaml = await haconfd(["render", "--from", "-"], { stdin: stringify(JSON.parse(json)) });
+  assert.equal(fromYaml.code, 0, fromYaml.stderr);
+  assert.equal(fromYaml.stdout, fromJson.stdout);
+  assert.match(fromYaml.stdout, /server grafana-7b9f6d8c5-2lq8m 10\.244\.0\.77:3000 check/);
+});
+
 Deno.test("haconfd render: input that is not an EndpointsList fails naming the input", async () => {
-  const notJson = await haconfd(["render", "--from", "-"], { stdin: "kind: List\n" });
+  const notJson = await haconfd(["render", "--from", "-"], { stdin: "{ not json\n" });
   assert.equal(notJson.code, 1);
-  assert.match(notJson.stderr, /Cannot parse \\"stdin\\": not JSON/);
+  assert.match(notJson.stderr, /Cannot parse \\"stdin\\": not JSON or YAML/);
   const notList = await haconfd(["render", "--from", "-"], {
     stdin: JSON.stringify({ kind: "Pod", metadata: {} }),
   });
