@@ -1,7 +1,9 @@
 #!/bin/sh
 # keepalived health check (vrrp_script chk_haconfd_ready, negative weight): does this host serve the
 # current config? Exit 0 = haconfd's /readyz answered 200 within CHECK_MAX_TIME seconds: haconfd is
-# alive, in sync with the Kubernetes API, and HAProxy runs the config it rendered last. Anything else
+# alive, has synced with the Kubernetes API, its last apply succeeded and HAProxy runs the config it
+# rendered last. (An API outage after the first sync keeps /readyz 200: the config is the last good
+# one, and an outage that hits every host must not move or drop the VIP; see README.md.) Anything else
 # (503, haconfd down or stuck, timeout) exits 1 and keepalived lowers this host's priority, so that a
 # ready peer takes the VIP over; when every host fails at once, all priorities drop alike and the VIP
 # stays where it is (see keepalived.conf).

@@ -307,6 +307,8 @@ export function createLoop(options: LoopOptions): Loop {
 
   function readiness(): DaemonState["ready"] {
     const status = source.status();
+    // Only the first sync counts: a source error later (the API unreachable) keeps the installed config,
+    // the last good one, serving — and an outage that hits every host must not fail them all (keepalived/README.md).
     if (!status.synced) return { ok: false, reason: "waiting for the first complete sync with the source" };
     const last = records[0];
     if (last === undefined) return { ok: false, reason: "no config applied yet" };

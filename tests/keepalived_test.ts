@@ -20,6 +20,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { endpoints, startDaemonProcess, startKube } from "./support/daemon.ts";
+import { haproxyAvailable, waitFor as waitUntil } from "./support/haproxy.ts";
 import { installed, note, ROOT, run, terminate, which, whichOrNote } from "./support/process.ts";
 
 const DIR = join(ROOT, "keepalived");
@@ -83,6 +85,19 @@ function scriptBlock(config: string, name: string): string {
   const m = config.match(new RegExp(`^vrrp_script ${name} \\{\\n([\\s\\S]*?)^\\}`, "m"));
   assert.ok(m !== null, `keepalived.conf has vrrp_script ${name}`);
   return m[1] as string;
+}
+
+/** `promise`, or a rejection with `failure` when it has not settled within `ms`. */
+async function withDeadline<T>(promise: Promise<T>, ms: number, failure: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${failure} (after ${ms} ms)`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const KEEPALIVED = whichOrNote(
@@ -250,7 +265,8 @@ Deno.test({
   ignore: !installed("curl"),
   async fn() {
     let answer = 200;
-    let hang = false;
+    // While set, /readyz answers only once the test releases it: after the check has returned.
+    let hang: PromiseWithResolvers<void> | null = null;
     const paths: string[] = [];
     const server = Deno.serve({
       hostname: "127.0.0.1",
@@ -258,7 +274,7 @@ Deno.test({
       onListen: () => {},
     }, async (req) => {
       paths.push(new URL(req.url).pathname);
-      if (hang) await new Promise((r) => setTimeout(r, 2500));
+      if (hang !== null) await hang.promise;
       return new Response(answer === 200 ? "ready" : "not ready", {
         status: answer,
       });
@@ -287,18 +303,58 @@ Deno.test({
       assert.equal(res.code, 0, "the URL can be given as $1");
       assert.equal(paths.at(-1), "/ready-by-arg");
 
-      hang = true;
-      const started = Date.now();
-      res = await check();
-      assert.equal(res.code, 1, "a /readyz slower than CHECK_MAX_TIME fails");
-      assert.ok(Date.now() - started < 2400, "curl gave up at its time limit");
-      hang = false;
+      // /readyz never answers until the check is over: the check can only return by giving up itself
+      // (curl's --max-time); if it did not, the deadline fails the test, saying so.
+      hang = Promise.withResolvers<void>();
+      const gaveUp = await withDeadline(
+        check(),
+        30_000,
+        "check_haconfd_ready.sh still waits for a /readyz that does not answer: CHECK_MAX_TIME is not applied",
+      );
+      hang.resolve();
+      hang = null;
+      assert.equal(gaveUp.code, 1, "a /readyz slower than CHECK_MAX_TIME fails");
+      assert.match(gaveUp.stderr, /answered "000"/, "curl gave up without an answer");
 
       res = await check(["http://127.0.0.1:1/readyz"]);
       assert.equal(res.code, 1, "nothing listening (haconfd down)");
       assert.match(res.stderr, /answered "000"/);
     } finally {
+      hang?.resolve();
       await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "haconfd /readyz stays 200 while the API is unreachable after the first sync (keepalived/README.md)",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const kube = await startKube([
+      endpoints("web", { domain: "web.example.test", proto: "http" }, ["127.0.0.2"], 8080),
+    ]);
+    let kubeUp = true;
+    const daemon = await startDaemonProcess({ apiServer: kube.url });
+    try {
+      const before = await daemon.get("/readyz");
+      assert.equal(before.status, 200, before.body);
+      await kube.close();
+      kubeUp = false;
+      // The daemon has noticed the outage once /status reports the source's error.
+      const error = await waitUntil(async () => {
+        const source = (await daemon.status()).source as { lastError: string | null };
+        return source.lastError ?? undefined;
+      }, { timeoutMs: 30_000, what: "/status to report the source's error after the API went away" });
+      const during = await daemon.get("/readyz");
+      assert.equal(
+        during.status,
+        200,
+        `/readyz during the API outage (source error: ${error}): ${during.body}`,
+      );
+      assert.match(during.body, /the installed config is the last one rendered/);
+    } finally {
+      await daemon.stop();
+      if (kubeUp) await kube.close();
     }
   },
 });
