@@ -28,6 +28,10 @@ echo "== deno task check (fmt, lint, type check)" >&2
 "$deno" task check
 
 echo "== deno test" >&2
+# What this script installs above must be there: a missing one fails the run (one failing test per file
+# naming it) instead of its tests being silently ignored. Skips for other reasons (no denort runtime, no
+# permission for network namespaces) stay skips, and their reasons are listed before the last line.
+export HACONFD_REQUIRE_DEPS=1
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
@@ -43,6 +47,12 @@ ignored="$(grep -oE '[0-9]+ ignored' <<<"$summary" | grep -oE '[0-9]+' || echo 0
 if [ -z "$summary" ]; then
   echo "0 passed, 1 failed (no test summary from deno test)"
   exit 1
+fi
+# Why tests were skipped: the notices the test files print (not the per-test "... ignored" lines).
+reasons="$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -iE 'skipp(ed|ing)' | grep -vF ' ... ' | sort -u || true)"
+if [ "$ignored" != "0" ] && [ -n "$reasons" ]; then
+  echo "Skipped tests, and why:"
+  sed 's/^/  /' <<<"$reasons"
 fi
 echo "${passed} passed, ${failed} failed, ${ignored} skipped"
 exit "$status"

@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { masterCommand, parseShowProc } from "../../lib/haproxy/master_cli.ts";
-import { terminate } from "./process.ts";
+import { missingDependency, terminate } from "./process.ts";
 
 /** The haproxy binary the tests use (`HAPROXY_BIN` overrides). */
 export const HAPROXY_BINARY: string = Deno.env.get("HAPROXY_BIN") ?? "haproxy";
@@ -33,6 +33,7 @@ export function haproxyAvailable(): boolean {
         `haproxy ("${HAPROXY_BINARY}") is not installed: skipping tests that need it\n`,
       ),
     );
+    missingDependency("haproxy");
   }
   return available;
 }

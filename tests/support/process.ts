@@ -42,12 +42,54 @@ export function which(name: string): string | undefined {
   return undefined;
 }
 
+/** Programs tools/test.sh installs when they are missing: their absence is a failure where deps are required. */
+const INSTALLED_BY_TEST_SH: ReadonlySet<string> = new Set([
+  "haproxy",
+  "keepalived",
+  "docker-compose",
+  "ip",
+  "openssl",
+]);
+
+/**
+ * Whether the test run must have every dependency tools/test.sh installs: on CI (`CI=true`) and in
+ * tools/test.sh itself (`HACONFD_REQUIRE_DEPS=1`). There a missing one fails the run instead of leaving
+ * its tests silently ignored under an "ok".
+ */
+export const REQUIRE_DEPS: boolean = Deno.env.get("HACONFD_REQUIRE_DEPS") === "1" ||
+  Deno.env.get("CI") === "true";
+
+const reportedMissing = new Set<string>();
+
+/**
+ * Reports that program `name` is missing: where dependencies are required (see {@linkcode REQUIRE_DEPS})
+ * and tools/test.sh installs it, as one failing test per test file that names it (the tests that need it
+ * are still skipped, so the run shows one clear failure, not dozens of spawn errors).
+ */
+export function missingDependency(name: string): void {
+  if (!REQUIRE_DEPS || !INSTALLED_BY_TEST_SH.has(name) || reportedMissing.has(name)) return;
+  reportedMissing.add(name);
+  const message = `${name} is not installed, but HACONFD_REQUIRE_DEPS=1 or CI=true requires it ` +
+    "(tools/test.sh installs it from apt): the tests that need it cannot run";
+  try {
+    Deno.test(`dependency ${name} is installed`, () => {
+      throw new Error(message);
+    });
+  } catch {
+    // Asked from inside a running test, where no test can be registered: fail that one.
+    throw new Error(message);
+  }
+}
+
 /**
  * Whether the command `name` is installed (on `PATH`, executable): use as
- * `Deno.test({ ignore: !installed("haproxy"), ... })`.
+ * `Deno.test({ ignore: !installed("haproxy"), ... })`. Where dependencies are required, a missing one
+ * that tools/test.sh installs also registers a failing test (see {@linkcode missingDependency}).
  */
 export function installed(name: string): boolean {
-  return which(name) !== undefined;
+  const found = which(name) !== undefined;
+  if (!found) missingDependency(name);
+  return found;
 }
 
 /**
@@ -62,7 +104,10 @@ export function installed(name: string): boolean {
  */
 export function whichOrNote(name: string, skipNotice: string): string | undefined {
   const path = which(name);
-  if (path === undefined) note(skipNotice);
+  if (path === undefined) {
+    note(skipNotice);
+    missingDependency(name);
+  }
   return path;
 }
 
