@@ -67,6 +67,32 @@ async function findProgram(name: string, path: string): Promise<string | undefin
 /** Files a setting names, checked whenever they are given (a typo is caught even where unused). */
 const FILES: readonly OptionKey[] = ["sslCa", "sslCert", "sslKey", "tokenFile", "statusTokenFile"];
 
+/** Every path the settings name for `command`: the setting, the path, what it must be, and a prefix. */
+function namedPaths(settings: Settings, command: PreflightCommand): [OptionKey, string, Kind, string][] {
+  const paths: [OptionKey, string | undefined, Kind, string][] = [
+    ...FILES.map((
+      key,
+    ): [OptionKey, string | undefined, Kind, string] => [
+      key,
+      settings[key] as string | undefined,
+      "file",
+      "",
+    ]),
+    ["from", settings.from === "-" ? undefined : settings.from, "file", ""],
+    ...(settings.kubeconfig ?? "").split(":").filter((p) => p !== "").map((
+      path,
+    ): [OptionKey, string, Kind, string] => ["kubeconfig", path, "file", ""]),
+    ["templateDir", settings.templateDir, "directory", ""],
+    [
+      "haproxyConf",
+      command === "run" ? dirname(settings.haproxyConf) : undefined,
+      "directory",
+      "its directory ",
+    ],
+  ];
+  return paths.filter((entry): entry is [OptionKey, string, Kind, string] => entry[1] !== undefined);
+}
+
 /**
  * Checks the settings against the machine for `command`. Throws a {@linkcode ConfigError} naming the
  * flag or variable (as it was given) and the problem.
@@ -80,33 +106,13 @@ export async function preflight(
   const fail = (key: OptionKey, problem: string): never => {
     throw new ConfigError(`Invalid ${where(key)}: ${problem}`);
   };
-  for (const key of FILES) {
-    const path = settings[key];
-    if (typeof path !== "string") continue;
-    const problem = await pathProblem(path, "file");
-    if (problem !== undefined) fail(key, problem);
-  }
-  if (settings.from !== undefined && settings.from !== "-") {
-    const problem = await pathProblem(settings.from, "file");
-    if (problem !== undefined) fail("from", problem);
-  }
-  for (const path of (settings.kubeconfig ?? "").split(":").filter((p) => p !== "")) {
-    const problem = await pathProblem(path, "file");
-    if (problem !== undefined) fail("kubeconfig", problem);
-  }
-  if (settings.templateDir !== undefined) {
-    const problem = await pathProblem(settings.templateDir, "directory");
-    if (problem !== undefined) fail("templateDir", problem);
+  for (const [key, path, kind, prefix] of namedPaths(settings, command)) {
+    const problem = await pathProblem(path, kind);
+    if (problem !== undefined) fail(key, `${prefix}${problem}`);
   }
   await checkClientPair(settings, where);
   if (settings.from === undefined) await checkConnection(settings, input, where);
-  if (command === "render") return;
-  await checkPrograms(settings, command, input, fail);
-  if (command === "run") {
-    const dir = dirname(settings.haproxyConf);
-    const problem = await pathProblem(dir, "directory");
-    if (problem !== undefined) fail("haproxyConf", `its directory ${problem}`);
-  }
+  if (command !== "render") await checkPrograms(settings, command, input, fail);
 }
 
 /** The client key must belong to the client certificate (SSL_CERT_FILE may be OpenSSL's CA bundle). */
