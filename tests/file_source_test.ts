@@ -4,7 +4,9 @@ import { parse as parseYamlForTest } from "yaml";
 import { createFileSource, parseDump } from "../lib/file_source.ts";
 import { memoryLogger } from "../lib/log.ts";
 import { waitForSync } from "../lib/source.ts";
+import { endpoints, startKube } from "./support/daemon.ts";
 import { endpointsList, endpointsObject } from "./support/fixtures.ts";
+import { installed, run } from "./support/process.ts";
 
 function dump(...names: string[]): string {
   return JSON.stringify(endpointsList(
@@ -263,4 +265,57 @@ Deno.test("parseDump() names the input and the line when it is neither JSON nor 
     () => parseDump("kind: Pod\nmetadata: {}\n", "dump.yaml"),
     /Cannot use "dump\.yaml": Input is not a Kubernetes list/,
   );
+});
+
+Deno.test({
+  name: "parseDump() reads what the real kubectl get endpoints -A -o yaml prints, as its -o json",
+  ignore: !installed("kubectl"),
+  async fn() {
+    await using kube = await startKube([
+      endpoints(
+        "grafana",
+        { domain: "grafana.example.test", proto: "http" },
+        ["10.244.0.77", "10.244.1.78"],
+        3000,
+      ),
+      endpoints("redis", { domain: "redis.example.test", proto: "redis" }, ["10.244.3.20"], 6379),
+    ]);
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(
+        join(dir, "kubeconfig"),
+        `apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters: [{name: t, cluster: {server: "${kube.url}"}}]\n` +
+          "contexts: [{name: t, context: {cluster: t, user: t}}]\nusers: [{name: t, user: {}}]\n",
+      );
+      const kubectl = (format: string) =>
+        run("kubectl", [
+          "--kubeconfig",
+          join(dir, "kubeconfig"),
+          "--cache-dir",
+          join(dir, "cache"),
+          "get",
+          "endpoints",
+          "-A",
+          "-o",
+          format,
+        ], {
+          env: { HOME: dir },
+        });
+      const yaml = await kubectl("yaml");
+      assert.equal(yaml.code, 0, yaml.stderr);
+      assert.match(
+        yaml.stdout,
+        /^apiVersion: v1\nitems:\n- apiVersion: v1\n {2}kind: Endpoints\n/,
+        "kubectl's List shape",
+      );
+      const json = await kubectl("json");
+      assert.equal(json.code, 0, json.stderr);
+      const fromYaml = parseDump(yaml.stdout, "kubectl.yaml");
+      assert.deepEqual(fromYaml.problems, []);
+      assert.deepEqual(fromYaml.sets.map((s) => s.name).sort(), ["grafana", "redis"]);
+      assert.deepEqual(fromYaml.sets, parseDump(json.stdout, "kubectl.json").sets);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
