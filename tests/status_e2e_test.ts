@@ -31,7 +31,7 @@ import {
   startKube,
 } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
-import type { KubeServer } from "./support/kube_server.ts";
+import type { KubeServer } from "../lib/demo/kube_server.ts";
 import { familiesByName, type Family, findSample, parsePrometheus } from "./support/prometheus.ts";
 
 const ignore = !haproxyAvailable();
