@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { domainId } from "../lib/model.ts";
 import { VERSION } from "../lib/version.ts";
-import { type Backend, httpGet, startHttpBackend } from "./support/backends.ts";
+import { type Backend, httpGet, startHttpBackend } from "../lib/demo/backends.ts";
 import {
   type DaemonProcess,
   endpoints,

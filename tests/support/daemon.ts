@@ -15,7 +15,7 @@
  */
 
 import { join } from "node:path";
-import { type Backend, httpGet, startHttpBackend } from "./backends.ts";
+import { type Backend, httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
 import { freePort, waitFor } from "./haproxy.ts";
 import { type JsonObject, type KubeServer, startKubeServer } from "../../lib/demo/kube_server.ts";
 import { signalQuietly, terminate } from "./process.ts";

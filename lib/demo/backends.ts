@@ -1,13 +1,12 @@
 /**
- * Test backends on 127.0.0.x (every 127/8 address is loopback on Linux) and client helpers to reach
- * them through HAProxy: HTTP with a Host header, TLS with SNI, raw TCP.
+ * Backends on 127.0.0.x (every 127/8 address is loopback on Linux) — the demo's pods and the tests'
+ * backends — and client helpers to reach them through HAProxy: HTTP with a Host header, TLS with SNI, raw TCP.
  *
  * @module
  */
 
 import tls from "node:tls";
 import { join } from "node:path";
-import { run } from "./process.ts";
 
 /** A running backend. */
 export interface Backend extends AsyncDisposable {
@@ -101,29 +100,34 @@ export async function makeCert(cn: string): Promise<{ cert: string; key: string 
   try {
     const keyPath = join(dir, "key.pem");
     const certPath = join(dir, "cert.pem");
-    const out = await run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${cn}`,
-      "-addext",
-      `subjectAltName=DNS:${cn}`,
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-      "-keyout",
-      keyPath,
-      "-out",
-      certPath,
-    ], { cwd: dir });
-    if (out.code !== 0) {
-      throw new Error(`Cannot create a certificate for "${cn}": ${out.stderr}`);
+    const out = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        `/CN=${cn}`,
+        "-addext",
+        `subjectAltName=DNS:${cn}`,
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-keyout",
+        keyPath,
+        "-out",
+        certPath,
+      ],
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(`Cannot create a certificate for "${cn}": ${new TextDecoder().decode(out.stderr)}`);
     }
     return { cert: await Deno.readTextFile(certPath), key: await Deno.readTextFile(keyPath) };
   } finally {
