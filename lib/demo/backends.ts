@@ -7,6 +7,7 @@
 
 import tls from "node:tls";
 import { join } from "node:path";
+import { openssl } from "./certs.ts";
 
 /** A running backend. */
 export interface Backend extends AsyncDisposable {
@@ -100,35 +101,27 @@ export async function makeCert(cn: string): Promise<{ cert: string; key: string 
   try {
     const keyPath = join(dir, "key.pem");
     const certPath = join(dir, "cert.pem");
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        `/CN=${cn}`,
-        "-addext",
-        `subjectAltName=DNS:${cn}`,
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-keyout",
-        keyPath,
-        "-out",
-        certPath,
-      ],
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`Cannot create a certificate for "${cn}": ${new TextDecoder().decode(out.stderr)}`);
-    }
+    await openssl(dir, [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${cn}`,
+      "-addext",
+      `subjectAltName=DNS:${cn}`,
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+    ]);
     return { cert: await Deno.readTextFile(certPath), key: await Deno.readTextFile(keyPath) };
   } finally {
     await Deno.remove(dir, { recursive: true });
