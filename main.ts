@@ -17,6 +17,7 @@ import {
   loadRenderer,
   startDaemon,
 } from "./lib/daemon.ts";
+import { runDemo } from "./lib/demo/demo.ts";
 import { readDump } from "./lib/file_source.ts";
 import { generate } from "./lib/generate.ts";
 import { checkConfig } from "./lib/haproxy/check.ts";
@@ -30,6 +31,7 @@ const COMMANDS = {
   run: "watch the cluster (or --from FILE) and keep HAProxy's config in step (the default)",
   render: "render the config once and print it (from --from FILE, - for stdin, or one sync with the API)",
   check: "render the config once and check it with the check command (--haproxy-chk-cmd)",
+  demo: "a live demo on this machine: HAProxy routing to demo pods of a simulated cluster (tools/example.sh)",
   version: "print the version",
 } as const;
 type Command = keyof typeof COMMANDS;
@@ -166,6 +168,22 @@ async function runDaemon(settings: Settings, log: Logger): Promise<number> {
   }
 }
 
+async function demoCommand(
+  flags: Readonly<Record<string, string | boolean>>,
+  env: Readonly<Record<string, string | undefined>>,
+  log: Logger,
+): Promise<number> {
+  const signals = daemonSignals(log);
+  const controller = new AbortController();
+  signals.stopRequested.then(() => controller.abort());
+  try {
+    await runDemo({ flags, env, print: (line) => console.log(line), signal: controller.signal });
+    return EXIT.ok;
+  } finally {
+    signals.remove();
+  }
+}
+
 /**
  * Runs haconfd with the given arguments and environment; resolves to the exit code.
  *
@@ -180,8 +198,10 @@ export async function main(
 ): Promise<number> {
   let command: Command = "run";
   let settings: Settings;
+  let flags: Record<string, string | boolean> = {};
   try {
     const line = parseCommandLine(args, optionSpecs());
+    flags = line.values;
     const [first, ...rest] = line.positionals;
     if (first !== undefined) {
       if (!(first in COMMANDS)) {
@@ -219,6 +239,8 @@ export async function main(
         return (await checkOnce(settings, log)) ? EXIT.ok : EXIT.failure;
       case "run":
         return await runDaemon(settings, log);
+      case "demo":
+        return await demoCommand(flags, env, log);
     }
   } catch (error) {
     if (error instanceof ConfigError) {
