@@ -85,8 +85,8 @@ function connectHost(bind: string): { hostname: string; port: number } {
   return { hostname: hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname, port };
 }
 
-function clock(): string {
-  return new Date().toTimeString().slice(0, 8);
+function clock(at: number): string {
+  return new Date(at).toTimeString().slice(0, 8);
 }
 
 async function makeWiring(dir: string): Promise<{ wiring: Omit<DemoWiring, "apiServer">; token: string }> {
@@ -107,9 +107,8 @@ function createCluster(
   services: Map<string, DemoService>,
   pods: Map<string, Backend>,
   settings: Settings,
+  pool: (original?: string) => string,
 ): DemoCluster {
-  const pool = createAddressPool();
-  for (const service of services.values()) for (const pod of service.pods) pool(pod.ip);
   const http = connectHost(settings.httpBind);
   const tcpHost = connectHost(`${settings.tcpBindAddress}:0`).hostname;
   function update(next: DemoService): void {
@@ -193,10 +192,11 @@ async function playStep(
   result: StepResult,
   daemon: Daemon,
   settings: Settings,
-  print: (line: string) => void,
+  output: { print: (line: string) => void; log: Logger },
   signal: AbortSignal,
 ): Promise<void> {
   const wallClock = Date.now() - (performance.now() - result.changedAt);
+  let outcome: string;
   if (settings.dryRun) {
     const rendered = await until(
       () => Promise.resolve(daemon.loop.state().applies.some((r) => r.at >= wallClock)),
@@ -204,22 +204,21 @@ async function playStep(
       TRAFFIC_DEADLINE_MS,
       signal,
     );
-    print(
-      `${clock()}  ${result.title}\n          → ${
-        rendered === null ? "no pass within the deadline" : `rendered and checked after ${rendered} ms`
-      } (dry run: no traffic)`,
-    );
+    output.log.info("cluster changed", { change: result.title, renderedMs: rendered });
+    outcome = `${
+      rendered === null ? "no pass within the deadline" : `rendered and checked after ${rendered} ms`
+    } (dry run: no traffic)`;
   } else {
     const ms = await until(result.probe.check, result.changedAt, TRAFFIC_DEADLINE_MS, signal);
     if (signal.aborted) return;
-    print(
-      `${clock()}  ${result.title}\n          → ${
-        ms === null
-          ? `NOT in traffic after ${TRAFFIC_DEADLINE_MS / 1000} s (waited for: ${result.probe.what})`
-          : `in traffic after ${ms} ms: ${result.probe.what}`
-      } (${await passSummary(daemon, wallClock, signal)})`,
-    );
+    output.log.info("cluster changed", { change: result.title, inTrafficMs: ms, probe: result.probe.what });
+    outcome = `${
+      ms === null
+        ? `NOT in traffic after ${TRAFFIC_DEADLINE_MS / 1000} s (waited for: ${result.probe.what})`
+        : `in traffic after ${ms} ms: ${result.probe.what}`
+    } (${await passSummary(daemon, wallClock, signal)})`;
   }
+  output.print(`${clock(wallClock)}  ${result.title}\n          → ${outcome}`);
   await result.after?.();
 }
 
@@ -276,7 +275,13 @@ async function startCluster(
   dir: string,
   log: Logger,
 ): Promise<
-  { kube: KubeServer; services: Map<string, DemoService>; pods: Map<string, Backend>; wiring: DemoWiring }
+  {
+    kube: KubeServer;
+    services: Map<string, DemoService>;
+    pods: Map<string, Backend>;
+    pool: (original?: string) => string;
+    wiring: DemoWiring;
+  }
 > {
   const { wiring, token } = await makeWiring(dir);
   const pool = createAddressPool();
@@ -302,7 +307,7 @@ async function startCluster(
       objects: { endpoints: [...services.values()].map(endpointsObject) },
     });
     log.info("API stand-in started", { url: kube.url, pods: pods.size });
-    return { kube, services, pods, wiring: { ...wiring, apiServer: kube.url } };
+    return { kube, services, pods, pool, wiring: { ...wiring, apiServer: kube.url } };
   } catch (error) {
     await Promise.all([...pods.values()].map((b) => b.close()));
     throw error;
@@ -370,14 +375,14 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   cleanups.push(() => Deno.remove(dir, { recursive: true }));
   let log = createLogger({ level: "warn", component: "demo" });
   try {
-    const { kube, services, pods, wiring } = await startCluster(dir, log);
+    const { kube, services, pods, pool, wiring } = await startCluster(dir, log);
     cleanups.push(() => kube.close());
     cleanups.push(() => Promise.all([...pods.values()].map((b) => b.close())).then(() => {}));
     const settings = demoSettings(flags, env, wiring);
     log = createLogger({ level: settings.logLevel, format: settings.logFormat, component: "demo" });
     const daemon = await startDaemon(settings, log);
     cleanups.push(() => daemon.stop());
-    const cluster = createCluster(kube, services, pods, settings);
+    const cluster = createCluster(kube, services, pods, settings, pool);
     await waitForFirstConfig(daemon, cluster, settings, signal);
     if (signal.aborted) return;
     const pids = settings.dryRun ? [] : await haproxyPids(settings);
@@ -391,7 +396,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       await delay(timing.stepMs, { signal, resolveOnAbort: true });
       if (signal.aborted) break;
       const step = SCRIPT[i % SCRIPT.length]!;
-      await playStep(await step(cluster), daemon, settings, print, signal);
+      await playStep(await step(cluster), daemon, settings, { print, log }, signal);
     }
   } finally {
     for (const cleanup of cleanups.reverse()) {
