@@ -17,6 +17,7 @@ import {
   loadRenderer,
   startDaemon,
 } from "./lib/daemon.ts";
+import { runDemo } from "./lib/demo/demo.ts";
 import { readDump } from "./lib/file_source.ts";
 import { generate } from "./lib/generate.ts";
 import { checkConfig } from "./lib/haproxy/check.ts";
@@ -32,6 +33,7 @@ const COMMANDS = {
   run: "watch the cluster (or --from FILE) and keep HAProxy's config in step (the default)",
   render: "render the config once and print it (from --from FILE, - for stdin, or one sync with the API)",
   check: "render the config once and check it with the check command (--haproxy-chk-cmd)",
+  demo: "a live demo on this machine: HAProxy routing to demo pods of a simulated cluster (tools/example.sh)",
   version: "print the version",
 } as const;
 type Command = keyof typeof COMMANDS;
@@ -168,6 +170,22 @@ async function runDaemon(settings: Settings, log: Logger): Promise<number> {
   }
 }
 
+async function demoCommand(
+  flags: Readonly<Record<string, string | boolean>>,
+  env: Readonly<Record<string, string | undefined>>,
+  log: Logger,
+): Promise<number> {
+  const signals = daemonSignals(log);
+  const controller = new AbortController();
+  signals.stopRequested.then(() => controller.abort());
+  try {
+    await runDemo({ flags, env, print: (line) => console.log(line), signal: controller.signal });
+    return EXIT.ok;
+  } finally {
+    signals.remove();
+  }
+}
+
 /**
  * Runs haconfd with the given arguments and environment; resolves to the exit code.
  *
@@ -182,8 +200,10 @@ export async function main(
 ): Promise<number> {
   let command: Command = "run";
   let settings: Settings;
+  let flags: Record<string, string | boolean> = {};
   try {
     const line = parseCommandLine(args, optionSpecs());
+    flags = line.values;
     const [first, ...rest] = line.positionals;
     if (first !== undefined) {
       if (!(first in COMMANDS)) {
@@ -202,8 +222,8 @@ export async function main(
     }
     settings = loadSettings(line.values, env);
     // Files, programs and the API connection the settings name are checked now, so that a typo is a
-    // usage error (exit 2) naming the flag, not a failure later.
-    await preflight(settings, command, { flags: line.values, env });
+    // usage error (exit 2) naming the flag, not a failure later. The demo makes its own files and API.
+    if (command !== "demo") await preflight(settings, command, { flags: line.values, env });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof TypeError) {
       console.error(`haconfd: ${error.message}\nRun "haconfd --help" for usage.`);
@@ -224,6 +244,8 @@ export async function main(
         return (await checkOnce(settings, log)) ? EXIT.ok : EXIT.failure;
       case "run":
         return await runDaemon(settings, log);
+      case "demo":
+        return await demoCommand(flags, env, log);
     }
   } catch (error) {
     if (error instanceof ConfigError || error instanceof AuthConfigError) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { httpGet } from "../tests/support/backends.ts";
+import { httpGet } from "../lib/demo/backends.ts";
 import { endpoints, startDaemonProcess, startHttpBackends, startKube } from "../tests/support/daemon.ts";
 
 const HOST = "app.example.test";

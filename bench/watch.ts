@@ -1,6 +1,6 @@
 // deno-lint-ignore-file no-console -- a benchmark prints its figures
 /**
- * Watch benchmarks against the fake API server (tests/support/kube_server.ts) on 127.0.0.1: the time
+ * Watch benchmarks against the fake API server (lib/demo/kube_server.ts) on 127.0.0.1: the time
  * from a write to the source's change notification, and the source's memory for many objects.
  * Run with `tools/deno task bench`.
  *
@@ -8,7 +8,7 @@
  */
 import { parseSettings } from "./settings.ts";
 import { createKubeSource } from "../lib/kube/source.ts";
-import { type JsonObject, startKubeServer } from "../tests/support/kube_server.ts";
+import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 import { createLogger } from "../lib/log.ts";
 
 function endpoints(i: number, annotated: boolean, version = 0): JsonObject {

@@ -4,7 +4,7 @@ import { type ApplierOptions, createApplier, RENDERED_PLACEHOLDER, sha256Hex } f
 import { checkConfig, type CheckResult } from "../lib/haproxy/check.ts";
 import { createMasterSocketReloader, type ReloadResult } from "../lib/haproxy/reload.ts";
 import { memoryLogger } from "../lib/log.ts";
-import { httpGet, startHttpBackend } from "./support/backends.ts";
+import { httpGet, startHttpBackend } from "../lib/demo/backends.ts";
 import {
   freePort,
   HAPROXY_BINARY,

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DEFAULT_TEMPLATES } from "../templates/mod.ts";
-import { type Backend, httpGet, startHttpBackend } from "./support/backends.ts";
+import { type Backend, httpGet, startHttpBackend } from "../lib/demo/backends.ts";
 import {
   endpoints,
   NAMESPACE,

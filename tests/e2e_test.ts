@@ -15,7 +15,7 @@ import {
   startTlsBackend,
   tcpRoundTrip,
   tlsHandshake,
-} from "./support/backends.ts";
+} from "../lib/demo/backends.ts";
 import {
   endpoints,
   pidAlive,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startManagedHaproxy } from "../lib/haproxy/managed.ts";
 import { memoryLogger } from "../lib/log.ts";
-import { httpGet, startHttpBackend } from "./support/backends.ts";
+import { httpGet, startHttpBackend } from "../lib/demo/backends.ts";
 import { freePort, HAPROXY_BINARY, haproxyAvailable, routingConfig, waitFor } from "./support/haproxy.ts";
 
 const NO_HAPROXY = !haproxyAvailable();

@@ -14,7 +14,7 @@ import {
   startTlsBackend,
   tcpRoundTrip,
   tlsHandshake,
-} from "./support/backends.ts";
+} from "../lib/demo/backends.ts";
 import { freePort, haproxyAvailable, routingConfig, startHaproxy, waitFor } from "./support/haproxy.ts";
 
 const NO_HAPROXY = !haproxyAvailable();

@@ -17,7 +17,7 @@ import {
 import { errorText, memoryLogger } from "../lib/log.ts";
 import { testCerts } from "./support/certs.ts";
 import { plainConnection } from "./support/kube_connection.ts";
-import { startKubeServer } from "./support/kube_server.ts";
+import { startKubeServer } from "../lib/demo/kube_server.ts";
 
 const LIST: RequestAction = { verb: "list", resource: "endpoints", group: "" };
 const EP = { metadata: { name: "web", namespace: "a" }, subsets: [] };

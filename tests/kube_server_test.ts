@@ -1,14 +1,14 @@
 /**
- * Proves the test API server (tests/support/kube_server.ts) matches the facts recorded from a real
+ * Proves the test API server (lib/demo/kube_server.ts) matches the facts recorded from a real
  * kube-apiserver v1.26 (tests/support/kube_recorded.ts): list shapes, order and pagination tokens, watch
  * framing, replay, bookmarks, 410 paths, 401/403 bodies, headers; plus its mutation and fault APIs.
  */
 import assert from "node:assert/strict";
 import https from "node:https";
-import { type KubeServer, type KubeServerOptions, startKubeServer } from "./support/kube_server.ts";
+import { type KubeServer, type KubeServerOptions, startKubeServer } from "../lib/demo/kube_server.ts";
 import { RECORDED, RECORDED_OBJECTS } from "./support/kube_recorded.ts";
 import { testCerts } from "./support/certs.ts";
-import type { JsonObject, JsonValue } from "./support/kube_objects.ts";
+import type { JsonObject, JsonValue } from "../lib/demo/kube_objects.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

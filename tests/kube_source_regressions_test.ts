@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createKubeSource, type KubeSourceOptions, type KubeSourceSettings } from "../lib/kube/source.ts";
 import type { EndpointSet } from "../lib/kube/objects.ts";
-import { type JsonObject, startKubeServer } from "./support/kube_server.ts";
+import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const routed = (domain: string) => ({ domain, proto: "http" });

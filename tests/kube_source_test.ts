@@ -8,7 +8,7 @@ import {
 import type { EndpointSet } from "../lib/kube/objects.ts";
 import { memoryLogger } from "../lib/log.ts";
 import { type CertPair, type TestCerts, testCerts } from "./support/certs.ts";
-import { type JsonObject, type KubeServer, startKubeServer } from "./support/kube_server.ts";
+import { type JsonObject, type KubeServer, startKubeServer } from "../lib/demo/kube_server.ts";
 
 const FAST: KubeSourceOptions = {
   backoffBaseMs: 10,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createKubeClient } from "../lib/kube/client.ts";
 import { createWatcher } from "../lib/kube/watch.ts";
 import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
-import { startKubeServer } from "./support/kube_server.ts";
+import { startKubeServer } from "../lib/demo/kube_server.ts";
 import { plainConnection } from "./support/kube_connection.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -19,7 +19,7 @@ import { memoryLogger } from "../lib/log.ts";
 import { createKubeClient } from "../lib/kube/client.ts";
 import type { EndpointSet } from "../lib/kube/objects.ts";
 import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
-import { type JsonObject, startKubeServer } from "./support/kube_server.ts";
+import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 import { plainConnection } from "./support/kube_connection.ts";
 
 Deno.test("LineSplitter() joins lines split across chunks", () => {

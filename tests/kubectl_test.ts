@@ -4,10 +4,10 @@
  * lists, label selectors, GET + merge-patch (annotate) producing watch events, and RBAC errors.
  */
 import assert from "node:assert/strict";
-import { type KubeServer, startKubeServer } from "./support/kube_server.ts";
+import { type KubeServer, startKubeServer } from "../lib/demo/kube_server.ts";
 import { RECORDED_OBJECTS } from "./support/kube_recorded.ts";
 import { type TestCerts, testCerts } from "./support/certs.ts";
-import type { JsonObject } from "./support/kube_objects.ts";
+import type { JsonObject } from "../lib/demo/kube_objects.ts";
 
 function findKubectl(): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {

@@ -273,24 +273,6 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "tools/example.sh (the README's first command) renders, checks and runs the bundled example",
-  ignore: !installed("haproxy"),
-  async fn() {
-    const { freePort } = await import("./support/haproxy.ts");
-    const port = await freePort();
-    const run = await runCommand("bash", ["tools/example.sh"], {
-      cwd: root,
-      env: { EXAMPLE_SECONDS: "4", EXAMPLE_STATUS_LISTEN: `127.0.0.1:${port}`, NO_COLOR: "1" },
-    });
-    assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^global\n/m);
-    assert.match(run.stdout, /Configuration is valid/);
-    assert.match(run.stderr, /msg=started .*status=http:\/\/127\.0\.0\.1:\d+\//);
-    assert.match(run.stderr, /msg=stopping/);
-  },
-});
-
 /** One bad value per option, with what the command line around it needs so that only that value is wrong. */
 interface BadValue {
   /** The bad value (as a flag value and, where the option has one, as its variable). */

@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { domainId } from "../lib/model.ts";
 import { VERSION } from "../lib/version.ts";
-import { type Backend, httpGet, startHttpBackend } from "./support/backends.ts";
+import { type Backend, httpGet, startHttpBackend } from "../lib/demo/backends.ts";
 import {
   type DaemonProcess,
   endpoints,
@@ -31,7 +31,7 @@ import {
   startKube,
 } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
-import type { KubeServer } from "./support/kube_server.ts";
+import type { KubeServer } from "../lib/demo/kube_server.ts";
 import { familiesByName, type Family, findSample, parsePrometheus } from "./support/prometheus.ts";
 
 const ignore = !haproxyAvailable();

@@ -1,5 +1,5 @@
 /**
- * Test certificates made with Debian's `openssl` in a temp dir: a CA, a server certificate for
+ * Test certificates made with Debian's `openssl` (lib/demo/certs.ts) in a temp dir: a CA, a server certificate for
  * 127.0.0.1 + localhost, client certificates (CN = user, O = groups), and a second, unrelated CA for
  * "wrong CA" tests. All X.509 v3 with EC P-256 keys (fast to make). One set is shared per process and
  * reference-counted: every {@linkcode testCerts} call must be paired with a `dispose()`, and the last
@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { makeCa, makeLeaf, serverExtensions } from "../../lib/demo/certs.ts";
 
 /** A certificate and its key, as PEM text and as files. */
 export interface CertPair {
@@ -67,95 +68,9 @@ interface Shared {
 }
 
 let shared: Promise<Shared> | undefined;
-let counter = 0;
-
-async function openssl(dir: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`Cannot run openssl ${args[0]}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-}
-
 function subject(cn: string, orgs: string[]): string {
   const esc = (v: string) => v.replace(/[/\\=+,]/g, (c) => `\\${c}`);
   return orgs.map((o) => `/O=${esc(o)}`).join("") + `/CN=${esc(cn)}`;
-}
-
-async function makeCa(dir: string, name: string, cn: string): Promise<void> {
-  await openssl(dir, [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.crt`,
-    "-days",
-    "3",
-    "-subj",
-    `/CN=${cn}`,
-    "-extensions",
-    "v3_ca_ext",
-    "-config",
-    await caConfig(dir, name),
-  ]);
-}
-
-async function caConfig(dir: string, name: string): Promise<string> {
-  const path = `${name}.cnf`;
-  await Deno.writeTextFile(
-    `${dir}/${path}`,
-    "[req]\ndistinguished_name=dn\n[dn]\n[v3_ca_ext]\nbasicConstraints=critical,CA:TRUE\n" +
-      "keyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\n",
-  );
-  return path;
-}
-
-async function makeLeaf(
-  dir: string,
-  name: string,
-  ca: string,
-  subj: string,
-  extensions: string,
-): Promise<void> {
-  await Deno.writeTextFile(`${dir}/${name}.ext`, extensions);
-  await openssl(dir, [
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    subj,
-  ]);
-  await openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.crt`,
-    "-CAkey",
-    `${ca}.key`,
-    "-set_serial",
-    String(Date.now() * 1000 + counter++),
-    "-days",
-    "3",
-    "-out",
-    `${name}.crt`,
-    "-extfile",
-    `${name}.ext`,
-  ]);
 }
 
 async function pair(dir: string, name: string): Promise<CertPair> {
@@ -177,8 +92,7 @@ async function create(): Promise<Shared> {
       "server",
       "ca",
       "/CN=127.0.0.1",
-      "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n" +
-        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+      serverExtensions(["IP:127.0.0.1", "DNS:localhost"]),
     );
     const server = await pair(dir, "server");
     return {

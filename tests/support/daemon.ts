@@ -15,9 +15,9 @@
  */
 
 import { join } from "node:path";
-import { type Backend, httpGet, startHttpBackend } from "./backends.ts";
+import { type Backend, httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
 import { freePort, waitFor } from "./haproxy.ts";
-import { type JsonObject, type KubeServer, startKubeServer } from "./kube_server.ts";
+import { type JsonObject, type KubeServer, startKubeServer } from "../../lib/demo/kube_server.ts";
 import { signalQuietly, terminate } from "./process.ts";
 
 const ROOT = new URL("../../", import.meta.url);

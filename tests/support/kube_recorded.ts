@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { JsonObject, ResourceName } from "./kube_objects.ts";
+import type { JsonObject, ResourceName } from "../../lib/demo/kube_objects.ts";
 
 /** One recorded exchange. */
 export interface RecordedExchange {

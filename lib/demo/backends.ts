@@ -1,13 +1,13 @@
 /**
- * Test backends on 127.0.0.x (every 127/8 address is loopback on Linux) and client helpers to reach
- * them through HAProxy: HTTP with a Host header, TLS with SNI, raw TCP.
+ * Backends on 127.0.0.x (every 127/8 address is loopback on Linux) — the demo's pods and the tests'
+ * backends — and client helpers to reach them through HAProxy: HTTP with a Host header, TLS with SNI, raw TCP.
  *
  * @module
  */
 
 import tls from "node:tls";
 import { join } from "node:path";
-import { run } from "./process.ts";
+import { openssl } from "./certs.ts";
 
 /** A running backend. */
 export interface Backend extends AsyncDisposable {
@@ -101,7 +101,7 @@ export async function makeCert(cn: string): Promise<{ cert: string; key: string 
   try {
     const keyPath = join(dir, "key.pem");
     const certPath = join(dir, "cert.pem");
-    const out = await run("openssl", [
+    await openssl(dir, [
       "req",
       "-x509",
       "-newkey",
@@ -121,10 +121,7 @@ export async function makeCert(cn: string): Promise<{ cert: string; key: string 
       keyPath,
       "-out",
       certPath,
-    ], { cwd: dir });
-    if (out.code !== 0) {
-      throw new Error(`Cannot create a certificate for "${cn}": ${out.stderr}`);
-    }
+    ]);
     return { cert: await Deno.readTextFile(certPath), key: await Deno.readTextFile(keyPath) };
   } finally {
     await Deno.remove(dir, { recursive: true });
