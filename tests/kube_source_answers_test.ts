@@ -5,7 +5,15 @@ import { createKubeClient } from "../lib/kube/client.ts";
 import { createKubeSource, ENDPOINTS_KIND, type KubeSourceSettings } from "../lib/kube/source.ts";
 import { createWatcher } from "../lib/kube/watch.ts";
 import { memoryLogger } from "../lib/log.ts";
-import { waitFor } from "./support/haproxy.ts";
+import {
+  endpoints,
+  seenBackends,
+  startDaemonProcess,
+  startHttpBackends,
+  startKube,
+  waitForBackends,
+} from "./support/daemon.ts";
+import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { plainConnection } from "./support/kube_connection.ts";
 import { type JsonObject, type KubeServer, startKubeServer } from "./support/kube_server.ts";
 
@@ -263,4 +271,51 @@ Deno.test("loadSettings() reads --max-response-bytes and --max-event-bytes as si
         error.message.includes(`"${bad}" is not a size of at least 1KiB`),
     );
   }
+});
+
+Deno.test({
+  name: "haconfd run keeps serving every domain and reports the error when a relist answers a PodList",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["grafana-1", "kibana-1"]);
+    try {
+      await using kube = await startKube([
+        endpoints(
+          "grafana",
+          { domain: "grafana.example.test", proto: "http" },
+          [backends[0]!.hostname],
+          port,
+        ),
+        endpoints("kibana", { domain: "kibana.example.test", proto: "http" }, [backends[1]!.hostname], port),
+      ]);
+      await using daemon = await startDaemonProcess({ apiServer: kube.url });
+      const http = daemon.ports.http;
+      await waitForBackends(http, "grafana.example.test", ["grafana-1"], 2);
+      const good = await Deno.readTextFile(daemon.configPath);
+
+      const from = daemon.logs().length;
+      const podList = { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "1" }, items: [] };
+      kube.failNext(1_000_000, { path: "/api/v1/endpoints", watch: false, body: podList });
+      kube.failNext(1, { status: 410, watch: true });
+      kube.dropWatches();
+      // Three relists answered with a PodList, each an error, none taken as an empty list.
+      const refused = () =>
+        daemon.logs().slice(from).filter((l) =>
+          l.msg === "the API server sent an answer that cannot be used" && /PodList/.test(String(l.error))
+        ).length;
+      await waitFor(() => refused() >= 3, { what: "three PodList answers refused", timeoutMs: 15_000 });
+      const status = await daemon.status();
+      assert.match(String((status.source as Record<string, unknown>).lastError), /"PodList" of "v1"/);
+      const metrics = (await daemon.get("/metrics")).body;
+      assert.match(metrics, /^haconfd_source_watch_restarts_total\{reason="invalid"\} [1-9]/m);
+      assert.equal(await Deno.readTextFile(daemon.configPath), good, "the installed config is untouched");
+      assert.deepEqual(await seenBackends(http, "kibana.example.test", 2), ["kibana-1"]);
+      assert.ok(
+        !daemon.logs().slice(from).some((l) => l.msg === "shrink confirmed by a second full sync, applying"),
+      );
+      assert.equal((await daemon.stop()).code, 0);
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
 });
