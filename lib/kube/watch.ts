@@ -524,11 +524,9 @@ export function createWatcher<T>(
         }
         pending = pendingLineBytes(pending, chunk.value);
         if (pending > maxEventBytes) {
-          stats.lastError = new ResponseTooLarge(
-            `API server "${client.server()}" sent a watch line of ${kind.resource} in ${where} longer than ` +
-              `${maxEventBytes} bytes (--max-event-bytes): the stream was abandoned`,
-            client.server(),
-          ).message;
+          stats.lastError =
+            `API server "${client.server()}" sent a watch line of ${kind.resource} in ${where} ` +
+            `longer than ${maxEventBytes} bytes (--max-event-bytes): the stream was abandoned`;
           wlog.error("the watch stream sent an oversized line, resuming", {
             error: stats.lastError,
             resourceVersion: stats.resourceVersion,
