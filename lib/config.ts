@@ -220,6 +220,18 @@ const labelSelector = z.string().trim().min(1).superRefine((text, ctx) => {
   }
 });
 
+/** A size in bytes: `8MiB`, `512KiB`, `1GiB` or a plain number of bytes (at least 1 KiB). */
+const byteSize = z.string().transform((text, ctx) => {
+  const match = /^\s*(\d+)\s*(|B|KiB|MiB|GiB)\s*$/.exec(text);
+  const unit = { "": 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[match?.[2] ?? ""] ?? 1;
+  const value = match ? Number(match[1]) * unit : NaN;
+  if (!(Number.isSafeInteger(value) && value >= 1024)) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a size of at least 1KiB like 8MiB or 65536` });
+    return z.NEVER;
+  }
+  return value;
+});
+
 interface OptionDef<S extends z.ZodType> {
   /** Long flag without dashes. */
   flag: string;
@@ -344,6 +356,25 @@ export const OPTIONS = {
     arg: "SECONDS",
     group: "kubernetes",
     help: "full resync every this many seconds, a safety net under the watch (pyconfd: the poll interval)",
+  }),
+  maxResponseBytes: option({
+    flag: "max-response-bytes",
+    env: "MAX_RESPONSE_BYTES",
+    default: "64MiB",
+    schema: byteSize,
+    arg: "SIZE",
+    group: "kubernetes",
+    help:
+      "largest API answer to one list request (a page of 500 objects); a bigger one is an error, not data",
+  }),
+  maxEventBytes: option({
+    flag: "max-event-bytes",
+    env: "MAX_EVENT_BYTES",
+    default: "8MiB",
+    schema: byteSize,
+    arg: "SIZE",
+    group: "kubernetes",
+    help: "longest watch event (one object; etcd stores at most 1.5 MiB); a longer line ends the watch",
   }),
   syncTimeout: option({
     flag: "sync-timeout",

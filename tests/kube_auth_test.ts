@@ -279,3 +279,60 @@ Deno.test("resolveConnection() prefers flags, then kubeconfig, then in-cluster, 
     );
   });
 });
+
+Deno.test("loadKubeconfig() refuses a server URL with credentials, naming the file and cluster but not the secret", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/config`;
+    for (
+      const server of [
+        "https://admin:s3cr3t-pw@10.0.0.1:6443",
+        "https://s3cr3t-pw@h",
+        "https://u:s3cr3t-pw@h:bad",
+      ]
+    ) {
+      await Deno.writeTextFile(
+        path,
+        `current-context: a\ncontexts:\n- name: a\n  context: {cluster: prod}\nclusters:\n- name: prod\n  cluster: {server: '${server}'}\n`,
+      );
+      await assert.rejects(loadKubeconfig(path), (error: Error) => {
+        assert.ok(error instanceof AuthConfigError, error.message);
+        assert.match(
+          error.message,
+          new RegExp(`^Kubeconfig "${path}": cluster "prod" has credentials in its server URL`),
+        );
+        assert.doesNotMatch(`${error.message} ${String(error.cause ?? "")}`, /s3cr3t-pw/);
+        return true;
+      });
+    }
+  });
+});
+
+Deno.test("loadKubeconfig() reports a YAML syntax error by line and column, never the text of the line", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/config`;
+    const cases: [string, RegExp][] = [
+      [
+        "users:\n- name: u\n  user:\n    token: eyJsecret-token: oops\n",
+        /^Cannot parse kubeconfig ".*config": YAML syntax error \(block as implicit key\) at line 4, column 12$/,
+      ],
+      [
+        "a: [client-key-data: c2VjcmV0LWtleQ\n",
+        /^Cannot parse kubeconfig ".*config": YAML syntax error \(.+\) at line \d+, column \d+$/,
+      ],
+    ];
+    for (const [text, message] of cases) {
+      await Deno.writeTextFile(path, text);
+      await assert.rejects(loadKubeconfig(path), (error: Error) => {
+        assert.ok(error instanceof AuthConfigError, error.message);
+        assert.match(error.message, message);
+        assert.doesNotMatch(error.message, /secret|c2VjcmV0/);
+        assert.equal(
+          error.cause,
+          undefined,
+          "the parser's error quotes the line: it is not kept as the cause",
+        );
+        return true;
+      });
+    }
+  });
+});

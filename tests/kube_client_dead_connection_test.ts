@@ -3,9 +3,9 @@ import { createKubeClient } from "../lib/kube/client.ts";
 import { createWatcher } from "../lib/kube/watch.ts";
 import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
 import { testCerts } from "./support/certs.ts";
+import { waitFor } from "./support/haproxy.ts";
 import { plainConnection } from "./support/kube_connection.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const enc = new TextEncoder();
 const ep = (name: string, rv: number) => ({
   kind: "Endpoints",
@@ -110,18 +110,21 @@ Deno.test("createKubeClient() reconnects past a silently dead connection (HTTP/1
   const c = new AbortController();
   const run = watcher.run(c.signal);
   try {
-    while (streams.size === 0) await sleep(10);
+    await waitFor(() => streams.size > 0, { what: "the first watch", intervalMs: 10 });
     emit({ type: "ADDED", object: ep("one", ++rv) });
-    while (!watcher.store.has("a/one")) await sleep(10);
+    await waitFor(() => watcher.store.has("a/one"), { what: "the first event", intervalMs: 10 });
+    const before = opened;
     for (const p of conns) p.dead = true; // the network path dies silently (no FIN/RST)
-    await sleep(500);
+    await waitFor(() => (watcher.stats.restarts.stalled ?? 0) >= 1, {
+      what: "the dead watch seen as stalled",
+    });
     rv++;
-    const deadline = Date.now() + 8000;
-    while (!watcher.store.has("a/two") && Date.now() < deadline) {
+    // An event emitted on every watch stream until one that runs on a fresh connection delivers it.
+    await waitFor(() => {
       emit({ type: "ADDED", object: ep("two", rv) });
-      await sleep(200);
-    }
-    assert.ok(watcher.store.has("a/two"), "the watcher never reconnected on a fresh connection");
+      return watcher.store.has("a/two");
+    }, { what: "the watcher to reconnect on a fresh connection", intervalMs: 200 });
+    assert.ok(opened > before, "the reconnect opened a new connection");
   } finally {
     c.abort();
     await run;

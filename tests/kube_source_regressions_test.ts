@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createKubeSource, type KubeSourceOptions, type KubeSourceSettings } from "../lib/kube/source.ts";
 import type { EndpointSet } from "../lib/kube/objects.ts";
+import { waitFor } from "./support/haproxy.ts";
 import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const routed = (domain: string) => ({ domain, proto: "http" });
 const slice = (name: string, service: string | undefined, ip: string, ns = "a"): JsonObject => ({
   metadata: { name, namespace: ns, labels: service ? { "kubernetes.io/service-name": service } : { x: "y" } },
@@ -21,9 +21,9 @@ const FAST: KubeSourceOptions = { backoffBaseMs: 10, backoffCapMs: 50, requestTi
 function settings(url: string, extra: Partial<KubeSourceSettings> = {}): KubeSourceSettings {
   return { apiServers: [url], resource: "endpointslices", namespace: [], interval: 300_000, ...extra };
 }
-async function eventually(check: () => boolean, ms = 3000) {
-  const deadline = Date.now() + ms;
-  while (!check() && Date.now() < deadline) await sleep(5);
+/** Polls `check` until it holds; fails loudly, naming `what`, after `timeoutMs`. */
+function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<true> {
+  return waitFor(() => check() || undefined, { what, timeoutMs, intervalMs: 5 });
 }
 
 Deno.test("createKubeSource() drops a slice relabelled from an annotated Service to an unannotated one", async () => {
@@ -39,18 +39,19 @@ Deno.test("createKubeSource() drops a slice relabelled from an annotated Service
   const c = new AbortController();
   const run = source.run(c.signal);
   try {
-    await eventually(() => source.status().synced && ipsOf(source.snapshot(), "web").length === 1);
+    await eventually(
+      "the first sync",
+      () => source.status().synced && ipsOf(source.snapshot(), "web").length === 1,
+    );
     assert.deepEqual(ipsOf(source.snapshot(), "web"), ["10.0.0.1"]);
     const before = source.status().events.MODIFIED ?? 0;
     server.patch("endpointslices", "a", "s1", {
       metadata: { labels: { "kubernetes.io/service-name": "other" } },
     });
-    await eventually(() => (source.status().events.MODIFIED ?? 0) > before);
-    await sleep(100);
-    assert.deepEqual(
-      ipsOf(source.snapshot(), "web"),
-      [],
-      "slice moved away from web, web should have no IPs",
+    await eventually("the relabelling event", () => (source.status().events.MODIFIED ?? 0) > before);
+    await eventually(
+      "web without the slice that moved away",
+      () => ipsOf(source.snapshot(), "web").length === 0,
     );
   } finally {
     c.abort();
@@ -69,13 +70,19 @@ Deno.test("createKubeSource() detaches a slice that loses its service-name label
   const c = new AbortController();
   const run = source.run(c.signal);
   try {
-    await eventually(() => source.status().synced && ipsOf(source.snapshot(), "web").length === 1);
+    await eventually(
+      "the first sync",
+      () => source.status().synced && ipsOf(source.snapshot(), "web").length === 1,
+    );
     server.upsert("endpointslices", slice("s1", undefined, "10.0.0.1"));
-    await sleep(1500); // > 2 resyncs
+    await eventually("web without the unlabelled slice", () => ipsOf(source.snapshot(), "web").length === 0);
+    // ...and it stays detached through two resyncs (relists diffed against the store).
+    const syncs = source.status().fullSyncs;
+    await eventually("two resyncs", () => source.status().fullSyncs >= syncs + 2);
     assert.deepEqual(
       ipsOf(source.snapshot(), "web"),
       [],
-      "a slice no longer labelled for web still feeds web",
+      "a slice no longer labelled for web feeds web again",
     );
   } finally {
     c.abort();
@@ -102,7 +109,7 @@ Deno.test("createKubeSource() watches a namespace named twice once", async () =>
   const c = new AbortController();
   const run = source.run(c.signal);
   try {
-    await eventually(() => source.status().synced);
+    await eventually("the first sync", () => source.status().synced);
     const names = source.snapshot().map((s) => `${s.namespace}/${s.name}`);
     assert.deepEqual(names, ["a/web"]);
   } finally {

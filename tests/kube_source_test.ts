@@ -8,6 +8,7 @@ import {
 import type { EndpointSet } from "../lib/kube/objects.ts";
 import { memoryLogger } from "../lib/log.ts";
 import { type CertPair, type TestCerts, testCerts } from "./support/certs.ts";
+import { waitFor } from "./support/haproxy.ts";
 import { type JsonObject, type KubeServer, startKubeServer } from "../lib/demo/kube_server.ts";
 
 const FAST: KubeSourceOptions = {
@@ -92,10 +93,9 @@ async function running(
   }
 }
 
-/** Polls `check` until it holds, for up to 5 s (then the assertion after it reports what is wrong). */
-async function eventually(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+/** Polls `check` until it holds; fails loudly, naming `what`, after `timeoutMs`. */
+function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<true> {
+  return waitFor(() => check() || undefined, { what, timeoutMs, intervalMs: 5 });
 }
 
 function names(sets: EndpointSet[]): string[] {
@@ -110,7 +110,7 @@ function lists(server: KubeServer): number {
   return server.requests.filter((r) => !r.watch).length;
 }
 
-Deno.test("createKubeSource() reflects added, changed and deleted Endpoints within 100 ms, without relisting", async () => {
+Deno.test("createKubeSource() reflects added, changed and deleted Endpoints from the watch, without relisting", async () => {
   await using server = await startKubeServer({
     objects: {
       endpoints: [ep("a", "web", ["10.0.0.1"], routed("web.example.com")), ep("a", "plain", ["10.0.0.9"])],
@@ -119,25 +119,15 @@ Deno.test("createKubeSource() reflects added, changed and deleted Endpoints with
   await running(settings(server), {}, async (source, until) => {
     await until("first sync", (sets) => names(sets).join() === "a/web");
     assert.equal(source.status().objects, 2, "the unannotated object is held (as a key only)");
-    const latencies: number[] = [];
-
-    let t0 = performance.now();
+    // Each change arrives as a watch event (the one list is the first; resync is minutes away).
     server.upsert("endpoints", ep("b", "api", ["10.0.1.1"], routed("api.example.com")));
-    latencies.push(await until("added", (sets) => names(sets).includes("b/api")) - t0);
-
-    t0 = performance.now();
+    await until("added", (sets) => names(sets).includes("b/api"));
     server.upsert("endpoints", ep("a", "web", ["10.0.0.1", "10.0.0.2"], routed("web.example.com")));
-    latencies.push(await until("changed", (sets) => ipsOf(sets, "web").length === 2) - t0);
-
-    t0 = performance.now();
+    await until("changed", (sets) => ipsOf(sets, "web").length === 2);
     server.patch("endpoints", "a", "plain", { metadata: { annotations: routed("plain.example.com") } });
-    latencies.push(await until("annotated", (sets) => names(sets).includes("a/plain")) - t0);
-
-    t0 = performance.now();
+    await until("annotated", (sets) => names(sets).includes("a/plain"));
     server.remove("endpoints", "a", "web");
-    latencies.push(await until("deleted", (sets) => !names(sets).includes("a/web")) - t0);
-
-    for (const ms of latencies) assert.ok(ms < 100, `took ${ms.toFixed(1)}ms: ${latencies.join(", ")}`);
+    await until("deleted", (sets) => !names(sets).includes("a/web"));
     assert.equal(lists(server), 1, "no relist");
     const status = source.status();
     assert.equal(status.synced, true);
@@ -189,15 +179,11 @@ Deno.test("createKubeSource() joins EndpointSlices to their annotated Service an
     ]);
     const before = notified;
     server.upsert("endpointslices", slice("other-1", "other", [{ addresses: ["10.0.9.2"] }]));
-    let t0 = performance.now();
     server.upsert("endpointslices", slice("web-2", "web", [{ addresses: ["10.0.0.5"] }]));
-    assert.ok(await until("second slice", (sets) => sets[0]?.groups.length === 2) - t0 < 100);
+    await until("second slice", (sets) => sets[0]?.groups.length === 2);
     assert.equal(notified, before + 1, "a slice of an unannotated Service notifies no one");
-    t0 = performance.now();
     server.patch("services", "a", "other", { metadata: { annotations: routed("other.example.com") } });
-    assert.ok(
-      await until("annotated service", (sets) => ipsOf(sets, "other").join() === "10.0.9.2") - t0 < 100,
-    );
+    await until("annotated service", (sets) => ipsOf(sets, "other").join() === "10.0.9.2");
     server.remove("services", "a", "web");
     await until("service gone", (sets) => names(sets).join() === "a/other");
     assert.equal(lists(server), 2, "one list per resource, no relist");
@@ -292,7 +278,7 @@ Deno.test("createKubeSource() survives expiry, drops, stalls, garbage, 500s and 
     await server.waitForWatches(1);
     await server.stopListening();
     want = bump();
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually("a refused connection", () => /Cannot connect/.test(source.status().lastError ?? ""));
     await server.startListening();
     await until("after refused connections", (sets) => ipsOf(sets, "web").join() === want, 3000);
 
@@ -329,9 +315,8 @@ Deno.test("createKubeSource() fails over to the second API server", async () => 
   await running(settings([first.url, second.url]), {}, async (source, until) => {
     await until("sync", (sets) => ipsOf(sets, "web").join() === "10.0.0.2");
     assert.equal(source.status().endpoint, second.url);
-    const t0 = performance.now();
     second.upsert("endpoints", ep("a", "web", ["10.0.0.3"], routed("w.example.com")));
-    assert.ok(await until("event", (sets) => ipsOf(sets, "web").join() === "10.0.0.3") - t0 < 100);
+    await until("event", (sets) => ipsOf(sets, "web").join() === "10.0.0.3");
   });
   await first.startListening();
   assert.equal(first.requests.length, 0);
@@ -349,13 +334,13 @@ Deno.test("createKubeSource() reports 401 and 403 with the identity and permissi
   try {
     await Deno.writeTextFile(`${dir}/token`, "stale-secret");
     await running(settings(server, { tokenFile: `${dir}/token` }), { log }, async (source, until) => {
-      await eventually(() => source.status().lastError !== null);
+      await eventually("an error", () => source.status().lastError !== null);
       assert.match(
         source.status().lastError ?? "",
         /rejected the credentials of bearer token from ".*token" \(401 Unauthorized\)/,
       );
       await Deno.writeTextFile(`${dir}/token`, "reader-secret");
-      await eventually(() => /403/.test(source.status().lastError ?? ""));
+      await eventually("a 403", () => /403/.test(source.status().lastError ?? ""));
       assert.match(
         source.status().lastError ?? "",
         /forbids bearer token from ".*token" to list "endpoints" in all namespaces \(cluster scope\) \(403 Forbidden\): grant it "list" and "watch" on "endpoints" \(RBAC\): endpoints is forbidden: User "reader" cannot list/,
@@ -478,7 +463,7 @@ Deno.test("createKubeSource() authenticates by mTLS, token file (rotated), kubec
         await Deno.writeTextFile(`${dir}/token`, "token-b");
         server.dropWatches("endpoints");
         // The reconnect after the drop is asynchronous: wait for the next request rather than a count.
-        await eventually(() => server.requests.at(-1)?.user === "robot-b");
+        await eventually("a request with the new token", () => server.requests.at(-1)?.user === "robot-b");
         assert.equal(server.requests.at(-1)?.user, "robot-b");
         assert.equal(source.identity(), `bearer token from "${dir}/token"`);
       },
@@ -538,7 +523,7 @@ Deno.test("createKubeSource() reports a server certificate that does not verify,
   try {
     await using server = await tlsServer(certs);
     await running(settings(server, { sslCa: certs.otherCaCertPath }), {}, async (source) => {
-      await eventually(() => source.status().lastError !== null);
+      await eventually("an error", () => source.status().lastError !== null);
       assert.match(
         source.status().lastError ?? "",
         /the API server's certificate did not verify against --ssl-ca ".*": UnknownIssuer/,

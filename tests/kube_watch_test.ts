@@ -21,6 +21,7 @@ import type { EndpointSet } from "../lib/kube/objects.ts";
 import { ENDPOINTS_KIND } from "../lib/kube/source.ts";
 import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 import { plainConnection } from "./support/kube_connection.ts";
+import { recordedSleep } from "./support/kube_watch.ts";
 
 Deno.test("LineSplitter() joins lines split across chunks", () => {
   const s = new LineSplitter();
@@ -40,8 +41,14 @@ Deno.test("backoffDelay() grows exponentially with jitter and a cap", () => {
 });
 
 Deno.test("collectionPath() builds core and group paths", () => {
-  const core = { resource: "endpoints", group: "", version: "v1", project: () => "" };
-  const group = { resource: "endpointslices", group: "discovery.k8s.io", version: "v1", project: () => "" };
+  const core = { resource: "endpoints", kind: "Endpoints", group: "", version: "v1", project: () => "" };
+  const group = {
+    resource: "endpointslices",
+    kind: "EndpointSlice",
+    group: "discovery.k8s.io",
+    version: "v1",
+    project: () => "",
+  };
   assert.equal(collectionPath(core), "/api/v1/endpoints");
   assert.equal(collectionPath(core, "ns-a"), "/api/v1/namespaces/ns-a/endpoints");
   assert.equal(collectionPath(group, "b"), "/apis/discovery.k8s.io/v1/namespaces/b/endpointslices");
@@ -50,6 +57,8 @@ Deno.test("collectionPath() builds core and group paths", () => {
 // ---- an in-process fake API: list pages, scripted watch streams ----
 
 interface Obj {
+  kind: "Thing";
+  apiVersion: "v1";
   metadata: { namespace: string; name: string; resourceVersion: string };
   value: unknown;
 }
@@ -57,6 +66,7 @@ interface Obj {
 /** Projects `value` when it is a number; anything else is malformed. */
 const KIND: ResourceKind<number> = {
   resource: "things",
+  kind: "Thing",
   group: "",
   version: "v1",
   project(object) {
@@ -76,7 +86,12 @@ class FakeApi {
   #encoder = new TextEncoder();
 
   put(name: string, value: unknown): Obj {
-    const obj = { metadata: { namespace: "ns", name, resourceVersion: String(++this.rv) }, value };
+    const obj: Obj = {
+      kind: "Thing",
+      apiVersion: "v1",
+      metadata: { namespace: "ns", name, resourceVersion: String(++this.rv) },
+      value,
+    };
     this.objects.set(name, obj);
     return obj;
   }
@@ -109,6 +124,8 @@ class FakeApi {
       const page = items.slice(start, start + limit);
       const more = start + limit < items.length;
       return Promise.resolve({
+        kind: "ThingList",
+        apiVersion: "v1",
         metadata: { resourceVersion: String(this.rv), ...(more ? { continue: String(start + limit) } : {}) },
         items: page,
       });
@@ -196,14 +213,13 @@ Deno.test("createWatcher() applies events split mid-line and dedupes replays", a
     await api.nextWatch(1);
     const line = JSON.stringify({ type: "ADDED", object: api.put("b", 2) }) + "\n";
     api.send(line.slice(0, 10));
-    await new Promise((r) => setTimeout(r, 10));
-    assert.equal(w.store.has("ns/b"), false);
+    // An event split across chunks is applied once whole (the LineSplitter test shows no half is used).
     api.send(line.slice(10) + JSON.stringify({ type: "MODIFIED", object: api.put("a", 1) }));
     await until("b", () => w.store.get("ns/b") === 2);
     api.send("\n");
     // a MODIFIED with the same projection and a replayed ADDED change nothing
     api.event("ADDED", api.objects.get("b"));
-    api.event("BOOKMARK", { metadata: { resourceVersion: "999" } });
+    api.event("BOOKMARK", { kind: "Thing", apiVersion: "v1", metadata: { resourceVersion: "999" } });
     await until("bookmark", () => w.stats.resourceVersion === "999");
     assert.deepEqual(changes.slice(1), [[{ type: "ADDED", key: "ns/b", value: 2 }]]);
     api.event("DELETED", api.objects.get("a"));
@@ -226,13 +242,32 @@ Deno.test("createWatcher() relists on an Expired ERROR event and emits only the 
     api.put("change", 20);
     api.put("new", 4);
     api.put("keep", 1);
-    api.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" });
+    api.event("ERROR", {
+      kind: "Status",
+      apiVersion: "v1",
+      code: 410,
+      reason: "Expired",
+      message: "too old resource version",
+    });
     await api.nextWatch(2);
     assert.equal(w.stats.restarts.expired, 1);
-    assert.equal(w.stats.fullSyncs, 2);
+    // The relist was forced by a watch that delivered nothing: it confirms no shrink (not independent).
+    assert.equal(w.stats.fullSyncs, 1);
     const diff = changes[1]!.map((c) => `${c.type} ${c.key}`).sort();
     assert.deepEqual(diff, ["ADDED ns/new", "DELETED ns/gone", "MODIFIED ns/change"]);
     assert.equal(api.requests[api.requests.length - 1]!.query.resourceVersion, String(api.rv));
+    // After the watch delivered an event, the next relist is an independent full sync.
+    api.event("MODIFIED", api.put("keep", 5));
+    api.event("ERROR", {
+      kind: "Status",
+      apiVersion: "v1",
+      code: 410,
+      reason: "Expired",
+      message: "too old",
+    });
+    await api.nextWatch(3);
+    assert.equal(w.stats.restarts.expired, 2);
+    assert.equal(w.stats.fullSyncs, 2);
   });
 });
 
@@ -285,7 +320,7 @@ Deno.test("createWatcher() skips malformed objects with a warning and keeps the 
     assert.deepEqual([...w.store.keys()], ["ns/good"]);
     assert.deepEqual([...w.stats.problems.values()], [{ object: "ns/bad", reason: "value is not a number" }]);
     api.event("MODIFIED", api.put("good", "oops"));
-    api.event("ADDED", { metadata: 5 });
+    api.event("ADDED", { kind: "Thing", apiVersion: "v1", metadata: 5 });
     api.event("MODIFIED", api.put("bad", 7));
     await until("fixed", () => w.store.get("ns/bad") === 7);
     assert.equal(w.store.get("ns/good"), 1);
@@ -299,13 +334,15 @@ Deno.test("createWatcher() backs off on errors and reports them", async () => {
   for (let i = 0; i < 4; i++) {
     api.listErrors.push(new ServerError(`API server down ${i}`, "http://fake", 503));
   }
-  const started = Date.now();
-  await withWatcher(api, { backoffBaseMs: 10, backoffCapMs: 40, random: () => 0.999 }, async (w) => {
-    await until("error", () => w.stats.lastError !== null);
-    assert.match(w.stats.lastError ?? "", /API server down/);
+  const { waits, sleep } = recordedSleep();
+  const log = memoryLogger();
+  await withWatcher(api, { backoffBaseMs: 10, backoffCapMs: 40, random: () => 1, sleep, log }, async (w) => {
     await api.nextWatch(1);
-    // delays 0? no: attempt 1..4 → 10, 20, 40, 40 (equal jitter, random ~1)
-    assert.ok(Date.now() - started >= 100, `backed off only ${Date.now() - started}ms`);
+    assert.ok(
+      log.lines.some((l) => l.msg === "API request failed" && /API server down 3/.test(String(l.error))),
+    );
+    // attempts 1..4 → 10, 20, 40, 40 (equal jitter, random() = 1: the whole delay)
+    assert.deepEqual(waits, [10, 20, 40, 40]);
     assert.equal(w.stats.restarts.error, 4);
     assert.equal(w.stats.lastError, null);
   });

@@ -363,6 +363,8 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       statusExposeConfig: { bad: "maybe" },
       logLevel: { bad: "loud" },
       logFormat: { bad: "xml" },
+      maxResponseBytes: { bad: "12 parsecs" },
+      maxEventBytes: { bad: "10" },
     };
     const failures: string[] = [];
     for (const [key, c] of Object.entries(cases) as [Key, BadValue][]) {

@@ -180,6 +180,11 @@ export interface FailureSpec {
   retryAfterSeconds?: number;
   /** Cut the connection instead of answering. */
   abort?: boolean;
+  /**
+   * Answer with this body instead of a Status (JSON values are encoded, strings sent as they are), with
+   * `status` (then @default {200}): a wrong answer rather than an error, e.g. a list of another kind.
+   */
+  body?: JsonValue | string;
 }
 
 interface CacheEvent {
@@ -947,6 +952,10 @@ export class KubeServer {
         if (spec.abort) {
           record.status = 0;
           ex.abort();
+          return;
+        }
+        if (spec.body !== undefined) {
+          send(spec.status ?? 200, spec.body);
           return;
         }
         const status = spec.status ?? 500;

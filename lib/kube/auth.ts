@@ -10,7 +10,7 @@
  * @module
  */
 import { X509Certificate } from "node:crypto";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, YAMLError } from "yaml";
 import { z } from "zod";
 import type { Settings } from "../config.ts";
 import { describeIssues } from "./objects.ts";
@@ -243,17 +243,36 @@ async function readKubeconfigFile(path: string): Promise<KubeconfigFile> {
   const text = await readText(path, "kubeconfig");
   let raw: unknown;
   try {
-    raw = parseYaml(text) ?? {};
+    // Warnings off: the library prints them with the offending line, which may hold a token or key.
+    raw = parseYaml(text, { logLevel: "error" }) ?? {};
   } catch (error) {
-    throw new AuthConfigError(`Cannot parse kubeconfig "${path}": ${(error as Error).message}`, {
-      cause: error,
-    });
+    // Never the library's message, nor the error as cause: both quote the offending line.
+    throw new AuthConfigError(`Cannot parse kubeconfig "${path}": ${yamlErrorPlace(error)}`);
   }
   const parsed = Kubeconfig.safeParse(raw);
   if (!parsed.success) {
     throw new AuthConfigError(`Invalid kubeconfig "${path}": ${describeIssues(parsed.error)}`);
   }
   return { path, config: parsed.data };
+}
+
+/** `YAML syntax error (bad indent) at line 2, column 1`: where and what, never the text at that place. */
+function yamlErrorPlace(error: unknown): string {
+  if (!(error instanceof YAMLError)) return "not valid YAML";
+  const what = error.code.toLowerCase().replaceAll("_", " ");
+  const at = error.linePos?.[0];
+  return `YAML syntax error (${what})${at ? ` at line ${at.line}, column ${at.col}` : ""}`;
+}
+
+/** Whether a URL carries `user:password@` (also when it does not parse as a URL). */
+function hasUrlCredentials(text: string): boolean {
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(text)) return true;
+  try {
+    const url = new URL(text);
+    return url.username !== "" || url.password !== "";
+  } catch {
+    return false;
+  }
 }
 
 function findEntry<K extends "clusters" | "users" | "contexts">(
@@ -296,6 +315,14 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
     );
   }
   const c = cluster.entry.cluster;
+  if (hasUrlCredentials(c.server)) {
+    // The same rule as --api-servers: credentials in a URL end up in logs, /status and the page.
+    throw new AuthConfigError(
+      `Kubeconfig "${cluster.file.path}": cluster "${clusterName}" has credentials in its server URL, which ` +
+        `are not accepted (they would show in logs and status); put them in the context's user entry ` +
+        `(token, client certificate, or username and password)`,
+    );
+  }
   const clusterDir = dirOf(cluster.file.path);
   const connection: Connection = {
     servers: [stripSlash(c.server)],

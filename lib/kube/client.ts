@@ -89,6 +89,59 @@ export function retryAfterMs(error: unknown): number {
   return 0;
 }
 
+/** An answer that is not what was asked for (e.g. a list of another kind): never taken as data. */
+export class UnexpectedAnswer extends KubeError {
+  /** Creates the error. */
+  constructor(message: string, server: string) {
+    super(message, server);
+    this.name = "UnexpectedAnswer";
+  }
+}
+
+/** A body (or a watch line) larger than the configured cap: abandoned before it could fill memory. */
+export class ResponseTooLarge extends KubeError {
+  /** Creates the error. */
+  constructor(message: string, server: string) {
+    super(message, server);
+    this.name = "ResponseTooLarge";
+  }
+}
+
+/** The default of {@linkcode KubeClientOptions.maxResponseBytes}. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads a body as text, or undefined once it grows past `maxBytes` (the rest is not read: the body is
+ * cancelled). A `content-length` above the cap is refused before reading.
+ */
+export async function readCapped(response: Response, maxBytes: number): Promise<string | undefined> {
+  const declared = Number(response.headers.get("content-length") ?? NaN);
+  if (declared > maxBytes) {
+    await response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        return undefined;
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const decoder = new TextDecoder();
+  return chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
+}
+
 /** The connection could not be made (refused, reset, DNS, protocol). */
 export class ConnectError extends KubeError {
   /** Creates the error. */
@@ -155,6 +208,8 @@ export interface KubeClientOptions {
   log?: Logger;
   /** Time allowed for connect + response headers (and the whole body of a non-streaming request). @default {30000} */
   requestTimeoutMs?: number;
+  /** Largest body of a non-streaming answer (a list page), in bytes. @default {64 MiB} */
+  maxResponseBytes?: number;
 }
 
 /** The API client. */
@@ -289,7 +344,8 @@ function classifyFetchError(error: unknown, server: string, connection: Connecti
  * ```
  */
 export function createKubeClient(connection: Connection, options: KubeClientOptions = {}): KubeClient {
-  const { log = silentLogger, requestTimeoutMs = 30_000 } = options;
+  const { log = silentLogger, requestTimeoutMs = 30_000, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES } =
+    options;
   const servers = connection.servers;
   if (servers.length === 0) throw new TypeError("Cannot create an API client: no server URL");
   // HTTP/1.1 only: with HTTP/2 every request shares one pooled connection, and a silently dead one
@@ -476,9 +532,17 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
               },
             };
           }
-          const text = await response.text();
+          const text = await readCapped(response, maxResponseBytes);
           stopTimer();
           release();
+          if (text === undefined) {
+            throw new ResponseTooLarge(
+              `API server "${server}" sent more than ${maxResponseBytes} bytes (--max-response-bytes) for ${action.verb} ${
+                describeAction(action)
+              }: the answer was abandoned`,
+              server,
+            );
+          }
           try {
             const body = JSON.parse(text) as unknown;
             current = index;
@@ -493,7 +557,8 @@ export function createKubeClient(connection: Connection, options: KubeClientOpti
             );
           }
         } else {
-          const text = await response.text();
+          // An error body is only read for its message: the first 64 KiB say it all.
+          const text = await readCapped(response, 64 * 1024) ?? "";
           stopTimer();
           release();
           const error = statusError(

@@ -39,6 +39,7 @@ import { type Change, createWatcher, type ResourceKind, type Watcher, type Watch
 /** v1 Endpoints, projected; `null` for an object with no routing annotation. */
 export const ENDPOINTS_KIND: ResourceKind<EndpointSet | null> = {
   resource: "endpoints",
+  kind: "Endpoints",
   group: "",
   version: "v1",
   project(object) {
@@ -52,6 +53,7 @@ export const ENDPOINTS_KIND: ResourceKind<EndpointSet | null> = {
 /** discovery.k8s.io/v1 EndpointSlices, projected. */
 export const ENDPOINTSLICES_KIND: ResourceKind<SliceView | null> = {
   resource: "endpointslices",
+  kind: "EndpointSlice",
   group: "discovery.k8s.io",
   version: "v1",
   project(object) {
@@ -66,6 +68,7 @@ export const ENDPOINTSLICES_KIND: ResourceKind<SliceView | null> = {
 /** v1 Services, projected; `null` for a Service with no routing annotation. */
 export const SERVICES_KIND: ResourceKind<ServiceView | null> = {
   resource: "services",
+  kind: "Service",
   group: "",
   version: "v1",
   project(object) {
@@ -79,12 +82,20 @@ export const SERVICES_KIND: ResourceKind<ServiceView | null> = {
 /** The settings the Kubernetes source reads. */
 export type KubeSourceSettings =
   & AuthSettings
-  & Pick<Settings, "resource" | "namespace" | "labelSelector" | "interval">;
+  & Pick<Settings, "resource" | "namespace" | "labelSelector" | "interval">
+  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes">>;
 
 /** Timing and paging knobs of the watches (tests make them small). */
 export type WatchTuning = Pick<
   WatcherOptions<unknown>,
-  "pageSize" | "watchTimeoutSeconds" | "readTimeoutMs" | "backoffBaseMs" | "backoffCapMs" | "random" | "now"
+  | "pageSize"
+  | "watchTimeoutSeconds"
+  | "readTimeoutMs"
+  | "backoffBaseMs"
+  | "backoffCapMs"
+  | "random"
+  | "now"
+  | "sleep"
 >;
 
 /** Options of {@linkcode createKubeSource}. */
@@ -141,6 +152,7 @@ export async function createKubeSource(
   if (note !== undefined) klog.warn(note, { origin: connection.origin });
 
   const tuning: WatcherOptions<unknown> = { resyncMs: settings.interval, log };
+  if (settings.maxEventBytes !== undefined) tuning.maxEventBytes = settings.maxEventBytes;
   for (
     const key of [
       "pageSize",
@@ -155,6 +167,7 @@ export async function createKubeSource(
   }
   if (rest.random !== undefined) tuning.random = rest.random;
   if (rest.now !== undefined) tuning.now = rest.now;
+  if (rest.sleep !== undefined) tuning.sleep = rest.sleep;
   if (settings.labelSelector !== undefined) tuning.labelSelector = settings.labelSelector;
 
   const listeners: (() => void)[] = [];
@@ -250,6 +263,7 @@ export async function createKubeSource(
     if (client !== undefined) throw new Error("Cannot run the Kubernetes source twice at once");
     const clientOptions: KubeClientOptions = { log: klog };
     if (requestTimeoutMs !== undefined) clientOptions.requestTimeoutMs = requestTimeoutMs;
+    if (settings.maxResponseBytes !== undefined) clientOptions.maxResponseBytes = settings.maxResponseBytes;
     client = createKubeClient(connection, clientOptions);
     const c = client;
     klog.info("watching the Kubernetes API", {

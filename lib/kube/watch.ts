@@ -6,6 +6,10 @@
  * resync runs every `resyncMs` as a safety net. Changes are computed against the store, so a replayed
  * event or a relist emits only what really changed.
  *
+ * Every answer is checked for the kind and apiVersion asked for (a list of the wrong kind is an API error,
+ * never an empty list), a list body and a watch line are capped in size, and the stall timer counts whole
+ * events, not bytes: a server that sends garbage slowly or endlessly cannot hold memory or the watch.
+ *
  * @module
  */
 import { delay } from "../delay.ts";
@@ -18,14 +22,18 @@ import {
   type KubeClient,
   KubeError,
   type RequestAction,
+  ResponseTooLarge,
   retryAfterMs,
   Unauthorized,
+  UnexpectedAnswer,
 } from "./client.ts";
 
 /** A resource haconfd watches and how one of its objects is validated and projected. */
 export interface ResourceKind<T> {
   /** Plural name, e.g. `endpoints`. */
   resource: string;
+  /** Object kind, e.g. `Endpoints` (a list is `EndpointsList`). */
+  kind: string;
   /** API group, `""` for the core group. */
   group: string;
   /** API version, e.g. `v1`. */
@@ -85,10 +93,17 @@ export interface WatcherOptions<T> {
   backoffCapMs?: number;
   /** Full resync (relist and diff) interval. @default {300000} */
   resyncMs?: number;
+  /** Longest watch line (one event, in bytes); a longer one ends the stream with an error. @default {8 MiB} */
+  maxEventBytes?: number;
   /** Random source for jitter, in [0, 1). @default {Math.random} */
   random?: () => number;
   /** Clock (ms since epoch). @default {Date.now} */
   now?: () => number;
+  /**
+   * Waits `ms` between attempts (backoff, Retry-After), resolving early when `signal` aborts; tests
+   * record the waits instead of sleeping. @default {an abortable timer}
+   */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Called after the store changed, once per event or per list, with the changes. */
   onChange?: (changes: readonly Change<T>[]) => void;
   /** Called after every completed list (first list, relist, resync). */
@@ -123,20 +138,40 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
   return Math.round(full / 2 + random() * full / 2);
 }
 
-/** Splits text arriving in chunks into complete lines (`\n`-terminated; a trailing `\r` is dropped). */
+/** `v1` or `discovery.k8s.io/v1`: the apiVersion of a kind's objects. */
+export function apiVersionOf(kind: ResourceKind<unknown>): string {
+  return kind.group === "" ? kind.version : `${kind.group}/${kind.version}`;
+}
+
+/**
+ * Splits text arriving in chunks into complete lines (`\n`-terminated; a trailing `\r` is dropped). The
+ * pieces of an unterminated line are kept apart and joined once its newline comes, so a long line costs
+ * linear time, not quadratic.
+ */
 export class LineSplitter {
-  #rest = "";
+  #pieces: string[] = [];
   /** Feeds one chunk and returns the lines it completed. */
   push(chunk: string): string[] {
-    const text = this.#rest + chunk;
-    const parts = text.split("\n");
-    this.#rest = parts.pop() ?? "";
+    const end = chunk.lastIndexOf("\n");
+    if (end < 0) {
+      if (chunk !== "") this.#pieces.push(chunk);
+      return [];
+    }
+    const parts = (this.#pieces.join("") + chunk.slice(0, end)).split("\n");
+    const tail = chunk.slice(end + 1);
+    this.#pieces = tail === "" ? [] : [tail];
     return parts.map((line) => line.endsWith("\r") ? line.slice(0, -1) : line);
   }
   /** What is left after the last newline (an unterminated line). */
   rest(): string {
-    return this.#rest;
+    return this.#pieces.join("");
   }
+}
+
+/** Bytes of an unterminated line after `chunk`, given `pending` bytes before it (0x0A is never inside UTF-8). */
+export function pendingLineBytes(pending: number, chunk: Uint8Array): number {
+  const end = chunk.lastIndexOf(0x0a);
+  return end < 0 ? pending + chunk.length : chunk.length - end - 1;
 }
 
 interface Meta {
@@ -159,10 +194,23 @@ function same(a: unknown, b: unknown): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
-type Outcome = "closed" | "dropped" | "stalled" | "garbage" | "expired" | "error" | "resync" | "stopped";
+type Outcome =
+  | "closed"
+  | "dropped"
+  | "stalled"
+  | "garbage"
+  | "invalid"
+  | "oversize"
+  | "expired"
+  | "error"
+  | "resync"
+  | "stopped";
 
 /** The outcome of handling one line of a watch stream. */
-type LineResult = "ok" | "event" | "garbage" | "expired" | "error";
+type LineResult = "ok" | "event" | "garbage" | "invalid" | "expired" | "error";
+
+/** The default of {@linkcode WatcherOptions.maxEventBytes}. */
+export const DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024;
 
 /**
  * Creates a watcher of one resource. Nothing happens until `run()`.
@@ -188,8 +236,10 @@ export function createWatcher<T>(
     backoffBaseMs = 250,
     backoffCapMs = 30_000,
     resyncMs = 300_000,
+    maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
     random = Math.random,
     now = Date.now,
+    sleep = (ms: number, signal: AbortSignal) => delay(ms, { signal, resolveOnAbort: true }),
     onChange,
     onSync,
   } = options;
@@ -216,6 +266,12 @@ export function createWatcher<T>(
       ? { verb, resource: kind.resource, group: kind.group }
       : { verb, resource: kind.resource, group: kind.group, namespace };
   let nextResyncAt = Number.POSITIVE_INFINITY;
+  const apiVersion = apiVersionOf(kind as ResourceKind<unknown>);
+  // Whether the next completed list counts as a full sync that confirms the last one (the loop's shrink
+  // guard waits for one): the first list, a scheduled resync, or a relist after the watch delivered
+  // something. A relist forced by a watch that failed before delivering anything repeats the list that
+  // just fed it, so it confirms nothing.
+  let independent = true;
 
   function count(record: Record<string, number>, key: string): void {
     record[key] = (record[key] ?? 0) + 1;
@@ -257,10 +313,23 @@ export function createWatcher<T>(
         }
         throw error;
       }
-      const shape = body as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
+      const shape = body as {
+        kind?: unknown;
+        apiVersion?: unknown;
+        metadata?: { resourceVersion?: unknown; continue?: unknown };
+        items?: unknown;
+      };
       if (shape === null || typeof shape !== "object" || !Array.isArray(shape.items)) {
         throw new KubeError(
           `API server "${client.server()}" sent a ${kind.resource} list without items in ${where}`,
+          client.server(),
+        );
+      }
+      if (shape.kind !== `${kind.kind}List` || shape.apiVersion !== apiVersion) {
+        throw new UnexpectedAnswer(
+          `API server "${client.server()}" answered the list of ${kind.resource} in ${where} with ${
+            describeKind(shape)
+          }, not a ${kind.kind}List of ${apiVersion}: ignored`,
           client.server(),
         );
       }
@@ -298,7 +367,8 @@ export function createWatcher<T>(
     for (const [key, p] of malformed) problem(key, p.reason, "list");
     for (const key of [...stats.problems.keys()]) if (!malformed.has(key)) stats.problems.delete(key);
     stats.resourceVersion = listRv;
-    stats.fullSyncs++;
+    if (independent) stats.fullSyncs++;
+    independent = false;
     stats.lastFullSyncAt = now();
     stats.synced = true;
     stats.lastError = null;
@@ -328,6 +398,21 @@ export function createWatcher<T>(
     }
     const type = event.type;
     const object = event.object;
+    const expected = type === "ERROR"
+      ? { kind: "Status", apiVersion: "v1" }
+      : { kind: kind.kind, apiVersion };
+    const got = (object ?? {}) as { kind?: unknown; apiVersion?: unknown };
+    if (got.kind !== expected.kind || got.apiVersion !== expected.apiVersion) {
+      count(stats.events, "INVALID");
+      stats.lastError =
+        `API server "${client.server()}" sent a ${type} event on the watch of ${kind.resource} ` +
+        `in ${where} with ${describeKind(got)}, not a ${expected.kind} of ${expected.apiVersion}: ignored`;
+      wlog.error("the watch stream sent an event of the wrong kind, resuming", {
+        error: stats.lastError,
+        resourceVersion: stats.resourceVersion,
+      });
+      return "invalid";
+    }
     count(stats.events, type);
     if (type === "ERROR") {
       const status = (object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
@@ -408,13 +493,15 @@ export function createWatcher<T>(
       Math.min(2 ** 31 - 1, Math.max(0, nextResyncAt - now())),
     );
     let readTimer: ReturnType<typeof setTimeout> | undefined;
+    // Progress is a whole line: a server dripping bytes of a line that never ends is stalled all the same.
     const armReadTimer = () => {
       if (readTimer !== undefined) clearTimeout(readTimer);
       readTimer = setTimeout(() => stop("stalled"), readTimeoutMs);
     };
+    let pending = 0;
+    armReadTimer();
     try {
       for (;;) {
-        armReadTimer();
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
           chunk = await reader.read();
@@ -435,10 +522,23 @@ export function createWatcher<T>(
           }
           return "closed";
         }
-        for (const line of splitter.push(decoder.decode(chunk.value, { stream: true }))) {
+        pending = pendingLineBytes(pending, chunk.value);
+        if (pending > maxEventBytes) {
+          stats.lastError =
+            `API server "${client.server()}" sent a watch line of ${kind.resource} in ${where} ` +
+            `longer than ${maxEventBytes} bytes (--max-event-bytes): the stream was abandoned`;
+          wlog.error("the watch stream sent an oversized line, resuming", {
+            error: stats.lastError,
+            resourceVersion: stats.resourceVersion,
+          });
+          return "oversize";
+        }
+        const lines = splitter.push(decoder.decode(chunk.value, { stream: true }));
+        if (lines.length > 0) armReadTimer();
+        for (const line of lines) {
           const result = handleLine(line);
           if (result === "event") onHealthy();
-          else if (result === "garbage" || result === "expired" || result === "error") return result;
+          else if (result !== "ok") return result;
         }
       }
     } finally {
@@ -459,6 +559,7 @@ export function createWatcher<T>(
       try {
         if (!needList && now() >= nextResyncAt) {
           needList = true;
+          independent = true;
           listReason = "resync";
           count(stats.restarts, "resync");
         }
@@ -471,6 +572,7 @@ export function createWatcher<T>(
         const openedAt = now();
         const outcome = await watchOnce(signal, () => {
           healthy = true;
+          independent = true;
           failures = 0;
         });
         if (outcome === "stopped") break;
@@ -480,14 +582,12 @@ export function createWatcher<T>(
           needList = true;
           listReason = "expired";
           if (!healthy) failures++;
-          await delay(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), {
-            signal,
-            resolveOnAbort: true,
-          });
+          await sleep(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), signal);
           continue;
         }
         if (outcome === "resync") {
           needList = true;
+          independent = true;
           listReason = "resync";
           continue;
         }
@@ -499,10 +599,7 @@ export function createWatcher<T>(
         // A stream the server ends normally is reopened at once, unless it ended at once and empty.
         if (outcome === "closed" && (healthy || now() - openedAt >= 1000)) failures = 0;
         else failures++;
-        await delay(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), {
-          signal,
-          resolveOnAbort: true,
-        });
+        await sleep(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), signal);
       } catch (error) {
         if (signal.aborted) break;
         if (error instanceof Expired) {
@@ -513,15 +610,19 @@ export function createWatcher<T>(
           needList = true;
           listReason = "expired";
           failures++;
-          await delay(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), {
-            signal,
-            resolveOnAbort: true,
-          });
+          await sleep(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), signal);
           continue;
         }
         if (!(error instanceof KubeError)) throw error;
         failures++;
-        count(stats.restarts, "error");
+        count(
+          stats.restarts,
+          error instanceof UnexpectedAnswer
+            ? "invalid"
+            : error instanceof ResponseTooLarge
+            ? "oversize"
+            : "error",
+        );
         stats.lastError = error.message;
         const waitMs = Math.max(
           backoffDelay(failures, backoffBaseMs, backoffCapMs, random),
@@ -530,11 +631,24 @@ export function createWatcher<T>(
         const fields = { error: error.message, retryInMs: waitMs, attempt: failures };
         if (error instanceof Unauthorized || error instanceof Forbidden) {
           wlog.error("API access denied", fields);
+        } else if (error instanceof UnexpectedAnswer || error instanceof ResponseTooLarge) {
+          wlog.error("the API server sent an answer that cannot be used", fields);
         } else wlog.warn("API request failed", fields);
-        await delay(waitMs, { signal, resolveOnAbort: true });
+        await sleep(waitMs, signal);
       }
     }
   }
 
   return { store, stats, run };
+}
+
+/** `a "PodList" of v1`, `an answer without kind`: what an answer said it is, for messages. */
+function describeKind(answer: { kind?: unknown; apiVersion?: unknown }): string {
+  const k = typeof answer.kind === "string" && answer.kind !== ""
+    ? `a "${answer.kind.slice(0, 60)}"`
+    : "an answer without kind";
+  const v = typeof answer.apiVersion === "string" && answer.apiVersion !== ""
+    ? ` of "${answer.apiVersion.slice(0, 60)}"`
+    : " without apiVersion";
+  return k + v;
 }
