@@ -203,6 +203,12 @@ Deno.test({
         },
       )) && ok;
 
+      ok = (await t.step("docker-compose stop haconfd: it stops on the stop signal and exits 0", async () => {
+        await compose(["stop", "haconfd"]);
+        assert.equal(await docker(["inspect", "-f", "{{.State.ExitCode}}", haconfd]), "0");
+        assert.match((await run(DOCKER, ["logs", "--tail", "5", haconfd])).stderr, /msg=stopping/);
+      })) && ok;
+
       ok = (await t.step("down -v leaves no container, volume or network of the project", async () => {
         await compose(["down", "-v", "--remove-orphans"]);
         const label = `label=com.docker.compose.project=${project}`;
