@@ -22,7 +22,7 @@ export async function dockerUnavailable(): Promise<string | undefined> {
   for (const tool of ["debootstrap", "docker-compose", "kubectl"]) {
     if (!which(tool)) return `"${tool}" is not installed (tools/test.sh installs it from apt as root)`;
   }
-  const info = await run(DOCKER, ["info", "--format", "{{.ServerVersion}}"]).catch((e) => ({
+  const info = await run(DOCKER, ["version", "--format", "{{.Server.Version}}"]).catch((e) => ({
     code: 1,
     stdout: "",
     stderr: String(e),
