@@ -76,7 +76,7 @@ Deno.test("haconfd.service declares ordering, restart, environment file and leas
     return values[0];
   };
   assert.equal(one("ExecStart"), "/usr/local/bin/haconfd run");
-  assert.equal(one("ExecReload"), "/bin/kill -HUP $MAINPID");
+  assert.equal(one("ExecReload"), '/bin/sh -c "kill -HUP $MAINPID"');
   assert.equal(one("Restart"), "on-failure");
   assert.equal(one("EnvironmentFile"), "-/etc/default/haconfd");
   assert.equal(one("User"), "haconfd");
