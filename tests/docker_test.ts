@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { httpGet } from "./support/backends.ts";
+import { httpGet } from "../lib/demo/backends.ts";
 import { waitFor } from "./support/haproxy.ts";
 import { note, ROOT, run } from "./support/process.ts";
 import { commandError, DOCKER, docker, ensureImages, type TestImages } from "./docker/images.ts";

@@ -1,6 +1,6 @@
 /**
  * Entry script of the "kind node" stand-in container (tests/docker_test.ts): in the node's network
- * namespace it serves the project's Kubernetes test API server over TLS (tests/support/kube_server.ts,
+ * namespace it serves the project's Kubernetes test API server over TLS (lib/demo/kube_server.ts,
  * the one every kube test uses) with a bearer token, and small HTTP backends on 127.0.0.x that stand in
  * for the pods. Run with `deno run --allow-all --no-check tests/docker/kind_node.ts CONFIG.json`; it
  * writes `ready` (a file beside CONFIG) once everything listens and runs until SIGTERM.
@@ -9,8 +9,8 @@
  */
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { type Backend, startHttpBackend } from "../support/backends.ts";
-import { type JsonObject, startKubeServer } from "../support/kube_server.ts";
+import { type Backend, startHttpBackend } from "../../lib/demo/backends.ts";
+import { type JsonObject, startKubeServer } from "../../lib/demo/kube_server.ts";
 
 /** What the test hands the node (a JSON file). */
 export const NodeConfig = z.object({

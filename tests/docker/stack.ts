@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { freePort, waitFor } from "../support/haproxy.ts";
 import { testCerts } from "../support/certs.ts";
-import { type JsonObject } from "../support/kube_server.ts";
+import { type JsonObject } from "../../lib/demo/kube_server.ts";
 import { ROOT, run, which } from "../support/process.ts";
 import { DOCKER, docker } from "./images.ts";
 import type { NodeConfig } from "./kind_node.ts";
