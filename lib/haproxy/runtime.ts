@@ -115,7 +115,7 @@ function keyOf(backend: string, name: string): string {
 /**
  * The commands for one set of backend changes. A server that is still draining and comes back with the
  * same keywords is re-enabled instead of added; removed servers go to maintenance (no new request
- * reaches them) and are deleted by {@linkcode RuntimePath}'s drain step.
+ * reaches them) after the additions, and are deleted by {@linkcode RuntimePath}'s drain step.
  */
 export function planCommands(
   changes: readonly BackendChange[],
@@ -124,9 +124,6 @@ export function planCommands(
   const plan: PlannedCommand[] = [];
   for (const change of changes) {
     const be = change.backend;
-    for (const name of change.removes) {
-      plan.push({ command: `set server ${be}/${name} state maint`, expect: EMPTY });
-    }
     for (const server of change.updates) {
       plan.push({
         command: `set server ${be}/${server.name} addr ${server.address} port ${server.port}`,
@@ -157,6 +154,10 @@ export function planCommands(
       if (!startsDisabled(server.effectiveKeywords)) {
         plan.push({ command: `set server ${id} state ready`, expect: EMPTY });
       }
+    }
+    // Last: a backend going from {a} to {b} never passes through "no server available".
+    for (const name of change.removes) {
+      plan.push({ command: `set server ${be}/${name} state maint`, expect: EMPTY });
     }
   }
   return plan;
