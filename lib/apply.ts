@@ -12,7 +12,6 @@ import { atomicWrite, type StagedFile, stageFile } from "./atomic_write.ts";
 import type { CheckResult } from "./haproxy/check.ts";
 import type { Reloader, ReloadResult } from "./haproxy/reload.ts";
 import type { RuntimePath } from "./haproxy/runtime.ts";
-import { skeleton } from "./runtime_diff.ts";
 import { errorText, type Logger, silentLogger } from "./log.ts";
 
 /** Durations of one apply, in milliseconds (0 for a step that did not run). */
@@ -258,8 +257,8 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
   let startupReload = pending;
   let lastReloadAt: number | undefined;
   let queue: Promise<unknown> = Promise.resolve();
-  // Everything but the server lines of the last config `haproxy -c` accepted (see runtimeStep).
-  let lastCheckedSkeleton: string | undefined;
+  // Whether `haproxy -c` accepted the installed text, or everything in it but its server lines (see runtimeStep).
+  let installedProven = false;
 
   async function reloadNow(
     signal: AbortSignal | undefined,
@@ -378,7 +377,6 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
           rejectedPath: kept,
         });
       }
-      lastCheckedSkeleton = skeleton(text);
       // The checked text is what gets installed: its messages may name the target.
       const result = renamed(staged.check, file.path, target);
       warnings = result.errors.filter((line) => line.startsWith("[WARNING]"));
@@ -393,6 +391,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
       }
       installed = text;
       installedHash = hash;
+      installedProven = true;
       pending = true;
       await removeRejected();
       log.info("config installed", { target, hash });
@@ -433,8 +432,9 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
 
   /**
    * The runtime path: server changes through the Runtime API, then the new file installed (staged,
-   * fsynced, renamed). `haproxy -c` is skipped only when everything but the server lines equals the last
-   * checked config (HAProxy itself parses each server line it accepts). Anything else, or any failure,
+   * fsynced, renamed). `haproxy -c` is skipped only when the installed text passed it (directly, or as a
+   * runtime change of a text that did): the runtime path requires everything but the server lines to be
+   * byte-identical to it, and HAProxy itself parses each server line it accepts. Anything else, or any failure,
    * returns the reason for the reload path; a failure after HAProxy was touched leaves a reload pending
    * so that HAProxy ends up running a file either way.
    */
@@ -447,15 +447,16 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     durations: ApplyDurations,
   ): Promise<{ result: RuntimeAppliedResult | WriteFailedResult } | { reason: string }> {
     let checked = false;
-    if (lastCheckedSkeleton !== skeleton(text)) {
+    const prove = async (): Promise<string | undefined> => {
+      if (installedProven) return undefined;
       const staged = await checkText(text, signal, durations);
-      if ("error" in staged) return { reason: `cannot check: ${staged.error}` };
+      if ("error" in staged) return `cannot check: ${staged.error}`;
       await staged.file.discard();
-      if (staged.check.verdict !== "valid") return { reason: "the config check did not pass" };
-      lastCheckedSkeleton = skeleton(text);
+      if (staged.check.verdict !== "valid") return "the config check did not pass";
       checked = true;
-    }
-    const outcome = await path.apply(current, text, signal);
+      return undefined;
+    };
+    const outcome = await path.apply(current, text, signal, prove);
     if (!outcome.ok) {
       if (outcome.touched) pending = true;
       log.warn("runtime path not taken, reloading", { reason: outcome.reason });
@@ -472,6 +473,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     }
     installed = text;
     installedHash = hash;
+    installedProven = true;
     await removeRejected();
     log.info("config installed, servers changed without a reload", { target, hash, detail: outcome.detail });
     return {

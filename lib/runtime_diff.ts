@@ -59,6 +59,8 @@ export interface BackendChange {
   adds: ServerAdd[];
   /** Names of servers gone from the file. */
   removes: string[];
+  /** Effective keywords (as for an add) of each removed server, by name: to re-enable one that comes back. */
+  removedKeywords: Record<string, string>;
   /** Servers whose address or port changed (keywords unchanged). */
   updates: ServerLine[];
   /** Every server of the backend in the new file, for the read-back. */
@@ -76,7 +78,29 @@ interface Section {
   name: string;
   /** `from NAME` of a proxy section (named defaults), if any. */
   from: string | undefined;
-  lines: string[];
+  /** The section's text, header line included. */
+  text: string;
+  /** Its lines (split on demand: a 1 MB config has few changed sections). */
+  readonly lines: string[];
+}
+
+const HEADER = new RegExp(`^[ \\t]*(?:${[...SECTION_KEYWORDS].join("|")})(?=[ \\t]|$).*$`, "gm");
+
+function section(text: string): Section {
+  const header = text.slice(0, text.indexOf("\n") < 0 ? text.length : text.indexOf("\n"));
+  const w = words(header);
+  const kind = w[0] !== undefined && SECTION_KEYWORDS.has(w[0]) ? w[0] : "";
+  const fromAt = w.indexOf("from");
+  let lines: string[] | undefined;
+  return {
+    kind,
+    name: kind !== "" && w[1] !== undefined && w[1] !== "from" ? w[1] : "",
+    from: kind !== "" && fromAt > 0 ? w[fromAt + 1] : undefined,
+    text,
+    get lines() {
+      return (lines ??= text === "" ? [] : text.split("\n"));
+    },
+  };
 }
 
 function words(line: string): string[] {
@@ -85,21 +109,17 @@ function words(line: string): string[] {
 
 /** Splits a config into sections (lines before the first section go into a nameless one). */
 export function parseSections(text: string): Section[] {
-  const sections: Section[] = [{ kind: "", name: "", from: undefined, lines: [] }];
-  for (const line of text.split("\n")) {
-    const w = words(line);
-    const first = w[0];
-    if (first !== undefined && SECTION_KEYWORDS.has(first)) {
-      const fromAt = w.indexOf("from");
-      sections.push({
-        kind: first,
-        name: w[1] !== undefined && w[1] !== "from" ? w[1] : "",
-        from: fromAt > 0 ? w[fromAt + 1] : undefined,
-        lines: [line],
-      });
-    } else {
-      sections[sections.length - 1]?.lines.push(line);
+  const starts = [0, ...[...text.matchAll(HEADER)].map((m) => m.index ?? 0)];
+  const sections: Section[] = [];
+  for (let i = 0; i < starts.length; i++) {
+    const from = starts[i] ?? 0;
+    const to = starts[i + 1] ?? text.length;
+    // Section texts exclude the newline before the next header: the first one may be empty.
+    if (i === 0 && to === 0) {
+      sections.push(section(""));
+      continue;
     }
+    sections.push(section(text.slice(from, i + 1 < starts.length ? to - 1 : to)));
   }
   return sections;
 }
@@ -212,7 +232,7 @@ export function runtimeDiff(installed: string, next: string): RuntimeDiff {
     if (a.kind !== b.kind || a.name !== b.name) {
       return { path: "reload", reason: `sections changed (${a.kind} ${a.name} → ${where})` };
     }
-    if (a.lines.join("\n") === b.lines.join("\n")) continue;
+    if (a.text === b.text) continue;
     if (!isProxyWithServers(b)) return { path: "reload", reason: `${where} changed` };
     const rest = (s: Section) => s.lines.filter((l) => !isServerLine(l)).join("\n");
     if (rest(a) !== rest(b)) return { path: "reload", reason: `${where} changed beyond its server lines` };
@@ -244,6 +264,7 @@ function backendChange(
     backend: b.name,
     adds: [],
     removes: [],
+    removedKeywords: {},
     updates: [],
     expected: [...now.values()],
   };
@@ -257,7 +278,11 @@ function backendChange(
       change.updates.push(server);
     }
   }
-  for (const name of old.keys()) if (!now.has(name)) change.removes.push(name);
+  for (const [name, server] of old) {
+    if (now.has(name)) continue;
+    change.removes.push(name);
+    change.removedKeywords[name] = [...inherited, ...server.keywords].join(" ");
+  }
   const empty = change.adds.length + change.removes.length + change.updates.length === 0;
   return empty ? undefined : change;
 }

@@ -18,6 +18,7 @@ const change: BackendChange = {
     effectiveKeywords: ["inter", "2s", "check"],
   }],
   removes: ["a"],
+  removedKeywords: { a: "inter 2s check" },
   updates: [{ name: "c", address: "10.0.0.3", port: 81, keywords: [] }],
   expected: [],
 };

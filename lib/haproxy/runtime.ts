@@ -274,8 +274,17 @@ export interface RuntimePathOptions {
 
 /** The runtime path: applies server changes, drains removed servers, and reports them. */
 export interface RuntimePath {
-  /** Applies the server changes between `installed` and `next`, or says why a reload is needed instead. */
-  apply(installed: string, next: string, signal?: AbortSignal): Promise<RuntimeOutcome>;
+  /**
+   * Applies the server changes between `installed` and `next`, or says why a reload is needed instead.
+   * `prove`, when given, runs once the text qualifies and before any command: a string it returns is the
+   * reason to reload instead (e.g. the config check did not pass).
+   */
+  apply(
+    installed: string,
+    next: string,
+    signal?: AbortSignal,
+    prove?: () => Promise<string | undefined>,
+  ): Promise<RuntimeOutcome>;
   /** HAProxy reloaded: servers not in the file are gone, nothing drains any more. */
   reloaded(): void;
   /** Servers draining now. */
@@ -381,12 +390,19 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
     });
   }
 
-  async function applyNow(installed: string, next: string, signal?: AbortSignal): Promise<RuntimeOutcome> {
+  async function applyNow(
+    installed: string,
+    next: string,
+    signal?: AbortSignal,
+    prove?: () => Promise<string | undefined>,
+  ): Promise<RuntimeOutcome> {
     const verdict = runtimeDiff(installed, next);
     if (verdict.path === "unchanged") return { ok: true, commands: 0, detail: "no server changed" };
     if (verdict.path === "reload") return { ok: false, reason: verdict.reason, touched: false };
     const plan = planCommands(verdict.changes, draining);
     if (typeof plan === "string") return { ok: false, reason: plan, touched: false };
+    const unproven = await prove?.();
+    if (unproven !== undefined) return { ok: false, reason: unproven, touched: false };
     const failure = (reason: string): RuntimeOutcome => ({ ok: false, reason, touched: true });
     let replies: string[];
     try {
@@ -405,8 +421,7 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
     for (const change of verdict.changes) {
       for (const name of change.removes) {
         const id = keyOf(change.backend, name);
-        const line = installedKeywords(installed, change.backend, name);
-        draining.set(id, { id, since: at, keywords: line });
+        draining.set(id, { id, since: at, keywords: change.removedKeywords[name] ?? "" });
       }
       for (const server of change.adds) draining.delete(keyOf(change.backend, server.name));
     }
@@ -430,8 +445,8 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
   }
 
   return {
-    async apply(installed, next, signal) {
-      const outcome = await serial(() => applyNow(installed, next, signal));
+    async apply(installed, next, signal, prove) {
+      const outcome = await serial(() => applyNow(installed, next, signal, prove));
       if (outcome.ok && draining.size > 0) {
         await drainNow();
         schedule();
@@ -449,27 +464,6 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
       timer = undefined;
     },
   };
-}
-
-/** The effective keywords a server was added with, from the installed text (for re-enabling it). */
-function installedKeywords(installed: string, backend: string, name: string): string {
-  // Diffing the installed text against itself minus the server yields the server as an "add".
-  const verdict = runtimeDiff(stripServer(installed, backend, name), installed);
-  if (verdict.path !== "runtime") return "";
-  const add = verdict.changes.flatMap((c) => c.adds).find((a) => a.name === name);
-  return add?.effectiveKeywords.join(" ") ?? "";
-}
-
-function stripServer(text: string, backend: string, name: string): string {
-  let inside = false;
-  return text.split("\n").filter((line) => {
-    const w = line.trim().split(/\s+/);
-    if (w[0] === "backend" || w[0] === "listen") inside = w[1] === backend;
-    else if (/^(frontend|defaults|global|peers|resolvers|userlist|program|ring|cache)$/.test(w[0] ?? "")) {
-      inside = false;
-    }
-    return !(inside && w[0] === "server" && w[1] === name);
-  }).join("\n");
 }
 
 function summary(changes: readonly BackendChange[]): string {
