@@ -109,6 +109,18 @@ function words(line: string): string[] {
 
 /** Splits a config into sections (lines before the first section go into a nameless one). */
 export function parseSections(text: string): Section[] {
+  // The text rendered by one pass is the installed one of the next: keep the last two parses.
+  const hit = recent.find((r) => r.text === text);
+  if (hit !== undefined) return hit.sections;
+  const sections = splitSections(text);
+  recent.unshift({ text, sections });
+  recent.length = Math.min(recent.length, 2);
+  return sections;
+}
+
+const recent: { text: string; sections: Section[] }[] = [];
+
+function splitSections(text: string): Section[] {
   const starts = [0, ...[...text.matchAll(HEADER)].map((m) => m.index ?? 0)];
   const sections: Section[] = [];
   for (let i = 0; i < starts.length; i++) {
