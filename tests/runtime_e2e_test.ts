@@ -54,6 +54,7 @@ interface Rig extends AsyncDisposable {
   applier: Applier;
   runtime: RuntimePath;
   listen: number;
+  listenSpec: { http: string; https: string; tcp: string };
   render(sets: EndpointSet[]): string;
   proc(): Promise<{ reloads: number; worker: number | undefined }>;
   cli(command: string): Promise<string>;
@@ -88,6 +89,7 @@ async function rig(
     applier,
     runtime,
     listen,
+    listenSpec,
     render,
     cli,
     async proc() {
@@ -403,6 +405,30 @@ Deno.test({
         );
         assert.equal(https.status, "applied");
         assert.equal(applyPathOf(https).path, "reload");
+      });
+      await t.step("template edited (a server keyword and a backend option): reload path", async () => {
+        await using r = await rig([web(port, { a: "127.0.0.2" })]);
+        const sets = [web(port, { a: "127.0.0.2", b: "127.0.0.3" })];
+        const edited = (from: string, to: string) =>
+          compileTemplates(defaultTemplates().map((f) => ({ ...f, source: f.source.replaceAll(from, to) })));
+        const listenSpec = r.listenSpec;
+        const keyword = generate(
+          sets,
+          edited(":<%= s.port %> check", ":<%= s.port %> check weight 50"),
+          listenSpec,
+        );
+        const k = await r.applier.apply(keyword.text);
+        assert.equal(k.status, "applied", "a keyword on every server line reloads");
+        assert.match(applyPathOf(k).reloadReason ?? "", /server a changed beyond its address/);
+        const option = generate(
+          sets,
+          edited("    balance roundrobin", "    balance roundrobin\n    option redispatch"),
+          listenSpec,
+        );
+        const o = await r.applier.apply(option.text);
+        assert.equal(o.status, "applied");
+        assert.match(applyPathOf(o).reloadReason ?? "", /changed beyond its server lines/);
+        assert.deepEqual(await seenBackends(r.listen, HOST, 6), ["a", "b"]);
       });
     } finally {
       await Promise.all(backends.map((b) => b.close()));
