@@ -62,14 +62,23 @@ interface Rig extends AsyncDisposable {
 
 async function rig(
   sets: EndpointSet[],
-  options: { client?: (real: RuntimeClient) => RuntimeClient } = {},
+  options: { client?: (real: RuntimeClient) => RuntimeClient; statsSocket?: string } = {},
 ): Promise<Rig> {
   const listen = freePort();
   const listenSpec = { http: `127.0.0.1:${listen}`, https: `127.0.0.1:${freePort()}`, tcp: "127.0.0.1" };
-  const render = (s: EndpointSet[]) => generate(s, renderer, listenSpec).text;
+  const { statsSocket } = options;
+  // With statsSocket, the global section gets an admin stats socket and commands go there directly.
+  const render = (s: EndpointSet[]) => {
+    const text = generate(s, renderer, listenSpec).text;
+    return statsSocket === undefined
+      ? text
+      : text.replace("\nglobal\n", `\nglobal\n    stats socket ${statsSocket} mode 600 level admin\n`);
+  };
   const haproxy = await startHaproxy(render(sets), { waitFor: [listen] });
   const address = { transport: "unix", path: haproxy.masterSocket } as const;
-  const real = createRuntimeClient({ address, viaMaster: true });
+  const real = statsSocket === undefined
+    ? createRuntimeClient({ address, viaMaster: true })
+    : createRuntimeClient({ address: { transport: "unix", path: statsSocket }, viaMaster: false });
   const runtime = createRuntimePath({
     client: options.client?.(real) ?? real,
     drainTimeoutMs: 60_000,
@@ -432,6 +441,32 @@ Deno.test({
       });
     } finally {
       await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RuntimePath.apply() through an admin stats socket (--haproxy-runtime-socket): scale up and down, no reload",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["a", "b"]);
+    const dir = await Deno.makeTempDir({ prefix: "haconfd-stats-" });
+    try {
+      await using r = await rig([web(port, { a: "127.0.0.2" })], { statsSocket: `${dir}/admin.sock` });
+      assert.match(r.applier.installed() ?? "", /stats socket .*admin\.sock mode 600 level admin/);
+      const before = await r.proc();
+      expectRuntime(
+        await r.applier.apply(r.render([web(port, { a: "127.0.0.2", b: "127.0.0.3" })])),
+        "scale up",
+      );
+      assert.deepEqual(await seenBackends(r.listen, HOST, 6), ["a", "b"]);
+      expectRuntime(await r.applier.apply(r.render([web(port, { b: "127.0.0.3" })])), "scale down");
+      assert.deepEqual(await seenBackends(r.listen, HOST, 6), ["b"]);
+      assert.deepEqual(await r.proc(), before, "no reload");
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
+import { parseCommandLine } from "../lib/cli.ts";
+import { loadSettings, optionSpecs, type Settings } from "../lib/config.ts";
+import { runtimeTargetOf } from "../lib/daemon.ts";
 import {
   batchLines,
+  createRuntimePath,
   parseServersState,
   planCommands,
   readBackProblems,
+  type RuntimeClient,
   splitReplies,
 } from "../lib/haproxy/runtime.ts";
 import type { BackendChange } from "../lib/runtime_diff.ts";
@@ -88,4 +93,83 @@ Deno.test("readBackProblems() names missing, moved, maintenance and unknown serv
     "be/d missing",
     "be/y not in the file",
   ]);
+});
+
+const INSTALLED = `defaults
+    default-server inter 2s
+
+backend be
+    balance roundrobin
+    server a 10.0.0.1:80 check
+    server b 10.0.0.2:80 check
+`;
+
+/** A scripted Runtime API: records commands, answers like HAProxy 2.6 (del refused while `busy`). */
+function fakeClient(busy: Set<string>) {
+  const sent: string[] = [];
+  const client: RuntimeClient = {
+    run(commands) {
+      sent.push(...commands);
+      return Promise.resolve(commands.map((c) => {
+        if (c.startsWith("add server")) return "New server registered.";
+        if (c.startsWith("del server")) {
+          return busy.has(c.slice("del server ".length))
+            ? "Server still has connections attached to it, cannot remove it."
+            : "Server deleted.";
+        }
+        if (c.startsWith("show servers state")) {
+          return "1\n# header\n3 be 1 a 10.0.0.1 2 0 1 1 9 8 2 0 6 0 0 0 - 80 - 0 0 - - 0\n" +
+            "3 be 2 b 10.0.0.2 0 1 1 1 9 8 2 0 6 0 0 0 - 80 - 0 0 - - 0";
+        }
+        return "";
+      }));
+    },
+  };
+  return { client, sent };
+}
+
+Deno.test("RuntimePath.drainNow() deletes a drained server once free, shuts its sessions down after the drain timeout", async () => {
+  const busy = new Set(["be/b"]);
+  const { client, sent } = fakeClient(busy);
+  let now = 1_000;
+  const path = createRuntimePath({ client, drainTimeoutMs: 30_000, drainPollMs: 3_600_000, now: () => now });
+  try {
+    const outcome = await path.apply(INSTALLED, INSTALLED.replace("    server b 10.0.0.2:80 check\n", ""));
+    assert.equal(outcome.ok, true, JSON.stringify(outcome));
+    assert.deepEqual(path.draining().map((d) => d.id), ["be/b"], "busy: still draining");
+    assert.ok(sent.includes("set server be/b state maint"));
+    assert.ok(!sent.some((c) => c.startsWith("shutdown")), "no shutdown before the timeout");
+
+    now += 29_999;
+    await path.drainNow();
+    assert.ok(!sent.some((c) => c.startsWith("shutdown")), "still within the drain timeout");
+
+    now += 1;
+    busy.delete("be/b"); // the shutdown ends its sessions
+    await path.drainNow();
+    const tail = sent.slice(-2);
+    assert.deepEqual(tail, ["shutdown sessions server be/b", "del server be/b"]);
+    assert.deepEqual(path.draining(), [], "deleted");
+  } finally {
+    path.close();
+  }
+});
+
+function parseSettings(args: string[]): Settings {
+  return loadSettings(parseCommandLine(args, optionSpecs()).values, {});
+}
+
+Deno.test("runtimeTargetOf() prefers --haproxy-runtime-socket, else the master CLI, never with --no-runtime-api", () => {
+  const master = { transport: "unix", path: "/run/master.sock" } as const;
+  const settings = (args: string[]) =>
+    parseSettings(["--haproxy-master-socket", "/run/master.sock", ...args]);
+  assert.deepEqual(runtimeTargetOf(settings([]), master), { address: master, viaMaster: true });
+  assert.deepEqual(runtimeTargetOf(settings(["--haproxy-runtime-socket", "/run/admin.sock"]), master), {
+    address: { transport: "unix", path: "/run/admin.sock" },
+    viaMaster: false,
+  });
+  assert.equal(runtimeTargetOf(settings(["--no-runtime-api"]), master), null);
+  assert.equal(runtimeTargetOf(settings(["--dry-run"]), master), null);
+  assert.equal(runtimeTargetOf(parseSettings([]), null), null, "reload command only: reloads as before");
+  assert.equal(settings([]).drainTimeout, 30_000);
 });
