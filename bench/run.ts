@@ -10,6 +10,7 @@ import { type EndpointSet, parseObjectList } from "../lib/kube/objects.ts";
 import { buildModel } from "../lib/model.ts";
 import { compileTemplates, defaultTemplates } from "../lib/render.ts";
 import { e2eBenchmarks } from "./e2e.ts";
+import { runtimeBenchmarks } from "./runtime.ts";
 import { watchBenchmarks } from "./watch.ts";
 
 const listen = { http: "*:80", https: "*:443", tcp: "*" };
@@ -152,6 +153,7 @@ if (haproxy) {
 
 await watchBenchmarks((name, value, note) => row(name, value, note));
 if (haproxy) await e2eBenchmarks((name, value, note) => row(name, value, note));
+if (haproxy) await runtimeBenchmarks((name, value, note) => row(name, value, note));
 
 if (Deno.args.includes("--markdown")) {
   console.log("\n| benchmark | figure | note |\n| --- | ---: | --- |");

@@ -11,6 +11,7 @@ import { delay } from "./delay.ts";
 import { atomicWrite, type StagedFile, stageFile } from "./atomic_write.ts";
 import type { CheckResult } from "./haproxy/check.ts";
 import type { Reloader, ReloadResult } from "./haproxy/reload.ts";
+import type { RuntimePath } from "./haproxy/runtime.ts";
 import { errorText, type Logger, silentLogger } from "./log.ts";
 
 /** Durations of one apply, in milliseconds (0 for a step that did not run). */
@@ -58,6 +59,22 @@ export interface AppliedResult extends ResultBase {
   reload: ReloadResult;
   /** HAProxy's warnings from the check (empty when the check did not run). */
   warnings: string[];
+  /** Why the runtime path could not be taken, when a runtime path is configured. */
+  reloadReason?: string;
+}
+
+/** The new file is installed and its server changes went through HAProxy's Runtime API: no reload. */
+export interface RuntimeAppliedResult extends ResultBase {
+  /** Discriminant. */
+  status: "runtime";
+  /** Always true: only a changed file takes this path. */
+  changed: true;
+  /** What changed ("1 added, 0 removed, 0 moved in 1 backend(s)"). */
+  detail: string;
+  /** Runtime commands sent. */
+  commands: number;
+  /** Whether `haproxy -c` ran (skipped when all but the server lines equal the last checked config). */
+  checked: boolean;
 }
 
 /** Nothing was written or reloaded; the diff and the check result say what would happen. */
@@ -115,6 +132,8 @@ export interface ReloadFailedResult extends ResultBase {
   error: string;
   /** The reload outcome. */
   reload: ReloadResult;
+  /** Why the runtime path could not be taken, when a runtime path is configured. */
+  reloadReason?: string;
 }
 
 /** Staging or renaming the file failed; the installed file is untouched. */
@@ -129,6 +148,7 @@ export interface WriteFailedResult extends ResultBase {
 export type ApplyResult =
   | UnchangedResult
   | AppliedResult
+  | RuntimeAppliedResult
   | DryRunResult
   | CheckFailedResult
   | ReloadFailedResult
@@ -150,6 +170,8 @@ export interface ApplierOptions {
   now?: () => number;
   /** Waits `ms` (injectable for tests). @default {setTimeout-based} */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Server changes without reloads; absent: every change reloads. */
+  runtime?: RuntimePath;
 }
 
 /** Options of {@linkcode Applier.apply}. */
@@ -225,6 +247,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     log = silentLogger,
     now = Date.now,
     sleep = (ms, signal) => delay(ms, { signal }),
+    runtime,
   } = options;
   const rejectedPath = `${target}.rejected`;
   let installed = await readIfExists(target);
@@ -234,6 +257,8 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
   let startupReload = pending;
   let lastReloadAt: number | undefined;
   let queue: Promise<unknown> = Promise.resolve();
+  // Whether `haproxy -c` accepted the installed text, or everything in it but its server lines (see runtimeStep).
+  let installedProven = false;
 
   async function reloadNow(
     signal: AbortSignal | undefined,
@@ -268,6 +293,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
       result = { ok: false, durationMs: now() - lastReloadAt, detail: message, error: message };
     }
     pending = !result.ok;
+    if (result.ok) runtime?.reloaded();
     return { result, waitMs };
   }
 
@@ -305,10 +331,16 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     }
 
     if (!changed && !pending) return finish({ status: "unchanged", hash, installedHash, durations });
+    let reloadReason: string | undefined;
+    if (changed && !pending && runtime !== undefined && installed !== undefined) {
+      const step = await runtimeStep(runtime, installed, text, hash, signal, durations);
+      if ("result" in step) return finish(step.result);
+      reloadReason = step.reason;
+    }
 
     let warnings: string[] = [];
     const detail = changed
-      ? "installed the new config and reloaded"
+      ? `installed the new config and reloaded${reloadReason === undefined ? "" : ` (${reloadReason})`}`
       : startupReload
       ? "reloaded the installed config once at start-up"
       : "retried the pending reload";
@@ -359,6 +391,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
       }
       installed = text;
       installedHash = hash;
+      installedProven = true;
       pending = true;
       await removeRejected();
       log.info("config installed", { target, hash });
@@ -380,10 +413,81 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
         detail,
         error,
         reload,
+        ...(reloadReason === undefined ? {} : { reloadReason }),
       });
     }
     log.info("haproxy reloaded", { durationMs: reload.durationMs, changed, detail });
-    return finish({ status: "applied", hash, installedHash, durations, changed, detail, reload, warnings });
+    return finish({
+      status: "applied",
+      hash,
+      installedHash,
+      durations,
+      changed,
+      detail,
+      reload,
+      warnings,
+      ...(reloadReason === undefined ? {} : { reloadReason }),
+    });
+  }
+
+  /**
+   * The runtime path: server changes through the Runtime API, then the new file installed (staged,
+   * fsynced, renamed). `haproxy -c` is skipped only when the installed text passed it (directly, or as a
+   * runtime change of a text that did): the runtime path requires everything but the server lines to be
+   * byte-identical to it, and HAProxy itself parses each server line it accepts. Anything else, or any failure,
+   * returns the reason for the reload path; a failure after HAProxy was touched leaves a reload pending
+   * so that HAProxy ends up running a file either way.
+   */
+  async function runtimeStep(
+    path: RuntimePath,
+    current: string,
+    text: string,
+    hash: string,
+    signal: AbortSignal | undefined,
+    durations: ApplyDurations,
+  ): Promise<{ result: RuntimeAppliedResult | WriteFailedResult } | { reason: string }> {
+    let checked = false;
+    const prove = async (): Promise<string | undefined> => {
+      if (installedProven) return undefined;
+      const staged = await checkText(text, signal, durations);
+      if ("error" in staged) return `cannot check: ${staged.error}`;
+      await staged.file.discard();
+      if (staged.check.verdict !== "valid") return "the config check did not pass";
+      checked = true;
+      return undefined;
+    };
+    const outcome = await path.apply(current, text, signal, prove);
+    if (!outcome.ok) {
+      if (outcome.touched) pending = true;
+      log.warn("runtime path not taken, reloading", { reason: outcome.reason });
+      return { reason: outcome.reason };
+    }
+    try {
+      await atomicWrite(target, text);
+    } catch (error) {
+      // HAProxy runs servers the file does not have: the reload owed now brings it back to the file.
+      pending = true;
+      const message = `HAProxy took the server changes but the file was not installed: ${errorText(error)}`;
+      log.error("cannot install config", { target, error: message });
+      return { result: { status: "write-failed", hash, installedHash, durations, error: message } };
+    }
+    installed = text;
+    installedHash = hash;
+    installedProven = true;
+    await removeRejected();
+    log.info("config installed, servers changed without a reload", { target, hash, detail: outcome.detail });
+    return {
+      result: {
+        status: "runtime",
+        hash,
+        installedHash,
+        durations,
+        changed: true,
+        detail: `installed the new config, no reload: ${outcome.detail}`,
+        commands: outcome.commands,
+        checked,
+      },
+    };
   }
 
   /** Stages `text` beside the target and checks it; the caller discards or commits the staged file. */

@@ -514,6 +514,32 @@ export const OPTIONS = {
     group: "haproxy",
     help: "time limit of a reload (command or master socket)",
   }),
+  haproxyRuntimeSocket: option({
+    flag: "haproxy-runtime-socket",
+    env: "HAPROXY_RUNTIME_SOCKET",
+    schema: masterSocket,
+    arg: "PATH",
+    group: "haproxy",
+    help:
+      "admin stats socket for server changes without reloads (default: the master CLI, when there is one)",
+  }),
+  noRuntimeApi: option({
+    flag: "no-runtime-api",
+    env: "NO_RUNTIME_API",
+    default: "false",
+    schema: boolean,
+    group: "haproxy",
+    help: "never change servers through the Runtime API: every change reloads",
+  }),
+  drainTimeout: option({
+    flag: "drain-timeout",
+    env: "DRAIN_TIMEOUT",
+    default: "30s",
+    schema: duration("s"),
+    arg: "DURATION",
+    group: "haproxy",
+    help: "a server removed at runtime keeps its connections this long, then they are shut down",
+  }),
   wait: option({
     flag: "wait",
     env: "WAIT",

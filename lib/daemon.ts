@@ -14,6 +14,13 @@ import { type ManagedHaproxy, startManagedHaproxy } from "./haproxy/managed.ts";
 import { type MasterAddress, parseMasterAddress } from "./haproxy/master_cli.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "./haproxy/reload.ts";
 import { readHaproxyView } from "./haproxy/state.ts";
+import {
+  createRuntimeClient,
+  createRuntimePath,
+  type RuntimePath,
+  type RuntimeTarget,
+} from "./haproxy/runtime.ts";
+import { formatMasterAddress } from "./haproxy/master_cli.ts";
 import type { EndpointSet } from "./kube/objects.ts";
 import { createKubeSource } from "./kube/source.ts";
 import { errorText, type Logger } from "./log.ts";
@@ -28,7 +35,7 @@ import {
   type Renderer,
 } from "./render.ts";
 import { type Source, waitForSync } from "./source.ts";
-import type { ApplyRecord } from "./state.ts";
+import type { ApplyRecord, DaemonState } from "./state.ts";
 import { createStatusApp, startStatusServer, type StatusServer } from "./status.ts";
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
@@ -136,6 +143,18 @@ function reloadSetup(settings: Settings, log: Logger): ReloadSetup {
   };
 }
 
+/**
+ * Where runtime commands go: `--haproxy-runtime-socket`, else the master CLI the daemon reloads through;
+ * `null` (every change reloads) with neither, with `--no-runtime-api`, or in a dry run.
+ */
+export function runtimeTargetOf(settings: Settings, master: MasterAddress | null): RuntimeTarget | null {
+  if (settings.noRuntimeApi || settings.dryRun) return null;
+  if (settings.haproxyRuntimeSocket !== undefined) {
+    return { address: parseMasterAddress(settings.haproxyRuntimeSocket), viaMaster: false };
+  }
+  return master === null ? null : { address: master, viaMaster: true };
+}
+
 /** Reads `--status-token-file`; an unreadable, empty or short token is a start-up (settings) error. */
 async function readTokenFile(path: string): Promise<string> {
   let token: string;
@@ -188,6 +207,14 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     }
     : reloadSetup(settings, log.child("reload"));
   const checkArgv = checkCommand(settings);
+  const metrics = createMetrics();
+  const runtimeTarget = runtimeTargetOf(settings, master);
+  const runtime: RuntimePath | null = runtimeTarget === null ? null : createRuntimePath({
+    client: createRuntimeClient(runtimeTarget),
+    drainTimeoutMs: settings.drainTimeout,
+    onCommands: (result, count) => metrics.recordRuntimeCommands(result, count),
+    log: log.child("runtime"),
+  });
   const applier: Applier = await createApplier({
     target: settings.haproxyConf,
     check: (path, signal) =>
@@ -195,8 +222,8 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     reloader,
     minReloadIntervalMs: settings.minReloadInterval,
     log: log.child("apply"),
+    ...(runtime === null ? {} : { runtime }),
   });
-  const metrics = createMetrics();
   let lastDiff = "";
   const loop = createLoop({
     source,
@@ -225,7 +252,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     const token = settings.statusTokenFile !== undefined
       ? await readTokenFile(settings.statusTokenFile)
       : settings.statusToken;
-    const app = createStatusApp(() => loop.state(), {
+    const app = createStatusApp(() => withRuntime(loop.state()), {
       metrics,
       exposeConfig: settings.statusExposeConfig,
       ...(token === undefined ? {} : { token }),
@@ -238,6 +265,22 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     });
   }
 
+  function withRuntime(state: DaemonState): DaemonState {
+    if (runtime === null || runtimeTarget === null) return state;
+    const now = Date.now();
+    const target = `${runtimeTarget.viaMaster ? "master CLI" : "stats socket"} ${
+      formatMasterAddress(runtimeTarget.address)
+    }`;
+    return {
+      ...state,
+      runtime: {
+        target,
+        draining: runtime.draining().map((d) => ({ server: d.id, sinceMs: now - d.since })),
+        commands: metrics.runtimeCommandCounts(),
+      },
+    };
+  }
+
   // With --once, the caller drives the one pass through once().
   if (!settings.once) loop.start();
   const finished = source.run(controller.signal);
@@ -245,6 +288,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
 
   async function stop(): Promise<void> {
     await loop.close();
+    runtime?.close();
     controller.abort();
     await finished.catch(() => {});
     await status?.close();

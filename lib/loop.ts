@@ -6,6 +6,7 @@
  * @module
  */
 import type { Applier, ApplyResult } from "./apply.ts";
+import { applyPathOf } from "./apply_path.ts";
 import { sha256Hex } from "./apply.ts";
 import { type Generated, trailerDomains } from "./generate.ts";
 import type { EndpointSet } from "./kube/objects.ts";
@@ -97,6 +98,8 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
         }: ${result.reload.detail}`,
         errors: result.warnings,
       };
+    case "runtime":
+      return { outcome: "applied", detail: result.detail, errors: [] };
     case "dry-run":
       if (result.check?.ok === false) {
         return {
@@ -263,6 +266,7 @@ export function createLoop(options: LoopOptions): Loop {
         reloadMs: "reload" in result || "pendingReload" in result ? result.durations.reloadMs : null,
         hash: result.hash,
         errors,
+        ...applyPathOf(result),
       });
       if (entry.checkMs !== null) lastCheck = entry;
       if ("reload" in result || "pendingReload" in result) lastReload = entry;

@@ -63,6 +63,14 @@ export interface Metrics {
   readonly checkSeconds: Histogram;
   /** `haconfd_reload_duration_seconds`. */
   readonly reloadSeconds: Histogram;
+  /** `haconfd_runtime_commands_total{result}`: Runtime API commands by result (`ok`, `failed`). */
+  readonly runtimeCommands: Counter<"result">;
+  /** `haconfd_apply_paths_total{path}`: applies that reached HAProxy by path (`runtime`, `reload`, `unchanged`). */
+  readonly applyPaths: Counter<"path">;
+  /** Counts Runtime API commands (use this, not `runtimeCommands` directly, to keep the totals). */
+  recordRuntimeCommands(result: "ok" | "failed", count: number): void;
+  /** The totals of `runtimeCommands`. */
+  runtimeCommandCounts(): { ok: number; failed: number };
   /**
    * Counts one pass of the loop in one call: `applies`, the duration histograms for the steps that ran,
    * and `reloads` when it reloaded (failure when the outcome is `reload-failed`). Use this or the
@@ -118,6 +126,22 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     "result",
   );
   const reloads = labelledCounter("reloads_total", "HAProxy reloads by result", "result");
+  const runtimeCommands = labelledCounter(
+    "runtime_commands_total",
+    "HAProxy Runtime API commands by result (ok, failed)",
+    "result",
+  );
+  const commandCounts = { ok: 0, failed: 0 };
+  const applyPaths = labelledCounter(
+    "apply_paths_total",
+    "Applies by the path HAProxy got them (runtime, reload, unchanged)",
+    "path",
+  );
+  const draining = new Gauge({
+    name: name("runtime_draining_servers"),
+    help: "Servers removed through the Runtime API that still finish their connections",
+    registers,
+  });
   const histogram = (suffix: string, help: string): Histogram =>
     new Histogram({ name: name(suffix), help, buckets: [...DURATION_BUCKETS], registers });
   const renderSeconds = histogram("render_duration_seconds", "Time to render the config");
@@ -212,6 +236,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     sourceError.set(source.lastError === null ? 0 : 1);
     lastEvent.set(seconds(source.lastEventAt));
     lastFullSync.set(seconds(source.lastFullSyncAt));
+    draining.set(state.runtime?.draining.length ?? 0);
     haproxyServers.reset();
     haproxyProcesses.reset();
     if (haproxy && haproxy.error === null) {
@@ -229,9 +254,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     renderSeconds,
     checkSeconds,
     reloadSeconds,
+    runtimeCommands,
+    applyPaths,
+    recordRuntimeCommands(result, count) {
+      commandCounts[result] += count;
+      runtimeCommands.inc({ result }, count);
+    },
+    runtimeCommandCounts: () => ({ ...commandCounts }),
     contentType: registry.contentType,
     recordApply(record: ApplyRecord): void {
       applies.inc({ result: record.outcome });
+      if (record.path !== undefined) applyPaths.inc({ path: record.path });
       if (record.renderMs !== null) renderSeconds.observe(record.renderMs / 1000);
       if (record.checkMs !== null) checkSeconds.observe(record.checkMs / 1000);
       if (record.reloadMs !== null) {

@@ -37,6 +37,20 @@ export interface ApplyRecord {
   hash: string | null;
   /** Check errors (HAProxy's ALERT lines), when the check failed. */
   errors: string[];
+  /** How HAProxy got the change: through the Runtime API, by a reload, or not at all (unchanged). */
+  path?: "runtime" | "reload" | "unchanged";
+  /** Why the runtime path was not taken ("frontend f changed", "runtime command failed: …"). */
+  reloadReason?: string;
+}
+
+/** Servers changed through the Runtime API (present when the runtime path is in use). */
+export interface RuntimeView {
+  /** Where commands go (`master CLI …` or the stats socket). */
+  target: string;
+  /** Removed servers still finishing their connections. */
+  draining: { server: string; sinceMs: number }[];
+  /** Runtime commands sent, by result. */
+  commands: { ok: number; failed: number };
 }
 
 /** HAProxy's own view, read from its master socket where configured. */
@@ -86,4 +100,6 @@ export interface DaemonState {
   lastSuccessAt: number | null;
   /** How reloads are done: `command`, `master-socket`, `managed`, or `none` (dry run). */
   reloadMode: string;
+  /** The runtime path, when in use. */
+  runtime?: RuntimeView;
 }

@@ -123,6 +123,19 @@ function iso(at: number | null): string | null {
   return at === null ? null : new Date(at).toISOString();
 }
 
+/** The runtime path: where commands go, applies by path, servers draining, commands by result. */
+function runtimeSummary(state: DaemonState): unknown {
+  if (state.runtime === undefined) return null;
+  const byPath = { runtime: 0, reload: 0, unchanged: 0 };
+  for (const a of state.applies) if (a.path !== undefined) byPath[a.path]++;
+  const lastReload = state.applies.find((a) => a.path === "reload");
+  return {
+    ...state.runtime,
+    recentAppliesByPath: byPath,
+    lastReloadReason: lastReload?.reloadReason ?? null,
+  };
+}
+
 function run(record: DaemonState["applies"][number] | null, duration: number | null): unknown {
   if (record === null) return null;
   return {
@@ -182,6 +195,7 @@ export function statusDocument(
         state.config.installedHash === state.config.renderedHash,
     },
     reloadMode: state.reloadMode,
+    runtime: runtimeSummary(state),
     lastSuccessAt: iso(state.lastSuccessAt),
     lastApply: run(state.applies[0] ?? null, state.applies[0]?.durationMs ?? null),
     lastCheck: run(state.lastCheck, state.lastCheck?.checkMs ?? null),

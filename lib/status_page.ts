@@ -285,7 +285,9 @@ function applyRow(a: ApplyRecord, now: number): Html {
       <td class="mono num">${ms(a.durationMs)}</td>
       <td class="mono num">${ms(a.renderMs)} / ${ms(a.checkMs)} / ${ms(a.reloadMs)}</td>
       <td>${shortHash(a.hash)}</td>
-      <td>${a.detail}${errors}</td>
+      <td>${a.path === undefined ? "" : html`
+        <b>${a.path}</b>
+      `}${a.detail}${errors}</td>
     </tr>
   `;
 }
@@ -418,6 +420,28 @@ function sourceCard(source: DaemonState["source"], now: number): Html {
   `;
 }
 
+/** Rows of the config card about the runtime path: target, servers draining, commands. */
+function runtimeRows(state: DaemonState): Html {
+  const runtime = state.runtime;
+  if (runtime === undefined) {
+    return html`
+      <dt>servers changed by</dt>
+      <dd>reloads only (no Runtime API)</dd>
+    `;
+  }
+  const draining = runtime.draining.length === 0
+    ? "none"
+    : runtime.draining.map((d) => `${d.server} (${Math.round(d.sinceMs / 1000)} s)`).join(", ");
+  return html`
+    <dt>servers changed by</dt>
+    <dd>Runtime API, ${runtime.target}</dd>
+    <dt>draining</dt>
+    <dd>${draining}</dd>
+    <dt>runtime commands</dt>
+    <dd>${runtime.commands.ok} ok, ${runtime.commands.failed} failed</dd>
+  `;
+}
+
 function configCard(state: DaemonState, now: number): Html {
   const { path, installedHash, renderedHash } = state.config;
   const current = installedHash !== null && installedHash === renderedHash;
@@ -437,6 +461,7 @@ function configCard(state: DaemonState, now: number): Html {
         ${check} ${reload}
         <dt>reloads by</dt>
         <dd>${state.reloadMode}</dd>
+        ${runtimeRows(state)}
       </dl>
     </div>
   `;

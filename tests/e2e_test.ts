@@ -32,6 +32,10 @@ import { run as runCommand } from "./support/process.ts";
 
 const ignore = !haproxyAvailable();
 
+/** A change reached HAProxy: by a reload, or through the Runtime API (servers only). */
+const applied = (l: { msg?: unknown }) =>
+  l.msg === "haproxy reloaded" || l.msg === "config installed, servers changed without a reload";
+
 Deno.test({
   name: "haconfd run routes Host grafana.example.test to its endpoints as they scale, and drops the route",
   ignore,
@@ -60,13 +64,13 @@ Deno.test({
       // Scale up: 1 → 3 addresses, every one answers (round robin).
       let from = daemon.logs().length;
       kube.upsert("endpoints", grafana([g1.hostname, g2.hostname, g3.hostname]));
-      await daemon.waitForLog((l) => l.msg === "haproxy reloaded", { from });
+      await daemon.waitForLog(applied, { from });
       await waitForBackends(http, "grafana.example.test", ["grafana-1", "grafana-2", "grafana-3"], 9);
 
       // Scale down: 3 → 1, another address than the first.
       from = daemon.logs().length;
       kube.upsert("endpoints", grafana([g3.hostname]));
-      await daemon.waitForLog((l) => l.msg === "haproxy reloaded", { from });
+      await daemon.waitForLog(applied, { from });
       await waitForBackends(http, "grafana.example.test", ["grafana-3"], 6);
       assert.ok(g1.hits > 0 && g2.hits > 0, "the earlier backends answered before the scale-down");
 
@@ -142,87 +146,100 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "haconfd run under endpoint churn serves every request and reloads a bounded number of times",
-  ignore,
-  async fn() {
-    const { backends, port } = await startHttpBackends(["churn-1", "churn-2", "churn-3"]);
-    const ips = backends.map((b) => b.hostname);
-    const names = backends.map((b) => b.name);
-    const grafana = (subset: number) =>
-      endpoints(
-        "grafana",
-        { domain: "grafana.example.test", proto: "http" },
-        ips.filter((_, i) => (subset & (1 << i)) !== 0),
-        port,
-      );
-    const CHANGES = 200;
-    const EVERY_MS = 15;
-    const MIN_WAIT_MS = 50;
-    await using kube = await startKube([grafana(0b111)]);
-    try {
-      await using daemon = await startDaemonProcess({ apiServer: kube.url, wait: `${MIN_WAIT_MS}ms:500ms` });
-      const http = daemon.ports.http;
-      await waitForBackends(http, "grafana.example.test", names, 9);
-      const from = daemon.logs().length;
-      const metricsBefore = await reloadsTotal(daemon);
-
-      // A steady client loop, bounded by the churn's end (plus convergence) and a hard deadline.
-      let churning = true;
-      const failures: string[] = [];
-      let requests = 0;
-      const deadline = performance.now() + 25_000;
-      const client = (async () => {
-        while (churning && performance.now() < deadline) {
-          try {
-            const answer = await httpGet(http, "grafana.example.test", "/", { timeoutMs: 3_000 });
-            if (answer.status !== 200 || !names.includes(answer.headers["x-backend"] ?? "")) {
-              failures.push(
-                `status ${answer.status} from ${answer.headers["x-backend"] ?? "?"}: ${answer.body}`,
-              );
-            }
-          } catch (error) {
-            failures.push((error as Error).message);
-          }
-          requests++;
-        }
-      })();
-
-      // 200 changes: the ready addresses cycle through every non-empty subset of the three backends.
-      const started = performance.now();
-      let last = 0;
-      for (let i = 0; i < CHANGES; i++) {
-        last = (i % 7) + 1;
-        kube.upsert("endpoints", grafana(last));
-        await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
-      }
-      const churnMs = performance.now() - started;
-      const finalNames = names.filter((_, i) => (last & (1 << i)) !== 0);
+for (const path of ["reload", "runtime"] as const) {
+  Deno.test({
+    name: `haconfd run under endpoint churn serves every request (${path} path: ${
+      path === "reload" ? "a bounded number of reloads" : "no reload"
+    })`,
+    ignore,
+    async fn() {
+      const { backends, port } = await startHttpBackends(["churn-1", "churn-2", "churn-3"]);
+      const ips = backends.map((b) => b.hostname);
+      const names = backends.map((b) => b.name);
+      const grafana = (subset: number) =>
+        endpoints(
+          "grafana",
+          { domain: "grafana.example.test", proto: "http" },
+          ips.filter((_, i) => (subset & (1 << i)) !== 0),
+          port,
+        );
+      const CHANGES = 200;
+      const EVERY_MS = 15;
+      const MIN_WAIT_MS = 50;
+      await using kube = await startKube([grafana(0b111)]);
       try {
-        await daemon.waitReady();
-        await waitForBackends(http, "grafana.example.test", finalNames, 9);
-      } finally {
-        churning = false;
-        await client;
-      }
+        await using daemon = await startDaemonProcess({
+          apiServer: kube.url,
+          wait: `${MIN_WAIT_MS}ms:500ms`,
+          args: path === "reload" ? ["--no-runtime-api"] : [],
+        });
+        const http = daemon.ports.http;
+        await waitForBackends(http, "grafana.example.test", names, 9);
+        const from = daemon.logs().length;
+        const metricsBefore = await reloadsTotal(daemon);
 
-      const reloads = daemon.logs().slice(from).filter((l) => l.msg === "haproxy reloaded");
-      const bound = Math.ceil(churnMs / MIN_WAIT_MS) + 3;
-      assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
-      assert.ok(requests >= 50, `only ${requests} requests were sent`);
-      assert.ok(reloads.length >= 1, "the churn caused no reload");
-      assert.ok(
-        reloads.length <= bound && reloads.length <= CHANGES / 10,
-        `${reloads.length} reloads for ${CHANGES} changes in ${Math.round(churnMs)} ms (bound ${bound})`,
-      );
-      // The metric agrees with the log.
-      assert.equal((await reloadsTotal(daemon)) - metricsBefore, reloads.length);
-      assert.equal((await daemon.stop()).code, 0);
-    } finally {
-      await Promise.all(backends.map((b) => b.close()));
-    }
-  },
-});
+        // A steady client loop, bounded by the churn's end (plus convergence) and a hard deadline.
+        let churning = true;
+        const failures: string[] = [];
+        let requests = 0;
+        const deadline = performance.now() + 25_000;
+        const client = (async () => {
+          while (churning && performance.now() < deadline) {
+            try {
+              const answer = await httpGet(http, "grafana.example.test", "/", { timeoutMs: 3_000 });
+              if (answer.status !== 200 || !names.includes(answer.headers["x-backend"] ?? "")) {
+                failures.push(
+                  `status ${answer.status} from ${answer.headers["x-backend"] ?? "?"}: ${answer.body}`,
+                );
+              }
+            } catch (error) {
+              failures.push((error as Error).message);
+            }
+            requests++;
+          }
+        })();
+
+        // 200 changes: the ready addresses cycle through every non-empty subset of the three backends.
+        const started = performance.now();
+        let last = 0;
+        for (let i = 0; i < CHANGES; i++) {
+          last = (i % 7) + 1;
+          kube.upsert("endpoints", grafana(last));
+          await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
+        }
+        const churnMs = performance.now() - started;
+        const finalNames = names.filter((_, i) => (last & (1 << i)) !== 0);
+        try {
+          await daemon.waitReady();
+          await waitForBackends(http, "grafana.example.test", finalNames, 9);
+        } finally {
+          churning = false;
+          await client;
+        }
+
+        const reloads = daemon.logs().slice(from).filter((l) => l.msg === "haproxy reloaded");
+        const bound = Math.ceil(churnMs / MIN_WAIT_MS) + 3;
+        assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
+        assert.ok(requests >= 50, `only ${requests} requests were sent`);
+        if (path === "reload") {
+          assert.ok(reloads.length >= 1, "the churn caused no reload");
+          assert.ok(
+            reloads.length <= bound && reloads.length <= CHANGES / 10,
+            `${reloads.length} reloads for ${CHANGES} changes in ${Math.round(churnMs)} ms (bound ${bound})`,
+          );
+        } else {
+          assert.equal(reloads.length, 0, "server changes go through the Runtime API");
+          assert.ok(daemon.logs().slice(from).some(applied), "the churn reached HAProxy");
+        }
+        // The metric agrees with the log.
+        assert.equal((await reloadsTotal(daemon)) - metricsBefore, reloads.length);
+        assert.equal((await daemon.stop()).code, 0);
+      } finally {
+        await Promise.all(backends.map((b) => b.close()));
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "haconfd run stops its managed HAProxy on SIGTERM",

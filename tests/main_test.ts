@@ -365,6 +365,9 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       logFormat: { bad: "xml" },
       maxResponseBytes: { bad: "12 parsecs" },
       maxEventBytes: { bad: "10" },
+      haproxyRuntimeSocket: { bad: "127.0.0.1:99999" },
+      noRuntimeApi: { bad: "maybe" },
+      drainTimeout: { bad: "600h" },
     };
     const failures: string[] = [];
     for (const [key, c] of Object.entries(cases) as [Key, BadValue][]) {

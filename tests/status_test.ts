@@ -487,3 +487,48 @@ Deno.test("ago() speaks in seconds, minutes, hours and days", () => {
   assert.equal(ago(T0 - 3 * 86_400_000, T0), "3 d ago");
   assert.equal(ago(T0 + 10_000, T0), "in 10 s");
 });
+
+Deno.test("createStatusApp() shows the runtime path: applies by path, reload reasons, draining servers, commands", async () => {
+  const runtimeApply: ApplyRecord = {
+    ...APPLIED,
+    detail: "installed the new config, no reload",
+    path: "runtime",
+  };
+  const reloadApply: ApplyRecord = {
+    ...APPLIED,
+    path: "reload",
+    reloadReason: "frontend http-in changed",
+  };
+  const state: DaemonState = {
+    ...fixture(),
+    applies: [runtimeApply, reloadApply, { ...APPLIED, path: "unchanged" }],
+    runtime: {
+      target: "master CLI /run/haproxy-master.sock",
+      draining: [{ server: "be_web/web-1", sinceMs: 4_000 }],
+      commands: { ok: 12, failed: 1 },
+    },
+  };
+  const metrics = createMetrics();
+  metrics.recordApply(runtimeApply);
+  metrics.recordApply(reloadApply);
+  metrics.recordRuntimeCommands("ok", 12);
+  metrics.recordRuntimeCommands("failed", 1);
+  const status = app(state, { metrics });
+  const doc = await (await status.request("/status")).json();
+  assert.deepEqual(doc.runtime, {
+    ...state.runtime,
+    recentAppliesByPath: { runtime: 1, reload: 1, unchanged: 1 },
+    lastReloadReason: "frontend http-in changed",
+  });
+  assert.equal(doc.applies[1].reloadReason, "frontend http-in changed");
+  const page = await (await status.request("/")).text();
+  assert.match(page, /Runtime API, master CLI \/run\/haproxy-master\.sock/);
+  assert.match(page, /be_web\/web-1 \(4 s\)/);
+  assert.match(page, /12 ok, 1 failed/);
+  const text = await (await status.request("/metrics")).text();
+  assert.match(text, /^haconfd_runtime_commands_total\{result="ok"\} 12$/m);
+  assert.match(text, /^haconfd_runtime_commands_total\{result="failed"\} 1$/m);
+  assert.match(text, /^haconfd_apply_paths_total\{path="runtime"\} 1$/m);
+  assert.match(text, /^haconfd_apply_paths_total\{path="reload"\} 1$/m);
+  assert.match(text, /^haconfd_runtime_draining_servers 1$/m);
+});

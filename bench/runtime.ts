@@ -1,0 +1,236 @@
+// deno-lint-ignore-file no-console -- a benchmark prints its figures
+/**
+ * Runtime path versus reload path, with HAProxy's own floor measured in the same run: API write → first
+ * request routed to the new server, haconfd's CPU per endpoint change, and a rolling update of one
+ * deployment. A real `haconfd run` subprocess with its managed HAProxy 2.6, the fake API server, backends
+ * on 127.0.0.x. Run with `tools/deno run -A bench/runtime.ts [objects…]` (part of `tools/deno task bench`).
+ *
+ * @module
+ */
+import { generate } from "../lib/generate.ts";
+import { masterCommand } from "../lib/haproxy/master_cli.ts";
+import { parseObjectList } from "../lib/kube/objects.ts";
+import { compileTemplates, defaultTemplates } from "../lib/render.ts";
+import { httpGet } from "../lib/demo/backends.ts";
+import {
+  type DaemonProcess,
+  endpoints,
+  startDaemonProcess,
+  startHttpBackends,
+  startKube,
+} from "../tests/support/daemon.ts";
+import { freePort, startHaproxy } from "../tests/support/haproxy.ts";
+import type { JsonObject } from "../lib/demo/kube_server.ts";
+
+const HOST = "app.example.test";
+const ROUNDS = 10;
+const TICKS = 100; // clock ticks per second of /proc/<pid>/stat (USER_HZ on Linux)
+
+type Report = (name: string, value: string, note?: string) => void;
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** CPU seconds of a process and of its reaped children (utime + stime + cutime + cstime). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) / TICKS;
+}
+
+/** `filler` annotated objects, 3 addresses each, on 127.x addresses where nothing listens. */
+function fillers(count: number, port: number): JsonObject[] {
+  return Array.from({ length: count }, (_, i) =>
+    endpoints(
+      `svc-${i}`,
+      { domain: `svc-${i}.example.test`, proto: "http" },
+      [1, 2, 3].map((n) => `127.${1 + (i >> 8)}.${i & 255}.${n}`),
+      port,
+    ));
+}
+
+/** Polls HAProxy until `host` is answered by `name`; returns the elapsed ms since `start`. */
+async function routed(port: number, name: string, start: number, host = HOST): Promise<number> {
+  for (;;) {
+    const answer = await httpGet(port, host, "/", { timeoutMs: 2000 }).catch(() => null);
+    if (answer?.headers["x-backend"] === name) return performance.now() - start;
+    if (performance.now() - start > 20_000) throw new Error(`no switch to ${name} in 20 s`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+async function reloads(daemon: DaemonProcess): Promise<number> {
+  const { body } = await daemon.get("/metrics");
+  return Number(/^haconfd_reloads_total\{result="success"\} (\d+)/m.exec(body)?.[1] ?? "0");
+}
+
+/** Flips `app` between blue and green ROUNDS times: latency to the first routed request, CPU per change. */
+async function switchRounds(
+  daemon: DaemonProcess,
+  kube: Awaited<ReturnType<typeof startKube>>,
+  port: number,
+): Promise<{ latencies: number[]; cpuPerChange: number; reloads: number }> {
+  const annotations = { domain: HOST, proto: "http" };
+  const latencies: number[] = [];
+  const reloadsBefore = await reloads(daemon);
+  let cpu = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const [ip, name] = round % 2 === 0 ? ["127.0.0.3", "green"] : ["127.0.0.2", "blue"];
+    // Lone changes: past --min-reload-interval, so the reload path pays no wait either.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const cpuBefore = await cpuSeconds(daemon.pid);
+    const start = performance.now();
+    kube.upsert("endpoints", endpoints("app", annotations, [ip], port));
+    latencies.push(await routed(daemon.ports.http, name, start));
+    // The apply ends with the file install after the runtime commands: let it finish before reading CPU.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    cpu += (await cpuSeconds(daemon.pid)) - cpuBefore;
+  }
+  return { latencies, cpuPerChange: cpu / ROUNDS, reloads: (await reloads(daemon)) - reloadsBefore };
+}
+
+/** HAProxy's own floor: `set server … addr` on a standalone HAProxy running the same-size config. */
+async function floor(objects: JsonObject[], port: number): Promise<number[]> {
+  const listen = freePort();
+  const sets = parseObjectList({ kind: "EndpointsList", items: objects }).endpoints;
+  const text = generate(sets, compileTemplates(defaultTemplates()), {
+    http: `127.0.0.1:${listen}`,
+    https: `127.0.0.1:${freePort()}`,
+    tcp: "127.0.0.1",
+  }).text;
+  const backend = /^# app\.example\.test .*\nbackend (\S+)$/m.exec(text)?.[1];
+  if (backend === undefined) throw new Error("no backend for app.example.test");
+  const haproxy = await startHaproxy(text, { waitFor: [listen], timeoutMs: 60_000 });
+  try {
+    const address = { transport: "unix", path: haproxy.masterSocket } as const;
+    const latencies: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const [ip, name] = round % 2 === 0 ? ["127.0.0.3", "green"] : ["127.0.0.2", "blue"];
+      const start = performance.now();
+      await masterCommand(address, `@1 set server ${backend}/127.0.0.2 addr ${ip} port ${port}`);
+      latencies.push(await routed(listen, name, start));
+    }
+    return latencies;
+  } finally {
+    await haproxy.stop();
+  }
+}
+
+/** A rolling update of `app`: 10 pods replaced one by one, 200 ms apart, while a client loop runs. */
+async function rollingUpdate(
+  daemon: DaemonProcess,
+  kube: Awaited<ReturnType<typeof startKube>>,
+  port: number,
+): Promise<{ reloads: number; lastServesMs: number; failed: number; requests: number }> {
+  const annotations = { domain: HOST, proto: "http" };
+  const ip = (i: number) => `127.0.0.${i + 2}`; // pods 0–9 old, 10–19 new (backends r0…r19)
+  const pods = Array.from({ length: 10 }, (_, i) => ip(i));
+  kube.upsert("endpoints", endpoints("app", annotations, pods, port));
+  await routed(daemon.ports.http, "r9", performance.now());
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const reloadsBefore = await reloads(daemon);
+  let failed = 0;
+  let requests = 0;
+  let running = true;
+  const client = (async () => {
+    while (running) {
+      const answer = await httpGet(daemon.ports.http, HOST, "/", { timeoutMs: 5000 }).catch(() => null);
+      requests++;
+      if (answer?.status !== 200) failed++;
+    }
+  })();
+  const start = performance.now();
+  for (let step = 0; step < 10; step++) {
+    pods[step] = ip(10 + step);
+    kube.upsert("endpoints", endpoints("app", annotations, [...pods], port));
+    if (step < 9) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const lastServesMs = await routed(daemon.ports.http, "r19", start);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  running = false;
+  await client;
+  return { reloads: (await reloads(daemon)) - reloadsBefore, lastServesMs, failed, requests };
+}
+
+function latencyRow(report: Report, label: string, values: number[], note = ""): void {
+  report(
+    label,
+    `${percentile(values, 50).toFixed(1)} ms`,
+    `p50 of ${values.length}; p90 ${percentile(values, 90).toFixed(1)} ms, max ${
+      Math.max(...values).toFixed(1)
+    } ms${note}`,
+  );
+}
+
+/** Runs the runtime-path benchmarks at each object count. */
+export async function runtimeBenchmarks(report: Report, counts: number[] = [100, 2000]): Promise<void> {
+  const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
+  const { backends, port } = await startHttpBackends(["blue", "green"]);
+  // The rolling update's pods r0…r19 on 127.0.0.2–21, on a port of their own.
+  const rolling = await startHttpBackends(names).catch(() => null);
+  try {
+    for (const count of counts) {
+      const objects = [
+        ...fillers(count - 1, port),
+        endpoints("app", { domain: HOST, proto: "http" }, ["127.0.0.2"], port),
+      ];
+      const floorLatencies = await floor(objects, port);
+      latencyRow(report, `${count} objects: HAProxy floor, set server addr → routed`, floorLatencies);
+      for (const mode of ["runtime", "reload"] as const) {
+        const kube = await startKube(objects);
+        const daemon = await startDaemonProcess({
+          apiServer: kube.url,
+          args: ["--log-level", "warn", ...(mode === "reload" ? ["--no-runtime-api"] : [])],
+          readyTimeoutMs: 120_000,
+        });
+        try {
+          const result = await switchRounds(daemon, kube, port);
+          latencyRow(
+            report,
+            `${count} objects: ${mode} path, API write → routed to the new server`,
+            result.latencies,
+            `; ${result.reloads} reloads`,
+          );
+          report(
+            `${count} objects: ${mode} path, haconfd CPU per endpoint change`,
+            `${(result.cpuPerChange * 1000).toFixed(0)} ms`,
+            "CPU time of haconfd and its reaped children (haproxy -c)",
+          );
+          if (rolling !== null) {
+            const roll = await rollingUpdateWith(daemon, kube, rolling.port);
+            report(
+              `${count} objects: ${mode} path, rolling update of 10 pods 200 ms apart`,
+              `${roll.reloads} reloads`,
+              `last new pod serves after ${
+                roll.lastServesMs.toFixed(0)
+              } ms; ${roll.failed} of ${roll.requests} client requests failed`,
+            );
+          }
+        } finally {
+          await daemon.stop();
+          await kube.close();
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...backends, ...(rolling?.backends ?? [])].map((b) => b.close()));
+  }
+}
+
+function rollingUpdateWith(
+  daemon: DaemonProcess,
+  kube: Awaited<ReturnType<typeof startKube>>,
+  port: number,
+) {
+  return rollingUpdate(daemon, kube, port);
+}
+
+if (import.meta.main) {
+  const counts = Deno.args.map(Number).filter((n) => n > 0);
+  await runtimeBenchmarks(
+    (name, value, note = "") => console.log(`| ${name} | ${value} | ${note} |`),
+    counts.length > 0 ? counts : undefined,
+  );
+}

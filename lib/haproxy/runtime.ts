@@ -1,0 +1,474 @@
+/**
+ * Server changes through HAProxy's Runtime API (2.6+): the command plan for a {@linkcode RuntimeDiff},
+ * a client that sends commands in batches and parses every reply, the read-back against the new file,
+ * and the draining of removed servers until `del server` succeeds.
+ *
+ * @module
+ */
+import { errorText, type Logger, silentLogger } from "../log.ts";
+import type { BackendChange, ServerLine } from "../runtime_diff.ts";
+import { runtimeDiff } from "../runtime_diff.ts";
+import { type MasterAddress, masterCommand } from "./master_cli.ts";
+
+/** Where runtime commands go: the master CLI (forwarded to the current worker with `@1`) or a stats socket. */
+export interface RuntimeTarget {
+  /** Socket address. */
+  address: MasterAddress;
+  /** Whether it is the master CLI (commands get the `@1 ` worker prefix). */
+  viaMaster: boolean;
+}
+
+/** Default time one batch of commands may take. */
+export const DEFAULT_RUNTIME_TIMEOUT_MS = 10_000;
+/** Lines sent to HAProxy are kept below this length (its CLI reads a line into one buffer). */
+const MAX_LINE = 4_000;
+
+/** Sends commands and returns one reply per command. */
+export interface RuntimeClient {
+  /** Runs `commands` in order; throws on a socket error or when the replies cannot be matched to them. */
+  run(commands: readonly string[], signal?: AbortSignal): Promise<string[]>;
+}
+
+/**
+ * Splits the output of a prompt-mode session into one reply per command: the prompt (`> ` or
+ * `master> `) opens every reply line-initially, the text before the first prompt belongs to `prompt`.
+ */
+export function splitReplies(text: string, viaMaster: boolean): string[] {
+  const prompt = viaMaster ? /(?:^|(?<=\n))master> / : /(?:^|(?<=\n))> /;
+  const parts = text.split(prompt);
+  return parts.slice(1, -1).map((p) => p.trim());
+}
+
+/** Joins commands into `;`-separated lines below {@linkcode MAX_LINE}. */
+export function batchLines(commands: readonly string[]): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const command of commands) {
+    if (line !== "" && line.length + command.length + 2 > MAX_LINE) {
+      lines.push(line);
+      line = "";
+    }
+    line = line === "" ? command : `${line}; ${command}`;
+  }
+  if (line !== "") lines.push(line);
+  return lines;
+}
+
+/**
+ * A client over one connection per batch: `prompt` turns on the interactive mode whose prompts delimit
+ * the replies, commands go `;`-separated in lines, and the answer is read until HAProxy closes.
+ */
+export function createRuntimeClient(
+  target: RuntimeTarget,
+  timeoutMs = DEFAULT_RUNTIME_TIMEOUT_MS,
+): RuntimeClient {
+  return {
+    async run(commands, signal) {
+      if (commands.length === 0) return [];
+      const prefixed = target.viaMaster ? commands.map((c) => `@1 ${c}`) : [...commands];
+      const text = ["prompt", ...batchLines(prefixed)].join("\n");
+      const answer = await masterCommand(target.address, text, { timeoutMs, signal });
+      const replies = splitReplies(answer, target.viaMaster);
+      if (replies.length !== commands.length) {
+        throw new Error(
+          `Runtime API answered ${replies.length} replies to ${commands.length} commands: ${
+            JSON.stringify(answer.slice(0, 300))
+          }`,
+        );
+      }
+      return replies;
+    },
+  };
+}
+
+/** One command and the replies that mean it worked. */
+export interface PlannedCommand {
+  /** The command text. */
+  command: string;
+  /** Replies that mean success. */
+  expect: RegExp;
+}
+
+const EMPTY = /^$/;
+const ADDED = /^New server registered\.$/;
+const DELETED = /^Server deleted\.$/;
+const ADDR_SET = /^(?:IP changed from|no need to change the addr)/;
+/** The `del server` reply while the server still has connections (HAProxy 2.6). */
+export const STILL_CONNECTED = /^Server still has connections attached to it, cannot remove it\.$/;
+
+function endpoint(server: Pick<ServerLine, "address" | "port">): string {
+  return server.address.includes(":")
+    ? `[${server.address}]:${server.port}`
+    : `${server.address}:${server.port}`;
+}
+
+/** The last of `enabled`/`disabled` wins, as in the file. */
+function startsDisabled(keywords: readonly string[]): boolean {
+  return keywords.lastIndexOf("disabled") > keywords.lastIndexOf("enabled");
+}
+
+/** Key of a server in the drain table. */
+function keyOf(backend: string, name: string): string {
+  return `${backend}/${name}`;
+}
+
+/**
+ * The commands for one set of backend changes. A server that is still draining and comes back with the
+ * same keywords is re-enabled instead of added; removed servers go to maintenance (no new request
+ * reaches them) after the additions, and are deleted by {@linkcode RuntimePath}'s drain step.
+ */
+export function planCommands(
+  changes: readonly BackendChange[],
+  draining: ReadonlyMap<string, { keywords: string }>,
+): PlannedCommand[] | string {
+  const plan: PlannedCommand[] = [];
+  for (const change of changes) {
+    const be = change.backend;
+    for (const server of change.updates) {
+      plan.push({
+        command: `set server ${be}/${server.name} addr ${server.address} port ${server.port}`,
+        expect: ADDR_SET,
+      });
+    }
+    for (const server of change.adds) {
+      const id = keyOf(be, server.name);
+      const back = draining.get(id);
+      if (back !== undefined) {
+        if (back.keywords !== server.effectiveKeywords.join(" ")) {
+          return `server ${id} came back with other keywords while draining`;
+        }
+        plan.push({
+          command: `set server ${id} addr ${server.address} port ${server.port}`,
+          expect: ADDR_SET,
+        });
+      } else {
+        plan.push({
+          command: `add server ${id} ${endpoint(server)} ${server.effectiveKeywords.join(" ")}`.trimEnd(),
+          expect: ADDED,
+        });
+        // A dynamic server starts in maintenance with its check disabled.
+        if (server.effectiveKeywords.includes("check")) {
+          plan.push({ command: `enable health ${id}`, expect: EMPTY });
+        }
+      }
+      if (!startsDisabled(server.effectiveKeywords)) {
+        plan.push({ command: `set server ${id} state ready`, expect: EMPTY });
+      }
+    }
+    // Last: a backend going from {a} to {b} never passes through "no server available".
+    for (const name of change.removes) {
+      plan.push({ command: `set server ${be}/${name} state maint`, expect: EMPTY });
+    }
+  }
+  return plan;
+}
+
+/** One row of `show servers state`. */
+export interface ServerState {
+  /** Server name. */
+  name: string;
+  /** Address. */
+  address: string;
+  /** Port. */
+  port: number;
+  /** `srv_admin_state` bit mask (0x01 forced maintenance, 0x04 `disabled` in the config, 0x08 drain). */
+  admin: number;
+  /** `srv_check_state` bit mask (0x04: health check enabled). */
+  check: number;
+}
+
+/** Parses `show servers state` (format 1) into backend → servers. */
+export function parseServersState(text: string): Map<string, ServerState[]> {
+  const backends = new Map<string, ServerState[]>();
+  for (const line of text.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 19 || line.startsWith("#")) continue;
+    const [, backend = "", , name = "", address = ""] = f;
+    const row: ServerState = {
+      name,
+      address,
+      port: Number(f[18]),
+      admin: Number(f[6]),
+      check: Number(f[13]),
+    };
+    backends.set(backend, [...(backends.get(backend) ?? []), row]);
+  }
+  return backends;
+}
+
+/**
+ * Differences between HAProxy's servers and the file's for the changed backends (empty when they match):
+ * every file server present with its address and port, in service unless `disabled`, its health check
+ * enabled when it has `check`; any other server must be one that is draining.
+ */
+export function readBackProblems(
+  changes: readonly BackendChange[],
+  state: ReadonlyMap<string, ServerState[]>,
+  draining: ReadonlySet<string>,
+): string[] {
+  const problems: string[] = [];
+  for (const change of changes) {
+    const live = new Map((state.get(change.backend) ?? []).map((s) => [s.name, s]));
+    for (const want of change.expected) {
+      const id = keyOf(change.backend, want.name);
+      const got = live.get(want.name);
+      live.delete(want.name);
+      if (got === undefined) {
+        problems.push(`${id} missing`);
+        continue;
+      }
+      if (got.address !== want.address || got.port !== want.port) {
+        problems.push(`${id} at ${got.address}:${got.port}, file says ${want.address}:${want.port}`);
+      }
+      const maint = (got.admin & 0x05) !== 0;
+      if (maint !== startsDisabled(want.keywords)) problems.push(`${id} admin state ${got.admin}`);
+      if (want.keywords.includes("check") && (got.check & 0x04) === 0) {
+        problems.push(`${id} health check not enabled`);
+      }
+    }
+    for (const name of live.keys()) {
+      if (!draining.has(keyOf(change.backend, name))) {
+        problems.push(`${keyOf(change.backend, name)} not in the file`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** What {@linkcode RuntimePath.apply} did. */
+export type RuntimeOutcome =
+  | { ok: true; commands: number; detail: string }
+  | {
+    ok: false;
+    /** Why a reload is needed ("frontend f changed", "runtime command failed: …"). */
+    reason: string;
+    /** Whether HAProxy's state may have been changed (then only a reload makes it match a file). */
+    touched: boolean;
+  };
+
+/** A server put out of service, waiting for its connections to end. */
+export interface DrainingServer {
+  /** `backend/name`. */
+  id: string;
+  /** When it went to maintenance (ms). */
+  since: number;
+  /** Its effective keywords, to re-enable it when it comes back unchanged. */
+  keywords: string;
+}
+
+/** Options of {@linkcode createRuntimePath}. */
+export interface RuntimePathOptions {
+  /** Sends commands. */
+  client: RuntimeClient;
+  /** Time a removed server may keep connections before they are shut down. @default {30000} */
+  drainTimeoutMs?: number;
+  /** Pause between attempts to delete draining servers. @default {500} */
+  drainPollMs?: number;
+  /** Counts commands by result (`ok`, `failed`). */
+  onCommands?: (result: "ok" | "failed", count: number) => void;
+  /** Logger. @default {silentLogger} */
+  log?: Logger;
+  /** Clock. @default {Date.now} */
+  now?: () => number;
+}
+
+/** The runtime path: applies server changes, drains removed servers, and reports them. */
+export interface RuntimePath {
+  /**
+   * Applies the server changes between `installed` and `next`, or says why a reload is needed instead.
+   * `prove`, when given, runs once the text qualifies and before any command: a string it returns is the
+   * reason to reload instead (e.g. the config check did not pass).
+   */
+  apply(
+    installed: string,
+    next: string,
+    signal?: AbortSignal,
+    prove?: () => Promise<string | undefined>,
+  ): Promise<RuntimeOutcome>;
+  /** HAProxy reloaded: servers not in the file are gone, nothing drains any more. */
+  reloaded(): void;
+  /** Servers draining now. */
+  draining(): DrainingServer[];
+  /** Runs one drain step now (deletes what can be deleted, shuts down what drained too long). */
+  drainNow(): Promise<void>;
+  /** Stops the drain timer. */
+  close(): void;
+}
+
+/**
+ * Creates the runtime path. Commands of an apply and of the drain step never interleave.
+ *
+ * @example
+ * ```ts
+ * const runtime = createRuntimePath({ client: createRuntimeClient({ address, viaMaster: true }) });
+ * const outcome = await runtime.apply(installedText, renderedText);
+ * if (!outcome.ok) await reloader.reload();
+ * ```
+ */
+export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
+  const { client, drainTimeoutMs = 30_000, drainPollMs = 500, log = silentLogger, now = Date.now } = options;
+  const draining = new Map<string, DrainingServer>();
+  let queue: Promise<unknown> = Promise.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  function serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = queue.then(task);
+    queue = next.catch(() => {});
+    return next;
+  }
+
+  async function send(commands: readonly string[], signal?: AbortSignal): Promise<string[]> {
+    try {
+      const replies = await client.run(commands, signal);
+      return replies;
+    } catch (error) {
+      options.onCommands?.("failed", commands.length);
+      throw error;
+    }
+  }
+
+  function count(ok: number, failed: number): void {
+    if (ok > 0) options.onCommands?.("ok", ok);
+    if (failed > 0) options.onCommands?.("failed", failed);
+  }
+
+  function schedule(): void {
+    if (closed || timer !== undefined || draining.size === 0) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void drainNow().finally(schedule);
+    }, drainPollMs);
+  }
+
+  async function deleteStep(ids: string[], force: Set<string>): Promise<void> {
+    const commands: string[] = [];
+    for (const id of ids) {
+      if (force.has(id)) commands.push(`shutdown sessions server ${id}`);
+      commands.push(`del server ${id}`);
+    }
+    let replies: string[];
+    try {
+      replies = await send(commands);
+    } catch (error) {
+      log.warn("cannot delete draining servers, will retry", { error: errorText(error) });
+      return;
+    }
+    let ok = 0;
+    let failed = 0;
+    commands.forEach((command, i) => {
+      const reply = replies[i] ?? "";
+      const id = command.replace(/^.* server /, "");
+      if (command.startsWith("shutdown")) {
+        if (reply === "") ok++;
+        else failed++;
+        return;
+      }
+      if (DELETED.test(reply) || reply === "No such server.") {
+        ok++;
+        draining.delete(id);
+        log.info("drained server deleted", { server: id });
+      } else if (STILL_CONNECTED.test(reply)) {
+        ok++;
+      } else {
+        failed++;
+        log.warn("del server failed, will retry", { server: id, reply });
+      }
+    });
+    count(ok, failed);
+  }
+
+  function drainNow(): Promise<void> {
+    return serial(async () => {
+      if (draining.size === 0) return;
+      const ids = [...draining.keys()];
+      const force = new Set(ids.filter((id) => now() - (draining.get(id)?.since ?? now()) >= drainTimeoutMs));
+      for (const id of force) {
+        log.warn("drain timeout: shutting down the sessions of a removed server", { server: id });
+      }
+      await deleteStep(ids, force);
+    });
+  }
+
+  async function applyNow(
+    installed: string,
+    next: string,
+    signal?: AbortSignal,
+    prove?: () => Promise<string | undefined>,
+  ): Promise<RuntimeOutcome> {
+    const verdict = runtimeDiff(installed, next);
+    if (verdict.path === "unchanged") return { ok: true, commands: 0, detail: "no server changed" };
+    if (verdict.path === "reload") return { ok: false, reason: verdict.reason, touched: false };
+    const plan = planCommands(verdict.changes, draining);
+    if (typeof plan === "string") return { ok: false, reason: plan, touched: false };
+    const unproven = await prove?.();
+    if (unproven !== undefined) return { ok: false, reason: unproven, touched: false };
+    const failure = (reason: string): RuntimeOutcome => ({ ok: false, reason, touched: true });
+    let replies: string[];
+    try {
+      replies = await send(plan.map((p) => p.command), signal);
+    } catch (error) {
+      return failure(`runtime API unreachable: ${errorText(error)}`);
+    }
+    const bad = plan.findIndex((p, i) => !p.expect.test(replies[i] ?? ""));
+    count(bad < 0 ? plan.length : bad, bad < 0 ? 0 : plan.length - bad);
+    if (bad >= 0) {
+      return failure(
+        `runtime command failed: "${plan[bad]?.command}" answered ${JSON.stringify(replies[bad])}`,
+      );
+    }
+    const at = now();
+    for (const change of verdict.changes) {
+      for (const name of change.removes) {
+        const id = keyOf(change.backend, name);
+        draining.set(id, { id, since: at, keywords: change.removedKeywords[name] ?? "" });
+      }
+      for (const server of change.adds) draining.delete(keyOf(change.backend, server.name));
+    }
+    const backends = verdict.changes.map((c) => c.backend);
+    let state: Map<string, ServerState[]>;
+    try {
+      const texts = await send(backends.map((b) => `show servers state ${b}`), signal);
+      count(texts.length, 0);
+      state = new Map();
+      for (const text of texts) for (const [b, rows] of parseServersState(text)) state.set(b, rows);
+    } catch (error) {
+      return failure(`runtime read-back failed: ${errorText(error)}`);
+    }
+    const problems = readBackProblems(verdict.changes, state, new Set(draining.keys()));
+    if (problems.length > 0) {
+      return failure(`runtime read-back does not match the file: ${problems.join("; ")}`);
+    }
+    const detail = summary(verdict.changes);
+    log.info("servers changed through the Runtime API", { commands: plan.length, detail });
+    return { ok: true, commands: plan.length, detail };
+  }
+
+  return {
+    async apply(installed, next, signal, prove) {
+      const outcome = await serial(() => applyNow(installed, next, signal, prove));
+      if (outcome.ok && draining.size > 0) {
+        await drainNow();
+        schedule();
+      }
+      return outcome;
+    },
+    reloaded() {
+      draining.clear();
+    },
+    draining: () => [...draining.values()],
+    drainNow,
+    close() {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
+function summary(changes: readonly BackendChange[]): string {
+  const n = (f: (c: BackendChange) => unknown[]) => changes.reduce((sum, c) => sum + f(c).length, 0);
+  return `${n((c) => c.adds)} added, ${n((c) => c.removes)} removed, ${
+    n((c) => c.updates)
+  } moved in ${changes.length} backend(s)`;
+}
