@@ -10,6 +10,7 @@ import { ConfigError, type Settings } from "./config.ts";
 import { createFileSource } from "./file_source.ts";
 import { bindPort, generate, type ReservedPort } from "./generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND, splitCommand } from "./haproxy/check.ts";
+import { busyListenPorts } from "./haproxy/culprits.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "./haproxy/managed.ts";
 import { type MasterAddress, parseMasterAddress } from "./haproxy/master_cli.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "./haproxy/reload.ts";
@@ -227,6 +228,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     wait: settings.wait,
     maxShrink: settings.maxShrink,
     dryRun: settings.dryRun,
+    probe: (model, installed) => busyListenPorts(model, installed, settings.tcpBindAddress),
     log: log.child("loop"),
     onPass(record, result) {
       metrics.recordApply(record);

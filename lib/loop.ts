@@ -8,7 +8,7 @@
 import type { Applier, ApplyResult } from "./apply.ts";
 import { sha256Hex } from "./apply.ts";
 import { type Generated, trailerDomains } from "./generate.ts";
-import { reloadCulprits } from "./haproxy/culprits.ts";
+import { type Culprit, reloadCulprits } from "./haproxy/culprits.ts";
 import type { EndpointSet } from "./kube/objects.ts";
 import { errorText, type Logger } from "./log.ts";
 import type { Model, Skipped } from "./model.ts";
@@ -52,6 +52,11 @@ export interface LoopOptions {
   onPass?: (record: ApplyRecord, result: ApplyResult | undefined) => void;
   /** Timers. @default {realTimers} */
   timers?: Timers;
+  /**
+   * Finds objects HAProxy could not load before it is asked to (e.g. a listen port another program
+   * holds), given the model and the installed text; they are skipped with the reason. @default {none}
+   */
+  probe?: (model: Model, installed: string | undefined) => Culprit[];
 }
 
 /** A running loop. */
@@ -145,8 +150,18 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
  * ```
  */
 export function createLoop(options: LoopOptions): Loop {
-  const { source, applier, configPath, reloadMode, wait, maxShrink, log, onPass, timers = realTimers } =
-    options;
+  const {
+    source,
+    applier,
+    configPath,
+    reloadMode,
+    wait,
+    maxShrink,
+    log,
+    onPass,
+    probe,
+    timers = realTimers,
+  } = options;
   const { dryRun = false, retryMinMs = 1000, retryMaxMs = 30_000 } = options;
   let generate = options.generate;
   const startedAt = timers.now();
@@ -218,8 +233,12 @@ export function createLoop(options: LoopOptions): Loop {
   /** Quarantines the objects HAProxy's alerts blame for a failed reload; whether any was new. */
   function traceFailure(result: ApplyResult, model: Model, sets: EndpointSet[]): boolean {
     if (result.status !== "reload-failed" || !result.changed) return false;
-    const culprits = reloadCulprits(`${result.error}\n${result.reload.detail}`, model)
-      .filter((c) => !quarantine.has(c.object));
+    return quarantineAll(reloadCulprits(`${result.error}\n${result.reload.detail}`, model), sets);
+  }
+
+  /** Quarantines `found` (those not yet held); whether any was new. */
+  function quarantineAll(found: Culprit[], sets: EndpointSet[]): boolean {
+    const culprits = found.filter((c) => !quarantine.has(c.object));
     for (const culprit of culprits) {
       const set = sets.find((s) => `${s.namespace}/${s.name}` === culprit.object);
       quarantine.set(culprit.object, {
@@ -315,6 +334,13 @@ export function createLoop(options: LoopOptions): Loop {
         return record("held", held, started, { renderMs, hash });
       }
 
+      // A listen port another program holds is found before HAProxy tries (and fails) to bind it.
+      for (let round = 0; round < TRACE_ROUNDS && probe !== undefined && !dryRun; round++) {
+        if (!quarantineAll(probe(generated.model, applier.installed()), sets)) break;
+        generated = generateWithout(sets);
+        lastSkipped = generated.model.skipped;
+        hash = await sha256Hex(generated.text);
+      }
       let result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
       // A reload that failed after a good check (a port another program holds) is traced to the objects
       // HAProxy's alert names; without them the rest is applied (checked and reloaded) in this pass.

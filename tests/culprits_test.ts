@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { reloadCulprits } from "../lib/haproxy/culprits.ts";
+import { reservedPortsOf } from "../lib/daemon.ts";
+import { generate } from "../lib/generate.ts";
+import { busyListenPorts, portBusy, reloadCulprits } from "../lib/haproxy/culprits.ts";
+import { compileTemplates, defaultTemplates } from "../lib/render.ts";
 import { buildModel } from "../lib/model.ts";
 import { endpointSet } from "./support/fixtures.ts";
 
@@ -40,4 +43,41 @@ Deno.test("reloadCulprits() blames nobody for haconfd's own frontends or unrelat
     [],
   );
   assert.deepEqual(reloadCulprits("HAProxy reload failed: master socket refused", model), []);
+});
+
+Deno.test("busyListenPorts() probes only the listen ports the installed config does not bind already", () => {
+  const probed: number[] = [];
+  const busy = (_: string, port: number) => {
+    probed.push(port);
+    return port === 5432;
+  };
+  const installed = "listen tcp_redis\n    bind 127.0.0.1:6379\n";
+  const culprits = busyListenPorts(model, installed, "127.0.0.1", busy);
+  assert.deepEqual(probed, [5432], "6379 is HAProxy's own already");
+  assert.deepEqual(culprits.map((c) => c.object), ["db/pg"]);
+  assert.match(culprits[0]!.reason, /listen port 5432 on 127\.0\.0\.1 is held by another program/);
+});
+
+Deno.test("portBusy() tells a port another program listens on from a free one", () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  assert.equal(portBusy("127.0.0.1", port), true);
+  listener.close();
+  assert.equal(portBusy("127.0.0.1", port), false);
+});
+
+Deno.test("reservedPortsOf() reserves the status port and a TCP master socket for generate()", () => {
+  const reserved = reservedPortsOf({ statusListen: "127.0.0.1:9180", haproxyMasterSocket: "127.0.0.1:9999" });
+  assert.deepEqual(reserved.map((r) => r.port), [9180, 9999]);
+  const renderer = compileTemplates(defaultTemplates());
+  const listen = { http: "*:80", https: "*:443", tcp: "*" };
+  const sets = [
+    endpointSet("redis", { domain: "redis.example.test", proto: "redis", "haconfd.io/listen-port": "9180" }),
+  ];
+  const { model: generated } = generate(sets, renderer, listen, undefined, reserved);
+  assert.deepEqual(generated.skipped, [{
+    object: "default/redis",
+    reason: "listen port 9180 is already used by the status endpoint (--status-listen)",
+  }]);
+  assert.deepEqual(reservedPortsOf({ statusListen: "off", haproxyMasterSocket: "/run/m.sock" }), []);
 });

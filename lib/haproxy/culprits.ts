@@ -60,3 +60,46 @@ export function reloadCulprits(output: string, model: Pick<Model, "domains">): C
   }
   return [...found.values()].sort((a, b) => a.object.localeCompare(b.object));
 }
+
+/** The ports an installed config binds (`bind ADDR:PORT` lines): HAProxy holds them already. */
+export function boundPorts(installed: string | undefined): Set<number> {
+  const ports = new Set<number>();
+  for (const match of (installed ?? "").matchAll(/^\s*bind\s+\S*:(\d{1,5})\b/gm)) ports.add(Number(match[1]));
+  return ports;
+}
+
+/** Whether `port` on `address` is held by another program: bind it for a moment (the address in use). */
+export function portBusy(address: string, port: number): boolean {
+  try {
+    Deno.listen({ hostname: address === "*" || address === "" ? "0.0.0.0" : address, port }).close();
+    return false;
+  } catch (error) {
+    // Only "in use" says another program holds it; e.g. a privileged port may still be HAProxy's to take.
+    return error instanceof Deno.errors.AddrInUse;
+  }
+}
+
+/**
+ * The TCP services whose listen port another program holds, found before HAProxy is asked to bind it:
+ * ports the installed config binds are HAProxy's own and not probed. A reload that fails anyway (the
+ * port taken in between) is traced by {@linkcode reloadCulprits}.
+ */
+export function busyListenPorts(
+  model: Pick<Model, "domains">,
+  installed: string | undefined,
+  bindAddress: string,
+  busy: (address: string, port: number) => boolean = portBusy,
+): Culprit[] {
+  const held = boundPorts(installed);
+  const culprits: Culprit[] = [];
+  for (const [domain, d] of Object.entries(model.domains)) {
+    if (d.listenPort === null || held.has(d.listenPort) || !busy(bindAddress, d.listenPort)) continue;
+    culprits.push({
+      object: `${d.namespace}/${d.name}`,
+      domain,
+      reason:
+        `listen port ${d.listenPort} on ${bindAddress} is held by another program; skipped so that the other services stay up`,
+    });
+  }
+  return culprits.sort((a, b) => a.object.localeCompare(b.object));
+}
