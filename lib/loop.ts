@@ -230,9 +230,12 @@ export function createLoop(options: LoopOptions): Loop {
     return { ...generated, model: { ...generated.model, skipped } };
   }
 
-  /** Quarantines the objects HAProxy's alerts blame for a failed reload; whether any was new. */
+  /**
+   * Quarantines the objects HAProxy's alerts blame for a failed reload (of a new file, or of the
+   * installed one at start-up, which an older haconfd may have left with a busy port); whether any was new.
+   */
   function traceFailure(result: ApplyResult, model: Model, sets: EndpointSet[]): boolean {
-    if (result.status !== "reload-failed" || !result.changed) return false;
+    if (result.status !== "reload-failed") return false;
     return quarantineAll(reloadCulprits(`${result.error}\n${result.reload.detail}`, model), sets);
   }
 

@@ -434,3 +434,35 @@ Deno.test("createLoop() skips the object a failed reload is traced to and applie
   assert.deepEqual(loop.state().skipped, []);
   await loop.close();
 });
+
+Deno.test("createLoop() traces a failed start-up reload of the installed file to its culprit", async () => {
+  const sets = [
+    endpointSet("web", { domain: "web.example.test", proto: "http" }),
+    endpointSet("redis", { domain: "redis.example.test", proto: "redis", "haconfd.io/listen-port": "9180" }),
+  ];
+  // An older haconfd installed a file with the busy port; HAProxy cannot start it.
+  const previous = generate(sets, renderer, listen).text;
+  const { clock, source, applier, loop } = setup([], 0.5, previous);
+  const apply = applier.apply.bind(applier);
+  applier.apply = async (text, options) => {
+    if (!text.includes(":9180")) return await apply(text, options);
+    applier.texts.push(text);
+    return {
+      status: "reload-failed",
+      hash: await sha256Hex(text),
+      installedHash: await sha256Hex(previous),
+      durations: { checkMs: 0, reloadMs: 1, waitMs: 0, totalMs: 1 },
+      changed: false,
+      restored: false,
+      error: "Cannot start HAProxy: HAProxy exited during start-up: Binding [/x.cfg:40] for proxy " +
+        "tcp_x: cannot bind socket (Address already in use) for [127.0.0.1:9180]",
+      reload: { ok: false, durationMs: 1, detail: "", error: "Cannot start HAProxy" },
+    };
+  };
+  source.set(sets, true);
+  await settle(clock);
+  assert.equal(applier.texts.length, 2);
+  assert.equal(loop.state().applies[0]?.outcome, "applied");
+  assert.deepEqual(loop.state().skipped.map((s) => s.object), ["default/redis"]);
+  await loop.close();
+});
