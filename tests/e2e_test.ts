@@ -218,8 +218,14 @@ Deno.test({
         connections > CLIENTS,
         `the reloads closed no keep-alive connection (${connections} connections for ${CLIENTS} clients)`,
       );
-      // The metric agrees with the log.
-      assert.equal((await reloadsTotal(daemon)) - metricsBefore, reloads.length);
+      // The metric agrees with the log (it is counted just after the log line: wait for it to catch up).
+      let counted = 0;
+      await waitFor(async () => {
+        counted = (await reloadsTotal(daemon)) - metricsBefore;
+        return counted === daemon.logs().slice(from).filter((l) => l.msg === "haproxy reloaded").length;
+      }, { what: "haconfd_reloads_total to agree with the log" }).catch((error) => {
+        throw new Error(`${(error as Error).message}: metric ${counted}, log ${reloads.length}`);
+      });
       assert.equal((await daemon.stop()).code, 0);
     } finally {
       await Promise.all(backends.map((b) => b.close()));

@@ -125,6 +125,12 @@ async function settle(clock: FakeTimers.Clock, ms = 0): Promise<void> {
   }
 }
 
+/** Settles the fake clock (no time passes) until `done()` holds; fails loudly after 500 rounds. */
+async function settleUntil(clock: FakeTimers.Clock, done: () => boolean, what: string): Promise<void> {
+  for (let round = 0; round < 500 && !done(); round++) await settle(clock);
+  if (!done()) throw new Error(`Gave up waiting for ${what}`);
+}
+
 function domains(n: number, offset = 0): EndpointSet[] {
   return Array.from(
     { length: n },
@@ -319,11 +325,13 @@ Deno.test("createLoop() survives a throwing onPass for held, render-failed and a
   assert.equal((await held).outcome, "held");
   source.set(domains(1), true);
   await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 2, "the applied pass");
   assert.equal(loop.state().applies[0]?.outcome, "applied", "a throwing observer is not a failed write");
   loop.setGenerator(() => {
     throw new Error("template broke");
   });
   await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 3, "the render-failed pass");
   assert.equal(loop.state().applies[0]?.outcome, "render-failed");
   assert.deepEqual(seen, ["held", "applied", "render-failed"]);
   assert.equal(log.lines.filter((l) => l.msg === "pass observer failed").length, 3);
@@ -346,11 +354,12 @@ Deno.test("createLoop() records an unexpected exception as internal-error with i
     return apply(text, options);
   };
   source.set(domains(1), true);
-  await settle(clock);
+  await settleUntil(clock, () => loop.state().applies.length >= 1, "the first pass");
   assert.equal(loop.state().applies[0]?.outcome, "internal-error");
   const logged = log.lines.find((l) => l.msg === "pass failed unexpectedly");
   assert.match(String(logged?.stack), /TypeError: Cannot read properties of undefined[\s\S]*loop_test\.ts/);
   await settle(clock, 1000); // retried
+  await settleUntil(clock, () => loop.state().applies.length >= 2, "the retry");
   assert.equal(loop.state().applies[0]?.outcome, "applied");
   assert.deepEqual(outcomes, ["internal-error", "applied"], "counted as its own kind");
   await loop.close();
@@ -402,7 +411,7 @@ Deno.test("createLoop() skips the object a failed reload is traced to and applie
     };
   };
   source.set(sets, true);
-  await settle(clock);
+  await settleUntil(clock, () => loop.state().applies.length > 0, "the first pass");
   assert.equal(applier.texts.length, 2, "the failed apply, then the one without the culprit");
   assert.ok(!applier.texts[1]!.includes(":9180"));
   const state = loop.state();
@@ -416,6 +425,7 @@ Deno.test("createLoop() skips the object a failed reload is traced to and applie
   // Later passes leave it out without trying again; a changed object gets another try.
   source.set([...sets, endpointSet("wiki", { domain: "wiki.example.test", proto: "http" })]);
   await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 2, "the second pass");
   assert.equal(applier.texts.length, 3);
   assert.ok(!applier.texts[2]!.includes(":9180"));
   const moved = endpointSet(
@@ -430,6 +440,7 @@ Deno.test("createLoop() skips the object a failed reload is traced to and applie
   );
   source.set([sets[0]!, moved]);
   await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 3, "the third pass");
   assert.match(applier.texts.at(-1)!, /:6390/);
   assert.deepEqual(loop.state().skipped, []);
   await loop.close();
@@ -460,7 +471,7 @@ Deno.test("createLoop() traces a failed start-up reload of the installed file to
     };
   };
   source.set(sets, true);
-  await settle(clock);
+  await settleUntil(clock, () => loop.state().applies.length > 0, "the first pass");
   assert.equal(applier.texts.length, 2);
   assert.equal(loop.state().applies[0]?.outcome, "applied");
   assert.deepEqual(loop.state().skipped.map((s) => s.object), ["default/redis"]);
