@@ -116,7 +116,7 @@ function setup(
   return { clock, source, applier, loop, log };
 }
 
-/** Advances the fake clock, letting real promises (sha256 via WebCrypto) settle on the way. */
+/** Advances the fake clock, letting pending promises settle on the way. */
 async function settle(clock: FakeTimers.Clock, ms = 0): Promise<void> {
   await clock.tickAsync(ms);
   for (let i = 0; i < 3; i++) {
