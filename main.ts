@@ -15,6 +15,7 @@ import {
   haproxyProcessOf,
   listenOf,
   loadRenderer,
+  reservedPortsOf,
   startDaemon,
 } from "./lib/daemon.ts";
 import { runDemo } from "./lib/demo/demo.ts";
@@ -69,7 +70,13 @@ async function readOnce(settings: Settings, log: Logger): Promise<EndpointSet[]>
 async function renderOnce(settings: Settings, log: Logger): Promise<string> {
   const renderer = await loadRenderer(settings);
   const sets = await readOnce(settings, log);
-  const { model, text } = generate(sets, renderer, listenOf(settings), haproxyProcessOf(settings));
+  const { model, text } = generate(
+    sets,
+    renderer,
+    listenOf(settings),
+    haproxyProcessOf(settings),
+    reservedPortsOf(settings),
+  );
   for (const skipped of model.skipped) log.warn("object skipped", { ...skipped });
   log.info("rendered", { domains: Object.keys(model.domains).length, skipped: model.skipped.length });
   return text;

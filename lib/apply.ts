@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { createTwoFilesPatch } from "diff";
 import { basename, join } from "node:path";
 import { delay } from "./delay.ts";
@@ -120,12 +121,22 @@ export interface CheckFailedResult extends ResultBase {
   rejectedPath: string | undefined;
 }
 
-/** The new file is installed but the reload failed; the next `apply()` retries the reload. */
+/**
+ * The reload failed. When the apply had installed a new file, the previous one (the last file HAProxy
+ * loaded, or none) is installed again, so that HAProxy never finds on disk a file it failed to load
+ * (a managed HAProxy started after a restart of haconfd must come up); the next `apply()` installs
+ * and reloads again.
+ */
 export interface ReloadFailedResult extends ResultBase {
   /** Discriminant. */
   status: "reload-failed";
   /** Whether the file changed in this apply. */
   changed: boolean;
+  /**
+   * Whether the previous file was put back after the failed reload of a new one (false when the
+   * reload was not for a new file, or putting it back failed). Always set by {@linkcode createApplier}.
+   */
+  restored?: boolean;
   /** What the reload was for, worded like {@linkcode AppliedResult.detail}. Always set by {@linkcode createApplier}. */
   detail?: string;
   /** Why the reload failed. */
@@ -205,10 +216,17 @@ function renamed(check: CheckResult, from: string, to: string): CheckResult {
   };
 }
 
-/** sha256 of `text`, hex. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * sha256 of `text`, hex. Computed synchronously (node:crypto, not WebCrypto's thread pool): the loop's
+ * passes then advance on microtasks alone, which a fake clock in tests drives deterministically.
+ */
+export function sha256Hex(text: string): Promise<string> {
+  return Promise.resolve(createHash("sha256").update(text).digest("hex"));
+}
+
+/** A write error without the paths it names (temp file names differ on every try): its cause. */
+export function writeCause(message: string): string {
+  return message.replace(/"[^"]*"|'[^']*'/g, "").replace(/\s+/g, " ").trim();
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {
@@ -256,6 +274,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
   let pending = installed !== undefined;
   let startupReload = pending;
   let lastReloadAt: number | undefined;
+  let lastWriteCause: string | undefined;
   let queue: Promise<unknown> = Promise.resolve();
   // Whether `haproxy -c` accepted the installed text, or everything in it but its server lines (see runtimeStep).
   let installedProven = false;
@@ -339,6 +358,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     }
 
     let warnings: string[] = [];
+    const previous = { text: installed, hash: installedHash, proven: installedProven };
     const detail = changed
       ? `installed the new config and reloaded${reloadReason === undefined ? "" : ` (${reloadReason})`}`
       : startupReload
@@ -347,6 +367,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     if (changed) {
       const staged = await checkText(text, signal, durations);
       if ("error" in staged) {
+        writeFailed(staged.error);
         return finish({ status: "write-failed", hash, installedHash, durations, error: staged.error });
       }
       const { file } = staged;
@@ -384,11 +405,12 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
         await file.commit();
       } catch (error) {
         const message = errorText(error);
-        log.error("cannot install config", { target, error: message });
+        writeFailed(message);
         return finish({ status: "write-failed", hash, installedHash, durations, error: message });
       } finally {
         await file.discard();
       }
+      lastWriteCause = undefined;
       installed = text;
       installedHash = hash;
       installedProven = true;
@@ -404,12 +426,14 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     if (!reload.ok) {
       const error = reload.error ?? "HAProxy reload failed";
       log.error("reload failed, will retry", { error, detail: reload.detail, for: detail });
+      const restored = changed ? await restore(previous) : false;
       return finish({
         status: "reload-failed",
         hash,
         installedHash,
         durations,
         changed,
+        restored,
         detail,
         error,
         reload,
@@ -541,6 +565,47 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
         },
       };
     }
+  }
+
+  /**
+   * Logs a failed write at error level, once per distinct cause: a read-only or full directory fails
+   * the same way on every retry, and the retries must not bury the first report.
+   */
+  function writeFailed(message: string): void {
+    const cause = writeCause(message);
+    if (cause === lastWriteCause) {
+      log.debug("config still cannot be written", { target, error: message });
+      return;
+    }
+    lastWriteCause = cause;
+    log.error("cannot write config, installed config kept, will retry", { target, error: message });
+  }
+
+  /**
+   * Puts the file HAProxy last loaded back after the reload of a new one failed (removes the new file
+   * when there was none before). Whether it worked; a failure is logged and leaves the new file.
+   */
+  async function restore(
+    before: { text: string | undefined; hash: string | undefined; proven: boolean },
+  ): Promise<boolean> {
+    try {
+      if (before.text === undefined) await Deno.remove(target);
+      else await atomicWrite(target, before.text);
+    } catch (error) {
+      log.error("cannot put the last good config back after a failed reload", {
+        target,
+        error: errorText(error),
+      });
+      return false;
+    }
+    installed = before.text;
+    installedHash = before.hash;
+    installedProven = before.proven;
+    log.warn("put the last good config back: HAProxy did not load the new one", {
+      target,
+      hash: before.hash ?? null,
+    });
+    return true;
   }
 
   async function keepRejected(text: string): Promise<string | undefined> {

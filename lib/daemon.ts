@@ -8,8 +8,9 @@ import { dirname, join } from "node:path";
 import { type Applier, createApplier } from "./apply.ts";
 import { ConfigError, type Settings } from "./config.ts";
 import { createFileSource } from "./file_source.ts";
-import { generate } from "./generate.ts";
+import { bindPort, generate, type ReservedPort } from "./generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND, splitCommand } from "./haproxy/check.ts";
+import { busyListenPorts } from "./haproxy/culprits.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "./haproxy/managed.ts";
 import { type MasterAddress, parseMasterAddress } from "./haproxy/master_cli.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "./haproxy/reload.ts";
@@ -56,10 +57,30 @@ export function haproxyProcessOf(settings: Pick<Settings, "haproxyUser">): Hapro
   return { user: settings.haproxyUser?.user ?? null, group: settings.haproxyUser?.group ?? null };
 }
 
+/**
+ * The ports haconfd itself uses beside the frontends (status endpoint, a TCP master socket): a tenant's
+ * `haconfd.io/listen-port` on one of them would make every reload fail, so the model refuses it.
+ */
+export function reservedPortsOf(
+  settings: Pick<Settings, "statusListen" | "haproxyMasterSocket">,
+): ReservedPort[] {
+  const reserved: ReservedPort[] = [];
+  const status = settings.statusListen === "off" ? undefined : bindPort(settings.statusListen);
+  if (status !== undefined) reserved.push({ port: status, by: "the status endpoint (--status-listen)" });
+  const master = settings.haproxyMasterSocket === undefined
+    ? undefined
+    : parseMasterAddress(settings.haproxyMasterSocket);
+  if (master?.transport === "tcp") {
+    reserved.push({ port: master.port, by: "HAProxy's master socket (--haproxy-master-socket)" });
+  }
+  return reserved;
+}
+
 function generatorOf(renderer: Renderer, settings: Settings) {
   const listen = listenOf(settings);
   const haproxy = haproxyProcessOf(settings);
-  return (sets: EndpointSet[]) => generate(sets, renderer, listen, haproxy);
+  const reserved = reservedPortsOf(settings);
+  return (sets: EndpointSet[]) => generate(sets, renderer, listen, haproxy, reserved);
 }
 
 /** The source the settings ask for: a watched file (`--from`) or the Kubernetes API. */
@@ -234,6 +255,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     wait: settings.wait,
     maxShrink: settings.maxShrink,
     dryRun: settings.dryRun,
+    probe: (model, installed) => busyListenPorts(model, installed, settings.tcpBindAddress),
     log: log.child("loop"),
     onPass(record, result) {
       metrics.recordApply(record);

@@ -22,6 +22,14 @@ export function bindPort(bind: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** A port haconfd itself listens on (beside the frontends), and who uses it: no TCP service may take it. */
+export interface ReservedPort {
+  /** The port. */
+  port: number;
+  /** Its user, for the skip reason, e.g. `the status endpoint (--status-listen)`. */
+  by: string;
+}
+
 /** Template data for a model: the domains, the bind addresses and a timestamp-free `meta`. */
 export function templateData(
   model: Model,
@@ -56,10 +64,12 @@ export function generate(
   renderer: Renderer,
   listen: Listen,
   haproxy?: HaproxyProcess,
+  reserved: readonly ReservedPort[] = [],
 ): Generated {
-  const reservedPorts = [bindPort(listen.http), bindPort(listen.https)].filter((p): p is number =>
-    p !== undefined
-  );
+  const reservedPorts = [
+    ...[bindPort(listen.http), bindPort(listen.https)].filter((p): p is number => p !== undefined),
+    ...reserved,
+  ];
   const model = buildModel(sets, { reservedPorts });
   const text = renderer.render(templateData(model, listen, haproxy));
   return { model, text: text + domainsTrailer(Object.keys(model.domains).length) };

@@ -9,9 +9,10 @@ import type { Applier, ApplyResult } from "./apply.ts";
 import { applyPathOf } from "./apply_path.ts";
 import { sha256Hex } from "./apply.ts";
 import { type Generated, trailerDomains } from "./generate.ts";
+import { type Culprit, reloadCulprits } from "./haproxy/culprits.ts";
 import type { EndpointSet } from "./kube/objects.ts";
 import { errorText, type Logger } from "./log.ts";
-import type { Model } from "./model.ts";
+import type { Model, Skipped } from "./model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
 import type { Source } from "./source.ts";
 import type { ApplyOutcome, ApplyRecord, DaemonState } from "./state.ts";
@@ -19,6 +20,8 @@ import { VERSION } from "./version.ts";
 
 /** How many pass records the state keeps. */
 const KEEP_RECORDS = 20;
+/** How many times one pass re-renders without objects a failed reload was traced to. */
+const TRACE_ROUNDS = 3;
 /** A pass running longer than this makes the loop unhealthy. */
 export const STUCK_AFTER_MS = 120_000;
 
@@ -50,6 +53,11 @@ export interface LoopOptions {
   onPass?: (record: ApplyRecord, result: ApplyResult | undefined) => void;
   /** Timers. @default {realTimers} */
   timers?: Timers;
+  /**
+   * Finds objects HAProxy could not load before it is asked to (e.g. a listen port another program
+   * holds), given the model and the installed text; they are skipped with the reason. @default {none}
+   */
+  probe?: (model: Model, installed: string | undefined) => Culprit[];
 }
 
 /** A running loop. */
@@ -64,6 +72,11 @@ export interface Loop {
   state(): DaemonState;
   /** Stops scheduling, aborts a running pass (its check or reload) and resolves once it has ended. */
   close(): Promise<void>;
+}
+
+/** The stack of an error, for logs of unexpected failures. */
+function stackOf(error: unknown): string | undefined {
+  return error instanceof Error ? error.stack : undefined;
 }
 
 const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
@@ -140,8 +153,18 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
  * ```
  */
 export function createLoop(options: LoopOptions): Loop {
-  const { source, applier, configPath, reloadMode, wait, maxShrink, log, onPass, timers = realTimers } =
-    options;
+  const {
+    source,
+    applier,
+    configPath,
+    reloadMode,
+    wait,
+    maxShrink,
+    log,
+    onPass,
+    probe,
+    timers = realTimers,
+  } = options;
   const { dryRun = false, retryMinMs = 1000, retryMaxMs = 30_000 } = options;
   let generate = options.generate;
   const startedAt = timers.now();
@@ -171,7 +194,67 @@ export function createLoop(options: LoopOptions): Loop {
     // The shrink guard also protects what a previous run installed.
     appliedDomains = trailerDomains(text) ?? null;
   }
-  const ready = initialHash();
+  const ready = initialHash().catch((error) => {
+    log.error("cannot read the installed config's hash", { error: errorText(error), stack: stackOf(error) });
+  });
+  /**
+   * Objects left out because HAProxy could not load their part (a reload traced to them), by
+   * `namespace/name`, with the annotations they had then: a changed object is tried again.
+   */
+  const quarantine = new Map<string, { annotations: string; reason: string }>();
+
+  /** `onPass` must not end a pass or the daemon: a throwing observer is logged and ignored. */
+  function notify(entry: ApplyRecord, result: ApplyResult | undefined): void {
+    try {
+      onPass?.(entry, result);
+    } catch (error) {
+      log.error("pass observer failed", { error: errorText(error), stack: stackOf(error) });
+    }
+  }
+
+  /** Model + render of `sets` without the quarantined objects, which are listed as skipped. */
+  function generateWithout(sets: EndpointSet[]): Generated {
+    const kept: EndpointSet[] = [];
+    const left: Skipped[] = [];
+    const present = new Set<string>();
+    for (const set of sets) {
+      const object = `${set.namespace}/${set.name}`;
+      const held = quarantine.get(object);
+      if (held !== undefined && held.annotations === JSON.stringify(set.annotations)) {
+        present.add(object);
+        left.push({ object, reason: held.reason });
+      } else kept.push(set);
+    }
+    for (const object of [...quarantine.keys()]) if (!present.has(object)) quarantine.delete(object);
+    const generated = generate(kept);
+    if (left.length === 0) return generated;
+    const skipped = [...generated.model.skipped, ...left]
+      .sort((a, b) => a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason));
+    return { ...generated, model: { ...generated.model, skipped } };
+  }
+
+  /**
+   * Quarantines the objects HAProxy's alerts blame for a failed reload (of a new file, or of the
+   * installed one at start-up, which an older haconfd may have left with a busy port); whether any was new.
+   */
+  function traceFailure(result: ApplyResult, model: Model, sets: EndpointSet[]): boolean {
+    if (result.status !== "reload-failed") return false;
+    return quarantineAll(reloadCulprits(`${result.error}\n${result.reload.detail}`, model), sets);
+  }
+
+  /** Quarantines `found` (those not yet held); whether any was new. */
+  function quarantineAll(found: Culprit[], sets: EndpointSet[]): boolean {
+    const culprits = found.filter((c) => !quarantine.has(c.object));
+    for (const culprit of culprits) {
+      const set = sets.find((s) => `${s.namespace}/${s.name}` === culprit.object);
+      quarantine.set(culprit.object, {
+        annotations: JSON.stringify(set?.annotations ?? {}),
+        reason: culprit.reason,
+      });
+      log.error("object skipped: HAProxy could not load its part of the config", { ...culprit });
+    }
+    return culprits.length > 0;
+  }
 
   function scheduleRetry(): void {
     if (closed || retryTimer !== undefined) return;
@@ -227,17 +310,18 @@ export function createLoop(options: LoopOptions): Loop {
   }
 
   async function pass(): Promise<ApplyRecord> {
-    await ready;
     const started = timers.now();
     passStartedAt = started;
     try {
+      await ready;
       if (!source.status().synced) {
         return record("held", "waiting for the first complete sync with the source", started);
       }
       let generated: Generated;
       const renderStart = timers.now();
+      const sets = source.snapshot();
       try {
-        generated = generate(source.snapshot());
+        generated = generateWithout(sets);
       } catch (error) {
         log.error("render failed, installed config kept", { error: errorText(error) });
         return record("render-failed", errorText(error), started, { renderMs: timers.now() - renderStart });
@@ -246,7 +330,7 @@ export function createLoop(options: LoopOptions): Loop {
       lastSkipped = generated.model.skipped;
       // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
       // last finished pass instead of flapping to "differs from the last rendered one".
-      const hash = await sha256Hex(generated.text);
+      let hash = await sha256Hex(generated.text);
       for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
       const held = dryRun ? null : shrinkHeld(generated.model);
@@ -256,8 +340,23 @@ export function createLoop(options: LoopOptions): Loop {
         return record("held", held, started, { renderMs, hash });
       }
 
-      const result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
-      if (result.installedHash !== undefined) installedHash = result.installedHash;
+      // A listen port another program holds is found before HAProxy tries (and fails) to bind it.
+      for (let round = 0; round < TRACE_ROUNDS && probe !== undefined && !dryRun; round++) {
+        if (!quarantineAll(probe(generated.model, applier.installed()), sets)) break;
+        generated = generateWithout(sets);
+        lastSkipped = generated.model.skipped;
+        hash = await sha256Hex(generated.text);
+      }
+      let result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
+      // A reload that failed after a good check (a port another program holds) is traced to the objects
+      // HAProxy's alert names; without them the rest is applied (checked and reloaded) in this pass.
+      for (let round = 0; round < TRACE_ROUNDS && traceFailure(result, generated.model, sets); round++) {
+        generated = generateWithout(sets);
+        lastSkipped = generated.model.skipped;
+        hash = await sha256Hex(generated.text);
+        result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
+      }
+      installedHash = result.installedHash ?? null;
       renderedHash = hash;
       const { outcome, detail, errors } = outcomeOf(result);
       const entry = record(outcome, detail, started, {
@@ -278,12 +377,12 @@ export function createLoop(options: LoopOptions): Loop {
       } else if (retryable(result)) {
         scheduleRetry();
       }
-      onPass?.(entry, result);
+      notify(entry, result);
       return entry;
     } catch (error) {
-      // Anything unexpected is recorded and retried, never fatal to the daemon.
-      log.error("pass failed", { error: errorText(error) });
-      const entry = record("write-failed", errorText(error), started);
+      // Anything unexpected (a bug) is recorded as such and retried, never fatal to the daemon.
+      log.error("pass failed unexpectedly", { error: errorText(error), stack: stackOf(error) });
+      const entry = record("internal-error", errorText(error), started);
       scheduleRetry();
       return entry;
     } finally {
@@ -301,13 +400,21 @@ export function createLoop(options: LoopOptions): Loop {
 
   async function runPassNow(): Promise<void> {
     const entry = await pass();
-    if (entry.outcome === "held" || entry.outcome === "render-failed") onPass?.(entry, undefined);
+    if (entry.outcome === "held" || entry.outcome === "render-failed" || entry.outcome === "internal-error") {
+      notify(entry, undefined);
+    }
     const current = waiters;
     waiters = [];
     for (const waiter of current) waiter.resolve(entry);
   }
 
-  const quiescence: Quiescence = createQuiescence(runPass, { minMs: wait.minMs, maxMs: wait.maxMs, timers });
+  const quiescence: Quiescence = createQuiescence(runPass, {
+    minMs: wait.minMs,
+    maxMs: wait.maxMs,
+    timers,
+    onError: (error) =>
+      log.error("pass failed unexpectedly", { error: errorText(error), stack: stackOf(error) }),
+  });
 
   function readiness(): DaemonState["ready"] {
     const status = source.status();
@@ -339,6 +446,8 @@ export function createLoop(options: LoopOptions): Loop {
     },
     setGenerator(next) {
       generate = next;
+      // New templates may bind differently: objects a failed reload was traced to get another try.
+      quarantine.clear();
       quiescence.flush();
     },
     state() {

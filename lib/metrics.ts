@@ -39,6 +39,7 @@ const APPLY_OUTCOMES: Record<ApplyOutcome, true> = {
   "check-failed": true,
   "write-failed": true,
   "reload-failed": true,
+  "internal-error": true,
 };
 
 /** Every `result` label value of `haconfd_applies_total` (the loop's {@linkcode ApplyOutcome}s). */

@@ -135,8 +135,11 @@ export interface Model {
 export interface ModelOptions {
   /** Listen ports per TCP proto. @default {DEFAULT_LISTEN_PORTS} */
   listenPorts?: Readonly<Record<string, number>>;
-  /** Ports already taken by the HTTP/HTTPS frontends; a TCP service may not claim them. @default {[]} */
-  reservedPorts?: readonly number[];
+  /**
+   * Ports haconfd itself uses (a bare number: the HTTP/HTTPS frontends; else `by` names the user, e.g.
+   * "the status endpoint"); a TCP service may not claim them. @default {[]}
+   */
+  reservedPorts?: readonly (number | { port: number; by: string })[];
 }
 
 function annotation(set: EndpointSet, key: string): string | undefined {
@@ -328,7 +331,10 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
   const domains = new Map<string, Domain>();
   const ids = new Set<string>();
   const listenPorts = new Map<number, string>();
-  for (const port of resolved.reservedPorts) listenPorts.set(port, "the HTTP/HTTPS frontends");
+  for (const reserved of resolved.reservedPorts) {
+    if (typeof reserved === "number") listenPorts.set(reserved, "the HTTP/HTTPS frontends");
+    else listenPorts.set(reserved.port, reserved.by);
+  }
   for (const c of candidates) {
     const object = `${c.set.namespace}/${c.set.name}`;
     const owner = domains.get(c.domain);

@@ -31,6 +31,11 @@ export interface QuiescenceOptions {
   maxMs: number;
   /** Timers. @default {realTimers} */
   timers?: Timers;
+  /**
+   * Called with anything `run` throws (runs start from timers, where a rejection would end the
+   * process); the loop logs them. @default {ignored}
+   */
+  onError?: (error: unknown) => void;
 }
 
 /** Decides when to run the work after changes; one run at a time. */
@@ -57,7 +62,7 @@ export interface Quiescence {
  * ```
  */
 export function createQuiescence(run: () => Promise<void>, options: QuiescenceOptions): Quiescence {
-  const { minMs, maxMs, timers = realTimers } = options;
+  const { minMs, maxMs, timers = realTimers, onError = () => {} } = options;
   let running = false;
   let closed = false;
   let firstPendingAt: number | null = null;
@@ -77,6 +82,12 @@ export function createQuiescence(run: () => Promise<void>, options: QuiescenceOp
     firstPendingAt = null;
     try {
       await run();
+    } catch (error) {
+      try {
+        onError(error);
+      } catch {
+        // the error reporter itself failed: nothing is left to tell
+      }
     } finally {
       running = false;
       lastRunEndAt = timers.now();

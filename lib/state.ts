@@ -15,7 +15,8 @@ export type ApplyOutcome =
   | "render-failed"
   | "check-failed"
   | "write-failed"
-  | "reload-failed";
+  | "reload-failed"
+  | "internal-error"; // an unexpected exception inside the pass (a bug): logged with its stack
 
 /** One pass of the loop: render → check → swap → reload. */
 export interface ApplyRecord {

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ApplierOptions, createApplier, RENDERED_PLACEHOLDER, sha256Hex } from "../lib/apply.ts";
+import {
+  type ApplierOptions,
+  createApplier,
+  RENDERED_PLACEHOLDER,
+  sha256Hex,
+  writeCause,
+} from "../lib/apply.ts";
 import { checkConfig, type CheckResult } from "../lib/haproxy/check.ts";
 import { createMasterSocketReloader, type ReloadResult } from "../lib/haproxy/reload.ts";
 import { memoryLogger } from "../lib/log.ts";
@@ -13,6 +19,7 @@ import {
   startHaproxy,
   waitFor,
 } from "./support/haproxy.ts";
+import { run } from "./support/process.ts";
 
 const NO_HAPROXY = !haproxyAvailable();
 
@@ -135,23 +142,24 @@ Deno.test("createApplier() reloads an existing unchanged file exactly once, at t
 
 Deno.test("createApplier() reloads after a restart that follows a failed reload", async () => {
   await withFixture(async ({ options, reloader, target }) => {
-    // First run (e.g. --once with a failing reload command): installs, the reload fails, it exits.
+    // First run (e.g. --once with a failing reload command): installs, the reload fails, the last good
+    // file is put back, it exits.
     const before = await createApplier(options);
     reloader.queue.push({ ok: false, error: "HAProxy reload failed: command exited with code 1" });
     const failed = await before.apply("cfg v2\n");
     assert.equal(failed.status, "reload-failed");
-    assert.equal(await Deno.readTextFile(target), "cfg v2\n");
+    assert.equal(await Deno.readTextFile(target), "cfg v1\n");
 
-    // Second run with the same render: the installed file is reloaded, not answered "unchanged".
+    // Second run: the last good file is reloaded once at start-up, not answered "unchanged".
     const after = await createApplier(options);
     assert.equal(after.reloadPending(), true);
-    const result = await after.apply("cfg v2\n");
+    const result = await after.apply("cfg v1\n");
     assert.equal(result.status, "applied");
     if (result.status !== "applied") return;
     assert.equal(result.changed, false);
     assert.equal(result.detail, "reloaded the installed config once at start-up");
     assert.equal(reloader.calls.length, 2);
-    assert.equal((await after.apply("cfg v2\n")).status, "unchanged");
+    assert.equal((await after.apply("cfg v1\n")).status, "unchanged");
     assert.equal(reloader.calls.length, 2);
   }, "cfg v1\n");
 });
@@ -322,7 +330,7 @@ Deno.test("createApplier() keeps an old rejected file when a check cannot run", 
   }, "cfg v1\n");
 });
 
-Deno.test("createApplier() keeps a failed reload pending and retries it on the next apply", async () => {
+Deno.test("createApplier() puts the last good file back after a failed reload and retries on the next apply", async () => {
   await withFixture(async ({ options, reloader, target }) => {
     const applier = await createApplier(options);
     reloader.queue.push({ ok: false, error: "HAProxy reload failed: master socket refused" });
@@ -331,15 +339,18 @@ Deno.test("createApplier() keeps a failed reload pending and retries it on the n
     if (failed.status !== "reload-failed") return;
     assert.equal(failed.error, "HAProxy reload failed: master socket refused");
     assert.equal(failed.changed, true);
-    assert.equal(await Deno.readTextFile(target), "cfg v2\n", "the new file stays installed");
+    assert.equal(failed.restored, true);
+    assert.equal(failed.installedHash, await sha256Hex("cfg v1\n"));
+    assert.equal(await Deno.readTextFile(target), "cfg v1\n", "HAProxy never finds a file it failed to load");
+    assert.equal(applier.installed(), "cfg v1\n");
     assert.equal(applier.reloadPending(), true);
 
-    // Same text again: not "unchanged", the reload is retried (no new check or write).
+    // Same text again: installed and reloaded again.
     const retried = await applier.apply("cfg v2\n");
     assert.equal(retried.status, "applied");
     if (retried.status !== "applied") return;
-    assert.equal(retried.changed, false);
-    assert.equal(retried.durations.checkMs, 0);
+    assert.equal(retried.changed, true);
+    assert.equal(await Deno.readTextFile(target), "cfg v2\n");
     assert.equal(reloader.calls.length, 2);
     assert.equal(applier.reloadPending(), false);
     assert.equal((await applier.apply("cfg v2\n")).status, "unchanged");
@@ -537,4 +548,80 @@ Deno.test("createApplier() dry-run needs no write access beside the target", asy
       await Deno.chmod(dir, 0o755);
     }
   });
+});
+
+/**
+ * A directory holding `haproxy.cfg` (`initial`) that nobody may write to: a read-only tmpfs when running
+ * as root (whom file modes do not stop), else mode 0555. Throws when neither can be had.
+ */
+async function readOnlyDir(initial: string): Promise<{ dir: string; close(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "haconfd-apply-ro-" });
+  if (Deno.uid() !== 0) {
+    await Deno.writeTextFile(join(dir, "haproxy.cfg"), initial);
+    await Deno.chmod(dir, 0o555);
+    return {
+      dir,
+      close: async () => {
+        await Deno.chmod(dir, 0o755);
+        await Deno.remove(dir, { recursive: true });
+      },
+    };
+  }
+  const mount = async (...args: string[]) => {
+    const result = await run("mount", args);
+    if (result.code !== 0) {
+      throw new Error(`Cannot make a read-only directory: mount ${args.join(" ")}: ${result.stderr}`);
+    }
+  };
+  await mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", dir);
+  await Deno.writeTextFile(join(dir, "haproxy.cfg"), initial);
+  await mount("-o", "remount,ro", dir);
+  return {
+    dir,
+    close: async () => {
+      await run("umount", [dir]);
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("createApplier() logs a write failure at error level with its cause, once per distinct cause", async () => {
+  const ro = await readOnlyDir("cfg v1\n");
+  try {
+    const log = memoryLogger();
+    const clock = { t: 0 };
+    const applier = await createApplier({
+      target: join(ro.dir, "haproxy.cfg"),
+      check: fakeCheck,
+      reloader: fakeReloader(clock),
+      log,
+    });
+    for (const text of ["cfg v2\n", "cfg v2\n", "cfg v3\n"]) {
+      const result = await applier.apply(text);
+      assert.equal(result.status, "write-failed");
+    }
+    const errors = log.lines.filter((l) => l.level === "error");
+    assert.equal(errors.length, 1, JSON.stringify(log.lines));
+    assert.equal(errors[0]?.msg, "cannot write config, installed config kept, will retry");
+    assert.match(String(errors[0]?.error), /Read-only file system|Permission denied/);
+    assert.match(String(errors[0]?.error), /Cannot write temp file/);
+    assert.equal(await Deno.readTextFile(join(ro.dir, "haproxy.cfg")), "cfg v1\n");
+  } finally {
+    await ro.close();
+  }
+});
+
+Deno.test("writeCause() drops the paths a write error names", () => {
+  assert.equal(
+    writeCause(
+      `Cannot write temp file "/etc/haproxy/.haproxy.cfg.123.tmp": Read-only file system (os error 30): open '/etc/haproxy/.haproxy.cfg.123.tmp'`,
+    ),
+    writeCause(
+      `Cannot write temp file "/etc/haproxy/.haproxy.cfg.456.tmp": Read-only file system (os error 30): open '/etc/haproxy/.haproxy.cfg.456.tmp'`,
+    ),
+  );
+  assert.notEqual(
+    writeCause(`Cannot write temp file "/a": Read-only file system (os error 30)`),
+    writeCause(`Cannot write temp file "/a": No space left on device (os error 28)`),
+  );
 });

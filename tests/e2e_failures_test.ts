@@ -198,8 +198,17 @@ Deno.test({
       const reason = await daemon.waitReady({ want: 503 });
       assert.match(reason, /last apply reload-failed: .*reload refused by the test/);
       assert.equal(field(await daemon.status(), "lastReload", "outcome"), "reload-failed");
-      // The new file is in place, but HAProxy still runs the last config it loaded.
-      assert.match(await Deno.readTextFile(haproxy.configPath), /server 127\.0\.0\.3 /);
+      // HAProxy still runs the last config it loaded, and that is the file installed again (a restart of
+      // HAProxy must not load a file a reload failed on).
+      await daemon.waitForLog(
+        (l) => l.msg === "put the last good config back: HAProxy did not load the new one",
+        {
+          from,
+        },
+      );
+      const installed = await Deno.readTextFile(haproxy.configPath);
+      assert.match(installed, /server 127\.0\.0\.2 /);
+      assert.doesNotMatch(installed, /server 127\.0\.0\.3 /);
       assert.deepEqual(await seenBackends(http, "grafana.example.test", 6), ["grafana-1"]);
       await daemon.waitForLog((l) => l.msg === "retrying", { from });
 

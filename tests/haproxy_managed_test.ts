@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { reloadCulprits } from "../lib/haproxy/culprits.ts";
 import { startManagedHaproxy } from "../lib/haproxy/managed.ts";
+import { buildModel } from "../lib/model.ts";
 import { memoryLogger } from "../lib/log.ts";
 import { httpGet, startHttpBackend } from "../lib/demo/backends.ts";
+import { endpointSet } from "./support/fixtures.ts";
 import { freePort, HAPROXY_BINARY, haproxyAvailable, routingConfig, waitFor } from "./support/haproxy.ts";
 
 const NO_HAPROXY = !haproxyAvailable();
@@ -154,4 +157,88 @@ Deno.test("startManagedHaproxy() fails clearly when the binary is missing", asyn
       }),
     /Cannot start HAProxy "\/nonexistent\/haproxy"/,
   );
+});
+
+Deno.test({
+  name:
+    "startManagedHaproxy() reload() that cannot bind a port reports HAProxy's alert, which names the object",
+  ignore: NO_HAPROXY,
+  fn: () =>
+    withDir(async (dir) => {
+      const port = freePort();
+      const configPath = join(dir, "haproxy.cfg");
+      await Deno.writeTextFile(configPath, routingConfig({ http: { listen: port, server: "127.0.0.2:1" } }));
+      const managed = await startManagedHaproxy({
+        configPath,
+        masterSocket: join(dir, "master.sock"),
+        binary: HAPROXY_BINARY,
+        stdout: "null",
+      });
+      using blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const busy = (blocker.addr as Deno.NetAddr).port;
+      try {
+        const model = buildModel([
+          endpointSet("redis", {
+            domain: "redis.example.test",
+            proto: "redis",
+            "haconfd.io/listen-port": String(busy),
+          }, [
+            "127.0.0.3",
+          ], { namespace: "cache" }),
+        ]);
+        const id = model.domains["redis.example.test"]!.id;
+        await Deno.writeTextFile(
+          configPath,
+          routingConfig({ http: { listen: port, server: "127.0.0.2:1" } }) +
+            `\nlisten tcp_${id}\n  mode tcp\n  bind 127.0.0.1:${busy}\n  server s 127.0.0.3:6379\n`,
+        );
+        const result = await managed.reload();
+        assert.equal(result.ok, false);
+        assert.match(result.detail, new RegExp(`cannot bind socket.*127\\.0\\.0\\.1:${busy}`));
+        assert.deepEqual(reloadCulprits(`${result.error}\n${result.detail}`, model).map((c) => c.object), [
+          "cache/redis",
+        ]);
+      } finally {
+        await managed.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "startManagedHaproxy() leaves HAProxy's stdout (the traffic log) to the process, reading none of it",
+  ignore: NO_HAPROXY,
+  fn: () =>
+    withDir(async (dir) => {
+      await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+      const port = freePort();
+      const configPath = join(dir, "haproxy.cfg");
+      const traffic = routingConfig({ http: { listen: port, server: `127.0.0.2:${web.port}` } })
+        .replace(/log stderr format raw local0 notice/, "log stdout format raw local0 info")
+        .replace(/frontend http_in\n/, "frontend http_in\n  option httplog\n  log global\n");
+      assert.match(traffic, /log stdout/);
+      await Deno.writeTextFile(configPath, traffic);
+      const log = memoryLogger();
+      const managed = await startManagedHaproxy({
+        configPath,
+        masterSocket: join(dir, "master.sock"),
+        binary: HAPROXY_BINARY,
+        log,
+        stdout: "null",
+      });
+      try {
+        const REQUESTS = 200;
+        for (let i = 0; i < REQUESTS; i++) {
+          assert.equal((await httpGet(port, "app.test", `/r${i}`)).status, 200);
+        }
+        assert.equal(web.hits, REQUESTS);
+        const relayed = log.lines.filter((l) => /GET \/r\d+/.test(String(l.msg)));
+        assert.equal(relayed.length, 0, "no traffic line went through haconfd's logger");
+        assert.ok(
+          log.lines.some((l) => /Loading success/.test(String(l.msg))),
+          "start-up notices still read",
+        );
+      } finally {
+        await managed.close();
+      }
+    }),
 });

@@ -4,7 +4,7 @@ import { type Applier, type ApplyResult, sha256Hex } from "../lib/apply.ts";
 import { generate } from "../lib/generate.ts";
 import type { EndpointSet } from "../lib/kube/objects.ts";
 import { memoryLogger } from "../lib/log.ts";
-import { createLoop } from "../lib/loop.ts";
+import { createLoop, type LoopOptions } from "../lib/loop.ts";
 import type { Timers } from "../lib/quiescence.ts";
 import { compileTemplates, defaultTemplates } from "../lib/render.ts";
 import { initialStatus, type Source, type SourceStatus } from "../lib/source.ts";
@@ -85,7 +85,12 @@ function fakeApplier(answers: Outcome[] = [], initial?: string) {
   return applier;
 }
 
-function setup(answers: Outcome[] = [], maxShrink = 0.5, installed?: string) {
+function setup(
+  answers: Outcome[] = [],
+  maxShrink = 0.5,
+  installed?: string,
+  extra: Partial<LoopOptions> = {},
+) {
   const clock = FakeTimers.createClock(0);
   const timers: Timers = {
     now: () => clock.now,
@@ -105,18 +110,25 @@ function setup(answers: Outcome[] = [], maxShrink = 0.5, installed?: string) {
     maxShrink,
     log,
     timers,
+    ...extra,
   });
   loop.start();
   return { clock, source, applier, loop, log };
 }
 
-/** Advances the fake clock, letting real promises (sha256 via WebCrypto) settle on the way. */
+/** Advances the fake clock, letting pending promises settle on the way. */
 async function settle(clock: FakeTimers.Clock, ms = 0): Promise<void> {
   await clock.tickAsync(ms);
   for (let i = 0; i < 3; i++) {
     await new Promise((resolve) => setTimeout(resolve, 2));
     await clock.tickAsync(0);
   }
+}
+
+/** Settles the fake clock (no time passes) until `done()` holds; fails loudly after 500 rounds. */
+async function settleUntil(clock: FakeTimers.Clock, done: () => boolean, what: string): Promise<void> {
+  for (let round = 0; round < 500 && !done(); round++) await settle(clock);
+  if (!done()) throw new Error(`Gave up waiting for ${what}`);
 }
 
 function domains(n: number, offset = 0): EndpointSet[] {
@@ -297,5 +309,171 @@ Deno.test("createLoop() retries when the check could not run (it is not a reject
   await settle(clock, 1000);
   assert.equal(applier.texts.length, 2);
   assert.equal(loop.state().ready.ok, true);
+  await loop.close();
+});
+
+Deno.test("createLoop() survives a throwing onPass for held, render-failed and applied passes", async () => {
+  const seen: string[] = [];
+  const { clock, source, applier, loop, log } = setup([], 0.5, undefined, {
+    onPass(record) {
+      seen.push(record.outcome);
+      throw new Error(`observer broke on ${record.outcome}`);
+    },
+  });
+  const held = loop.runNow(); // before the first sync: a held pass
+  await settle(clock);
+  assert.equal((await held).outcome, "held");
+  source.set(domains(1), true);
+  await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 2, "the applied pass");
+  assert.equal(loop.state().applies[0]?.outcome, "applied", "a throwing observer is not a failed write");
+  loop.setGenerator(() => {
+    throw new Error("template broke");
+  });
+  await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 3, "the render-failed pass");
+  assert.equal(loop.state().applies[0]?.outcome, "render-failed");
+  assert.deepEqual(seen, ["held", "applied", "render-failed"]);
+  assert.equal(log.lines.filter((l) => l.msg === "pass observer failed").length, 3);
+  assert.equal(applier.texts.length, 1);
+  await loop.close();
+});
+
+Deno.test("createLoop() records an unexpected exception as internal-error with its stack, and goes on", async () => {
+  const outcomes: string[] = [];
+  const { clock, source, applier, loop, log } = setup([], 0.5, undefined, {
+    onPass: (record) => void outcomes.push(record.outcome),
+  });
+  const apply = applier.apply.bind(applier);
+  let throwOnce = true;
+  applier.apply = (text, options) => {
+    if (throwOnce) {
+      throwOnce = false;
+      throw new TypeError("Cannot read properties of undefined (reading 'x')");
+    }
+    return apply(text, options);
+  };
+  source.set(domains(1), true);
+  await settleUntil(clock, () => loop.state().applies.length >= 1, "the first pass");
+  assert.equal(loop.state().applies[0]?.outcome, "internal-error");
+  const logged = log.lines.find((l) => l.msg === "pass failed unexpectedly");
+  assert.match(String(logged?.stack), /TypeError: Cannot read properties of undefined[\s\S]*loop_test\.ts/);
+  await settle(clock, 1000); // retried
+  await settleUntil(clock, () => loop.state().applies.length >= 2, "the retry");
+  assert.equal(loop.state().applies[0]?.outcome, "applied");
+  assert.deepEqual(outcomes, ["internal-error", "applied"], "counted as its own kind");
+  await loop.close();
+});
+
+Deno.test("createLoop() runs when reading the installed config at start-up throws", async () => {
+  const { clock, source, applier, loop, log } = setup([], 0.5, undefined, {
+    applier: Object.assign(fakeApplier(), {
+      installed: (): string | undefined => {
+        throw new Error("installed() broke");
+      },
+    }),
+  });
+  source.set(domains(1), true);
+  await settle(clock);
+  assert.equal(loop.state().applies[0]?.outcome, "applied");
+  assert.ok(log.lines.some((l) => l.msg === "cannot read the installed config's hash"));
+  assert.equal(applier.texts.length, 0, "the injected applier ran instead");
+  await loop.close();
+});
+
+Deno.test("createLoop() skips the object a failed reload is traced to and applies the rest in the same pass", async () => {
+  const sets = [
+    endpointSet("web", { domain: "web.example.test", proto: "http" }),
+    endpointSet("redis", { domain: "redis.example.test", proto: "redis", "haconfd.io/listen-port": "9180" }, [
+      "10.0.0.2",
+    ], { namespace: "cache" }),
+  ];
+  const { clock, source, applier, loop, log } = setup();
+  const apply = applier.apply.bind(applier);
+  applier.apply = async (text, options) => {
+    if (!text.includes(":9180")) return await apply(text, options);
+    applier.texts.push(text);
+    return {
+      status: "reload-failed",
+      hash: await sha256Hex(text),
+      installedHash: undefined,
+      durations: { checkMs: 1, reloadMs: 1, waitMs: 0, totalMs: 2 },
+      changed: true,
+      restored: true,
+      error: "HAProxy exited during start-up",
+      reload: {
+        ok: false,
+        durationMs: 1,
+        error: "HAProxy exited during start-up",
+        detail:
+          "[ALERT] (7) : Binding [/etc/haproxy/haproxy.cfg:40] for proxy tcp_redis_example_test_0a1b2c3d: cannot bind socket (Address already in use) for [127.0.0.1:9180]",
+      },
+    };
+  };
+  source.set(sets, true);
+  await settleUntil(clock, () => loop.state().applies.length > 0, "the first pass");
+  assert.equal(applier.texts.length, 2, "the failed apply, then the one without the culprit");
+  assert.ok(!applier.texts[1]!.includes(":9180"));
+  const state = loop.state();
+  assert.equal(state.applies[0]?.outcome, "applied");
+  assert.deepEqual(Object.keys(state.domains), ["web.example.test"]);
+  assert.equal(state.skipped.length, 1);
+  assert.equal(state.skipped[0]?.object, "cache/redis");
+  assert.match(state.skipped[0]!.reason, /cannot listen on 127\.0\.0\.1:9180 .*Address already in use/);
+  assert.ok(log.lines.some((l) => l.msg === "object skipped: HAProxy could not load its part of the config"));
+
+  // Later passes leave it out without trying again; a changed object gets another try.
+  source.set([...sets, endpointSet("wiki", { domain: "wiki.example.test", proto: "http" })]);
+  await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 2, "the second pass");
+  assert.equal(applier.texts.length, 3);
+  assert.ok(!applier.texts[2]!.includes(":9180"));
+  const moved = endpointSet(
+    "redis",
+    {
+      domain: "redis.example.test",
+      proto: "redis",
+      "haconfd.io/listen-port": "6390",
+    },
+    ["10.0.0.2"],
+    { namespace: "cache" },
+  );
+  source.set([sets[0]!, moved]);
+  await settle(clock, 500);
+  await settleUntil(clock, () => loop.state().applies.length >= 3, "the third pass");
+  assert.match(applier.texts.at(-1)!, /:6390/);
+  assert.deepEqual(loop.state().skipped, []);
+  await loop.close();
+});
+
+Deno.test("createLoop() traces a failed start-up reload of the installed file to its culprit", async () => {
+  const sets = [
+    endpointSet("web", { domain: "web.example.test", proto: "http" }),
+    endpointSet("redis", { domain: "redis.example.test", proto: "redis", "haconfd.io/listen-port": "9180" }),
+  ];
+  // An older haconfd installed a file with the busy port; HAProxy cannot start it.
+  const previous = generate(sets, renderer, listen).text;
+  const { clock, source, applier, loop } = setup([], 0.5, previous);
+  const apply = applier.apply.bind(applier);
+  applier.apply = async (text, options) => {
+    if (!text.includes(":9180")) return await apply(text, options);
+    applier.texts.push(text);
+    return {
+      status: "reload-failed",
+      hash: await sha256Hex(text),
+      installedHash: await sha256Hex(previous),
+      durations: { checkMs: 0, reloadMs: 1, waitMs: 0, totalMs: 1 },
+      changed: false,
+      restored: false,
+      error: "Cannot start HAProxy: HAProxy exited during start-up: Binding [/x.cfg:40] for proxy " +
+        "tcp_x: cannot bind socket (Address already in use) for [127.0.0.1:9180]",
+      reload: { ok: false, durationMs: 1, detail: "", error: "Cannot start HAProxy" },
+    };
+  };
+  source.set(sets, true);
+  await settleUntil(clock, () => loop.state().applies.length > 0, "the first pass");
+  assert.equal(applier.texts.length, 2);
+  assert.equal(loop.state().applies[0]?.outcome, "applied");
+  assert.deepEqual(loop.state().skipped.map((s) => s.object), ["default/redis"]);
   await loop.close();
 });

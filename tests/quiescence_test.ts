@@ -89,3 +89,26 @@ Deno.test("createQuiescence() flush() runs now, and close() stops everything", a
   await clock.tickAsync(5000);
   assert.deepEqual(runs, [0, 10]);
 });
+
+Deno.test("createQuiescence() reports a run that throws and keeps scheduling", async () => {
+  const clock = FakeTimers.createClock(0);
+  const timers = {
+    now: () => clock.now,
+    setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms),
+    clearTimeout: (id: unknown) => clock.clearTimeout(id as FakeTimers.TimerId),
+  };
+  const errors: unknown[] = [];
+  let runs = 0;
+  const q = createQuiescence(() => {
+    runs++;
+    return Promise.reject(new Error(`run ${runs} broke`));
+  }, { minMs: 100, maxMs: 1000, timers, onError: (error) => void errors.push(error) });
+  q.notify();
+  await clock.tickAsync(0);
+  q.notify();
+  await clock.tickAsync(200);
+  assert.equal(runs, 2);
+  assert.deepEqual(errors.map((e) => (e as Error).message), ["run 1 broke", "run 2 broke"]);
+  assert.equal(q.running, false);
+  q.close();
+});

@@ -273,6 +273,10 @@ async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
     chunks.push(buffer.slice(0, n));
     size += n;
   }
+  return concatBytes(chunks, size);
+}
+
+function concatBytes(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
   const all = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
@@ -413,4 +417,92 @@ export function tcpRoundTrip(
       }
     }
   });
+}
+
+/** An HTTP/1.1 client that keeps one connection open across requests, like a browser or an API client. */
+export interface KeepAliveClient extends Disposable {
+  /** Sends `GET <path>` on the open connection (opening one first when there is none). */
+  get(path?: string): Promise<HttpAnswer>;
+  /** Connections opened so far. */
+  readonly connections: number;
+  /** Closes the connection. */
+  close(): void;
+}
+
+const HEADER_END = new TextEncoder().encode("\r\n\r\n");
+
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * A keep-alive client for `Host: <host>` on `127.0.0.1:<port>`. A connection the server announced it
+ * closes (`Connection: close`) is replaced before the next request, as any HTTP client does; any other
+ * end of the connection during a request is an error (the request failed).
+ */
+export function keepAliveClient(port: number, host: string, options: ClientOptions = {}): KeepAliveClient {
+  const { hostname = "127.0.0.1", timeoutMs = 5_000 } = options;
+  let conn: Deno.TcpConn | undefined;
+  let buffered: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  let connections = 0;
+  function drop(): void {
+    try {
+      conn?.close();
+    } catch {
+      // already closed
+    }
+    conn = undefined;
+    buffered = new Uint8Array(0);
+  }
+  async function fill(current: Deno.TcpConn, what: string): Promise<void> {
+    const chunk = new Uint8Array(16 * 1024);
+    const n = await current.read(chunk);
+    if (n === null) throw new Error(`The server closed the connection ${what}`);
+    buffered = concatBytes([buffered, chunk.subarray(0, n)], buffered.length + n);
+  }
+  return {
+    get connections() {
+      return connections;
+    },
+    get(path = "/") {
+      return withTimeout(timeoutMs, `keep-alive GET http://${host}${path}`, async (cleanups) => {
+        cleanups.add(drop);
+        try {
+          if (conn === undefined) {
+            conn = await Deno.connect({ hostname, port });
+            connections++;
+          }
+          const current = conn;
+          const request = `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: haconfd-test\r\n\r\n`;
+          await current.write(new TextEncoder().encode(request));
+          let split: number;
+          while ((split = indexOfBytes(buffered, HEADER_END)) < 0) await fill(current, "before the answer");
+          const [statusLine = "", ...headerLines] = new TextDecoder().decode(buffered.subarray(0, split))
+            .split("\r\n");
+          const headers: Record<string, string> = {};
+          for (const line of headerLines) {
+            const colon = line.indexOf(":");
+            if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+          }
+          const length = Number(headers["content-length"] ?? "0");
+          while (buffered.length < split + 4 + length) await fill(current, "inside the answer");
+          const body = new TextDecoder().decode(buffered.subarray(split + 4, split + 4 + length));
+          buffered = buffered.slice(split + 4 + length);
+          if (headers["connection"]?.toLowerCase() === "close") drop();
+          return { status: Number(statusLine.split(" ")[1]), headers, body };
+        } catch (error) {
+          drop();
+          throw error;
+        } finally {
+          cleanups.delete(drop);
+        }
+      });
+    },
+    close: drop,
+    [Symbol.dispose]: drop,
+  };
 }

@@ -22,8 +22,14 @@ export interface ManagedHaproxyOptions {
   pidFile?: string;
   /** Extra arguments placed before `-f`. @default {[]} */
   extraArgs?: readonly string[];
-  /** Logger; HAProxy's output lines are logged through it. @default {silentLogger} */
+  /** Logger; HAProxy's stderr lines (alerts, warnings, notices) are logged through it. @default {silentLogger} */
   log?: Logger;
+  /**
+   * Where HAProxy's stdout goes. `"inherit"` (haconfd's own stdout) keeps the traffic log that the
+   * default templates write there out of haconfd: the control plane never relays data-plane lines.
+   * @default {"inherit"}
+   */
+  stdout?: "inherit" | "null";
   /** Time for the master CLI to answer after a (re)start. @default {10000} */
   startTimeoutMs?: number;
   /** Time for a reload, confirmation included. @default {30000} */
@@ -103,6 +109,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     stableAfterMs = 10_000,
     softStop = false,
     stopTimeoutMs = 10_000,
+    stdout = "inherit",
   } = options;
   const log = baseLog.child("haproxy");
   const args = [
@@ -126,18 +133,30 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
 
   /** The last [ALERT] lines, to say why a start failed. */
   const recentAlerts: string[] = [];
+  /** Every stderr line's count and the alerts since a reload began (read by `reload()`). */
+  const stderrSeen = { lines: 0, alerts: [] as string[], listeners: new Set<(line: string) => void>() };
+  /** The output of the current process, read to its end (bounded wait: old workers may hold it). */
+  let currentOutput: Promise<void> = Promise.resolve();
+
+  function onStderr(line: string): void {
+    logHaproxyLine(log, line, recentAlerts);
+    stderrSeen.lines++;
+    if (line.startsWith("[ALERT]")) stderrSeen.alerts.push(line.trimEnd());
+    for (const listener of stderrSeen.listeners) listener(line);
+  }
 
   function spawn(): void {
     recentAlerts.length = 0;
-    const proc = new Deno.Command(binary, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+    // stdout (the templates' traffic log) goes straight to haconfd's stdout; only stderr, where HAProxy
+    // writes its alerts, warnings and notices, is read.
+    const proc = new Deno.Command(binary, { args, stdin: "null", stdout, stderr: "piped" }).spawn();
     child = proc;
     starts++;
     const spawnedAt = performance.now();
     log.info("haproxy started", { pid: proc.pid, args });
-    const output = Promise.all([
-      pipeLines(proc.stdout, (line) => logHaproxyLine(log, line, recentAlerts)),
-      pipeLines(proc.stderr, (line) => logHaproxyLine(log, line, recentAlerts)),
-    ]).catch((error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
+    const output = pipeLines(proc.stderr, onStderr)
+      .catch((error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
+    currentOutput = output;
     const lifetime = proc.status.then(async (status) => {
       if (child === proc) child = undefined;
       if (performance.now() - spawnedAt >= stableAfterMs) backoff = restartMinMs;
@@ -191,6 +210,8 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
       const current = child;
       if (current !== waitingFor) {
         // It exited while starting: fail now with HAProxy's own words instead of restarting in a loop.
+        // Its alerts were written before it exited; let the reader catch up with them (bounded).
+        await Promise.race([currentOutput, delay(1_000, { signal: closing.signal, resolveOnAbort: true })]);
         throw new Error(
           `HAProxy exited during start-up${recentAlerts.length ? `: ${recentAlerts.join("; ")}` : ""}`,
           { cause: last },
@@ -243,6 +264,30 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     await Promise.all(lifetimes);
   }
 
+  /**
+   * Reloads through the master CLI; a failed reload's result carries the alerts the master wrote
+   * meanwhile (2.6 answers nothing on the socket: its reasons, e.g. a port it cannot bind, are only
+   * on stderr), waiting (bounded) for its "Loading failure" line when they have not been read yet.
+   */
+  async function reloadWithAlerts(signal?: AbortSignal): Promise<ReloadResult> {
+    stderrSeen.alerts = [];
+    const failureRead = new AbortController();
+    const listener = (line: string) => {
+      if (/Loading failure/.test(line)) failureRead.abort();
+    };
+    stderrSeen.listeners.add(listener);
+    try {
+      const result = await reloadViaMaster({ address, timeoutMs: reloadTimeoutMs, log }, signal);
+      if (result.ok) return result;
+      const stopWaiting = AbortSignal.any([failureRead.signal, closing.signal, ...(signal ? [signal] : [])]);
+      await delay(1_000, { signal: stopWaiting, resolveOnAbort: true });
+      const alerts = stderrSeen.alerts;
+      return alerts.length === 0 ? result : { ...result, detail: [result.detail, ...alerts].join("\n") };
+    } finally {
+      stderrSeen.listeners.delete(listener);
+    }
+  }
+
   try {
     spawn();
   } catch (error) {
@@ -275,7 +320,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
           return { ok: false, durationMs: performance.now() - started, detail: message, error: message };
         }
       }
-      return reloadViaMaster({ address, timeoutMs: reloadTimeoutMs, log }, signal);
+      return await reloadWithAlerts(signal);
     },
     async close(): Promise<void> {
       if (closed) return void await Promise.all(lifetimes);
