@@ -351,7 +351,8 @@ Deno.test({
           await sh(README_INSTALL.join("\n"));
           // The program: the wrapper stands in for the release binary (install -m 0755 haconfd-linux-$ARCH ...).
           await sh(
-            "mkdir -p /opt/haconfd && cp -r main.ts deno.json deno.lock lib templates /opt/haconfd/ && " +
+            "mkdir -p /opt/haconfd/examples && cp -r main.ts deno.json deno.lock lib templates /opt/haconfd/ && " +
+              "cp examples/endpoints.json /opt/haconfd/examples/ && " +
               "install -m 0755 tests/docker/systemd/haconfd /usr/local/bin/haconfd",
           );
           // The "editor /etc/default/haconfd" step: the stand-in API, a token, loopback binds.
