@@ -28,27 +28,28 @@ async function testImages(): Promise<TestImages> {
   return images;
 }
 
-/** The backend named in the answer of HAProxy at `hostname:port` for {@linkcode DOMAIN} (or the status). */
-async function routedTo(hostname: string, port: number): Promise<string> {
-  const answer = await httpGet(port, DOMAIN, "/", { hostname, timeoutMs: 3_000 });
+/** The backend named in the answer of HAProxy at `hostname:port` for `domain` (or the status). */
+async function routedTo(hostname: string, port: number, domain = DOMAIN): Promise<string> {
+  const answer = await httpGet(port, domain, "/", { hostname, timeoutMs: 3_000 });
   return answer.status === 200 ? answer.headers["x-backend"] ?? "?" : `HTTP ${answer.status}`;
 }
 
-/** Waits until HAProxy answers {@linkcode DOMAIN} from `backend` (three answers in a row). */
+/** Waits until HAProxy answers `domain` from `backend` (three answers in a row). */
 async function waitRoutedTo(
   hostname: string,
   port: number,
   backend: string,
   timeoutMs = 60_000,
+  domain = DOMAIN,
 ): Promise<void> {
   let last = "";
   await waitFor(async () => {
     for (let i = 0; i < 3; i++) {
-      last = await routedTo(hostname, port);
+      last = await routedTo(hostname, port, domain);
       if (last !== backend) return false;
     }
     return true;
-  }, { timeoutMs, intervalMs: 250, what: `${DOMAIN} via ${hostname}:${port} to answer from ${backend}` })
+  }, { timeoutMs, intervalMs: 250, what: `${domain} via ${hostname}:${port} to answer from ${backend}` })
     .catch(
       (error) => {
         throw new Error(`${(error as Error).message}; last answer: ${last}`, { cause: error });
@@ -385,7 +386,8 @@ Deno.test({
       )) && ok;
 
       ok = (await t.step(
-        "an Endpoints change: HAProxy reloaded through the master socket, traffic on the new pod",
+        "an Endpoints change: servers changed through the master socket's Runtime API (no reload), " +
+          "a domain change: HAProxy reloaded through the master socket",
         async () => {
           const before = await masterReloads();
           const subsets = annotatedEndpoints("default", "echo", DOMAIN, [pods[1]]).subsets;
@@ -401,7 +403,23 @@ Deno.test({
             JSON.stringify({ subsets }),
           ]);
           await waitRoutedTo(ip, httpPort, "pod-b");
+          assert.equal(await masterReloads(), before, "a server change needs no reload");
+          const renamed = "echo2.haconfd.test";
+          const annotate = (domain: string) =>
+            node.kubectl([
+              "annotate",
+              "endpoints",
+              "echo",
+              "-n",
+              "default",
+              "--overwrite",
+              `domain=${domain}`,
+            ]);
+          await annotate(renamed);
+          await waitRoutedTo(ip, httpPort, "pod-b", 60_000, renamed);
           assert.ok((await masterReloads()) > before, "the master's reload counter rose");
+          await annotate(DOMAIN);
+          await waitRoutedTo(ip, httpPort, "pod-b");
         },
       )) && ok;
 
@@ -423,14 +441,13 @@ Deno.test({
       )) && ok;
 
       ok = (await t.step(
-        "systemctl stop haproxy, then start: haconfd recovers and reloads the new HAProxy",
+        "systemctl stop haproxy, then start: haconfd recovers and updates the new HAProxy",
         async () => {
           await sh("systemctl stop haproxy");
           assert.notEqual(await routedTo(ip, httpPort).catch(() => "down"), "pod-b", "HAProxy is down");
           await sh("systemctl start haproxy");
           await waitReady("after HAProxy's restart");
           await waitRoutedTo(ip, httpPort, "pod-b");
-          const before = await masterReloads();
           const subsets = annotatedEndpoints("default", "echo", DOMAIN, [pods[0]]).subsets;
           await node.kubectl([
             "patch",
@@ -444,7 +461,6 @@ Deno.test({
             JSON.stringify({ subsets }),
           ]);
           await waitRoutedTo(ip, httpPort, "pod-a");
-          assert.ok((await masterReloads()) > before, "the new master's reload counter rose");
           assert.equal(await sh("systemctl is-active haconfd"), "active");
         },
       )) && ok;
