@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
-import { OPTIONS } from "../lib/config.ts";
+import { OPTIONS } from "../lib/settings/options.ts";
 import { installed, ROOT, run, whichOrNote } from "./support/process.ts";
 
 const UNIT = join(ROOT, "deploy", "haconfd.service");

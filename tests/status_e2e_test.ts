@@ -17,7 +17,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { domainId } from "../lib/model.ts";
+import { domainId } from "../lib/model/model.ts";
 import { VERSION } from "../lib/version.ts";
 import { type Backend, httpGet, startHttpBackend } from "../lib/demo/backends.ts";
 import {

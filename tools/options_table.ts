@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { OPTIONS } from "../lib/config.ts";
+import { OPTIONS } from "../lib/settings/options.ts";
 
 /** The Markdown table of every option. */
 export function optionsTable(): string {

@@ -8,12 +8,12 @@
  * @module
  */
 import example from "../../examples/endpoints.json" with { type: "json" };
-import { ConfigError, type Settings } from "../config.ts";
-import { type Daemon, managedSocketPath, startDaemon } from "../daemon.ts";
+import { ConfigError, type Settings } from "../settings/options.ts";
+import { type Daemon, managedSocketPath, startDaemon } from "../daemon/daemon.ts";
 import { delay } from "../delay.ts";
 import { masterCommand, parseMasterAddress, parseShowProc } from "../haproxy/master_cli.ts";
 import { createLogger, errorText, type Logger } from "../log.ts";
-import { parseListen } from "../status.ts";
+import { parseListen } from "../status/app.ts";
 import { type Backend, httpGet, tcpRoundTrip } from "./backends.ts";
 import { makeCa, makeLeaf, serverExtensions } from "./certs.ts";
 import {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { EndpointSet } from "../../lib/kube/objects.ts";
+import type { EndpointSet } from "../../lib/source/kube/objects.ts";
 
 /** Options of {@linkcode endpointsObject}. */
 export interface EndpointsFixture {
