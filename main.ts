@@ -28,7 +28,7 @@ import { readDump } from "./lib/source/file.ts";
 import { generate } from "./lib/render/generate.ts";
 import { checkConfig } from "./lib/haproxy/check.ts";
 import { AuthConfigError } from "./lib/source/kube/auth.ts";
-import type { EndpointSet } from "./lib/source/kube/objects.ts";
+import type { EndpointSet } from "./lib/model/endpoints.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
 import { passSucceeded } from "./lib/daemon/loop.ts";
 import { preflight } from "./lib/daemon/preflight.ts";

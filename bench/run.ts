@@ -6,7 +6,8 @@
  * @module
  */
 import { generate } from "../lib/render/generate.ts";
-import { type EndpointSet, parseObjectList } from "../lib/source/kube/objects.ts";
+import { parseObjectList } from "../lib/source/kube/objects.ts";
+import { type EndpointSet } from "../lib/model/endpoints.ts";
 import { buildModel } from "../lib/model/model.ts";
 import { compileTemplates, defaultTemplates } from "../lib/render/render.ts";
 import { e2eBenchmarks } from "./e2e.ts";

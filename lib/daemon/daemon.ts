@@ -14,7 +14,7 @@ import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts"
 import { type MasterAddress, parseMasterAddress } from "../haproxy/master_cli.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "../haproxy/reload.ts";
 import { readHaproxyView } from "../haproxy/view.ts";
-import type { EndpointSet } from "../source/kube/objects.ts";
+import type { EndpointSet } from "../model/endpoints.ts";
 import { createKubeSource } from "../source/kube/source.ts";
 import { errorText, type Logger } from "../log.ts";
 import { createLoop, type Loop } from "./loop.ts";

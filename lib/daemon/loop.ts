@@ -8,7 +8,7 @@
 import type { Applier, ApplyResult } from "../apply/apply.ts";
 import { sha256Hex } from "../apply/apply.ts";
 import { type Generated, trailerDomains } from "../render/generate.ts";
-import type { EndpointSet } from "../source/kube/objects.ts";
+import type { EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
 import type { Model } from "../model/model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";

@@ -6,7 +6,7 @@
  */
 import { BlockList, isIPv4 } from "node:net";
 import { z } from "zod";
-import type { AddressView, EndpointSet, GroupView, PortView } from "../source/kube/objects.ts";
+import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.ts";
 
 /** Protos routed by the HTTP and HTTPS frontends; every other proto is a TCP service with a listen port. */
 export const WEB_PROTOS: readonly string[] = ["http", "https"];

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { EndpointSet } from "../source/kube/objects.ts";
+import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
 import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
 import { VERSION } from "../version.ts";

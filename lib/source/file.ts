@@ -6,7 +6,8 @@
  */
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type EndpointSet, endpointSetsOf, type ObjectProblem, parseObjectList } from "./kube/objects.ts";
+import { endpointSetsOf, type ObjectProblem, parseObjectList } from "./kube/objects.ts";
+import { type EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
 import { initialStatus, type Source } from "./source.ts";
 

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { EndpointSet, ObjectProblem } from "./kube/objects.ts";
+import type { ObjectProblem } from "./kube/objects.ts";
+import type { EndpointSet } from "../model/endpoints.ts";
 
 /** What a source reports about itself, for status and metrics. */
 export interface SourceStatus {

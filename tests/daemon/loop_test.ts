@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { type Applier, type ApplyResult, sha256Hex } from "../../lib/apply/apply.ts";
 import { generate } from "../../lib/render/generate.ts";
-import type { EndpointSet } from "../../lib/source/kube/objects.ts";
+import type { EndpointSet } from "../../lib/model/endpoints.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { createLoop } from "../../lib/daemon/loop.ts";
 import type { Timers } from "../../lib/daemon/quiescence.ts";

@@ -1,10 +1,19 @@
 /**
  * Zod schemas of the Kubernetes objects haconfd reads (Endpoints, EndpointSlice, Service) and their
- * projections: the few fields the model needs, kept in memory instead of whole API objects.
+ * projection onto the source-neutral {@linkcode EndpointSet} (lib/model/endpoints.ts): the few fields the
+ * model needs, kept in memory instead of whole API objects.
  *
  * @module
  */
 import { z } from "zod";
+import {
+  type AddressView,
+  type EndpointSet,
+  type GroupView,
+  IP,
+  PORT,
+  type PortView,
+} from "../../model/endpoints.ts";
 
 /** Annotation keys haconfd reads; every other annotation is dropped at the edge. */
 export const ANNOTATION_KEYS = [
@@ -18,9 +27,6 @@ export const ANNOTATION_KEYS = [
 
 /** Label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
-
-const ip = z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" });
-const port = z.number().int().min(1).max(65535);
 
 /** Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label), as the API enforces them. */
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -44,8 +50,8 @@ const ObjectMeta = z.object({
 
 const TargetRef = z.object({ kind: z.string().optional(), name: z.string().optional() }).nullish();
 
-const EndpointAddress = z.object({ ip, targetRef: TargetRef });
-const EndpointPort = z.object({ name: z.string().nullish(), port, protocol: z.string().nullish() });
+const EndpointAddress = z.object({ ip: IP, targetRef: TargetRef });
+const EndpointPort = z.object({ name: z.string().nullish(), port: PORT, protocol: z.string().nullish() });
 
 /** A v1 Endpoints object (the fields haconfd uses). */
 export const Endpoints = z.object({
@@ -75,7 +81,7 @@ export const EndpointSlice = z.object({
     targetRef: TargetRef,
   })).nullish(),
   ports: z.array(
-    z.object({ name: z.string().nullish(), port: port.nullish(), protocol: z.string().nullish() }),
+    z.object({ name: z.string().nullish(), port: PORT.nullish(), protocol: z.string().nullish() }),
   )
     .nullish(),
 });
@@ -86,35 +92,6 @@ export type EndpointSlice = z.infer<typeof EndpointSlice>;
 export const Service = z.object({ kind: z.literal("Service").optional(), metadata: ObjectMeta });
 /** A v1 Service. */
 export type Service = z.infer<typeof Service>;
-
-/** One port of an endpoint group. */
-export const PortView = z.object({ name: z.string(), port });
-/** One port of an endpoint group. */
-export type PortView = z.infer<typeof PortView>;
-
-/** One address of an endpoint group, with its readiness and the pod it belongs to where known. */
-export const AddressView = z.object({ ip, ready: z.boolean(), target: z.string().optional() });
-/** One address of an endpoint group. */
-export type AddressView = z.infer<typeof AddressView>;
-
-/** Addresses that share one set of ports: an Endpoints subset or one EndpointSlice. */
-export const GroupView = z.object({ ports: z.array(PortView), addresses: z.array(AddressView) });
-/** Addresses that share one set of ports. */
-export type GroupView = z.infer<typeof GroupView>;
-
-/**
- * The projection of one service's endpoints that the model needs: identity, the annotations haconfd
- * reads, and its address groups. Both resources (Endpoints, EndpointSlices + Service) end up here.
- */
-export const EndpointSet = z.object({
-  namespace: z.string(),
-  name: z.string(),
-  created: z.string(),
-  annotations: z.record(z.string(), z.string()),
-  groups: z.array(GroupView),
-});
-/** The projection of one service's endpoints. */
-export type EndpointSet = z.infer<typeof EndpointSet>;
 
 /** The projection of one EndpointSlice: which service it belongs to and its one group. */
 export interface SliceView {
@@ -211,7 +188,7 @@ export function projectSlice(object: EndpointSlice): SliceView | string {
   for (const endpoint of object.endpoints ?? []) {
     const ready = endpoint.conditions?.ready !== false && endpoint.conditions?.terminating !== true;
     for (const address of endpoint.addresses) {
-      if (!ip.safeParse(address).success) return `address "${address}" is not an IP address`;
+      if (!IP.safeParse(address).success) return `address "${address}" is not an IP address`;
       addresses.push(addressView(address, ready, endpoint.targetRef?.name));
     }
   }

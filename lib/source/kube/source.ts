@@ -22,7 +22,6 @@ import { createKubeClient, type KubeClient, type KubeClientOptions } from "./cli
 import {
   describeIssues,
   Endpoints,
-  type EndpointSet,
   EndpointSlice,
   joinSlices,
   type ObjectProblem,
@@ -34,6 +33,7 @@ import {
   type ServiceView,
   type SliceView,
 } from "./objects.ts";
+import { type EndpointSet } from "../../model/endpoints.ts";
 import { type Change, createWatcher, type ResourceKind, type Watcher, type WatcherOptions } from "./watch.ts";
 
 /** v1 Endpoints, projected; `null` for an object with no routing annotation. */

@@ -4,7 +4,7 @@ import {
   type KubeSourceOptions,
   type KubeSourceSettings,
 } from "../../../lib/source/kube/source.ts";
-import type { EndpointSet } from "../../../lib/source/kube/objects.ts";
+import type { EndpointSet } from "../../../lib/model/endpoints.ts";
 import { waitFor } from "../../support/haproxy.ts";
 import { type JsonObject, startKubeServer } from "../../../lib/demo/kube_server.ts";
 

@@ -5,7 +5,7 @@ import {
   type KubeSourceOptions,
   type KubeSourceSettings,
 } from "../../../lib/source/kube/source.ts";
-import type { EndpointSet } from "../../../lib/source/kube/objects.ts";
+import type { EndpointSet } from "../../../lib/model/endpoints.ts";
 import { memoryLogger } from "../../../lib/log.ts";
 import { type CertPair, type TestCerts, testCerts } from "../../support/certs.ts";
 import { waitFor } from "../../support/haproxy.ts";

@@ -17,7 +17,7 @@ import {
 } from "../../../lib/source/kube/watch.ts";
 import { memoryLogger } from "../../../lib/log.ts";
 import { createKubeClient } from "../../../lib/source/kube/client.ts";
-import type { EndpointSet } from "../../../lib/source/kube/objects.ts";
+import type { EndpointSet } from "../../../lib/model/endpoints.ts";
 import { ENDPOINTS_KIND } from "../../../lib/source/kube/source.ts";
 import { type JsonObject, startKubeServer } from "../../../lib/demo/kube_server.ts";
 import { plainConnection } from "../../support/kube_connection.ts";
