@@ -9,9 +9,14 @@ import { type Applier, createApplier } from "../apply/apply.ts";
 import { ConfigError, type Settings } from "../settings/options.ts";
 import { createFileSource } from "../source/file.ts";
 import { generate } from "../render/generate.ts";
-import { checkConfig, DEFAULT_CHECK_COMMAND, splitCommand } from "../haproxy/check.ts";
+import { checkConfig, DEFAULT_CHECK_COMMAND } from "../haproxy/check.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts";
-import { type MasterAddress, parseMasterAddress } from "../haproxy/master_cli.ts";
+import {
+  checkStatusListen,
+  type MasterAddress,
+  parseMasterAddress,
+  splitCommand,
+} from "../settings/values.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "../haproxy/reload.ts";
 import { readHaproxyView } from "../haproxy/view.ts";
 import type { EndpointSet } from "../model/endpoints.ts";
@@ -232,6 +237,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
       ...(master === null ? {} : { readHaproxy: () => readHaproxyView(master) }),
       logger: log.child("status"),
     });
+    checkStatusListen(settings.statusListen, token !== undefined);
     status = startStatusServer(app, settings.statusListen, {
       signal: controller.signal,
       logger: log.child("status"),

@@ -11,7 +11,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { dirname, join } from "node:path";
 import { ConfigError, type OptionKey, OPTIONS, originOf, type Settings } from "../settings/options.ts";
 import { checkCommand } from "./daemon.ts";
-import { splitCommand } from "../haproxy/check.ts";
+import { splitCommand } from "../settings/values.ts";
 import { AuthConfigError, resolveConnection } from "../source/kube/auth.ts";
 import { errorText } from "../log.ts";
 

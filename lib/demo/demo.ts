@@ -11,9 +11,10 @@ import example from "../../examples/endpoints.json" with { type: "json" };
 import { ConfigError, type Settings } from "../settings/options.ts";
 import { type Daemon, managedSocketPath, startDaemon } from "../daemon/daemon.ts";
 import { delay } from "../delay.ts";
-import { masterCommand, parseMasterAddress, parseShowProc } from "../haproxy/master_cli.ts";
+import { masterCommand, parseShowProc } from "../haproxy/master_cli.ts";
+import { parseMasterAddress } from "../settings/values.ts";
 import { createLogger, errorText, type Logger } from "../log.ts";
-import { parseListen } from "../status/app.ts";
+import { parseListen } from "../listen.ts";
 import { type Backend, httpGet, tcpRoundTrip } from "./backends.ts";
 import { makeCa, makeLeaf, serverExtensions } from "./certs.ts";
 import {

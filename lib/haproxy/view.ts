@@ -6,7 +6,8 @@
  */
 import { errorText } from "../log.ts";
 import type { HaproxyView } from "../daemon/state.ts";
-import { type MasterAddress, masterCommand, parseShowProc } from "./master_cli.ts";
+import type { MasterAddress } from "../settings/values.ts";
+import { masterCommand, parseShowProc } from "./master_cli.ts";
 
 /**
  * Parses the CSV of `show stat`: per backend, its servers with address and status (the BACKEND and

@@ -7,8 +7,7 @@
  */
 import { z } from "zod";
 import type { OptionSpec } from "./cli.ts";
-import { splitCommand } from "../haproxy/check.ts";
-import { parseMasterAddress } from "../haproxy/master_cli.ts";
+import { ConfigError, parseMasterAddress, splitCommand } from "./values.ts";
 import { LEVELS } from "../log.ts";
 
 /** Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or a bare number of `unit`s. */
@@ -625,14 +624,7 @@ const SECRET_OPTIONS = new Set(["statusToken"]);
 /** `user:password@` in a URL. */
 const URL_CREDENTIALS = /\/\/[^/@\s]*@/g;
 
-/** A bad flag or variable; `main` prints it and exits 2. */
-export class ConfigError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError };
 
 /** The option specs handed to the command-line parser. */
 export function optionSpecs(): OptionSpec[] {

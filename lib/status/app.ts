@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { ConfigError } from "../settings/options.ts";
+import { type ListenAddress, parseListen } from "../listen.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { DaemonState, HaproxyView } from "../daemon/state.ts";
@@ -374,56 +374,19 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
   return Object.assign(app, { authRequired: token !== undefined });
 }
 
-/** A parsed listen address. */
-export interface ListenAddress {
-  /** Host to bind (`0.0.0.0` for `*` or an empty host). */
-  hostname: string;
-  /** Port (0 = any free port). */
-  port: number;
-  /** Whether the host is a loopback address. */
-  loopback: boolean;
-}
-
-/** Whether a host name or address is loopback: `localhost`, 127.0.0.0/8, `::1`, `::ffff:127.x.x.x`. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  if (h === "localhost" || h.endsWith(".localhost")) return true;
-  if (h === "::1" || /^(0{0,4}:){7}0{0,3}1$/.test(h)) return true;
-  const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
-}
-
-/** Parses `host:port`, `[v6]:port`, `*:port` or `:port`; a malformed address throws a `TypeError`. */
-export function parseListen(listen: string): ListenAddress {
-  const at = listen.lastIndexOf(":");
-  const portText = listen.slice(at + 1);
-  const port = Number(portText);
-  if (at < 0 || !/^\d{1,5}$/.test(portText) || port > 65535) {
-    throw new TypeError(`Invalid listen address "${listen}": expected HOST:PORT like 127.0.0.1:9180`);
-  }
-  let host = listen.slice(0, at);
-  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
-  if (host === "" || host === "*") host = "0.0.0.0";
-  if (/:$/.test(host)) host = host.replace(/:+$/, "") === "" ? "::" : host;
-  return { hostname: host, port, loopback: isLoopback(host) };
-}
-
 /**
- * The loopback-or-token rule: the status endpoint may listen off loopback only with a token. Returns the
- * parsed address; throws a {@linkcode ConfigError} naming the flags otherwise.
+ * The server's own interlock behind settings' `checkStatusListen`: an app without a token never listens
+ * off loopback, whoever calls {@linkcode startStatusServer}.
  */
-export function checkStatusListen(listen: string, tokenSet: boolean): ListenAddress {
+function listenAddress(listen: string, authRequired: boolean): ListenAddress {
   let address: ListenAddress;
   try {
     address = parseListen(listen);
   } catch (error) {
-    throw new ConfigError(`Invalid --status-listen: ${(error as Error).message}`);
+    throw new TypeError(`Invalid status listen address: ${errorText(error)}`);
   }
-  if (!address.loopback && !tokenSet) {
-    throw new ConfigError(
-      `Invalid --status-listen "${listen}": listening off loopback requires --status-token or ` +
-        `--status-token-file (/healthz and /readyz stay open); listen on 127.0.0.1 or set a token`,
-    );
+  if (!address.loopback && !authRequired) {
+    throw new TypeError(`Refusing to serve status on "${listen}" off loopback without a token`);
   }
   return address;
 }
@@ -451,9 +414,8 @@ export interface StatusServer {
 }
 
 /**
- * Serves the status app on `listen` (`host:port`, port 0 = any free port). Applies
- * {@linkcode checkStatusListen} against the app's own token setting, so an app without a token cannot be
- * exposed off loopback.
+ * Serves the status app on `listen` (`host:port`, port 0 = any free port). An app without a token
+ * cannot be exposed off loopback (the settings check this first, with a message naming the flags).
  *
  * @example
  * ```ts
@@ -468,7 +430,7 @@ export function startStatusServer(
   options: StatusServerOptions = {},
 ): StatusServer {
   const { signal, logger = silentLogger } = options;
-  const address = checkStatusListen(listen, app.authRequired);
+  const address = listenAddress(listen, app.authRequired);
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({

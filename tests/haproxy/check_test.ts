@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { checkConfig, parseCheckMessages, runCommand, splitCommand } from "../../lib/haproxy/check.ts";
+import { checkConfig, parseCheckMessages, runCommand } from "../../lib/haproxy/check.ts";
+import { splitCommand } from "../../lib/settings/values.ts";
 import { BASE_CONFIG, freePort, HAPROXY_BINARY, haproxyAvailable } from "../support/haproxy.ts";
 
 const NO_HAPROXY = !haproxyAvailable();

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  masterCommand,
-  parseMasterAddress,
-  parseReloadAnswer,
-  parseShowProc,
-} from "../../lib/haproxy/master_cli.ts";
+import { masterCommand, parseReloadAnswer, parseShowProc } from "../../lib/haproxy/master_cli.ts";
+import { parseMasterAddress } from "../../lib/settings/values.ts";
 import { createCommandReloader, createMasterSocketReloader } from "../../lib/haproxy/reload.ts";
 import {
   httpGet,
