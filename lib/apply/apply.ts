@@ -11,6 +11,7 @@ import { delay } from "../delay.ts";
 import { atomicWrite, type StagedFile, stageFile } from "./atomic_write.ts";
 import type { CheckResult } from "../haproxy/check.ts";
 import type { Reloader, ReloadResult } from "../haproxy/reload.ts";
+import { sha256Hex } from "../hash.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 
 /** Durations of one apply, in milliseconds (0 for a step that did not run). */
@@ -183,12 +184,6 @@ function renamed(check: CheckResult, from: string, to: string): CheckResult {
   };
 }
 
-/** sha256 of `text`, hex. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
     return await Deno.readTextFile(path);
@@ -228,7 +223,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
   } = options;
   const rejectedPath = `${target}.rejected`;
   let installed = await readIfExists(target);
-  let installedHash = installed === undefined ? undefined : await sha256Hex(installed);
+  let installedHash = installed === undefined ? undefined : sha256Hex(installed);
   // Whether HAProxy runs the installed file is unknown at start-up: reload it once.
   let pending = installed !== undefined;
   let startupReload = pending;
@@ -273,7 +268,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
 
   async function run(text: string, dryRun: boolean, signal: AbortSignal | undefined): Promise<ApplyResult> {
     const started = now();
-    const hash = await sha256Hex(text);
+    const hash = sha256Hex(text);
     const durations: ApplyDurations = { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 };
     function finish<T extends ApplyResult>(result: T): T {
       durations.totalMs = now() - started;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Applier, ApplyResult } from "../apply/apply.ts";
-import { sha256Hex } from "../apply/apply.ts";
+import { sha256Hex } from "../hash.ts";
 import { type Generated, trailerDomains } from "../render/generate.ts";
 import type { EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
@@ -161,14 +161,14 @@ export function createLoop(options: LoopOptions): Loop {
   let currentPass: Promise<void> | null = null;
   let waiters: { resolve: (record: ApplyRecord) => void }[] = [];
 
-  async function initialHash(): Promise<void> {
+  function initialHash(): void {
     const text = applier.installed();
     if (text === undefined) return;
-    installedHash = await sha256Hex(text);
+    installedHash = sha256Hex(text);
     // The shrink guard also protects what a previous run installed.
     appliedDomains = trailerDomains(text) ?? null;
   }
-  const ready = initialHash();
+  initialHash();
 
   function scheduleRetry(): void {
     if (closed || retryTimer !== undefined) return;
@@ -224,7 +224,6 @@ export function createLoop(options: LoopOptions): Loop {
   }
 
   async function pass(): Promise<ApplyRecord> {
-    await ready;
     const started = timers.now();
     passStartedAt = started;
     try {
@@ -243,7 +242,7 @@ export function createLoop(options: LoopOptions): Loop {
       lastSkipped = generated.model.skipped;
       // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
       // last finished pass instead of flapping to "differs from the last rendered one".
-      const hash = await sha256Hex(generated.text);
+      const hash = sha256Hex(generated.text);
       for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
       const held = dryRun ? null : shrinkHeld(generated.model);

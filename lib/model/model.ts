@@ -7,6 +7,7 @@
 import { BlockList, isIPv4 } from "node:net";
 import { z } from "zod";
 import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.ts";
+import { fnv1aHex } from "../hash.ts";
 
 /** Protos routed by the HTTP and HTTPS frontends; every other proto is a TCP service with a listen port. */
 export const WEB_PROTOS: readonly string[] = ["http", "https"];
@@ -143,19 +144,9 @@ function annotation(set: EndpointSet, key: string): string | undefined {
   return set.annotations[`haconfd.io/${key}`] ?? set.annotations[key];
 }
 
-/** FNV-1a, 32 bits, as 8 hex digits: a stable short hash for identifiers. */
-export function shortHash(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash.toString(16).padStart(8, "0");
-}
-
 /** A name safe for HAProxy ACLs and backends: `[a-z0-9_]` plus a hash of the domain against collisions. */
 export function domainId(domain: string): string {
-  return `${domain.replace(/[^a-z0-9]+/g, "_")}_${shortHash(domain)}`;
+  return `${domain.replace(/[^a-z0-9]+/g, "_")}_${fnv1aHex(domain)}`;
 }
 
 function ipKey(ip: string): string {

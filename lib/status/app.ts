@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { sha256 } from "../hash.ts";
 import { type ListenAddress, parseListen } from "../listen.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -109,7 +110,7 @@ export function liveness(
 }
 
 /** Readiness: the loop is alive and reports itself ready (synced once, installed config = last rendered). */
-export function readiness(
+export function readinessVerdict(
   state: DaemonState,
   now: number,
   staleAfterMs: number = DEFAULT_STALE_AFTER_MS,
@@ -152,7 +153,7 @@ export function statusDocument(
     uptimeSeconds: Math.round((now - state.startedAt) / 1000),
     heartbeatAt: iso(state.heartbeatAt),
     healthy: liveness(state, now, staleAfterMs),
-    ready: readiness(state, now, staleAfterMs),
+    ready: readinessVerdict(state, now, staleAfterMs),
     source: {
       kind: source.kind,
       endpoint: source.endpoint,
@@ -199,10 +200,6 @@ export function statusDocument(
   };
 }
 
-function digest(text: string): Uint8Array {
-  return createHash("sha256").update(text).digest();
-}
-
 /** Whether an `Authorization` header carries the token (Bearer, or Basic with the token as password). */
 export function authorized(header: string | undefined, token: string): boolean {
   if (header === undefined) return false;
@@ -221,7 +218,7 @@ export function authorized(header: string | undefined, token: string): boolean {
   } else {
     return false;
   }
-  return timingSafeEqual(digest(given), digest(token));
+  return timingSafeEqual(sha256(given), sha256(token));
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -320,7 +317,7 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
   });
 
   app.get(ROUTES.healthz, (c) => verdictText(c, liveness(readState(), now(), staleAfterMs)));
-  app.get(ROUTES.readyz, (c) => verdictText(c, readiness(readState(), now(), staleAfterMs)));
+  app.get(ROUTES.readyz, (c) => verdictText(c, readinessVerdict(readState(), now(), staleAfterMs)));
 
   app.get(ROUTES.status, async (c) => {
     const doc = { node, ...statusDocument(readState(), await haproxyView(), now(), staleAfterMs) };
@@ -352,7 +349,7 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
       state,
       haproxy: await haproxyView(),
       health: liveness(state, at, staleAfterMs),
-      ready: readiness(state, at, staleAfterMs),
+      ready: readinessVerdict(state, at, staleAfterMs),
       now: at,
       configExposed: exposeConfig,
       node,

@@ -47,7 +47,7 @@ export const APPLY_RESULTS: readonly ApplyOutcome[] = Object.keys(APPLY_OUTCOMES
 /** `result` label values of `haconfd_reloads_total`. */
 export const RELOAD_RESULTS = ["success", "failure"] as const;
 /** The result of one reload. */
-export type ReloadResult = typeof RELOAD_RESULTS[number];
+export type ReloadResultLabel = typeof RELOAD_RESULTS[number];
 
 /** The daemon's metrics. */
 export interface Metrics {
@@ -55,7 +55,7 @@ export interface Metrics {
   readonly registry: Registry;
   /** `haconfd_applies_total{result}`: passes of the loop by {@linkcode ApplyOutcome}. */
   readonly applies: Counter<"result">;
-  /** `haconfd_reloads_total{result}`: reloads by {@linkcode ReloadResult}. */
+  /** `haconfd_reloads_total{result}`: reloads by {@linkcode ReloadResultLabel}. */
   readonly reloads: Counter<"result">;
   /** `haconfd_render_duration_seconds`. */
   readonly renderSeconds: Histogram;

@@ -162,7 +162,7 @@ function ms(value: number | null): string {
   return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(2)} s`;
 }
 
-function shortHash(hash: string | null): Html {
+function hashCell(hash: string | null): Html {
   return hash === null
     ? html`<span class="sub">none</span>`
     : html`<code title="${hash}">${hash.slice(0, HASH_SHOWN)}</code>`;
@@ -284,7 +284,7 @@ function applyRow(a: ApplyRecord, now: number): Html {
       <td>${pill(a.outcome, outcomeTone(a.outcome))}</td>
       <td class="mono num">${ms(a.durationMs)}</td>
       <td class="mono num">${ms(a.renderMs)} / ${ms(a.checkMs)} / ${ms(a.reloadMs)}</td>
-      <td>${shortHash(a.hash)}</td>
+      <td>${hashCell(a.hash)}</td>
       <td>${a.detail}${errors}</td>
     </tr>
   `;
@@ -431,9 +431,9 @@ function configCard(state: DaemonState, now: number): Html {
         <dt>path</dt>
         <dd>${path}</dd>
         <dt>installed</dt>
-        <dd>${shortHash(installedHash)}</dd>
+        <dd>${hashCell(installedHash)}</dd>
         <dt>rendered</dt>
-        <dd>${shortHash(renderedHash)}</dd>
+        <dd>${hashCell(renderedHash)}</dd>
         ${check} ${reload}
         <dt>reloads by</dt>
         <dd>${state.reloadMode}</dd>

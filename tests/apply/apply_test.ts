@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  type ApplierOptions,
-  createApplier,
-  RENDERED_PLACEHOLDER,
-  sha256Hex,
-} from "../../lib/apply/apply.ts";
+import { type ApplierOptions, createApplier, RENDERED_PLACEHOLDER } from "../../lib/apply/apply.ts";
 import { checkConfig, type CheckResult } from "../../lib/haproxy/check.ts";
 import { createMasterSocketReloader, type ReloadResult } from "../../lib/haproxy/reload.ts";
+import { sha256Hex } from "../../lib/hash.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
 import {
@@ -125,7 +121,7 @@ Deno.test("createApplier() reloads an existing unchanged file exactly once, at t
     assert.equal(first.changed, false);
     assert.equal(first.detail, "reloaded the installed config once at start-up");
     assert.equal(first.durations.checkMs, 0, "an unchanged file is not checked again");
-    assert.equal(first.hash, await sha256Hex("cfg v1\n"));
+    assert.equal(first.hash, sha256Hex("cfg v1\n"));
     assert.equal(first.installedHash, first.hash);
     assert.equal(reloader.calls.length, 1);
     assert.equal(applier.reloadPending(), false);
@@ -194,7 +190,7 @@ Deno.test("createApplier() installs a changed config, reloads once and reports d
     assert.equal(result.status, "applied");
     if (result.status !== "applied") return;
     assert.equal(result.changed, true);
-    assert.equal(result.hash, await sha256Hex("cfg v2\n"));
+    assert.equal(result.hash, sha256Hex("cfg v2\n"));
     assert.equal(result.installedHash, result.hash);
     assert.equal(result.durations.checkMs, 7);
     assert.equal(result.durations.reloadMs, 11);
@@ -221,7 +217,7 @@ Deno.test("createApplier() keeps the installed file on a failed check and the re
       `[ALERT] (1) : config : parsing [${target}.rejected:1] : unknown keyword 'BAD'`,
     ]);
     assert.match(result.output, new RegExp(`parsing \\[${target}\\.rejected:1\\]`));
-    assert.equal(result.installedHash, await sha256Hex("cfg v1\n"));
+    assert.equal(result.installedHash, sha256Hex("cfg v1\n"));
     assert.equal(await Deno.readTextFile(target), "cfg v1\n");
     assert.equal(await Deno.readTextFile(`${target}.rejected`), "BAD config\n");
     assert.equal(applier.installed(), "cfg v1\n");

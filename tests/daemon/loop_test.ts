@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import { type Applier, type ApplyResult, sha256Hex } from "../../lib/apply/apply.ts";
+import type { Applier, ApplyResult } from "../../lib/apply/apply.ts";
+import { sha256Hex } from "../../lib/hash.ts";
 import { generate } from "../../lib/render/generate.ts";
 import type { EndpointSet } from "../../lib/model/endpoints.ts";
 import { memoryLogger } from "../../lib/log.ts";
@@ -45,7 +46,7 @@ function fakeApplier(answers: Outcome[] = [], initial?: string) {
       texts.push(text);
       const outcome = answers.shift() ?? "applied";
       const durations = { checkMs: 1, reloadMs: 1, waitMs: 0, totalMs: 2 };
-      const base = { hash: await sha256Hex(text), durations };
+      const base = { hash: sha256Hex(text), durations };
       const reload = { ok: outcome === "applied", durationMs: 1, detail: "fake" };
       if (outcome === "check-failed" || outcome === "check-not-run") {
         return await Promise.resolve<ApplyResult>({
