@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { backoffDelay } from "../../backoff.ts";
 import { delay } from "../../delay.ts";
 import { errorText, type Logger, silentLogger } from "../../log.ts";
 import type { SourceStatus } from "../source.ts";
@@ -126,16 +127,6 @@ export function collectionPath(kind: ResourceKind<unknown>, namespace?: string):
   return `${root}${
     namespace === undefined ? "" : `/namespaces/${encodeURIComponent(namespace)}`
   }/${kind.resource}`;
-}
-
-/**
- * Reconnect delay for the `attempt`-th consecutive failure: 0 for the first (attempt 0), then
- * `base * 2^(attempt-1)` capped at `cap`, with "equal jitter" (between half and all of it).
- */
-export function backoffDelay(attempt: number, baseMs: number, capMs: number, random: () => number): number {
-  if (attempt <= 0) return 0;
-  const full = Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 30));
-  return Math.round(full / 2 + random() * full / 2);
 }
 
 /** `v1` or `discovery.k8s.io/v1`: the apiVersion of a kind's objects. */

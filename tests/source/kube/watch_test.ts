@@ -7,7 +7,6 @@ import {
   ServerError,
 } from "../../../lib/source/kube/client.ts";
 import {
-  backoffDelay,
   type Change,
   collectionPath,
   createWatcher,
@@ -29,15 +28,6 @@ Deno.test("LineSplitter() joins lines split across chunks", () => {
   assert.deepEqual(s.push('1}\n{"b"'), ['{"a":1}']);
   assert.deepEqual(s.push(":2}\r\n\n{"), ['{"b":2}', ""]);
   assert.equal(s.rest(), "{");
-});
-
-Deno.test("backoffDelay() grows exponentially with jitter and a cap", () => {
-  assert.equal(backoffDelay(0, 100, 1000, () => 0.5), 0);
-  assert.equal(backoffDelay(1, 100, 1000, () => 0), 50);
-  assert.equal(backoffDelay(1, 100, 1000, () => 0.999999), 100);
-  assert.equal(backoffDelay(3, 100, 1000, () => 0), 200);
-  assert.equal(backoffDelay(20, 100, 1000, () => 0), 500);
-  assert.equal(backoffDelay(200, 100, 1000, () => 0.999999), 1000);
 });
 
 Deno.test("collectionPath() builds core and group paths", () => {
