@@ -39,17 +39,8 @@ export interface ApplyRecord {
   errors: string[];
 }
 
-/** HAProxy's own view, read from its master socket where configured. */
-export interface HaproxyView {
-  /** Workers as `show proc` lists them. */
-  processes: { pid: number; role: string; reloads: number; uptime: string; version: string }[];
-  /** Per backend, its servers and their state (UP, DOWN, MAINT, …). */
-  backends: Record<string, { server: string; address: string; status: string }[]>;
-  /** When this view was read (ms since epoch). */
-  readAt: number;
-  /** Why it could not be read, if it could not. */
-  error: string | null;
-}
+// HAProxy's view belongs to its adapter; re-exported because the state document carries it.
+export type { HaproxyView } from "../haproxy/view.ts";
 
 /** Everything the status endpoint shows: an immutable snapshot handed out by the loop. */
 export interface DaemonState {

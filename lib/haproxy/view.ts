@@ -5,9 +5,20 @@
  * @module
  */
 import { errorText } from "../log.ts";
-import type { HaproxyView } from "../daemon/state.ts";
 import type { MasterAddress } from "../settings/values.ts";
 import { masterCommand, parseShowProc } from "./master_cli.ts";
+
+/** HAProxy's own view, read from its master socket where configured. */
+export interface HaproxyView {
+  /** Workers as `show proc` lists them. */
+  processes: { pid: number; role: string; reloads: number; uptime: string; version: string }[];
+  /** Per backend, its servers and their state (UP, DOWN, MAINT, …). */
+  backends: Record<string, { server: string; address: string; status: string }[]>;
+  /** When this view was read (ms since epoch). */
+  readAt: number;
+  /** Why it could not be read, if it could not. */
+  error: string | null;
+}
 
 /**
  * Parses the CSV of `show stat`: per backend, its servers with address and status (the BACKEND and
