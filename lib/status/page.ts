@@ -9,6 +9,8 @@ import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { Domain } from "../model/model.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../daemon/state.ts";
+// The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
+import STYLE from "./page.css" with { type: "text" };
 
 /** A check result shown on the page: ok or not, and why. */
 export interface Verdict {
@@ -62,68 +64,6 @@ const FOOTER_LINKS: readonly (readonly [string, string])[] = [
   ["readyz", "readyz"],
 ];
 const CONFIG_LINK = ["config", "config"] as const;
-
-const STYLE = `
-:root { --bg:#f6f8fa; --card:#fff; --text:#1f2328; --muted:#656d76; --line:#d0d7de;
-  --good:#1a7f37; --good-bg:#dafbe1; --warn:#9a6700; --warn-bg:#fff8c5; --bad:#cf222e; --bad-bg:#ffebe9;
-  --head:#24292f; }
-* { box-sizing: border-box; }
-body { margin:0; background:var(--bg); color:var(--text); font:14px/1.45 system-ui,-apple-system,"Segoe UI",
-  Roboto,"Helvetica Neue",Arial,sans-serif; }
-header { background:var(--head); color:#fff; padding:14px 28px; display:flex; align-items:center; gap:16px; }
-header h1 { font-size:20px; margin:0; font-weight:600; letter-spacing:.2px; }
-header .version { color:#aab4be; font-size:13px; }
-header .node { color:#fff; background:#3a434d; border-radius:6px; padding:2px 10px; font-size:13px; }
-header .spacer { flex:1; }
-header .when { color:#aab4be; font-size:12px; }
-main { max-width:1240px; margin:0 auto; padding:20px 28px 36px; }
-.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(260px,1fr)); gap:14px; margin-bottom:22px; }
-.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 16px; }
-.card h2 { font-size:12px; text-transform:uppercase; letter-spacing:.6px; color:var(--muted); margin:0 0 8px;
-  font-weight:600; }
-.card .big { font-size:22px; font-weight:600; margin-bottom:4px; }
-dl { display:grid; grid-template-columns:auto 1fr; gap:2px 12px; margin:0; font-size:13px; }
-dt { color:var(--muted); } dd { margin:0; overflow-wrap:anywhere; }
-section { background:var(--card); border:1px solid var(--line); border-radius:8px; margin-bottom:22px;
-  overflow:hidden; }
-section h2 { font-size:15px; margin:0; padding:10px 16px; border-bottom:1px solid var(--line); background:#fbfcfd;
-  display:flex; gap:10px; align-items:baseline; }
-section h2 .count { color:var(--muted); font-weight:400; font-size:13px; }
-table { width:100%; border-collapse:collapse; font-size:13px; }
-th { text-align:left; color:var(--muted); font-weight:600; font-size:12px; padding:7px 16px;
-  border-bottom:1px solid var(--line); white-space:nowrap; }
-td { padding:7px 16px; border-bottom:1px solid #eaeef2; vertical-align:top; }
-tr:last-child td { border-bottom:0; }
-tbody tr:hover { background:#f6f8fa; }
-code, .mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font-size:12.5px; }
-.domain { font-weight:600; }
-.sub { color:var(--muted); font-size:12px; }
-.pill { display:inline-block; padding:1px 9px; border-radius:999px; font-size:12px; font-weight:600;
-  white-space:nowrap; border:1px solid transparent; }
-.pill.good { color:var(--good); background:var(--good-bg); border-color:#aceebb; }
-.pill.warn { color:var(--warn); background:var(--warn-bg); border-color:#eed888; }
-.pill.bad { color:var(--bad); background:var(--bad-bg); border-color:#ffcecb; }
-.pill.muted { color:var(--muted); background:#eaeef2; border-color:#d0d7de; }
-header .pill { font-size:13px; padding:3px 12px; }
-.servers { display:flex; flex-wrap:wrap; gap:4px 6px; }
-.srv { display:inline-flex; align-items:center; gap:5px; border:1px solid var(--line); border-radius:6px;
-  padding:1px 7px; font-size:12px; background:#fff; }
-.dot { width:8px; height:8px; border-radius:50%; display:inline-block; flex:none; }
-.dot.good { background:var(--good); } .dot.warn { background:#d4a72c; } .dot.bad { background:var(--bad); }
-.dot.muted { background:#8c959f; }
-.proto { font-family:ui-monospace,monospace; font-size:12px; background:#ddf4ff; color:#0969da;
-  border-radius:4px; padding:0 6px; }
-.nowrap, td.num { white-space:nowrap; }
-.empty { padding:14px 16px; color:var(--muted); }
-.banner { border-radius:8px; padding:10px 16px; margin-bottom:12px; border:1px solid; }
-.banner.bad { background:var(--bad-bg); border-color:#ffcecb; color:#82071e; }
-.banner.warn { background:var(--warn-bg); border-color:#eed888; color:#6c4a00; }
-pre.errors { margin:6px 0 0; white-space:pre-wrap; color:var(--bad); font-size:12px; }
-.warn-text { color:var(--warn); } .good-text { color:var(--good); } .bad-text { color:var(--bad); } .muted-text { color:var(--muted); }
-.srv b { font-weight:600; font-size:11px; }
-footer { color:var(--muted); font-size:12px; text-align:center; }
-footer a { color:#0969da; margin:0 8px; }
-`;
 
 function tone(ok: boolean): Tone {
   return ok ? "good" : "bad";
