@@ -11,7 +11,7 @@ import { installed, ROOT, run, whichOrNote } from "./support/process.ts";
 
 const UNIT = join(ROOT, "deploy", "haconfd.service");
 
-/** Every environment variable haconfd reads (lib/config.ts). */
+/** Every environment variable haconfd reads (lib/settings/options.ts). */
 function knownVariables(): Set<string> {
   return new Set<string>(
     Object.values(OPTIONS).flatMap((o) => ("env" in o && o.env ? [o.env] : [])),

@@ -140,3 +140,25 @@ Deno.test("the import graph follows the layout: no edge runs backwards", async (
     .map(([from, to, line]) => `${from}:${line} imports ${to} (${partOf(from)} → ${partOf(to)})`);
   assert.deepEqual(backwards, [], `imports against the layout (README "Layout"):\n${backwards.join("\n")}`);
 });
+
+Deno.test("README's Layout section names every folder and basic of lib/", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const start = readme.indexOf("\n## Layout\n");
+  assert.ok(start >= 0, "README has no Layout section");
+  const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
+  const basics: string[] = [];
+  for await (const entry of Deno.readDir(`${ROOT}lib`)) {
+    if (entry.isDirectory) {
+      // An empty directory (left behind by a checkout of the old layout) is not part of the tree.
+      const first = await Deno.readDir(`${ROOT}lib/${entry.name}`)[Symbol.asyncIterator]().next();
+      if (!first.done) assert.ok(section.includes(`lib/${entry.name}/`), `Layout misses lib/${entry.name}/`);
+    } else if (entry.name.endsWith(".ts")) basics.push(entry.name.replace(/\.ts$/, ""));
+  }
+  for (const part of Object.keys(LAYOUT_RULES)) {
+    if (part !== "basics" && part !== "main" && part !== "templates") {
+      assert.ok(section.includes(`lib/${part}/`), `Layout misses the rule for lib/${part}/`);
+    }
+  }
+  const line = section.split("\n").find((l) => l.startsWith("lib/*.ts")) ?? "";
+  for (const basic of basics) assert.ok(line.includes(basic), `Layout's basics line misses ${basic}`);
+});

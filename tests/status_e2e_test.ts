@@ -10,7 +10,7 @@
  *
  * The last test ("/readyz stays 200 while a change is checked and reloaded") guards against readiness
  * flapping to 503 during every successful apply; it needs /tmp/status-fixes/loop-readiness-during-pass.patch
- * (lib/loop.ts publishes the rendered hash only when the pass ends).
+ * (lib/daemon/loop.ts publishes the rendered hash only when the pass ends).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * `haconfd demo`: the real thing on one machine. The example cluster (examples/endpoints.json) is served
  * by the Kubernetes API stand-in (the tests' fake API server, TLS with a bearer token), its pods are small
- * backends on 127.0.0.x, and haconfd — the daemon's own wiring (lib/daemon.ts), watching the stand-in
+ * backends on 127.0.0.x, and haconfd — the daemon's own wiring (lib/daemon/daemon.ts), watching the stand-in
  * through the real API client — manages a real HAProxy on loopback ports. Every few seconds the script
  * (lib/demo/script.ts) changes the cluster and reports how long the change took to reach traffic.
  *

@@ -698,7 +698,7 @@ export function loadSettings(
   }
   // SSL_CERT_FILE is also OpenSSL's CA-bundle variable, set system-wide on many hosts: without
   // SSL_KEY_FILE it cannot be a client certificate, so it is not taken as one. (With a key, the
-  // start-up check verifies that the key belongs to the certificate: see lib/preflight.ts.)
+  // start-up check verifies that the key belongs to the certificate: see lib/daemon/preflight.ts.)
   if (origin.sslCert === "SSL_CERT_FILE" && raw.sslKey === undefined) delete raw.sslCert;
   const settings = result.data as Settings;
   if (raw.sslCert === undefined) delete settings.sslCert;
