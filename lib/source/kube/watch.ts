@@ -217,26 +217,49 @@ export function createWatcher<T>(
   kind: ResourceKind<T>,
   options: WatcherOptions<T> = {},
 ): Watcher<T> {
-  const {
-    namespace,
-    labelSelector,
-    log = silentLogger,
-    pageSize = 500,
-    watchTimeoutSeconds = 60,
-    readTimeoutMs = watchTimeoutSeconds * 1000 + 15_000,
-    backoffBaseMs = 250,
-    backoffCapMs = 30_000,
-    resyncMs = 300_000,
-    maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
-    random = Math.random,
-    now = Date.now,
-    sleep = (ms: number, signal: AbortSignal) => delay(ms, { signal, resolveOnAbort: true }),
-    onChange,
-    onSync,
-  } = options;
-  const path = collectionPath(kind as ResourceKind<unknown>, namespace);
-  const store = new Map<string, T>();
-  const stats: WatchStats = {
+  return new Reflector(client, kind, options);
+}
+
+/** {@linkcode WatcherOptions} with every default filled in. */
+type Tuning<T> =
+  & Required<Omit<WatcherOptions<T>, "namespace" | "labelSelector" | "onChange" | "onSync">>
+  & Pick<WatcherOptions<T>, "namespace" | "labelSelector" | "onChange" | "onSync">;
+
+function tuning<T>(options: WatcherOptions<T>): Tuning<T> {
+  const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 60;
+  return {
+    ...options,
+    log: options.log ?? silentLogger,
+    pageSize: options.pageSize ?? 500,
+    watchTimeoutSeconds,
+    readTimeoutMs: options.readTimeoutMs ?? watchTimeoutSeconds * 1000 + 15_000,
+    backoffBaseMs: options.backoffBaseMs ?? 250,
+    backoffCapMs: options.backoffCapMs ?? 30_000,
+    resyncMs: options.resyncMs ?? 300_000,
+    maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+    random: options.random ?? Math.random,
+    now: options.now ?? Date.now,
+    sleep: options.sleep ??
+      ((ms: number, signal: AbortSignal) => delay(ms, { signal, resolveOnAbort: true })),
+  };
+}
+
+/** One page of a list, checked: its items, the continue token, the list's resourceVersion. */
+interface ListPage {
+  items: unknown[];
+  continue: string | undefined;
+  resourceVersion: string;
+}
+
+/**
+ * The list+watch loop of one resource (client-go's reflector): list into the store, watch from the list's
+ * resourceVersion, relist on expiry or resync, back off on failures. All its state is in these fields.
+ */
+class Reflector<T> implements Watcher<T> {
+  /** The projections by `namespace/name`. */
+  readonly store: Map<string, T> = new Map();
+  /** Counters and state. */
+  readonly stats: WatchStats = {
     synced: false,
     fullSyncs: 0,
     lastEventAt: null,
@@ -247,99 +270,233 @@ export function createWatcher<T>(
     problems: new Map(),
     resourceVersion: "",
   };
-  const where = namespace === undefined ? "all namespaces" : `namespace "${namespace}"`;
-  const wlog = log.child("kube.watch", {
-    resource: kind.resource,
-    ...(namespace === undefined ? {} : { namespace }),
-  });
-  const action = (verb: RequestAction["verb"]): RequestAction =>
-    namespace === undefined
-      ? { verb, resource: kind.resource, group: kind.group }
-      : { verb, resource: kind.resource, group: kind.group, namespace };
-  let nextResyncAt = Number.POSITIVE_INFINITY;
-  const apiVersion = apiVersionOf(kind as ResourceKind<unknown>);
+  readonly #client: KubeClient;
+  readonly #kind: ResourceKind<T>;
+  readonly #o: Tuning<T>;
+  readonly #path: string;
+  readonly #apiVersion: string;
+  readonly #where: string;
+  readonly #log: Logger;
+  #nextResyncAt = Number.POSITIVE_INFINITY;
   // Whether the next completed list counts as a full sync that confirms the last one (the loop's shrink
   // guard waits for one): the first list, a scheduled resync, or a relist after the watch delivered
   // something. A relist forced by a watch that failed before delivering anything repeats the list that
   // just fed it, so it confirms nothing.
-  let independent = true;
+  #independent = true;
+  #needList = true;
+  #listReason = "initial";
+  /** Consecutive failures (the backoff's attempt). */
+  #failures = 0;
 
-  function count(record: Record<string, number>, key: string): void {
+  constructor(client: KubeClient, kind: ResourceKind<T>, options: WatcherOptions<T>) {
+    this.#client = client;
+    this.#kind = kind;
+    this.#o = tuning(options);
+    const { namespace } = options;
+    this.#path = collectionPath(kind as ResourceKind<unknown>, namespace);
+    this.#apiVersion = apiVersionOf(kind as ResourceKind<unknown>);
+    this.#where = namespace === undefined ? "all namespaces" : `namespace "${namespace}"`;
+    this.#log = this.#o.log.child("kube.watch", {
+      resource: kind.resource,
+      ...(namespace === undefined ? {} : { namespace }),
+    });
+  }
+
+  /** Lists and watches until `signal` aborts; never throws for API or stream failures. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        if (await this.#listAndWatch(signal) === "stopped") break;
+      } catch (error) {
+        if (signal.aborted) break;
+        await this.#failed(error, signal);
+      }
+    }
+  }
+
+  /** One round: (re)list when needed, watch once, then wait as the outcome asks. */
+  async #listAndWatch(signal: AbortSignal): Promise<Outcome> {
+    if (!this.#needList && this.#o.now() >= this.#nextResyncAt) {
+      this.#relist("resync");
+      this.#count(this.stats.restarts, "resync");
+    }
+    if (this.#needList) {
+      if (this.#listReason !== "initial") this.#log.debug("listing", { reason: this.#listReason });
+      await this.list(signal);
+      this.#needList = false;
+    }
+    let healthy = false;
+    const openedAt = this.#o.now();
+    const outcome = await this.#watchOnce(signal, () => {
+      healthy = true;
+      this.#independent = true;
+      this.#failures = 0;
+    });
+    if (outcome !== "stopped") await this.#watchEnded(outcome, healthy, openedAt, signal);
+    return outcome;
+  }
+
+  /** Schedules a list before the next watch. */
+  #relist(reason: "resync" | "expired"): void {
+    this.#needList = true;
+    this.#listReason = reason;
+    if (reason === "resync") this.#independent = true;
+  }
+
+  /** After a watch ended (not stopped): relist and/or back off as its outcome asks. */
+  async #watchEnded(
+    outcome: Outcome,
+    healthy: boolean,
+    openedAt: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    this.#count(this.stats.restarts, outcome);
+    if (outcome === "resync") return this.#relist("resync");
+    if (outcome === "expired") {
+      this.#log.info("the watch expired (410), relisting", { resourceVersion: this.stats.resourceVersion });
+      this.#relist("expired");
+      if (!healthy) this.#failures++;
+      return await this.#o.sleep(this.#backoff(), signal);
+    }
+    if (outcome === "stalled") {
+      this.#log.warn(`the watch stream was silent for ${this.#o.readTimeoutMs}ms, reconnecting`, {
+        resourceVersion: this.stats.resourceVersion,
+      });
+    }
+    // A stream the server ends normally is reopened at once, unless it ended at once and empty.
+    if (outcome === "closed" && (healthy || this.#o.now() - openedAt >= 1000)) this.#failures = 0;
+    else this.#failures++;
+    await this.#o.sleep(this.#backoff(), signal);
+  }
+
+  /** A list or watch request failed: count it, log it, wait (backoff or Retry-After). */
+  async #failed(error: unknown, signal: AbortSignal): Promise<void> {
+    this.#failures++;
+    if (error instanceof Expired) {
+      this.#count(this.stats.restarts, "expired");
+      this.#log.info("the resourceVersion expired (410), relisting", {
+        resourceVersion: this.stats.resourceVersion,
+      });
+      this.#relist("expired");
+      return await this.#o.sleep(this.#backoff(), signal);
+    }
+    if (!(error instanceof KubeError)) throw error;
+    const unusable = error instanceof UnexpectedAnswer || error instanceof ResponseTooLarge;
+    this.#count(
+      this.stats.restarts,
+      error instanceof UnexpectedAnswer
+        ? "invalid"
+        : error instanceof ResponseTooLarge
+        ? "oversize"
+        : "error",
+    );
+    this.stats.lastError = error.message;
+    const waitMs = Math.max(this.#backoff(), retryAfterMs(error));
+    const fields = { error: error.message, retryInMs: waitMs, attempt: this.#failures };
+    if (error instanceof Unauthorized || error instanceof Forbidden) {
+      this.#log.error("API access denied", fields);
+    } else if (unusable) this.#log.error("the API server sent an answer that cannot be used", fields);
+    else this.#log.warn("API request failed", fields);
+    await this.#o.sleep(waitMs, signal);
+  }
+
+  #backoff(): number {
+    return backoffDelay(this.#failures, this.#o.backoffBaseMs, this.#o.backoffCapMs, this.#o.random);
+  }
+
+  #count(record: Record<string, number>, key: string): void {
     record[key] = (record[key] ?? 0) + 1;
   }
 
-  function problem(key: string, reason: string, from: string): void {
-    const known = stats.problems.get(key);
-    stats.problems.set(key, { object: key, reason });
+  #problem(key: string, reason: string, from: string): void {
+    const known = this.stats.problems.get(key);
+    this.stats.problems.set(key, { object: key, reason });
     if (known?.reason !== reason) {
-      wlog.warn(`skipped a malformed ${kind.resource} object`, { object: key, reason, from });
+      this.#log.warn(`skipped a malformed ${this.#kind.resource} object`, { object: key, reason, from });
     }
   }
 
-  function baseQuery(): Record<string, string> {
-    return labelSelector === undefined ? {} : { labelSelector };
+  #action(verb: RequestAction["verb"]): RequestAction {
+    const { resource, group } = this.#kind;
+    const { namespace } = this.#o;
+    return namespace === undefined ? { verb, resource, group } : { verb, resource, group, namespace };
   }
 
-  async function list(signal: AbortSignal): Promise<void> {
+  #baseQuery(): Record<string, string> {
+    return this.#o.labelSelector === undefined ? {} : { labelSelector: this.#o.labelSelector };
+  }
+
+  /** Lists every page into a fresh map, then commits the difference to the store. */
+  async list(signal: AbortSignal): Promise<void> {
     const fresh = new Map<string, T>();
     const malformed = new Map<string, ObjectProblem>();
     let cont: string | undefined;
-    let listRv = "";
     let restartedPaging = false;
     for (;;) {
-      const query: Record<string, string> = { ...baseQuery(), limit: String(pageSize) };
-      if (cont !== undefined) query.continue = cont;
-      let body: unknown;
+      let page: ListPage;
       try {
-        body = await client.getJson(path, query, action("list"), signal);
+        page = await this.#listPage(cont, signal);
       } catch (error) {
-        if (error instanceof Expired && cont !== undefined && !restartedPaging) {
-          // The continue token expired mid-list: start the list over, once.
-          wlog.info("list continue token expired, listing again from the start");
-          restartedPaging = true;
-          cont = undefined;
-          fresh.clear();
-          malformed.clear();
-          continue;
-        }
-        throw error;
+        if (!(error instanceof Expired && cont !== undefined && !restartedPaging)) throw error;
+        // The continue token expired mid-list: start the list over, once.
+        this.#log.info("list continue token expired, listing again from the start");
+        restartedPaging = true;
+        cont = undefined;
+        fresh.clear();
+        malformed.clear();
+        continue;
       }
-      const shape = body as {
-        kind?: unknown;
-        apiVersion?: unknown;
-        metadata?: { resourceVersion?: unknown; continue?: unknown };
-        items?: unknown;
-      };
-      if (shape === null || typeof shape !== "object" || !Array.isArray(shape.items)) {
-        throw new KubeError(
-          `API server "${client.server()}" sent a ${kind.resource} list without items in ${where}`,
-          client.server(),
-        );
-      }
-      if (shape.kind !== `${kind.kind}List` || shape.apiVersion !== apiVersion) {
-        throw new UnexpectedAnswer(
-          `API server "${client.server()}" answered the list of ${kind.resource} in ${where} with ${
-            describeKind(shape)
-          }, not a ${kind.kind}List of ${apiVersion}: ignored`,
-          client.server(),
-        );
-      }
-      shape.items.forEach((item: unknown, index: number) => {
+      page.items.forEach((item: unknown, index: number) => {
         const { key } = metaOf(item);
         const name = key ?? `items[${index}]`;
-        const projected = kind.project(item);
+        const projected = this.#kind.project(item);
         if (typeof projected === "string") malformed.set(name, { object: name, reason: projected });
         else if (key !== undefined) fresh.set(key, projected);
       });
-      const next = shape.metadata?.continue;
-      if (typeof next === "string" && next !== "") {
-        cont = next;
-        continue;
-      }
-      listRv = typeof shape.metadata?.resourceVersion === "string" ? shape.metadata.resourceVersion : "";
-      break;
+      cont = page.continue;
+      if (cont === undefined) return this.#listed(fresh, malformed, page.resourceVersion);
     }
-    // Diff against the store: only real changes are emitted. A malformed item keeps its last good version.
+  }
+
+  /** Fetches and checks one page of the list. */
+  async #listPage(cont: string | undefined, signal: AbortSignal): Promise<ListPage> {
+    const query: Record<string, string> = { ...this.#baseQuery(), limit: String(this.#o.pageSize) };
+    if (cont !== undefined) query.continue = cont;
+    const body = await this.#client.getJson(this.#path, query, this.#action("list"), signal);
+    const shape = body as {
+      kind?: unknown;
+      apiVersion?: unknown;
+      metadata?: { resourceVersion?: unknown; continue?: unknown };
+      items?: unknown;
+    };
+    const server = this.#client.server();
+    const kind = this.#kind;
+    if (shape === null || typeof shape !== "object" || !Array.isArray(shape.items)) {
+      throw new KubeError(
+        `API server "${server}" sent a ${kind.resource} list without items in ${this.#where}`,
+        server,
+      );
+    }
+    if (shape.kind !== `${kind.kind}List` || shape.apiVersion !== this.#apiVersion) {
+      throw new UnexpectedAnswer(
+        `API server "${server}" answered the list of ${kind.resource} in ${this.#where} with ${
+          describeKind(shape)
+        }, not a ${kind.kind}List of ${this.#apiVersion}: ignored`,
+        server,
+      );
+    }
+    const next = shape.metadata?.continue;
+    const rv = shape.metadata?.resourceVersion;
+    return {
+      items: shape.items,
+      continue: typeof next === "string" && next !== "" ? next : undefined,
+      resourceVersion: typeof rv === "string" ? rv : "",
+    };
+  }
+
+  /** Commits a complete list: only real changes are emitted; a malformed item keeps its last good version. */
+  #listed(fresh: Map<string, T>, malformed: Map<string, ObjectProblem>, listRv: string): void {
+    const { store, stats } = this;
     const changes: Change<T>[] = [];
     for (const [key, value] of fresh) {
       const previous = store.get(key);
@@ -355,123 +512,131 @@ export function createWatcher<T>(
       if (change.type === "DELETED") store.delete(change.key);
       else store.set(change.key, change.value as T);
     }
-    for (const [key, p] of malformed) problem(key, p.reason, "list");
+    for (const [key, p] of malformed) this.#problem(key, p.reason, "list");
     for (const key of [...stats.problems.keys()]) if (!malformed.has(key)) stats.problems.delete(key);
     stats.resourceVersion = listRv;
-    if (independent) stats.fullSyncs++;
-    independent = false;
-    stats.lastFullSyncAt = now();
+    if (this.#independent) stats.fullSyncs++;
+    this.#independent = false;
+    stats.lastFullSyncAt = this.#o.now();
     stats.synced = true;
     stats.lastError = null;
-    nextResyncAt = now() + resyncMs;
-    wlog.debug("listed", { objects: store.size, changes: changes.length, resourceVersion: listRv });
-    if (changes.length > 0) onChange?.(changes);
-    onSync?.();
+    this.#nextResyncAt = this.#o.now() + this.#o.resyncMs;
+    this.#log.debug("listed", { objects: store.size, changes: changes.length, resourceVersion: listRv });
+    if (changes.length > 0) this.#o.onChange?.(changes);
+    this.#o.onSync?.();
   }
 
-  function handleLine(line: string): LineResult {
+  /** Handles one line of the watch stream. */
+  #handleLine(line: string): LineResult {
     if (line.trim() === "") return "ok";
+    const event = this.#parseEvent(line);
+    if (typeof event === "string") return event;
+    const { type, object } = event;
+    this.#count(this.stats.events, type);
+    if (type === "ERROR") return this.#errorEvent(object);
+    const meta = metaOf(object);
+    if (type === "BOOKMARK") {
+      if (meta.resourceVersion !== undefined) this.stats.resourceVersion = meta.resourceVersion;
+      return "event";
+    }
+    if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") {
+      this.#log.warn("ignored a watch event of unknown type", { type });
+      return "ok";
+    }
+    if (meta.resourceVersion !== undefined) this.stats.resourceVersion = meta.resourceVersion;
+    this.stats.lastEventAt = this.#o.now();
+    if (meta.key === undefined) this.#problem(`(${type} event)`, "no metadata.name", "watch");
+    else this.#applyEvent(type, meta.key, object);
+    return "event";
+  }
+
+  /** A line as a typed event of the right kind, or why it is not one. */
+  #parseEvent(line: string): { type: string; object: unknown } | LineResult {
     let event: { type?: unknown; object?: unknown };
     try {
       event = JSON.parse(line);
     } catch {
-      count(stats.events, "GARBAGE");
-      wlog.warn("the watch stream sent a line that is not JSON, resuming", {
+      this.#count(this.stats.events, "GARBAGE");
+      this.#log.warn("the watch stream sent a line that is not JSON, resuming", {
         line: line.slice(0, 80),
-        resourceVersion: stats.resourceVersion,
+        resourceVersion: this.stats.resourceVersion,
       });
       return "garbage";
     }
     if (event === null || typeof event !== "object" || typeof event.type !== "string") {
-      count(stats.events, "GARBAGE");
-      wlog.warn("the watch stream sent an event without a type, resuming", { line: line.slice(0, 80) });
+      this.#count(this.stats.events, "GARBAGE");
+      this.#log.warn("the watch stream sent an event without a type, resuming", { line: line.slice(0, 80) });
       return "garbage";
     }
     const type = event.type;
-    const object = event.object;
     const expected = type === "ERROR"
       ? { kind: "Status", apiVersion: "v1" }
-      : { kind: kind.kind, apiVersion };
-    const got = (object ?? {}) as { kind?: unknown; apiVersion?: unknown };
+      : { kind: this.#kind.kind, apiVersion: this.#apiVersion };
+    const got = (event.object ?? {}) as { kind?: unknown; apiVersion?: unknown };
     if (got.kind !== expected.kind || got.apiVersion !== expected.apiVersion) {
-      count(stats.events, "INVALID");
-      stats.lastError =
-        `API server "${client.server()}" sent a ${type} event on the watch of ${kind.resource} ` +
-        `in ${where} with ${describeKind(got)}, not a ${expected.kind} of ${expected.apiVersion}: ignored`;
-      wlog.error("the watch stream sent an event of the wrong kind, resuming", {
-        error: stats.lastError,
-        resourceVersion: stats.resourceVersion,
+      this.#count(this.stats.events, "INVALID");
+      this.stats.lastError =
+        `API server "${this.#client.server()}" sent a ${type} event on the watch of ${this.#kind.resource} ` +
+        `in ${this.#where} with ${
+          describeKind(got)
+        }, not a ${expected.kind} of ${expected.apiVersion}: ignored`;
+      this.#log.error("the watch stream sent an event of the wrong kind, resuming", {
+        error: this.stats.lastError,
+        resourceVersion: this.stats.resourceVersion,
       });
       return "invalid";
     }
-    count(stats.events, type);
-    if (type === "ERROR") {
-      const status = (object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
-      if (status.code === 410 || status.reason === "Expired" || status.reason === "Gone") return "expired";
-      stats.lastError = `The watch of ${kind.resource} in ${where} ended with an error: ${
-        typeof status.message === "string" ? status.message : JSON.stringify(object)
-      }`;
-      wlog.warn("watch error event", { error: stats.lastError });
-      return "error";
-    }
-    const meta = metaOf(object);
-    if (type === "BOOKMARK") {
-      if (meta.resourceVersion !== undefined) stats.resourceVersion = meta.resourceVersion;
-      return "event";
-    }
-    if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") {
-      wlog.warn("ignored a watch event of unknown type", { type });
-      return "ok";
-    }
-    if (meta.resourceVersion !== undefined) stats.resourceVersion = meta.resourceVersion;
-    stats.lastEventAt = now();
-    if (meta.key === undefined) {
-      problem(`(${type} event)`, "no metadata.name", "watch");
-      return "event";
-    }
-    const key = meta.key;
+    return { type, object: event.object };
+  }
+
+  /** An ERROR event: 410 means relist, anything else ends this watch. */
+  #errorEvent(object: unknown): LineResult {
+    const status = (object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
+    if (status.code === 410 || status.reason === "Expired" || status.reason === "Gone") return "expired";
+    this.stats.lastError = `The watch of ${this.#kind.resource} in ${this.#where} ended with an error: ${
+      typeof status.message === "string" ? status.message : JSON.stringify(object)
+    }`;
+    this.#log.warn("watch error event", { error: this.stats.lastError });
+    return "error";
+  }
+
+  /** Applies an ADDED, MODIFIED or DELETED event to the store; emits only real changes. */
+  #applyEvent(type: "ADDED" | "MODIFIED" | "DELETED", key: string, object: unknown): void {
+    const { store, stats } = this;
+    const onChange = this.#o.onChange;
     if (type === "DELETED") {
       stats.problems.delete(key);
-      if (store.has(key)) {
-        const previous = store.get(key) as T;
-        store.delete(key);
-        onChange?.([{ type: "DELETED", key, previous }]);
-      }
-      return "event";
+      if (!store.has(key)) return;
+      const previous = store.get(key) as T;
+      store.delete(key);
+      return onChange?.([{ type: "DELETED", key, previous }]);
     }
-    const projected = kind.project(object);
-    if (typeof projected === "string") {
-      problem(key, projected, "watch");
-      return "event";
-    }
+    const projected = this.#kind.project(object);
+    if (typeof projected === "string") return this.#problem(key, projected, "watch");
     stats.problems.delete(key);
     if (!store.has(key)) {
       store.set(key, projected);
-      onChange?.([{ type: "ADDED", key, value: projected }]);
-    } else {
-      const previous = store.get(key) as T;
-      if (!same(previous, projected)) {
-        store.set(key, projected);
-        onChange?.([{ type: "MODIFIED", key, value: projected, previous }]);
-      }
+      return onChange?.([{ type: "ADDED", key, value: projected }]);
     }
-    return "event";
+    const previous = store.get(key) as T;
+    if (same(previous, projected)) return;
+    store.set(key, projected);
+    onChange?.([{ type: "MODIFIED", key, value: projected, previous }]);
   }
 
   /** Opens one watch and reads it until it ends; returns why it ended. Throws what opening threw. */
-  async function watchOnce(signal: AbortSignal, onHealthy: () => void): Promise<Outcome> {
+  async #watchOnce(signal: AbortSignal, onHealthy: () => void): Promise<Outcome> {
+    const o = this.#o;
     const query: Record<string, string> = {
-      ...baseQuery(),
+      ...this.#baseQuery(),
       watch: "1",
       allowWatchBookmarks: "true",
-      timeoutSeconds: String(Math.max(1, Math.round(watchTimeoutSeconds * (0.75 + 0.25 * random())))),
+      timeoutSeconds: String(Math.max(1, Math.round(o.watchTimeoutSeconds * (0.75 + 0.25 * o.random())))),
     };
-    if (stats.resourceVersion !== "") query.resourceVersion = stats.resourceVersion;
-    const stream = await client.openStream(path, query, action("watch"), signal);
-    stats.lastError = null;
+    if (this.stats.resourceVersion !== "") query.resourceVersion = this.stats.resourceVersion;
+    const stream = await this.#client.openStream(this.#path, query, this.#action("watch"), signal);
+    this.stats.lastError = null;
     const reader = stream.body.getReader();
-    const decoder = new TextDecoder();
-    const splitter = new LineSplitter();
     let interrupt: Outcome | undefined;
     const stop = (why: Outcome) => {
       interrupt ??= why;
@@ -481,57 +646,17 @@ export function createWatcher<T>(
     signal.addEventListener("abort", onAbort, { once: true });
     const resyncTimer = setTimeout(
       () => stop("resync"),
-      Math.min(2 ** 31 - 1, Math.max(0, nextResyncAt - now())),
+      Math.min(2 ** 31 - 1, Math.max(0, this.#nextResyncAt - o.now())),
     );
     let readTimer: ReturnType<typeof setTimeout> | undefined;
     // Progress is a whole line: a server dripping bytes of a line that never ends is stalled all the same.
     const armReadTimer = () => {
       if (readTimer !== undefined) clearTimeout(readTimer);
-      readTimer = setTimeout(() => stop("stalled"), readTimeoutMs);
+      readTimer = setTimeout(() => stop("stalled"), o.readTimeoutMs);
     };
-    let pending = 0;
     armReadTimer();
     try {
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          if (interrupt !== undefined) return interrupt;
-          wlog.info("the watch stream broke, resuming", {
-            error: errorText(error),
-            resourceVersion: stats.resourceVersion,
-          });
-          return "dropped";
-        }
-        if (interrupt !== undefined) return interrupt;
-        if (chunk.done) {
-          const rest = splitter.rest() + decoder.decode();
-          if (rest.trim() !== "") {
-            // An unterminated last line: the connection was cut mid-event.
-            return "dropped";
-          }
-          return "closed";
-        }
-        pending = pendingLineBytes(pending, chunk.value);
-        if (pending > maxEventBytes) {
-          stats.lastError =
-            `API server "${client.server()}" sent a watch line of ${kind.resource} in ${where} ` +
-            `longer than ${maxEventBytes} bytes (--max-event-bytes): the stream was abandoned`;
-          wlog.error("the watch stream sent an oversized line, resuming", {
-            error: stats.lastError,
-            resourceVersion: stats.resourceVersion,
-          });
-          return "oversize";
-        }
-        const lines = splitter.push(decoder.decode(chunk.value, { stream: true }));
-        if (lines.length > 0) armReadTimer();
-        for (const line of lines) {
-          const result = handleLine(line);
-          if (result === "event") onHealthy();
-          else if (result !== "ok") return result;
-        }
-      }
+      return await this.#readStream(reader, () => interrupt, armReadTimer, onHealthy);
     } finally {
       clearTimeout(resyncTimer);
       if (readTimer !== undefined) clearTimeout(readTimer);
@@ -542,95 +667,55 @@ export function createWatcher<T>(
     }
   }
 
-  async function run(signal: AbortSignal): Promise<void> {
-    let needList = true;
-    let failures = 0;
-    let listReason = "initial";
-    while (!signal.aborted) {
+  /** Reads the stream line by line until it ends, breaks, is interrupted or sends a line that ends it. */
+  async #readStream(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    interrupted: () => Outcome | undefined,
+    onProgress: () => void,
+    onHealthy: () => void,
+  ): Promise<Outcome> {
+    const decoder = new TextDecoder();
+    const splitter = new LineSplitter();
+    let pending = 0;
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
-        if (!needList && now() >= nextResyncAt) {
-          needList = true;
-          independent = true;
-          listReason = "resync";
-          count(stats.restarts, "resync");
-        }
-        if (needList) {
-          if (listReason !== "initial") wlog.debug("listing", { reason: listReason });
-          await list(signal);
-          needList = false;
-        }
-        let healthy = false;
-        const openedAt = now();
-        const outcome = await watchOnce(signal, () => {
-          healthy = true;
-          independent = true;
-          failures = 0;
-        });
-        if (outcome === "stopped") break;
-        count(stats.restarts, outcome);
-        if (outcome === "expired") {
-          wlog.info("the watch expired (410), relisting", { resourceVersion: stats.resourceVersion });
-          needList = true;
-          listReason = "expired";
-          if (!healthy) failures++;
-          await sleep(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), signal);
-          continue;
-        }
-        if (outcome === "resync") {
-          needList = true;
-          independent = true;
-          listReason = "resync";
-          continue;
-        }
-        if (outcome === "stalled") {
-          wlog.warn(`the watch stream was silent for ${readTimeoutMs}ms, reconnecting`, {
-            resourceVersion: stats.resourceVersion,
-          });
-        }
-        // A stream the server ends normally is reopened at once, unless it ended at once and empty.
-        if (outcome === "closed" && (healthy || now() - openedAt >= 1000)) failures = 0;
-        else failures++;
-        await sleep(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), signal);
+        chunk = await reader.read();
       } catch (error) {
-        if (signal.aborted) break;
-        if (error instanceof Expired) {
-          count(stats.restarts, "expired");
-          wlog.info("the resourceVersion expired (410), relisting", {
-            resourceVersion: stats.resourceVersion,
-          });
-          needList = true;
-          listReason = "expired";
-          failures++;
-          await sleep(backoffDelay(failures, backoffBaseMs, backoffCapMs, random), signal);
-          continue;
-        }
-        if (!(error instanceof KubeError)) throw error;
-        failures++;
-        count(
-          stats.restarts,
-          error instanceof UnexpectedAnswer
-            ? "invalid"
-            : error instanceof ResponseTooLarge
-            ? "oversize"
-            : "error",
-        );
-        stats.lastError = error.message;
-        const waitMs = Math.max(
-          backoffDelay(failures, backoffBaseMs, backoffCapMs, random),
-          retryAfterMs(error),
-        );
-        const fields = { error: error.message, retryInMs: waitMs, attempt: failures };
-        if (error instanceof Unauthorized || error instanceof Forbidden) {
-          wlog.error("API access denied", fields);
-        } else if (error instanceof UnexpectedAnswer || error instanceof ResponseTooLarge) {
-          wlog.error("the API server sent an answer that cannot be used", fields);
-        } else wlog.warn("API request failed", fields);
-        await sleep(waitMs, signal);
+        const why = interrupted();
+        if (why !== undefined) return why;
+        this.#log.info("the watch stream broke, resuming", {
+          error: errorText(error),
+          resourceVersion: this.stats.resourceVersion,
+        });
+        return "dropped";
+      }
+      const why = interrupted();
+      if (why !== undefined) return why;
+      // An unterminated last line: the connection was cut mid-event.
+      if (chunk.done) return (splitter.rest() + decoder.decode()).trim() !== "" ? "dropped" : "closed";
+      pending = pendingLineBytes(pending, chunk.value);
+      if (pending > this.#o.maxEventBytes) return this.#oversize();
+      const lines = splitter.push(decoder.decode(chunk.value, { stream: true }));
+      if (lines.length > 0) onProgress();
+      for (const line of lines) {
+        const result = this.#handleLine(line);
+        if (result === "event") onHealthy();
+        else if (result !== "ok") return result;
       }
     }
   }
 
-  return { store, stats, run };
+  #oversize(): Outcome {
+    this.stats.lastError =
+      `API server "${this.#client.server()}" sent a watch line of ${this.#kind.resource} ` +
+      `in ${this.#where} longer than ${this.#o.maxEventBytes} bytes (--max-event-bytes): the stream was abandoned`;
+    this.#log.error("the watch stream sent an oversized line, resuming", {
+      error: this.stats.lastError,
+      resourceVersion: this.stats.resourceVersion,
+    });
+    return "oversize";
+  }
 }
 
 /** `a "PodList" of v1`, `an answer without kind`: what an answer said it is, for messages. */
