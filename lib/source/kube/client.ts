@@ -344,272 +344,352 @@ function classifyFetchError(error: unknown, server: string, connection: Connecti
  * ```
  */
 export function createKubeClient(connection: Connection, options: KubeClientOptions = {}): KubeClient {
-  const { log = silentLogger, requestTimeoutMs = 30_000, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES } =
-    options;
-  const servers = connection.servers;
-  if (servers.length === 0) throw new TypeError("Cannot create an API client: no server URL");
-  // HTTP/1.1 only: with HTTP/2 every request shares one pooled connection, and a silently dead one
-  // (no FIN/RST) would be reused by every reconnect until the kernel gives up (~15 min).
-  const httpClient = Deno.createHttpClient({
-    http2: false,
-    caCerts: connection.caCerts,
-    ...(connection.clientCert ? { cert: connection.clientCert.cert, key: connection.clientCert.key } : {}),
-  });
-  const insecureFetch: FetchFunction | undefined = skipsServerVerification(connection)
-    ? createInsecureFetch(
-      connection.clientCert ? { cert: connection.clientCert.cert, key: connection.clientCert.key } : {},
-    )
-    : undefined;
-  let current = 0;
-  let lastToken: string | undefined = connection.token;
-  let identity = describeIdentity(connection, lastToken);
+  return new ApiClient(connection, options);
+}
 
-  async function currentToken(): Promise<string | undefined> {
-    if (connection.tokenFile === undefined) return connection.token;
+/** What a request resolved to. */
+interface Answer {
+  server: string;
+  body: unknown;
+  stream?: KubeStream;
+}
+
+/** One attempt at one server: its answer, or why that server failed (so the next one is tried). */
+type Attempt = { answer: Answer } | { failure: KubeError };
+
+/** The per-attempt plumbing: its abort controller, and how to stop its timer and let go of the caller's signal. */
+interface AttemptControl {
+  controller: AbortController;
+  stopTimer: () => void;
+  release: () => void;
+}
+
+/** The 401/403/410/5xx/other error for a non-2xx answer, naming the identity and what was tried. */
+function statusError(
+  status: number,
+  text: string,
+  server: string,
+  action: RequestAction,
+  identity: string,
+  retryAfter: number | undefined,
+): KubeError {
+  const { message, reason } = parseStatus(text);
+  const said = message ? `: ${message}` : "";
+  const what = describeAction(action);
+  if (status === 401) {
+    return new Unauthorized(
+      `API server "${server}" rejected the credentials of ${identity} (401 Unauthorized) while trying to ` +
+        `${action.verb} ${what}: check the token or client certificate${said}`,
+      server,
+    );
+  }
+  if (status === 403) {
+    return new Forbidden(
+      `API server "${server}" forbids ${identity} to ${action.verb} ${what} (403 Forbidden): grant it ` +
+        `"list" and "watch" on "${action.resource}"${
+          action.group === "" ? "" : ` in API group "${action.group}"`
+        } (RBAC)${said}`,
+      server,
+    );
+  }
+  if (status === 410 || reason === "Expired" || reason === "Gone") {
+    return new Expired(`API server "${server}": ${action.verb} ${what} expired (410 Gone)${said}`, server);
+  }
+  // 5xx and 429 (API priority and fairness throttling) are the server's trouble: try the next one, and
+  // honour Retry-After before coming back.
+  if (status >= 500 || status === 429) {
+    return new ServerError(
+      `API server "${server}" failed to ${action.verb} ${what} (${status})${said}`,
+      server,
+      status,
+      retryAfter,
+    );
+  }
+  const hint = status === 404 ? " (is the API group served by this cluster?)" : "";
+  return new KubeError(
+    `API server "${server}" refused to ${action.verb} ${what} (${status}${
+      reason ? ` ${reason}` : ""
+    })${hint}${said}`,
+    server,
+    status,
+  );
+}
+
+/** The client behind {@linkcode createKubeClient}: failover over the servers, its state in fields. */
+class ApiClient implements KubeClient {
+  readonly #connection: Connection;
+  readonly #log: Logger;
+  readonly #requestTimeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #servers: readonly string[];
+  readonly #httpClient: Deno.HttpClient;
+  readonly #insecureFetch: FetchFunction | undefined;
+  /** The server that answered last: requests start there. */
+  #current = 0;
+  #lastToken: string | undefined;
+  #identity: string;
+  // The API's own warnings (e.g. "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1
+  // EndpointSlice"), logged once each: they tell the operator what to change.
+  readonly #warned = new Set<string>();
+
+  constructor(connection: Connection, options: KubeClientOptions) {
+    this.#connection = connection;
+    this.#log = options.log ?? silentLogger;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.#servers = connection.servers;
+    if (this.#servers.length === 0) throw new TypeError("Cannot create an API client: no server URL");
+    const cert = connection.clientCert
+      ? { cert: connection.clientCert.cert, key: connection.clientCert.key }
+      : {};
+    // HTTP/1.1 only: with HTTP/2 every request shares one pooled connection, and a silently dead one
+    // (no FIN/RST) would be reused by every reconnect until the kernel gives up (~15 min).
+    this.#httpClient = Deno.createHttpClient({ http2: false, caCerts: connection.caCerts, ...cert });
+    this.#insecureFetch = skipsServerVerification(connection) ? createInsecureFetch(cert) : undefined;
+    this.#lastToken = connection.token;
+    this.#identity = describeIdentity(connection, this.#lastToken);
+  }
+
+  /** Who the client authenticates as (for messages). */
+  get identity(): string {
+    return this.#identity;
+  }
+
+  /** The server that answered last. */
+  server(): string {
+    return this.#servers[this.#current]!;
+  }
+
+  /** GETs `path` and parses the JSON answer. */
+  async getJson(
+    path: string,
+    query: Record<string, string>,
+    action: RequestAction,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    return (await this.#request(path, query, action, signal, false)).body;
+  }
+
+  /** GETs `path` and hands out the body as a stream (a watch). */
+  async openStream(
+    path: string,
+    query: Record<string, string>,
+    action: RequestAction,
+    signal?: AbortSignal,
+  ): Promise<KubeStream> {
+    const result = await this.#request(path, query, action, signal, true);
+    if (!result.stream) throw new KubeError(`API server "${result.server}" sent no body`, result.server);
+    return result.stream;
+  }
+
+  /** Closes the HTTP client's connections. */
+  close(): void {
+    this.#httpClient.close();
+  }
+
+  async #currentToken(): Promise<string | undefined> {
+    const { tokenFile, token: fixed } = this.#connection;
+    if (tokenFile === undefined) return fixed;
     let token: string;
     try {
-      token = (await Deno.readTextFile(connection.tokenFile)).trim();
+      token = (await Deno.readTextFile(tokenFile)).trim();
       // An empty file is a rewrite in progress (tokens are never empty): keep the last token.
-      if (token === "" && lastToken !== undefined) return lastToken;
+      if (token === "" && this.#lastToken !== undefined) return this.#lastToken;
     } catch (error) {
-      if (lastToken !== undefined) {
-        log.warn("cannot re-read the token file, using the last token", {
-          file: connection.tokenFile,
+      if (this.#lastToken !== undefined) {
+        this.#log.warn("cannot re-read the token file, using the last token", {
+          file: tokenFile,
           error: errorText(error),
         });
-        return lastToken;
+        return this.#lastToken;
       }
       throw new KubeError(
-        `Cannot read token file "${connection.tokenFile}": ${(error as Error).message}`,
-        servers[current] ?? "",
+        `Cannot read token file "${tokenFile}": ${(error as Error).message}`,
+        this.#servers[this.#current] ?? "",
         undefined,
         { cause: error },
       );
     }
-    if (token !== lastToken) {
-      if (lastToken !== undefined) {
-        log.info("token file changed, using the new token", { file: connection.tokenFile });
+    if (token !== this.#lastToken) {
+      if (this.#lastToken !== undefined) {
+        this.#log.info("token file changed, using the new token", { file: tokenFile });
       }
-      lastToken = token;
-      identity = describeIdentity(connection, token);
+      this.#lastToken = token;
+      this.#identity = describeIdentity(this.#connection, token);
     }
     return token;
   }
 
-  // The API's own warnings (e.g. "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1
-  // EndpointSlice"), logged once each: they tell the operator what to change.
-  const warned = new Set<string>();
-  function noteWarnings(header: string | null, server: string): void {
+  #noteWarnings(header: string | null, server: string): void {
     if (header === null) return;
     for (const match of header.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)) {
       const text = (match[1] ?? "").replace(/\\(.)/g, "$1");
-      if (text === "" || warned.has(text)) continue;
-      warned.add(text);
-      log.warn("API server warning", { server, warning: text });
+      if (text === "" || this.#warned.has(text)) continue;
+      this.#warned.add(text);
+      this.#log.warn("API server warning", { server, warning: text });
     }
   }
 
-  async function headers(): Promise<Headers> {
+  async #headers(): Promise<Headers> {
     const h = new Headers({ accept: "application/json", "user-agent": "haconfd" });
-    const token = await currentToken();
+    const token = await this.#currentToken();
+    const basic = this.#connection.basic;
     if (token) h.set("authorization", `Bearer ${token}`);
-    else if (connection.basic) {
-      h.set("authorization", `Basic ${btoa(`${connection.basic.username}:${connection.basic.password}`)}`);
-    }
+    else if (basic) h.set("authorization", `Basic ${btoa(`${basic.username}:${basic.password}`)}`);
     return h;
   }
 
-  function statusError(
-    status: number,
-    text: string,
-    server: string,
-    action: RequestAction,
-    retryAfter: number | undefined = undefined,
-  ): KubeError {
-    const { message, reason } = parseStatus(text);
-    const said = message ? `: ${message}` : "";
-    const what = describeAction(action);
-    if (status === 401) {
-      return new Unauthorized(
-        `API server "${server}" rejected the credentials of ${identity} (401 Unauthorized) while trying to ` +
-          `${action.verb} ${what}: check the token or client certificate${said}`,
-        server,
-      );
-    }
-    if (status === 403) {
-      return new Forbidden(
-        `API server "${server}" forbids ${identity} to ${action.verb} ${what} (403 Forbidden): grant it ` +
-          `"list" and "watch" on "${action.resource}"${
-            action.group === "" ? "" : ` in API group "${action.group}"`
-          } (RBAC)${said}`,
-        server,
-      );
-    }
-    if (status === 410 || reason === "Expired" || reason === "Gone") {
-      return new Expired(`API server "${server}": ${action.verb} ${what} expired (410 Gone)${said}`, server);
-    }
-    // 5xx and 429 (API priority and fairness throttling) are the server's trouble: try the next one, and
-    // honour Retry-After before coming back.
-    if (status >= 500 || status === 429) {
-      return new ServerError(
-        `API server "${server}" failed to ${action.verb} ${what} (${status})${said}`,
-        server,
-        status,
-        retryAfter,
-      );
-    }
-    const hint = status === 404 ? " (is the API group served by this cluster?)" : "";
-    return new KubeError(
-      `API server "${server}" refused to ${action.verb} ${what} (${status}${
-        reason ? ` ${reason}` : ""
-      })${hint}${said}`,
-      server,
-      status,
-    );
-  }
-
-  async function request(
+  /** Tries each server once, starting with the last good one; throws {@linkcode Unavailable} when all fail. */
+  async #request(
     path: string,
     query: Record<string, string>,
     action: RequestAction,
     signal: AbortSignal | undefined,
     stream: boolean,
-  ): Promise<{ server: string; body: unknown; stream?: KubeStream }> {
+  ): Promise<Answer> {
+    const servers = this.#servers;
     const failures: KubeError[] = [];
     const search = new URLSearchParams(query).toString();
-    const auth = await headers();
+    const auth = await this.#headers();
     for (let n = 0; n < servers.length; n++) {
       signal?.throwIfAborted();
-      const index = (current + n) % servers.length;
+      const index = (this.#current + n) % servers.length;
       const server = servers[index]!;
       const url = `${server}${path}${search ? `?${search}` : ""}`;
-      const controller = new AbortController();
-      const onAbort = () => controller.abort(signal?.reason);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const release = () => signal?.removeEventListener("abort", onAbort);
-      let timedOut = false;
-      let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
-        timedOut = true;
-        controller.abort(
-          new RequestTimeout(`API server "${server}" did not answer within ${requestTimeoutMs}ms`, server),
-        );
-      }, requestTimeoutMs);
-      const stopTimer = () => {
-        if (timer !== undefined) clearTimeout(timer);
-        timer = undefined;
-      };
-      let failure: KubeError;
-      try {
-        const init: RequestInit & { client?: Deno.HttpClient } = { headers: auth, signal: controller.signal };
-        if (httpClient) init.client = httpClient;
-        const response = insecureFetch !== undefined && url.startsWith("https:")
-          ? await insecureFetch(url, init)
-          : await fetch(url, init);
-        noteWarnings(response.headers.get("warning"), server);
-        if (response.ok) {
-          if (stream && response.body) {
-            stopTimer();
-            current = index;
-            const body = response.body;
-            let closed = false;
-            return {
-              server,
-              body: undefined,
-              stream: {
-                server,
-                body,
-                close: async () => {
-                  if (closed) return;
-                  closed = true;
-                  release();
-                  try {
-                    await body.cancel();
-                  } catch {
-                    // already errored or locked by a reader that is being cancelled
-                  }
-                  controller.abort();
-                },
-              },
-            };
-          }
-          const text = await readCapped(response, maxResponseBytes);
-          stopTimer();
-          release();
-          if (text === undefined) {
-            throw new ResponseTooLarge(
-              `API server "${server}" sent more than ${maxResponseBytes} bytes (--max-response-bytes) for ${action.verb} ${
-                describeAction(action)
-              }: the answer was abandoned`,
-              server,
-            );
-          }
-          try {
-            const body = JSON.parse(text) as unknown;
-            current = index;
-            return { server, body };
-          } catch {
-            failure = new ServerError(
-              `API server "${server}" sent a body that is not JSON for ${action.verb} ${
-                describeAction(action)
-              }`,
-              server,
-              response.status,
-            );
-          }
-        } else {
-          // An error body is only read for its message: the first 64 KiB say it all.
-          const text = await readCapped(response, 64 * 1024) ?? "";
-          stopTimer();
-          release();
-          const error = statusError(
-            response.status,
-            text,
-            server,
-            action,
-            parseRetryAfter(response.headers.get("retry-after")),
-          );
-          if (!(error instanceof ServerError)) {
-            current = index;
-            throw error;
-          }
-          failure = error;
-        }
-      } catch (error) {
-        stopTimer();
-        release();
-        if (error instanceof KubeError && !(error instanceof RequestTimeout)) throw error;
-        if (signal?.aborted) throw signal.reason;
-        failure = timedOut
-          ? new RequestTimeout(`API server "${server}" did not answer within ${requestTimeoutMs}ms`, server)
-          : classifyFetchError(error, server, connection);
-      }
-      failures.push(failure);
+      const attempt = await this.#attempt(index, url, auth, action, signal, stream);
+      if ("answer" in attempt) return attempt.answer;
+      failures.push(attempt.failure);
       if (n + 1 < servers.length) {
-        log.warn("API server failed, trying the next", {
+        this.#log.warn("API server failed, trying the next", {
           server,
           next: servers[(index + 1) % servers.length],
-          error: failure.message,
+          error: attempt.failure.message,
         });
       }
     }
     throw new Unavailable(failures);
   }
 
+  /** One request to one server, under the request timeout and the caller's signal. */
+  async #attempt(
+    index: number,
+    url: string,
+    auth: Headers,
+    action: RequestAction,
+    signal: AbortSignal | undefined,
+    stream: boolean,
+  ): Promise<Attempt> {
+    const server = this.#servers[index]!;
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const release = () => signal?.removeEventListener("abort", onAbort);
+    const timeout = () =>
+      new RequestTimeout(`API server "${server}" did not answer within ${this.#requestTimeoutMs}ms`, server);
+    let timedOut = false;
+    let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
+      timedOut = true;
+      controller.abort(timeout());
+    }, this.#requestTimeoutMs);
+    const stopTimer = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    try {
+      const init: RequestInit & { client?: Deno.HttpClient } = { headers: auth, signal: controller.signal };
+      init.client = this.#httpClient;
+      const response = this.#insecureFetch !== undefined && url.startsWith("https:")
+        ? await this.#insecureFetch(url, init)
+        : await fetch(url, init);
+      this.#noteWarnings(response.headers.get("warning"), server);
+      const control = { controller, stopTimer, release };
+      return response.ok
+        ? await this.#answer(response, index, action, stream, control)
+        : await this.#refusal(response, index, action, control);
+    } catch (error) {
+      stopTimer();
+      release();
+      if (error instanceof KubeError && !(error instanceof RequestTimeout)) throw error;
+      if (signal?.aborted) throw signal.reason;
+      return { failure: timedOut ? timeout() : classifyFetchError(error, server, this.#connection) };
+    }
+  }
+
+  /** A 2xx answer: the stream handed out as it is, or the body read (capped) and parsed. */
+  async #answer(
+    response: Response,
+    index: number,
+    action: RequestAction,
+    stream: boolean,
+    control: AttemptControl,
+  ): Promise<Attempt> {
+    const server = this.#servers[index]!;
+    if (stream && response.body) {
+      control.stopTimer();
+      this.#current = index;
+      return { answer: { server, body: undefined, stream: openedStream(server, response.body, control) } };
+    }
+    const text = await readCapped(response, this.#maxResponseBytes);
+    control.stopTimer();
+    control.release();
+    const what = `${action.verb} ${describeAction(action)}`;
+    if (text === undefined) {
+      throw new ResponseTooLarge(
+        `API server "${server}" sent more than ${this.#maxResponseBytes} bytes (--max-response-bytes) for ${what}: the answer was abandoned`,
+        server,
+      );
+    }
+    try {
+      const body = JSON.parse(text) as unknown;
+      this.#current = index;
+      return { answer: { server, body } };
+    } catch {
+      return {
+        failure: new ServerError(
+          `API server "${server}" sent a body that is not JSON for ${what}`,
+          server,
+          response.status,
+        ),
+      };
+    }
+  }
+
+  /** A non-2xx answer: the server's trouble (5xx, 429) tries the next server; anything else is thrown. */
+  async #refusal(
+    response: Response,
+    index: number,
+    action: RequestAction,
+    control: AttemptControl,
+  ): Promise<Attempt> {
+    const server = this.#servers[index]!;
+    // An error body is only read for its message: the first 64 KiB say it all.
+    const text = await readCapped(response, 64 * 1024) ?? "";
+    control.stopTimer();
+    control.release();
+    const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+    const error = statusError(response.status, text, server, action, this.#identity, retryAfter);
+    if (error instanceof ServerError) return { failure: error };
+    this.#current = index;
+    throw error;
+  }
+}
+
+/** The watch stream of an answer; closing it cancels the body and aborts the request. */
+function openedStream(server: string, body: ReadableStream<Uint8Array>, control: AttemptControl): KubeStream {
+  let closed = false;
   return {
-    get identity() {
-      return identity;
-    },
-    server: () => servers[current]!,
-    async getJson(path, query, action, signal) {
-      return (await request(path, query, action, signal, false)).body;
-    },
-    async openStream(path, query, action, signal) {
-      const result = await request(path, query, action, signal, true);
-      if (!result.stream) throw new KubeError(`API server "${result.server}" sent no body`, result.server);
-      return result.stream;
-    },
-    close() {
-      httpClient?.close();
+    server,
+    body,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      control.release();
+      try {
+        await body.cancel();
+      } catch {
+        // already errored or locked by a reader that is being cancelled
+      }
+      control.controller.abort();
     },
   };
 }
