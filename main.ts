@@ -7,8 +7,14 @@
  *
  * @module
  */
-import { parseCommandLine } from "./lib/cli.ts";
-import { ConfigError, loadSettings, optionsHelp, optionSpecs, type Settings } from "./lib/config.ts";
+import { parseCommandLine } from "./lib/settings/cli.ts";
+import {
+  ConfigError,
+  loadSettings,
+  optionsHelp,
+  optionSpecs,
+  type Settings,
+} from "./lib/settings/options.ts";
 import {
   checkCommand,
   createSource,
@@ -17,17 +23,17 @@ import {
   loadRenderer,
   reservedPortsOf,
   startDaemon,
-} from "./lib/daemon.ts";
+} from "./lib/daemon/daemon.ts";
 import { runDemo } from "./lib/demo/demo.ts";
-import { readDump } from "./lib/file_source.ts";
-import { generate } from "./lib/generate.ts";
+import { readDump } from "./lib/source/file.ts";
+import { generate } from "./lib/render/generate.ts";
 import { checkConfig } from "./lib/haproxy/check.ts";
-import { AuthConfigError } from "./lib/kube/auth.ts";
-import type { EndpointSet } from "./lib/kube/objects.ts";
+import { AuthConfigError } from "./lib/source/kube/auth.ts";
+import type { EndpointSet } from "./lib/model/endpoints.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
-import { passSucceeded } from "./lib/loop.ts";
-import { preflight } from "./lib/preflight.ts";
-import { waitForSync } from "./lib/source.ts";
+import { passSucceeded } from "./lib/daemon/loop.ts";
+import { preflight } from "./lib/daemon/preflight.ts";
+import { waitForSync } from "./lib/source/source.ts";
 import { VERSION, versionLine } from "./lib/version.ts";
 
 const COMMANDS = {

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { generate } from "../lib/generate.ts";
-import { type EndpointSet, parseObjectList } from "../lib/kube/objects.ts";
-import { buildModel } from "../lib/model.ts";
-import { compileTemplates, defaultTemplates } from "../lib/render.ts";
+import { generate } from "../lib/render/generate.ts";
+import { parseObjectList } from "../lib/source/kube/objects.ts";
+import { type EndpointSet } from "../lib/model/endpoints.ts";
+import { buildModel } from "../lib/model/model.ts";
+import { compileTemplates, defaultTemplates } from "../lib/render/render.ts";
 import { e2eBenchmarks } from "./e2e.ts";
 import { runtimeBenchmarks } from "./runtime.ts";
 import { watchBenchmarks } from "./watch.ts";

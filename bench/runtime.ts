@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { generate } from "../lib/generate.ts";
+import { generate } from "../lib/render/generate.ts";
 import { masterCommand } from "../lib/haproxy/master_cli.ts";
-import { parseObjectList } from "../lib/kube/objects.ts";
-import { compileTemplates, defaultTemplates } from "../lib/render.ts";
+import { parseObjectList } from "../lib/source/kube/objects.ts";
+import { compileTemplates, defaultTemplates } from "../lib/render/render.ts";
 import { httpGet } from "../lib/demo/backends.ts";
 import {
   type DaemonProcess,

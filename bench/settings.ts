@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { parseCommandLine } from "../lib/cli.ts";
-import { loadSettings, optionSpecs, type Settings } from "../lib/config.ts";
+import { parseCommandLine } from "../lib/settings/cli.ts";
+import { loadSettings, optionSpecs, type Settings } from "../lib/settings/options.ts";
 
 /** Settings from a command line, with no environment. */
 export function parseSettings(args: string[]): Settings {

@@ -7,7 +7,7 @@
  * @module
  */
 import { parseSettings } from "./settings.ts";
-import { createKubeSource } from "../lib/kube/source.ts";
+import { createKubeSource } from "../lib/source/kube/source.ts";
 import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 import { createLogger } from "../lib/log.ts";
 

@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
-import { OPTIONS } from "../lib/config.ts";
+import { OPTIONS } from "../lib/settings/options.ts";
 import { installed, ROOT, run, whichOrNote } from "./support/process.ts";
 
 const UNIT = join(ROOT, "deploy", "haconfd.service");
 
-/** Every environment variable haconfd reads (lib/config.ts). */
+/** Every environment variable haconfd reads (lib/settings/options.ts). */
 function knownVariables(): Set<string> {
   return new Set<string>(
     Object.values(OPTIONS).flatMap((o) => ("env" in o && o.env ? [o.env] : [])),

@@ -8,7 +8,7 @@ import { run } from "./support/process.ts";
 
 /** Runs `deno test` on one test file with HAProxy "missing" (HAPROXY_BIN points nowhere). */
 function testWithoutHaproxy(env: Record<string, string>) {
-  return run(Deno.execPath(), ["test", "--allow-all", "tests/haproxy_check_test.ts"], {
+  return run(Deno.execPath(), ["test", "--allow-all", "tests/haproxy/check_test.ts"], {
     env: { NO_COLOR: "1", HAPROXY_BIN: "/nonexistent/haproxy", CI: "", HACONFD_REQUIRE_DEPS: "", ...env },
   });
 }

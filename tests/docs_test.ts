@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OPTIONS } from "../lib/config.ts";
+import { OPTIONS } from "../lib/settings/options.ts";
 
 const root = new URL("../", import.meta.url);
 const readme = await Deno.readTextFile(new URL("README.md", root));
@@ -13,7 +13,7 @@ Deno.test("README documents every flag and environment variable", () => {
   }
 });
 
-Deno.test("README's configuration table is the one generated from lib/config.ts", async () => {
+Deno.test("README's configuration table is the one generated from lib/settings/options.ts", async () => {
   const { optionsTable } = await import("../tools/options_table.ts");
   const normalize = (text: string) => text.replace(/ +/g, " ").replace(/-{3,}/g, "---");
   assert.ok(

@@ -302,7 +302,7 @@ async function mainCaptured(args: string[], env: Record<string, string>) {
 }
 
 Deno.test("main() exits 2 naming the flag or variable for a bad value of every option", async () => {
-  const { OPTIONS } = await import("../lib/config.ts");
+  const { OPTIONS } = await import("../lib/settings/options.ts");
   const { testCerts } = await import("./support/certs.ts");
   type Key = keyof typeof OPTIONS;
   const certs = await testCerts();

@@ -3,9 +3,9 @@
  * equivalence, health checks on dynamic servers, and the fallbacks to a reload.
  */
 import assert from "node:assert/strict";
-import { type Applier, type ApplyResult, createApplier } from "../lib/apply.ts";
-import { applyPathOf } from "../lib/apply_path.ts";
-import { generate } from "../lib/generate.ts";
+import { type Applier, type ApplyResult, createApplier } from "../lib/apply/apply.ts";
+import { applyPathOf } from "../lib/daemon/apply_path.ts";
+import { generate } from "../lib/render/generate.ts";
 import { checkConfig } from "../lib/haproxy/check.ts";
 import { masterCommand, parseShowProc } from "../lib/haproxy/master_cli.ts";
 import { createMasterSocketReloader } from "../lib/haproxy/reload.ts";
@@ -16,8 +16,8 @@ import {
   type RuntimeClient,
   type RuntimePath,
 } from "../lib/haproxy/runtime.ts";
-import type { EndpointSet } from "../lib/kube/objects.ts";
-import { compileTemplates, defaultTemplates } from "../lib/render.ts";
+import type { EndpointSet } from "../lib/model/endpoints.ts";
+import { compileTemplates, defaultTemplates } from "../lib/render/render.ts";
 import { startHttpBackends } from "./support/daemon.ts";
 import { seenBackends } from "./support/daemon.ts";
 import {

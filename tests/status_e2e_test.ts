@@ -10,14 +10,14 @@
  *
  * The last test ("/readyz stays 200 while a change is checked and reloaded") guards against readiness
  * flapping to 503 during every successful apply; it needs /tmp/status-fixes/loop-readiness-during-pass.patch
- * (lib/loop.ts publishes the rendered hash only when the pass ends).
+ * (lib/daemon/loop.ts publishes the rendered hash only when the pass ends).
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { domainId } from "../lib/model.ts";
+import { domainId } from "../lib/model/model.ts";
+import { sha256Hex } from "../lib/hash.ts";
 import { VERSION } from "../lib/version.ts";
 import { type Backend, httpGet, startHttpBackend } from "../lib/demo/backends.ts";
 import {
@@ -82,10 +82,6 @@ interface StatusDoc {
     backends: Record<string, { server: string; address: string; status: string }[]>;
     error: string | null;
   } | null;
-}
-
-function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }
 
 /**
@@ -285,7 +281,7 @@ Deno.test({
 
     const installed = await Deno.readTextFile(daemon.configPath);
     assert.equal(doc.config.path, daemon.configPath);
-    assert.equal(doc.config.installedHash, sha256(installed));
+    assert.equal(doc.config.installedHash, sha256Hex(installed));
     assert.equal(doc.config.renderedHash, doc.config.installedHash);
     assert.equal(doc.config.current, true);
     assert.match(installed, new RegExp(FAST_CHECKS));
@@ -380,7 +376,7 @@ Deno.test({
     assert.deepEqual(Object.keys(added.domains).sort(), ["api.example.test", "web.example.test"]);
     assert.equal(added.counts.objects, 2);
     assert.deepEqual(added.counts.servers, { ready: 2, notReady: 0 });
-    assert.equal(added.config.installedHash, sha256(await Deno.readTextFile(daemon.configPath)));
+    assert.equal(added.config.installedHash, sha256Hex(await Deno.readTextFile(daemon.configPath)));
     assert.notEqual(added.config.installedHash, before.config.installedHash);
     const m1 = await scrape(client, daemon);
     assert.equal(metric(m1, "haconfd_domains"), 2);
@@ -417,7 +413,7 @@ Deno.test({
     );
     assert.deepEqual(Object.keys(removed.domains), ["web.example.test"]);
     assert.equal(removed.counts.objects, 1);
-    assert.equal(removed.config.installedHash, sha256(await Deno.readTextFile(daemon.configPath)));
+    assert.equal(removed.config.installedHash, sha256Hex(await Deno.readTextFile(daemon.configPath)));
     const m2 = await scrape(client, daemon);
     assert.equal(metric(m2, "haconfd_domains"), 1);
     assert.equal(metric(m2, "haconfd_source_objects"), 1);
@@ -485,7 +481,7 @@ Deno.test({
     assert.notEqual(failed.config.renderedHash, failed.config.installedHash);
     // The installed file and the running HAProxy are the old ones.
     assert.equal(await Deno.readTextFile(daemon.configPath), good);
-    assert.equal(failed.config.installedHash, sha256(good));
+    assert.equal(failed.config.installedHash, sha256Hex(good));
     assert.equal(daemon.haproxyPid(), pid);
     const m1 = await scrape(client, daemon);
     assert.equal(metric(m1, "haconfd_ready"), 0);
@@ -510,7 +506,7 @@ Deno.test({
     assert.deepEqual(recovered.ready, { ok: true, reason: READY_TEXT });
     assert.equal(recovered.lastApply?.outcome, "unchanged");
     assert.equal(recovered.config.current, true);
-    assert.equal(recovered.config.installedHash, sha256(good));
+    assert.equal(recovered.config.installedHash, sha256Hex(good));
     const m2 = await scrape(client, daemon);
     assert.equal(metric(m2, "haconfd_ready"), 1);
     assert.equal(

@@ -1,11 +1,11 @@
 // deno-lint-ignore-file no-console -- a tool prints its output
 /**
- * Prints the configuration table of README.md from the option table in lib/config.ts, so that the two
+ * Prints the configuration table of README.md from the option table in lib/settings/options.ts, so that the two
  * cannot drift: `tools/deno run tools/options_table.ts --write` rewrites the README in place.
  *
  * @module
  */
-import { OPTIONS } from "../lib/config.ts";
+import { OPTIONS } from "../lib/settings/options.ts";
 
 /** The Markdown table of every option. */
 export function optionsTable(): string {

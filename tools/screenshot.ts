@@ -19,10 +19,10 @@
  */
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createMetrics } from "../lib/metrics.ts";
-import { type Domain, domainId } from "../lib/model.ts";
-import type { ApplyRecord, DaemonState, HaproxyView } from "../lib/state.ts";
-import { createStatusApp, startStatusServer } from "../lib/status.ts";
+import { createMetrics } from "../lib/status/metrics.ts";
+import { type Domain, domainId } from "../lib/model/model.ts";
+import type { ApplyRecord, DaemonState, HaproxyView } from "../lib/daemon/state.ts";
+import { createStatusApp, startStatusServer } from "../lib/status/app.ts";
 import { VERSION } from "../lib/version.ts";
 
 const DEFAULT_OUT = "docs/status-page.png";

@@ -1,19 +1,20 @@
 /**
  * `haconfd demo`: the real thing on one machine. The example cluster (examples/endpoints.json) is served
  * by the Kubernetes API stand-in (the tests' fake API server, TLS with a bearer token), its pods are small
- * backends on 127.0.0.x, and haconfd — the daemon's own wiring (lib/daemon.ts), watching the stand-in
+ * backends on 127.0.0.x, and haconfd — the daemon's own wiring (lib/daemon/daemon.ts), watching the stand-in
  * through the real API client — manages a real HAProxy on loopback ports. Every few seconds the script
  * (lib/demo/script.ts) changes the cluster and reports how long the change took to reach traffic.
  *
  * @module
  */
 import example from "../../examples/endpoints.json" with { type: "json" };
-import { ConfigError, type Settings } from "../config.ts";
-import { type Daemon, managedSocketPath, startDaemon } from "../daemon.ts";
+import { ConfigError, type Settings } from "../settings/options.ts";
+import { type Daemon, managedSocketPath, startDaemon } from "../daemon/daemon.ts";
 import { delay } from "../delay.ts";
-import { masterCommand, parseMasterAddress, parseShowProc } from "../haproxy/master_cli.ts";
+import { masterCommand, parseShowProc } from "../haproxy/master_cli.ts";
+import { parseMasterAddress } from "../settings/values.ts";
 import { createLogger, errorText, type Logger } from "../log.ts";
-import { parseListen } from "../status.ts";
+import { parseListen } from "../listen.ts";
 import { type Backend, httpGet, tcpRoundTrip } from "./backends.ts";
 import { makeCa, makeLeaf, serverExtensions } from "./certs.ts";
 import {

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError, loadSettings, type Settings } from "../config.ts";
+import { ConfigError, loadSettings, type Settings } from "../settings/options.ts";
 
 /** Defaults of the demo, given where the user's environment would be (flags and variables win). */
 export const DEMO_DEFAULTS: Readonly<Record<string, string>> = {

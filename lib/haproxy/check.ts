@@ -12,56 +12,6 @@ export const DEFAULT_CHECK_TIMEOUT_MS = 30_000;
 
 const MESSAGE_LINE = /^\[(ALERT|WARNING)\]/;
 
-/**
- * Splits a command line into argv the way a POSIX shell would for plain words: whitespace separates,
- * single quotes keep everything literally, double quotes keep whitespace and honour `\"` and `\\`,
- * a backslash outside quotes escapes the next character. No expansion of any kind.
- *
- * @example
- * ```ts
- * splitCommand(`/usr/sbin/haproxy -c -q -f`); // ["/usr/sbin/haproxy", "-c", "-q", "-f"]
- * splitCommand(`sh -c 'kill -USR2 "$(cat /run/haproxy.pid)"'`); // ["sh", "-c", `kill -USR2 "$(cat /run/haproxy.pid)"`]
- * ```
- *
- * @throws {SyntaxError} On an unterminated quote or a trailing backslash.
- */
-export function splitCommand(line: string): string[] {
-  const args: string[] = [];
-  let current = "";
-  let inWord = false;
-  let quote: "'" | '"' | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i] as string;
-    if (quote === "'") {
-      if (ch === "'") quote = undefined;
-      else current += ch;
-    } else if (quote === '"') {
-      if (ch === '"') quote = undefined;
-      else if (ch === "\\" && (line[i + 1] === '"' || line[i + 1] === "\\")) current += line[++i];
-      else current += ch;
-    } else if (ch === "'" || ch === '"') {
-      quote = ch;
-      inWord = true;
-    } else if (ch === "\\") {
-      if (i + 1 >= line.length) throw new SyntaxError(`Cannot parse command "${line}": trailing backslash`);
-      current += line[++i];
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) args.push(current);
-      current = "";
-      inWord = false;
-    } else {
-      current += ch;
-      inWord = true;
-    }
-  }
-  if (quote !== undefined) {
-    throw new SyntaxError(`Cannot parse command "${line}": unterminated ${quote} quote`);
-  }
-  if (inWord) args.push(current);
-  return args;
-}
-
 /** What {@linkcode runCommand} observed. */
 export interface CommandOutcome {
   /** Exit code (`-1` when killed by a signal). */

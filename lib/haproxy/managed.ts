@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Backoff } from "../backoff.ts";
 import { delay } from "../delay.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import { masterCommand, parseShowProc } from "./master_cli.ts";
@@ -34,7 +35,10 @@ export interface ManagedHaproxyOptions {
   startTimeoutMs?: number;
   /** Time for a reload, confirmation included. @default {30000} */
   reloadTimeoutMs?: number;
-  /** First restart delay after an unexpected exit; doubles up to `restartMaxMs`. @default {500} */
+  /**
+   * First restart delay after an unexpected exit (jittered down to half); doubles up to `restartMaxMs`.
+   * @default {500}
+   */
   restartMinMs?: number;
   /** Largest restart delay. @default {30000} */
   restartMaxMs?: number;
@@ -127,7 +131,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
   /** Every started process until it exited and its output was read (old workers may hold the pipes). */
   const lifetimes = new Set<Promise<void>>();
   let starts = 0;
-  let backoff = restartMinMs;
+  const restarts = new Backoff(restartMinMs, restartMaxMs);
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
 
@@ -159,17 +163,17 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     currentOutput = output;
     const lifetime = proc.status.then(async (status) => {
       if (child === proc) child = undefined;
-      if (performance.now() - spawnedAt >= stableAfterMs) backoff = restartMinMs;
+      if (performance.now() - spawnedAt >= stableAfterMs) restarts.reset();
       if (closed) {
         log.info("haproxy stopped", { pid: proc.pid, code: status.code, signal: status.signal });
       } else {
+        const restartInMs = scheduleRestart();
         log.error("haproxy exited unexpectedly", {
           pid: proc.pid,
           code: status.code,
           signal: status.signal,
-          restartInMs: backoff,
+          restartInMs,
         });
-        scheduleRestart();
       }
       await output;
     });
@@ -177,14 +181,15 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     lifetime.finally(() => lifetimes.delete(lifetime));
   }
 
-  function scheduleRestart(): void {
-    if (closed || restartTimer !== undefined) return;
-    const wait = backoff;
-    backoff = Math.min(backoff * 2, restartMaxMs);
+  /** Starts the restart timer unless one runs; returns its delay (undefined when none was started). */
+  function scheduleRestart(): number | undefined {
+    if (closed || restartTimer !== undefined) return undefined;
+    const wait = restarts.next();
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
       startNow();
     }, wait);
+    return wait;
   }
 
   function startNow(): void {
@@ -223,7 +228,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
             await masterCommand(address, "show proc", { timeoutMs: 1_000, signal: closing.signal }),
           );
           if (table.master.pid === current.pid && table.workers.length > 0) {
-            backoff = restartMinMs;
+            restarts.reset();
             return;
           }
           last = new Error(`master socket answered for pid ${table.master.pid}, waiting for ${current.pid}`);

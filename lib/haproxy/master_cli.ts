@@ -4,33 +4,10 @@
  *
  * @module
  */
-
-/** Where the master CLI listens. */
-export type MasterAddress =
-  | { transport: "unix"; path: string }
-  | { transport: "tcp"; hostname: string; port: number };
+import type { MasterAddress } from "../settings/values.ts";
 
 /** Default time one master CLI command may take. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
-
-/**
- * Parses `--haproxy-master-socket`: a unix socket path (`/run/haproxy-master.sock`, `unix@/path`) or
- * `host:port` (`127.0.0.1:9999`, `[::1]:9999`).
- *
- * @throws {TypeError} On an empty value or a bad port.
- */
-export function parseMasterAddress(value: string): MasterAddress {
-  const text = value.trim();
-  if (text === "") throw new TypeError('Invalid master socket address "": empty');
-  if (text.startsWith("unix@")) return { transport: "unix", path: text.slice("unix@".length) };
-  const tcp = /^(?:\[([^\]]+)\]|([^/:\s]+)):(\d+)$/.exec(text.replace(/^(ipv4|ipv6|tcp)@/, ""));
-  if (tcp === null || text.startsWith("/") || text.startsWith(".")) return { transport: "unix", path: text };
-  const port = Number(tcp[3]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new TypeError(`Invalid master socket address "${value}": port out of range`);
-  }
-  return { transport: "tcp", hostname: tcp[1] ?? tcp[2] ?? "", port };
-}
 
 /** The address as a human would write it. */
 export function formatMasterAddress(address: MasterAddress): string {

@@ -10,13 +10,12 @@ import { type Logger, silentLogger } from "../log.ts";
 import { runCommand } from "./check.ts";
 import {
   formatMasterAddress,
-  type MasterAddress,
   masterCommand,
-  parseMasterAddress,
   parseReloadAnswer,
   parseShowProc,
   type ProcTable,
 } from "./master_cli.ts";
+import { type MasterAddress, parseMasterAddress } from "../settings/values.ts";
 
 /** The outcome of one reload. */
 export interface ReloadResult {

@@ -6,9 +6,10 @@
  * @module
  */
 import { errorText, type Logger, silentLogger } from "../log.ts";
-import type { BackendChange, ServerLine } from "../runtime_diff.ts";
-import { runtimeDiff } from "../runtime_diff.ts";
-import { type MasterAddress, masterCommand } from "./master_cli.ts";
+import type { BackendChange, ServerLine } from "./config_diff.ts";
+import { runtimeDiff } from "./config_diff.ts";
+import type { MasterAddress } from "../settings/values.ts";
+import { masterCommand } from "./master_cli.ts";
 
 /** Where runtime commands go: the master CLI (forwarded to the current worker with `@1`) or a stats socket. */
 export interface RuntimeTarget {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { EndpointSet } from "../../lib/kube/objects.ts";
+import type { EndpointSet } from "../../lib/model/endpoints.ts";
 
 /** Options of {@linkcode endpointsObject}. */
 export interface EndpointsFixture {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Connection } from "../../lib/kube/auth.ts";
+import type { Connection } from "../../lib/source/kube/auth.ts";
 
 /** A connection to `servers` with no CA, certificate or token; `extra` overrides any field. */
 export function plainConnection(servers: string[], extra: Partial<Connection> = {}): Connection {

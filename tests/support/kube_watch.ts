@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { WatcherOptions } from "../../lib/kube/watch.ts";
+import type { WatcherOptions } from "../../lib/source/kube/watch.ts";
 
 /**
  * A watcher's `sleep` that records each wait and returns at once, up to `limit` waits; the wait that

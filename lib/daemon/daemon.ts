@@ -1,0 +1,345 @@
+/**
+ * `haconfd run`: wires settings to the pipeline — source, generator, applier (check + reloader), loop,
+ * metrics and the status server — and tears it all down again. The I/O edge of the program.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { type Applier, createApplier } from "../apply/apply.ts";
+import { ConfigError, type Settings } from "../settings/options.ts";
+import { createFileSource } from "../source/file.ts";
+import { bindPort, generate, type ReservedPort } from "../render/generate.ts";
+import { checkConfig, DEFAULT_CHECK_COMMAND } from "../haproxy/check.ts";
+import { busyListenPorts } from "./culprits.ts";
+import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts";
+import {
+  checkStatusListen,
+  type MasterAddress,
+  parseMasterAddress,
+  splitCommand,
+} from "../settings/values.ts";
+import { createCommandReloader, createMasterSocketReloader, type Reloader } from "../haproxy/reload.ts";
+import { readHaproxyView } from "../haproxy/view.ts";
+import {
+  createRuntimeClient,
+  createRuntimePath,
+  type RuntimePath,
+  type RuntimeTarget,
+} from "../haproxy/runtime.ts";
+import { formatMasterAddress } from "../haproxy/master_cli.ts";
+import type { EndpointSet } from "../model/endpoints.ts";
+import { createKubeSource } from "../source/kube/source.ts";
+import { errorText, type Logger } from "../log.ts";
+import { createLoop, type Loop } from "./loop.ts";
+import { createMetrics } from "../status/metrics.ts";
+import {
+  compileTemplates,
+  defaultTemplates,
+  type HaproxyProcess,
+  type Listen,
+  loadTemplateDir,
+  type Renderer,
+} from "../render/render.ts";
+import { type Source, waitForSync } from "../source/source.ts";
+import type { ApplyRecord, DaemonState } from "./state.ts";
+import { createStatusApp, startStatusServer, type StatusServer } from "../status/app.ts";
+
+/** Loads the templates the settings name (or the embedded defaults) and compiles them. */
+export async function loadRenderer(settings: Pick<Settings, "templateDir">): Promise<Renderer> {
+  const files = settings.templateDir === undefined
+    ? defaultTemplates()
+    : await loadTemplateDir(settings.templateDir);
+  return compileTemplates(files);
+}
+
+/** The bind addresses templates see, from the settings. */
+export function listenOf(settings: Pick<Settings, "httpBind" | "httpsBind" | "tcpBindAddress">): Listen {
+  return { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
+}
+
+/** Whom HAProxy's workers run as, from `--haproxy-user`. */
+export function haproxyProcessOf(settings: Pick<Settings, "haproxyUser">): HaproxyProcess {
+  return { user: settings.haproxyUser?.user ?? null, group: settings.haproxyUser?.group ?? null };
+}
+
+/**
+ * The ports haconfd itself uses beside the frontends (status endpoint, a TCP master socket): a tenant's
+ * `haconfd.io/listen-port` on one of them would make every reload fail, so the model refuses it.
+ */
+export function reservedPortsOf(
+  settings: Pick<Settings, "statusListen" | "haproxyMasterSocket">,
+): ReservedPort[] {
+  const reserved: ReservedPort[] = [];
+  const status = settings.statusListen === "off" ? undefined : bindPort(settings.statusListen);
+  if (status !== undefined) reserved.push({ port: status, by: "the status endpoint (--status-listen)" });
+  const master = settings.haproxyMasterSocket === undefined
+    ? undefined
+    : parseMasterAddress(settings.haproxyMasterSocket);
+  if (master?.transport === "tcp") {
+    reserved.push({ port: master.port, by: "HAProxy's master socket (--haproxy-master-socket)" });
+  }
+  return reserved;
+}
+
+function generatorOf(renderer: Renderer, settings: Settings) {
+  const listen = listenOf(settings);
+  const haproxy = haproxyProcessOf(settings);
+  const reserved = reservedPortsOf(settings);
+  return (sets: EndpointSet[]) => generate(sets, renderer, listen, haproxy, reserved);
+}
+
+/** The source the settings ask for: a watched file (`--from`) or the Kubernetes API. */
+export async function createSource(settings: Settings, log: Logger): Promise<Source> {
+  if (settings.from !== undefined) return createFileSource(settings.from, { log: log.child("source") });
+  return await createKubeSource(settings, { log: log.child("kube") });
+}
+
+/** The check command: `--haproxy-chk-cmd`, or the default with `--haproxy-bin`'s binary. */
+export function checkCommand(settings: Settings): string[] {
+  const command = splitCommand(settings.haproxyCheckCmd);
+  const isDefault = command.join(" ") === DEFAULT_CHECK_COMMAND.join(" ");
+  return isDefault && settings.haproxyBin !== "haproxy"
+    ? [settings.haproxyBin, ...command.slice(1)]
+    : command;
+}
+
+/** Where the managed HAProxy's master socket lives. */
+export function managedSocketPath(settings: Settings): string {
+  return settings.haproxyMasterSocket ?? join(dirname(settings.haproxyConf), "haproxy-master.sock");
+}
+
+interface ReloadSetup {
+  reloader: Reloader;
+  master: MasterAddress | null;
+}
+
+/**
+ * The managed HAProxy starts on the first reload, once a checked config is installed: before that there
+ * is nothing it could load.
+ */
+function lazyManaged(settings: Settings, log: Logger): Reloader & { managed(): ManagedHaproxy | null } {
+  let managed: ManagedHaproxy | null = null;
+  let starting: Promise<ManagedHaproxy> | null = null;
+  return {
+    kind: "managed",
+    managed: () => managed,
+    async reload(signal) {
+      if (managed !== null) return await managed.reload(signal);
+      const started = Date.now();
+      try {
+        starting ??= startManagedHaproxy({
+          configPath: settings.haproxyConf,
+          masterSocket: managedSocketPath(settings),
+          binary: settings.haproxyBin,
+          log: log.child("haproxy"),
+          reloadTimeoutMs: settings.reloadTimeout,
+        });
+        managed = await starting;
+        return { ok: true, durationMs: Date.now() - started, detail: `started HAProxy (pid ${managed.pid})` };
+      } catch (error) {
+        starting = null;
+        const message = `Cannot start HAProxy: ${errorText(error)}`;
+        return { ok: false, durationMs: Date.now() - started, detail: message, error: message };
+      }
+    },
+    async close() {
+      const current = managed ?? (starting ? await starting.catch(() => null) : null);
+      await current?.close();
+    },
+  };
+}
+
+function reloadSetup(settings: Settings, log: Logger): ReloadSetup {
+  if (settings.haproxyRun) {
+    return { reloader: lazyManaged(settings, log), master: parseMasterAddress(managedSocketPath(settings)) };
+  }
+  if (settings.haproxyMasterSocket !== undefined) {
+    const master = parseMasterAddress(settings.haproxyMasterSocket);
+    return {
+      reloader: createMasterSocketReloader({ address: master, timeoutMs: settings.reloadTimeout, log }),
+      master,
+    };
+  }
+  return {
+    reloader: createCommandReloader({
+      command: splitCommand(settings.haproxyReloadCmd),
+      timeoutMs: settings.reloadTimeout,
+    }),
+    master: null,
+  };
+}
+
+/**
+ * Where runtime commands go: `--haproxy-runtime-socket`, else the master CLI the daemon reloads through;
+ * `null` (every change reloads) with neither, with `--no-runtime-api`, or in a dry run.
+ */
+export function runtimeTargetOf(settings: Settings, master: MasterAddress | null): RuntimeTarget | null {
+  if (settings.noRuntimeApi || settings.dryRun) return null;
+  if (settings.haproxyRuntimeSocket !== undefined) {
+    return { address: parseMasterAddress(settings.haproxyRuntimeSocket), viaMaster: false };
+  }
+  return master === null ? null : { address: master, viaMaster: true };
+}
+
+/** Reads `--status-token-file`; an unreadable, empty or short token is a start-up (settings) error. */
+async function readTokenFile(path: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await Deno.readTextFile(path)).trim();
+  } catch (error) {
+    throw new ConfigError(`Invalid --status-token-file: cannot read "${path}": ${errorText(error)}`);
+  }
+  if (token.length < 16) {
+    throw new ConfigError(
+      `Invalid --status-token-file: "${path}" must hold a token of at least 16 characters`,
+    );
+  }
+  return token;
+}
+
+/** Callbacks through which the daemon reaches the console (only `main` prints). */
+export interface DaemonHooks {
+  /** A dry run produced a diff. */
+  onDiff?: (diff: string) => void;
+}
+
+/** A running daemon. */
+export interface Daemon {
+  /** The loop (state, runNow). */
+  readonly loop: Loop;
+  /** The status server, when enabled. */
+  readonly status: StatusServer | null;
+  /** Re-reads the templates (SIGHUP) and re-applies; a bad template keeps the old ones. */
+  reloadTemplates(): Promise<void>;
+  /** One sync, one apply: resolves with the pass record (for `--once`). */
+  once(): Promise<ApplyRecord>;
+  /** Stops everything it started (the managed HAProxy too). */
+  stop(): Promise<void>;
+  /** Resolves when the source stops (after `stop()`), rejects if it fails fatally. */
+  readonly finished: Promise<void>;
+}
+
+/**
+ * Starts the daemon. Start-up errors (bad templates, an unusable API configuration, a status address
+ * off loopback without a token) throw; everything after start is recorded and retried.
+ */
+export async function startDaemon(settings: Settings, log: Logger, hooks: DaemonHooks = {}): Promise<Daemon> {
+  const renderer = await loadRenderer(settings);
+  const source = await createSource(settings, log);
+  const { reloader, master } = settings.dryRun
+    ? {
+      reloader: { kind: "none", reload: () => Promise.reject(new Error("dry run")), close: async () => {} },
+      master: null,
+    }
+    : reloadSetup(settings, log.child("reload"));
+  const checkArgv = checkCommand(settings);
+  const metrics = createMetrics();
+  const runtimeTarget = runtimeTargetOf(settings, master);
+  const runtime: RuntimePath | null = runtimeTarget === null ? null : createRuntimePath({
+    client: createRuntimeClient(runtimeTarget),
+    drainTimeoutMs: settings.drainTimeout,
+    onCommands: (result, count) => metrics.recordRuntimeCommands(result, count),
+    log: log.child("runtime"),
+  });
+  const applier: Applier = await createApplier({
+    target: settings.haproxyConf,
+    check: (path, signal) =>
+      checkConfig(path, { command: checkArgv, timeoutMs: settings.checkTimeout, signal }),
+    reloader,
+    minReloadIntervalMs: settings.minReloadInterval,
+    log: log.child("apply"),
+    ...(runtime === null ? {} : { runtime }),
+  });
+  let lastDiff = "";
+  const loop = createLoop({
+    source,
+    generate: generatorOf(renderer, settings),
+    applier,
+    configPath: settings.haproxyConf,
+    reloadMode: settings.dryRun ? "none" : reloader.kind,
+    wait: settings.wait,
+    maxShrink: settings.maxShrink,
+    dryRun: settings.dryRun,
+    probe: (model, installed) => busyListenPorts(model, installed, settings.tcpBindAddress),
+    log: log.child("loop"),
+    onPass(record, result) {
+      metrics.recordApply(record);
+      // A dry-run daemon shows each new diff once, not again on every resync.
+      if (result?.status === "dry-run" && result.diff !== "" && result.diff !== lastDiff) {
+        lastDiff = result.diff;
+        hooks.onDiff?.(result.diff);
+      }
+    },
+  });
+
+  let status: StatusServer | null = null;
+  const controller = new AbortController();
+  // A --once run is over in seconds and may run beside a daemon that holds the status port: no server.
+  if (settings.statusListen !== "off" && !settings.once) {
+    const token = settings.statusTokenFile !== undefined
+      ? await readTokenFile(settings.statusTokenFile)
+      : settings.statusToken;
+    const app = createStatusApp(() => withRuntime(loop.state()), {
+      metrics,
+      exposeConfig: settings.statusExposeConfig,
+      ...(token === undefined ? {} : { token }),
+      ...(master === null ? {} : { readHaproxy: () => readHaproxyView(master) }),
+      logger: log.child("status"),
+    });
+    checkStatusListen(settings.statusListen, token !== undefined);
+    status = startStatusServer(app, settings.statusListen, {
+      signal: controller.signal,
+      logger: log.child("status"),
+    });
+  }
+
+  function withRuntime(state: DaemonState): DaemonState {
+    if (runtime === null || runtimeTarget === null) return state;
+    const now = Date.now();
+    const target = `${runtimeTarget.viaMaster ? "master CLI" : "stats socket"} ${
+      formatMasterAddress(runtimeTarget.address)
+    }`;
+    return {
+      ...state,
+      runtime: {
+        target,
+        draining: runtime.draining().map((d) => ({ server: d.id, sinceMs: now - d.since })),
+        commands: metrics.runtimeCommandCounts(),
+      },
+    };
+  }
+
+  // With --once, the caller drives the one pass through once().
+  if (!settings.once) loop.start();
+  const finished = source.run(controller.signal);
+  finished.catch((error) => log.error("source stopped", { error: errorText(error) }));
+
+  async function stop(): Promise<void> {
+    await loop.close();
+    runtime?.close();
+    controller.abort();
+    await finished.catch(() => {});
+    await status?.close();
+    await reloader.close();
+  }
+
+  return {
+    loop,
+    status,
+    finished,
+    async reloadTemplates() {
+      try {
+        const next = await loadRenderer(settings);
+        loop.setGenerator(generatorOf(next, settings));
+        log.info("templates re-read", { files: next.files.length });
+      } catch (error) {
+        log.error("cannot re-read templates, keeping the current ones", { error: errorText(error) });
+      }
+    },
+    async once() {
+      await waitForSync(source, finished, settings.syncTimeout);
+      return await loop.runNow();
+    },
+    stop,
+  };
+}

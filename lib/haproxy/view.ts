@@ -1,0 +1,85 @@
+/**
+ * HAProxy's own view of itself, read through the master CLI: processes (`show proc`) and, from the
+ * current worker, every backend server's state (`@1 show stat`).
+ *
+ * @module
+ */
+import { errorText } from "../log.ts";
+import type { MasterAddress } from "../settings/values.ts";
+import { masterCommand, parseShowProc } from "./master_cli.ts";
+
+/** HAProxy's own view, read from its master socket where configured. */
+export interface HaproxyView {
+  /** Workers as `show proc` lists them. */
+  processes: { pid: number; role: string; reloads: number; uptime: string; version: string }[];
+  /** Per backend, its servers and their state (UP, DOWN, MAINT, …). */
+  backends: Record<string, { server: string; address: string; status: string }[]>;
+  /** When this view was read (ms since epoch). */
+  readAt: number;
+  /** Why it could not be read, if it could not. */
+  error: string | null;
+}
+
+/**
+ * Parses the CSV of `show stat`: per backend, its servers with address and status (the BACKEND and
+ * FRONTEND summary lines are left out).
+ */
+export function parseShowStat(csv: string): HaproxyView["backends"] {
+  const lines = csv.split("\n").filter((line) => line.trim() !== "");
+  const header = lines.shift()?.replace(/^#\s*/, "").split(",") ?? [];
+  const col = (name: string) => header.indexOf(name);
+  const [px, sv, status, addr] = [col("pxname"), col("svname"), col("status"), col("addr")];
+  if (px < 0 || sv < 0 || status < 0) throw new SyntaxError('Cannot parse "show stat": no header line');
+  const backends: HaproxyView["backends"] = {};
+  for (const line of lines) {
+    const fields = line.split(",");
+    const server = fields[sv] ?? "";
+    if (server === "FRONTEND" || server === "BACKEND") continue;
+    const backend = fields[px] ?? "";
+    (backends[backend] ??= []).push({
+      server,
+      address: addr >= 0 ? fields[addr] ?? "" : "",
+      status: fields[status] ?? "",
+    });
+  }
+  return backends;
+}
+
+/**
+ * Reads processes and server states through the master CLI; never throws — a failure is in `error`.
+ */
+export async function readHaproxyView(address: MasterAddress, timeoutMs = 2000): Promise<HaproxyView> {
+  const readAt = Date.now();
+  try {
+    const proc = parseShowProc(await masterCommand(address, "show proc", { timeoutMs }));
+    const processes = [
+      {
+        pid: proc.master.pid,
+        role: "master",
+        reloads: proc.master.reloads,
+        uptime: "",
+        version: proc.master.version,
+      },
+      ...proc.workers.map((w) => ({
+        pid: w.pid,
+        role: "worker",
+        reloads: w.reloads,
+        uptime: "",
+        version: w.version,
+      })),
+      ...proc.oldWorkers.map((w) => ({
+        pid: w.pid,
+        role: "old worker",
+        reloads: w.reloads,
+        uptime: "",
+        version: w.version,
+      })),
+    ];
+    const backends = proc.workers.length > 0
+      ? parseShowStat(await masterCommand(address, "@1 show stat", { timeoutMs }))
+      : {};
+    return { processes, backends, readAt, error: null };
+  } catch (error) {
+    return { processes: [], backends: {}, readAt, error: errorText(error) };
+  }
+}

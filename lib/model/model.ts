@@ -1,0 +1,356 @@
+/**
+ * Endpoint sets → the model handed to templates: annotations validated, domains resolved (one winner
+ * per domain), ready and not-ready addresses, safe identifiers, TCP listen ports. A pure function.
+ *
+ * @module
+ */
+import { BlockList, isIPv4 } from "node:net";
+import { z } from "zod";
+import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.ts";
+import { fnv1aHex } from "../hash.ts";
+
+/** Protos routed by the HTTP and HTTPS frontends; every other proto is a TCP service with a listen port. */
+export const WEB_PROTOS: readonly string[] = ["http", "https"];
+
+/** Listen ports for well-known TCP protos when `haconfd.io/listen-port` is not set. */
+export const DEFAULT_LISTEN_PORTS: Readonly<Record<string, number>> = {
+  redis: 6379,
+  mysql: 3306,
+  postgres: 5432,
+  postgresql: 5432,
+  mongodb: 27017,
+  amqp: 5672,
+  mqtt: 1883,
+  memcached: 11211,
+  ldap: 389,
+  smtp: 25,
+};
+
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function isIp(value: string): boolean {
+  return z.ipv4().safeParse(value).success || z.ipv6().safeParse(value).success;
+}
+
+/**
+ * A domain annotation: a DNS name or an IP address, validated exactly as written — no trimming, and no
+ * case folding before the check (Unicode folding turns the Kelvin sign "K" into "k", so a value the check
+ * never saw would be used). Only after it passed, the ASCII name is lower-cased: DNS names are
+ * case-insensitive and HAProxy compares them lower-cased.
+ */
+export const DomainName = z.string().refine(
+  (value) => DNS_NAME.test(value.replace(/[A-Z]+/g, (upper) => upper.toLowerCase())) || isIp(value),
+  { error: (issue) => `"${issue.input}" is not a DNS name or IP address` },
+).transform((value) => value.replace(/[A-Z]+/g, (upper) => upper.toLowerCase()));
+
+/**
+ * Endpoint addresses that are never a server: HAProxy would connect to itself or to whatever address the
+ * client hit (unspecified), or to a group or the whole link (multicast, broadcast, link-local). Loopback
+ * stays allowed: it is what `--from` files and the tests use for backends on the HAProxy host itself, and
+ * only the cluster admin (who controls Endpoints addresses) can point one there.
+ */
+const REFUSED_ADDRESSES: readonly { kind: "ipv4" | "ipv6"; net: string; prefix: number; what: string }[] = [
+  { kind: "ipv4", net: "0.0.0.0", prefix: 8, what: "unspecified (0.0.0.0/8)" },
+  { kind: "ipv6", net: "::", prefix: 128, what: "unspecified (::)" },
+  { kind: "ipv4", net: "224.0.0.0", prefix: 4, what: "multicast (224.0.0.0/4)" },
+  { kind: "ipv6", net: "ff00::", prefix: 8, what: "multicast (ff00::/8)" },
+  { kind: "ipv4", net: "255.255.255.255", prefix: 32, what: "broadcast" },
+  { kind: "ipv4", net: "169.254.0.0", prefix: 16, what: "link-local (169.254.0.0/16)" },
+  { kind: "ipv6", net: "fe80::", prefix: 10, what: "link-local (fe80::/10)" },
+];
+
+const REFUSED_LISTS = REFUSED_ADDRESSES.map((r) => {
+  const list = new BlockList();
+  list.addSubnet(r.net, r.prefix, r.kind);
+  return { list, kind: r.kind, what: r.what };
+});
+
+/**
+ * Why `ip` cannot be a server address, or undefined when it can. IPv4-mapped IPv6 addresses
+ * (`::ffff:0.0.0.0`) are judged by their IPv4 address.
+ */
+export function refusedAddress(ip: string): string | undefined {
+  const kind = isIPv4(ip) ? "ipv4" : "ipv6";
+  return REFUSED_LISTS.find((r) => r.list.check(ip, kind))?.what;
+}
+/** A proto annotation: a short lower-case word. */
+export const Proto = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
+  error: (issue) => `"${issue.input}" is not a proto (a short [a-z0-9-] word)`,
+});
+/** A port number annotation. */
+export const PortNumber = z.string().trim().regex(/^\d{1,5}$/, {
+  error: (i) => `"${i.input}" is not a port number`,
+})
+  .transform(Number).refine((n) => n >= 1 && n <= 65535, { error: (i) => `"${i.input}" is not in 1..65535` });
+
+/** One server of a domain's backend. */
+export const Server = z.object({
+  ip: z.string(),
+  port: z.number(),
+  name: z.string(),
+  ready: z.boolean(),
+});
+/** One server of a domain's backend. */
+export type Server = z.infer<typeof Server>;
+
+/** What templates get for one domain (pyconfd's `ips`, `proto`, `port`, plus additions). */
+export const Domain = z.object({
+  /** Ready addresses, sorted (pyconfd's field). */
+  ips: z.array(z.string()),
+  proto: z.string(),
+  /** The chosen port (pyconfd's field); 0 when the object has no port at all. */
+  port: z.number(),
+  /** Safe, collision-free identifier for ACL and backend names. */
+  id: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  /** Every port by name (an unnamed port under its number). */
+  ports: z.record(z.string(), z.number()),
+  /** Not-ready addresses, sorted. */
+  notReadyIps: z.array(z.string()),
+  /** Every address with its port, name (pod name where known) and readiness, sorted by IP. */
+  servers: z.array(Server),
+  /** The frontend port of a TCP proto; null for http and https. */
+  listenPort: z.number().nullable(),
+});
+/** What templates get for one domain. */
+export type Domain = z.infer<typeof Domain>;
+
+/** An object that takes no part in the config (or one of its addresses that is not a server), and why. */
+export interface Skipped {
+  /** `namespace/name`. */
+  object: string;
+  /** Why it was skipped, naming the annotation or field. */
+  reason: string;
+}
+
+/** The model: domains in sorted order and the objects that were skipped. */
+export interface Model {
+  /** Domain → its data; keys in sorted order. */
+  domains: Record<string, Domain>;
+  /** Objects with routing annotations that could not be used. */
+  skipped: Skipped[];
+}
+
+/** Options of {@linkcode buildModel}. */
+export interface ModelOptions {
+  /** Listen ports per TCP proto. @default {DEFAULT_LISTEN_PORTS} */
+  listenPorts?: Readonly<Record<string, number>>;
+  /**
+   * Ports haconfd itself uses (a bare number: the HTTP/HTTPS frontends; else `by` names the user, e.g.
+   * "the status endpoint"); a TCP service may not claim them. @default {[]}
+   */
+  reservedPorts?: readonly (number | { port: number; by: string })[];
+}
+
+function annotation(set: EndpointSet, key: string): string | undefined {
+  return set.annotations[`haconfd.io/${key}`] ?? set.annotations[key];
+}
+
+/** A name safe for HAProxy ACLs and backends: `[a-z0-9_]` plus a hash of the domain against collisions. */
+export function domainId(domain: string): string {
+  return `${domain.replace(/[^a-z0-9]+/g, "_")}_${fnv1aHex(domain)}`;
+}
+
+function ipKey(ip: string): string {
+  if (ip.includes(":")) return `1${ip}`;
+  return `0${ip.split(".").map((part) => part.padStart(3, "0")).join(".")}`;
+}
+
+/** Compares IP addresses: IPv4 numerically, then IPv6. */
+export function compareIps(a: string, b: string): number {
+  const ka = ipKey(a), kb = ipKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+function portKey(port: PortView): string {
+  return port.name === "" ? String(port.port) : port.name;
+}
+
+/** The port of a group that a domain uses, by annotation (name or number), or the only/first one. */
+function pickPort(group: GroupView, wanted: string | undefined): number | undefined {
+  if (wanted === undefined) return group.ports[0]?.port;
+  const byName = group.ports.find((p) => p.name === wanted);
+  if (byName) return byName.port;
+  const number = Number(wanted);
+  return group.ports.find((p) => p.port === number)?.port ?? (/^\d+$/.test(wanted) ? number : undefined);
+}
+
+function serverName(address: AddressView, port: number, taken: Set<string>): string {
+  const base = (address.target ?? address.ip).replace(/[^A-Za-z0-9_.-]+/g, "_");
+  let name = base;
+  if (taken.has(name)) name = `${base}_${port}`;
+  for (let n = 2; taken.has(name); n++) name = `${base}_${port}_${n}`;
+  taken.add(name);
+  return name;
+}
+
+interface Candidate {
+  set: EndpointSet;
+  domain: string;
+  data: Domain;
+}
+
+function candidate(
+  set: EndpointSet,
+  options: Required<ModelOptions>,
+  refused: (reason: string) => void,
+): Candidate | string | null {
+  const rawDomain = annotation(set, "domain");
+  const rawProto = annotation(set, "proto");
+  if (rawDomain === undefined && rawProto === undefined) return null;
+  if (rawDomain === undefined) return 'annotation "domain" is missing (proto is set)';
+  if (rawProto === undefined) return 'annotation "proto" is missing (domain is set)';
+  const domain = DomainName.safeParse(rawDomain);
+  if (!domain.success) return `annotation "domain": ${domain.error.issues[0]?.message}`;
+  const proto = Proto.safeParse(rawProto);
+  if (!proto.success) return `annotation "proto": ${proto.error.issues[0]?.message}`;
+  if (proto.data === "https" && isIp(domain.data)) {
+    return `annotation "domain": "${domain.data}" is an IP address, but proto "https" routes by SNI, which carries host names only`;
+  }
+  const wantedPort = annotation(set, "port")?.trim();
+  if (wantedPort !== undefined && !/^([a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?|\d{1,5})$/.test(wantedPort)) {
+    return `annotation "haconfd.io/port": "${wantedPort}" is not a port name or number`;
+  }
+  if (wantedPort !== undefined && /^\d+$/.test(wantedPort) && !PortNumber.safeParse(wantedPort).success) {
+    return `annotation "haconfd.io/port": "${wantedPort}" is not in 1..65535`;
+  }
+
+  let listenPort: number | null = null;
+  if (!WEB_PROTOS.includes(proto.data)) {
+    const rawListen = annotation(set, "listen-port");
+    if (rawListen !== undefined) {
+      const parsed = PortNumber.safeParse(rawListen);
+      if (!parsed.success) return `annotation "haconfd.io/listen-port": ${parsed.error.issues[0]?.message}`;
+      listenPort = parsed.data;
+    } else {
+      listenPort = options.listenPorts[proto.data] ?? null;
+      if (listenPort === null) {
+        return `proto "${proto.data}" has no default listen port: set annotation "haconfd.io/listen-port"`;
+      }
+    }
+  }
+
+  const ports: Record<string, number> = {};
+  const servers: Server[] = [];
+  const seen = new Set<string>();
+  const names = new Set<string>();
+  let chosen: number | undefined;
+  const addresses: { address: AddressView; port: number }[] = [];
+  for (const group of set.groups) {
+    for (const p of group.ports) ports[portKey(p)] ??= p.port;
+    const port = pickPort(group, wantedPort);
+    if (port === undefined) continue;
+    chosen ??= port;
+    for (const address of group.addresses) addresses.push({ address, port });
+  }
+  if (wantedPort !== undefined && chosen === undefined && addresses.length === 0 && set.groups.length > 0) {
+    return `annotation "haconfd.io/port": no port named "${wantedPort}"`;
+  }
+  addresses.sort((a, b) => compareIps(a.address.ip, b.address.ip) || a.port - b.port);
+  for (const { address, port } of addresses) {
+    const key = `${address.ip}|${port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const refusal = refusedAddress(address.ip);
+    if (refusal !== undefined) {
+      if (!seen.has(address.ip)) refused(`address "${address.ip}" is ${refusal}: not used as a server`);
+      seen.add(address.ip);
+      continue;
+    }
+    servers.push({ ip: address.ip, port, name: serverName(address, port, names), ready: address.ready });
+  }
+  const unique = (list: string[]) => [...new Set(list)];
+  return {
+    set,
+    domain: domain.data,
+    data: {
+      ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
+      proto: proto.data,
+      port: chosen ?? (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
+      id: domainId(domain.data),
+      namespace: set.namespace,
+      name: set.name,
+      ports: Object.fromEntries(Object.entries(ports).sort(([a], [b]) => a.localeCompare(b))),
+      notReadyIps: unique(servers.filter((s) => !s.ready).map((s) => s.ip)),
+      servers,
+      listenPort,
+    },
+  };
+}
+
+/** Older claims win; ties go to the smaller `namespace/name`. */
+function claimOrder(a: Candidate, b: Candidate): number {
+  const ka = `${a.set.namespace}/${a.set.name}`, kb = `${b.set.namespace}/${b.set.name}`;
+  if (a.set.created !== b.set.created) {
+    if (a.set.created === "") return 1;
+    if (b.set.created === "") return -1;
+    return a.set.created < b.set.created ? -1 : 1;
+  }
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
+ * Builds the model from endpoint sets. Deterministic: the same sets in any order give the same model.
+ *
+ * @example
+ * ```ts
+ * const model = buildModel(sets);
+ * for (const s of model.skipped) log.warn("object skipped", s);
+ * ```
+ */
+export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = {}): Model {
+  const resolved: Required<ModelOptions> = {
+    listenPorts: options.listenPorts ?? DEFAULT_LISTEN_PORTS,
+    reservedPorts: options.reservedPorts ?? [],
+  };
+  const skipped: Skipped[] = [];
+  const candidates: Candidate[] = [];
+  for (const set of sets) {
+    const object = `${set.namespace}/${set.name}`;
+    const refusals: Skipped[] = [];
+    const result = candidate(set, resolved, (reason) => refusals.push({ object, reason }));
+    if (result === null) continue;
+    if (typeof result === "string") skipped.push({ object, reason: result });
+    else {
+      candidates.push(result);
+      skipped.push(...refusals);
+    }
+  }
+  candidates.sort(claimOrder);
+
+  const domains = new Map<string, Domain>();
+  const ids = new Set<string>();
+  const listenPorts = new Map<number, string>();
+  for (const reserved of resolved.reservedPorts) {
+    if (typeof reserved === "number") listenPorts.set(reserved, "the HTTP/HTTPS frontends");
+    else listenPorts.set(reserved.port, reserved.by);
+  }
+  for (const c of candidates) {
+    const object = `${c.set.namespace}/${c.set.name}`;
+    const owner = domains.get(c.domain);
+    if (owner) {
+      skipped.push({
+        object,
+        reason:
+          `domain "${c.domain}" is already claimed by ${owner.namespace}/${owner.name} (older claim wins)`,
+      });
+      continue;
+    }
+    if (c.data.listenPort !== null) {
+      const holder = listenPorts.get(c.data.listenPort);
+      if (holder !== undefined) {
+        skipped.push({ object, reason: `listen port ${c.data.listenPort} is already used by ${holder}` });
+        continue;
+      }
+      listenPorts.set(c.data.listenPort, `${object} (${c.domain})`);
+    }
+    let id = c.data.id;
+    for (let n = 2; ids.has(id); n++) id = `${c.data.id}_${n}`;
+    ids.add(id);
+    domains.set(c.domain, { ...c.data, id });
+  }
+  skipped.sort((a, b) => a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason));
+  const sorted = [...domains.keys()].sort();
+  return { domains: Object.fromEntries(sorted.map((d) => [d, domains.get(d)!])), skipped };
+}
