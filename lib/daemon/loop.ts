@@ -431,6 +431,13 @@ export function createLoop(options: LoopOptions): Loop {
     if (renderedHash !== installedHash) {
       return { ok: false, reason: "the installed config differs from the last rendered one" };
     }
+    // Still ready (see above), but /readyz says why the config may be behind the cluster.
+    if (status.lastError !== null) {
+      return {
+        ok: true,
+        reason: `serving the last good config; the source is failing: ${status.lastError}`,
+      };
+    }
     return { ok: true, reason: "the installed config is the last one rendered" };
   }
 

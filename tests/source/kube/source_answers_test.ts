@@ -312,6 +312,10 @@ Deno.test({
       assert.match(String((status.source as Record<string, unknown>).lastError), /"PodList" of "v1"/);
       const metrics = (await daemon.get("/metrics")).body;
       assert.match(metrics, /^haconfd_source_watch_restarts_total\{reason="invalid"\} [1-9]/m);
+      // /readyz stays 200 (the last good config serves) and says that the source is failing.
+      const readyz = await daemon.get("/readyz");
+      assert.equal(readyz.status, 200);
+      assert.match(readyz.body, /source is failing: .*"PodList" of "v1"/);
       assert.equal(await Deno.readTextFile(daemon.configPath), good, "the installed config is untouched");
       assert.deepEqual(await seenBackends(http, "kibana.example.test", 2), ["kibana-1"]);
       assert.ok(
