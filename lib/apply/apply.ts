@@ -13,6 +13,7 @@ import type { CheckResult } from "../haproxy/check.ts";
 import type { Reloader, ReloadResult } from "../haproxy/reload.ts";
 import type { RuntimePath } from "../haproxy/runtime.ts";
 import { sha256Hex } from "../hash.ts";
+import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 
 /** Durations of one apply, in milliseconds (0 for a step that did not run). */
@@ -219,15 +220,6 @@ function renamed(check: CheckResult, from: string, to: string): CheckResult {
 /** A write error without the paths it names (temp file names differ on every try): its cause. */
 export function writeCause(message: string): string {
   return message.replace(/"[^"]*"|'[^']*'/g, "").replace(/\s+/g, " ").trim();
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
 }
 
 /** The options of {@linkcode createApplier} with every default filled in. */
@@ -705,5 +697,5 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     now: options.now ?? Date.now,
     sleep: options.sleep ?? ((ms, signal) => delay(ms, { signal })),
   };
-  return new FileApplier(config, await readIfExists(options.target));
+  return new FileApplier(config, await readTextIfExists(options.target));
 }

@@ -11,6 +11,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { sha256 } from "../hash.ts";
 import { type ListenAddress, parseListen } from "../listen.ts";
+import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { DaemonState, HaproxyView } from "../daemon/state.ts";
@@ -133,15 +134,6 @@ function hostname(): string {
   }
 }
 
-async function readFileOrNull(path: string): Promise<string | null> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
 /**
  * Creates the status app. Every response is computed from `readState()` at request time.
  *
@@ -157,7 +149,7 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
     metrics,
     token,
     exposeConfig = false,
-    readConfig = () => readFileOrNull(readState().config.path),
+    readConfig = async () => (await readTextIfExists(readState().config.path)) ?? null,
     readHaproxy,
     staleAfterMs = DEFAULT_STALE_AFTER_MS,
     haproxyTimeoutMs = DEFAULT_HAPROXY_TIMEOUT_MS,
