@@ -2,8 +2,9 @@
 /**
  * haconfd: keeps an HAProxy in front of a Kubernetes cluster in step with the cluster.
  *
- * The entry point: parses the command line, loads settings, dispatches to a subcommand. Only this file
- * exits the process and prints to the console.
+ * The entry point: parses the command line, loads settings, dispatches to a subcommand (their bodies
+ * are in lib/daemon/commands.ts and lib/demo/), turns signals into stop requests and outcomes into exit
+ * codes. Only this file exits the process and prints to the console.
  *
  * @module
  */
@@ -15,26 +16,12 @@ import {
   optionSpecs,
   type Settings,
 } from "./lib/settings/options.ts";
-import {
-  checkCommand,
-  createSource,
-  haproxyProcessOf,
-  listenOf,
-  loadRenderer,
-  reservedPortsOf,
-  startDaemon,
-} from "./lib/daemon/daemon.ts";
+import { checkOnce, type Console, renderOnce, runDaemon } from "./lib/daemon/commands.ts";
 import { runDemo } from "./lib/demo/demo.ts";
-import { readDump } from "./lib/source/file.ts";
-import { generate } from "./lib/render/generate.ts";
-import { checkConfig } from "./lib/haproxy/check.ts";
 import { AuthConfigError } from "./lib/source/kube/auth.ts";
-import type { EndpointSet } from "./lib/model/endpoints.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";
-import { passSucceeded } from "./lib/daemon/loop.ts";
 import { preflight } from "./lib/daemon/preflight.ts";
-import { waitForSync } from "./lib/source/source.ts";
-import { VERSION, versionLine } from "./lib/version.ts";
+import { versionLine } from "./lib/version.ts";
 
 const COMMANDS = {
   run: "watch the cluster (or --from FILE) and keep HAProxy's config in step (the default)",
@@ -58,53 +45,8 @@ function usage(command?: Command): string {
 /** Exit codes: success, a runtime failure, a usage or settings error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-/** Reads the current endpoint sets once: from `--from`, else one complete sync with the API. */
-async function readOnce(settings: Settings, log: Logger): Promise<EndpointSet[]> {
-  if (settings.from !== undefined) {
-    const { sets, problems } = await readDump(settings.from);
-    for (const problem of problems) log.warn("object skipped", { ...problem });
-    return sets;
-  }
-  const source = await createSource(settings, log);
-  const controller = new AbortController();
-  const running = source.run(controller.signal);
-  await waitForSync(source, running, settings.syncTimeout).finally(() => controller.abort());
-  await running.catch(() => {});
-  return source.snapshot();
-}
-
-async function renderOnce(settings: Settings, log: Logger): Promise<string> {
-  const renderer = await loadRenderer(settings);
-  const sets = await readOnce(settings, log);
-  const { model, text } = generate(
-    sets,
-    renderer,
-    listenOf(settings),
-    haproxyProcessOf(settings),
-    reservedPortsOf(settings),
-  );
-  for (const skipped of model.skipped) log.warn("object skipped", { ...skipped });
-  log.info("rendered", { domains: Object.keys(model.domains).length, skipped: model.skipped.length });
-  return text;
-}
-
-async function checkOnce(settings: Settings, log: Logger): Promise<boolean> {
-  const text = await renderOnce(settings, log);
-  const dir = await Deno.makeTempDir({ prefix: "haconfd-check-" });
-  try {
-    const path = `${dir}/haproxy.cfg`;
-    await Deno.writeTextFile(path, text);
-    const result = await checkConfig(path, {
-      command: checkCommand(settings),
-      timeoutMs: settings.checkTimeout,
-    });
-    for (const line of result.errors) console.error(line.replaceAll(path, "<rendered>"));
-    console.log(result.ok ? "Configuration is valid" : "Configuration is invalid");
-    return result.ok;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+/** The console, handed to the commands (only this file prints). */
+const CONSOLE: Console = { out: (line) => console.log(line), err: (line) => console.error(line) };
 
 /** Signals for the daemon, listened to from the start so that an early SIGHUP or SIGTERM is not fatal. */
 function daemonSignals(log: Logger) {
@@ -137,52 +79,17 @@ function daemonSignals(log: Logger) {
   };
 }
 
-async function runDaemon(settings: Settings, log: Logger): Promise<number> {
+/** `run`: the daemon under the signal handlers. */
+async function runCommand(settings: Settings, log: Logger): Promise<number> {
   const signals = daemonSignals(log);
   try {
-    const daemon = await startDaemon(settings, log, { onDiff: (diff) => console.log(diff) });
-    if (settings.once) {
-      let record;
-      try {
-        record = await Promise.race([daemon.once(), signals.stopRequested.then(() => null)]);
-      } finally {
-        await daemon.stop();
-      }
-      if (record === null) return EXIT.failure;
-      if (passSucceeded(record)) {
-        log.info("done", { outcome: record.outcome, detail: record.detail });
-        return EXIT.ok;
-      }
-      const hint = record.outcome === "held" && /second full sync/.test(record.detail)
-        ? "a one-shot run sees one sync only: rerun with --max-shrink 100% to accept the drop"
-        : undefined;
-      log.error("apply failed", {
-        outcome: record.outcome,
-        detail: record.detail,
-        errors: record.errors,
-        hint,
-      });
-      return EXIT.failure;
-    }
-    signals.onHup(() => void daemon.reloadTemplates());
-    log.info("started", { version: VERSION, status: daemon.status?.url ?? "off" });
-    // The source only ends by itself on a fatal error (e.g. its file's directory is gone): exit, so that
-    // systemd restarts haconfd rather than leaving a daemon that can never sync.
-    const outcome = await Promise.race([
-      signals.stopRequested.then(() => "stop" as const),
-      daemon.finished.then(() => "stop-wait" as const, (error) => ({ error })),
-    ]);
-    const failed = typeof outcome === "object";
-    if (failed) log.error("the source failed, stopping", { error: errorText(outcome.error) });
-    else if (outcome === "stop-wait") await signals.stopRequested; // e.g. --from - read once: keep serving
-    log.info("stopping");
-    await daemon.stop();
-    return failed ? EXIT.failure : EXIT.ok;
+    return (await runDaemon(settings, log, signals, CONSOLE)) ? EXIT.ok : EXIT.failure;
   } finally {
     signals.remove();
   }
 }
 
+/** `demo`: the demo until a stop signal. */
 async function demoCommand(
   flags: Readonly<Record<string, string | boolean>>,
   env: Readonly<Record<string, string | undefined>>,
@@ -192,7 +99,7 @@ async function demoCommand(
   const controller = new AbortController();
   signals.stopRequested.then(() => controller.abort());
   try {
-    await runDemo({ flags, env, print: (line) => console.log(line), signal: controller.signal });
+    await runDemo({ flags, env, print: CONSOLE.out, signal: controller.signal });
     return EXIT.ok;
   } finally {
     signals.remove();
@@ -254,9 +161,9 @@ export async function main(
         return EXIT.ok;
       }
       case "check":
-        return (await checkOnce(settings, log)) ? EXIT.ok : EXIT.failure;
+        return (await checkOnce(settings, log, CONSOLE)) ? EXIT.ok : EXIT.failure;
       case "run":
-        return await runDaemon(settings, log);
+        return await runCommand(settings, log);
       case "demo":
         return await demoCommand(flags, env, log);
     }

@@ -13,6 +13,7 @@ import type { CheckResult } from "../haproxy/check.ts";
 import type { Reloader, ReloadResult } from "../haproxy/reload.ts";
 import type { RuntimePath } from "../haproxy/runtime.ts";
 import { sha256Hex } from "../hash.ts";
+import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 
 /** Durations of one apply, in milliseconds (0 for a step that did not run). */
@@ -221,12 +222,452 @@ export function writeCause(message: string): string {
   return message.replace(/"[^"]*"|'[^']*'/g, "").replace(/\s+/g, " ").trim();
 }
 
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
+/** The options of {@linkcode createApplier} with every default filled in. */
+type Config = Required<Omit<ApplierOptions, "runtime">> & Pick<ApplierOptions, "runtime">;
+
+/** One `apply()` call: the text, its hash, the signal, and the durations its result reports. */
+interface Pass {
+  text: string;
+  hash: string;
+  signal: AbortSignal | undefined;
+  durations: ApplyDurations;
+}
+
+/** The installed file as haconfd knows it; put back as a whole after a failed reload. */
+interface Installed {
+  /** Its text (`undefined` while there is none). */
+  text: string | undefined;
+  /** sha256 (hex) of `text`. */
+  hash: string | undefined;
+  /** Whether `haproxy -c` accepted it, or everything in it but its server lines (see `#runtimeStep`). */
+  proven: boolean;
+}
+
+/** What a reload was for, carried into its result. */
+interface ReloadFor {
+  changed: boolean;
+  detail: string;
+  previous: Installed;
+  warnings: string[];
+  reloadReason: string | undefined;
+}
+
+/**
+ * The applier: stage → check → swap → reload, or the runtime path instead of the reload. All state
+ * lives in the fields below; `apply()` serialises calls through `#queue`.
+ */
+class FileApplier implements Applier {
+  readonly #config: Config;
+  readonly #rejectedPath: string;
+  /** The installed file. */
+  #installed: Installed;
+  /** Whether the installed file still owes a successful reload. */
+  #pending: boolean;
+  /** Whether the owed reload is the one at start-up (for the result's wording). */
+  #startupReload: boolean;
+  /** When the last reload started (for the minimum reload interval). */
+  #lastReloadAt: number | undefined;
+  /** The last write failure's cause, logged at error level once (see `#writeFailed`). */
+  #lastWriteCause: string | undefined;
+  /** The previous `apply()`; the next one runs after it. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(config: Config, installed: string | undefined) {
+    this.#config = config;
+    this.#rejectedPath = `${config.target}.rejected`;
+    this.#installed = {
+      text: installed,
+      hash: installed === undefined ? undefined : sha256Hex(installed),
+      proven: false,
+    };
+    // Whether HAProxy runs the installed file is unknown at start-up: reload it once.
+    this.#pending = installed !== undefined;
+    this.#startupReload = this.#pending;
+  }
+
+  apply(text: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const next = this.#queue.then(() => this.#run(text, options));
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  installed(): string | undefined {
+    return this.#installed.text;
+  }
+
+  reloadPending(): boolean {
+    return this.#pending;
+  }
+
+  /** One apply, timed. */
+  async #run(text: string, options: ApplyOptions): Promise<ApplyResult> {
+    const started = this.#config.now();
+    const pass: Pass = {
+      text,
+      hash: sha256Hex(text),
+      signal: options.signal,
+      durations: { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 },
+    };
+    const result = await this.#decide(pass, options);
+    pass.durations.totalMs = this.#config.now() - started;
+    return result;
+  }
+
+  /** Dry run, nothing to do, the runtime path, or install (if changed) and reload. */
+  async #decide(pass: Pass, options: ApplyOptions): Promise<ApplyResult> {
+    const changed = pass.text !== this.#installed.text;
+    if (options.dryRun ?? false) return await this.#dryRun(pass, changed);
+    if (!changed && !this.#pending) return { status: "unchanged", ...this.#base(pass) };
+    let reloadReason: string | undefined;
+    const { runtime } = this.#config;
+    const current = this.#installed.text;
+    if (changed && !this.#pending && runtime !== undefined && current !== undefined) {
+      const step = await this.#runtimeStep(runtime, current, pass);
+      if ("result" in step) return step.result;
+      reloadReason = step.reason;
+    }
+    const previous = { ...this.#installed };
+    const detail = changed
+      ? `installed the new config and reloaded${reloadReason === undefined ? "" : ` (${reloadReason})`}`
+      : this.#startupReload
+      ? "reloaded the installed config once at start-up"
+      : "retried the pending reload";
+    let warnings: string[] = [];
+    if (changed) {
+      const installed = await this.#install(pass);
+      if ("status" in installed) return installed;
+      warnings = installed.warnings;
+    }
+    this.#startupReload = false;
+    return await this.#reload(pass, { changed, detail, previous, warnings, reloadReason });
+  }
+
+  /** The fields every result starts with; `installedHash` as it is now. */
+  #base(pass: Pass): ResultBase {
+    return { hash: pass.hash, installedHash: this.#installed.hash, durations: pass.durations };
+  }
+
+  /** Diffs and checks `pass.text` without writing anything beside the target. */
+  async #dryRun(pass: Pass, changed: boolean): Promise<DryRunResult> {
+    let checked: CheckResult | undefined;
+    if (changed) {
+      // A dry run writes nothing beside the target: the check file goes to a private temp directory.
+      const scratch = await Deno.makeTempDir({ prefix: "haconfd-dry-run-" });
+      try {
+        const staged = await this.#stageAndCheck(pass, join(scratch, basename(this.#config.target)));
+        if ("error" in staged) {
+          checked = { verdict: "not-run", ok: false, output: "", errors: [staged.error], durationMs: 0 };
+        } else {
+          await staged.file.discard();
+          checked = renamed(staged.check, staged.file.path, RENDERED_PLACEHOLDER);
+        }
+      } finally {
+        await Deno.remove(scratch, { recursive: true });
+      }
+    }
+    const { target } = this.#config;
+    const diff = changed
+      ? createTwoFilesPatch(target, target, this.#installed.text ?? "", pass.text, "installed", "rendered")
+      : "";
+    return { status: "dry-run", ...this.#base(pass), changed, diff, check: checked };
+  }
+
+  /** Stage → check → swap: installs `pass.text`, or says why not (its check or write failed). */
+  async #install(pass: Pass): Promise<{ warnings: string[] } | CheckFailedResult | WriteFailedResult> {
+    const staged = await this.#stageAndCheck(pass);
+    if ("error" in staged) return this.#writeFailed(pass, staged.error);
+    const { file } = staged;
+    if (staged.check.verdict !== "valid") {
+      await file.discard();
+      return await this.#checkFailed(pass, file.path, staged.check);
+    }
+    // The checked text is what gets installed: its messages may name the target.
+    const warnings = renamed(staged.check, file.path, this.#config.target).errors
+      .filter((line) => line.startsWith("[WARNING]"));
+    try {
+      await file.commit();
+    } catch (error) {
+      return this.#writeFailed(pass, errorText(error));
+    } finally {
+      await file.discard();
+    }
+    this.#lastWriteCause = undefined;
+    this.#installed = { text: pass.text, hash: pass.hash, proven: true };
+    this.#pending = true;
+    await this.#removeRejected();
+    this.#config.log.info("config installed", { target: this.#config.target, hash: pass.hash });
+    return { warnings };
+  }
+
+  /**
+   * The check did not pass: keeps the text in `.rejected` when HAProxy judged it (not when the check
+   * could not run), makes the messages name the file holding the text they describe (never the
+   * installed one), and still runs a reload the installed file owes.
+   */
+  async #checkFailed(pass: Pass, stagedPath: string, check: CheckResult): Promise<CheckFailedResult> {
+    const { log } = this.#config;
+    const judged = check.verdict === "invalid";
+    const kept = judged ? await this.#keepRejected(pass.text) : undefined;
+    const result = renamed(check, stagedPath, kept ?? RENDERED_PLACEHOLDER);
+    if (judged) {
+      log.error("config check failed, installed config kept", { errors: result.errors, rejected: kept });
+    } else {
+      log.error("config check could not run, installed config kept, will retry", { errors: result.errors });
+    }
+    const pendingReload = await this.#reloadInstalledIfPending(pass);
+    return {
+      status: "check-failed",
+      ...this.#base(pass),
+      ...(pendingReload ? { pendingReload } : {}),
+      retryable: !judged,
+      errors: result.errors,
+      output: result.output,
+      rejectedPath: kept,
+    };
+  }
+
+  /** Reloads after an install (or for the owed reload); puts the previous file back when that fails. */
+  async #reload(pass: Pass, what: ReloadFor): Promise<AppliedResult | ReloadFailedResult> {
+    const { log } = this.#config;
+    const { changed, detail, reloadReason } = what;
+    const reload = await this.#reloadNow(pass);
+    const reasonField = reloadReason === undefined ? {} : { reloadReason };
+    if (!reload.ok) {
+      const error = reload.error ?? "HAProxy reload failed";
+      log.error("reload failed, will retry", { error, detail: reload.detail, for: detail });
+      const restored = changed ? await this.#restore(what.previous) : false;
+      return {
+        status: "reload-failed",
+        ...this.#base(pass),
+        changed,
+        restored,
+        detail,
+        error,
+        reload,
+        ...reasonField,
+      };
+    }
+    log.info("haproxy reloaded", { durationMs: reload.durationMs, changed, detail });
+    return {
+      status: "applied",
+      ...this.#base(pass),
+      changed,
+      detail,
+      reload,
+      warnings: what.warnings,
+      ...reasonField,
+    };
+  }
+
+  /**
+   * A reload still owed to the installed file (a failed one, or the start-up one) happens even when the
+   * new text is rejected: with a managed HAProxy that reload is what starts it on the last good config.
+   */
+  async #reloadInstalledIfPending(pass: Pass): Promise<ReloadResult | undefined> {
+    if (!this.#pending || this.#installed.text === undefined) return undefined;
+    const { log } = this.#config;
+    const result = await this.#reloadNow(pass);
+    if (result.ok) {
+      log.info("reloaded the installed config (the new one was not installed)", { detail: result.detail });
+    } else log.error("reload of the installed config failed, will retry", { error: result.error });
+    return result;
+  }
+
+  /** Waits for the minimum reload interval, then reloads; records the wait and reload durations. */
+  async #reloadNow(pass: Pass): Promise<ReloadResult> {
+    const { now, reloader, runtime } = this.#config;
+    const waited = await this.#waitForInterval(pass);
+    if (waited !== undefined) return waited;
+    const startedAt = now();
+    this.#lastReloadAt = startedAt;
+    let result: ReloadResult;
+    try {
+      result = await reloader.reload(pass.signal);
+    } catch (error) {
+      const message = errorText(error);
+      result = { ok: false, durationMs: now() - startedAt, detail: message, error: message };
+    }
+    pass.durations.reloadMs = result.durationMs;
+    this.#pending = !result.ok;
+    if (result.ok) runtime?.reloaded();
+    return result;
+  }
+
+  /**
+   * Sleeps until the minimum reload interval since the last reload has passed, recording the wait;
+   * returns the failed reload result when the wait was aborted (the reload stays pending).
+   */
+  async #waitForInterval(pass: Pass): Promise<ReloadResult | undefined> {
+    const { now, sleep, log, minReloadIntervalMs } = this.#config;
+    pass.durations.waitMs = 0;
+    if (this.#lastReloadAt === undefined) return undefined;
+    const wait = this.#lastReloadAt + minReloadIntervalMs - now();
+    if (wait <= 0) return undefined;
+    log.debug("waiting for the minimum reload interval", { waitMs: wait });
+    const before = now();
+    try {
+      await sleep(wait, pass.signal);
+      return undefined;
+    } catch (error) {
+      const message = `Reload not attempted: waiting for the minimum reload interval was aborted: ${
+        errorText(error)
+      }`;
+      this.#pending = true;
+      pass.durations.reloadMs = 0;
+      return { ok: false, durationMs: 0, detail: message, error: message };
+    } finally {
+      pass.durations.waitMs = now() - before;
+    }
+  }
+
+  /**
+   * The runtime path: server changes through the Runtime API, then the new file installed (staged,
+   * fsynced, renamed). `haproxy -c` is skipped only when the installed text passed it (directly, or as a
+   * runtime change of a text that did): the runtime path requires everything but the server lines to be
+   * byte-identical to it, and HAProxy itself parses each server line it accepts. Anything else, or any failure,
+   * returns the reason for the reload path; a failure after HAProxy was touched leaves a reload pending
+   * so that HAProxy ends up running a file either way.
+   */
+  async #runtimeStep(
+    path: RuntimePath,
+    current: string,
+    pass: Pass,
+  ): Promise<{ result: RuntimeAppliedResult | WriteFailedResult } | { reason: string }> {
+    const { log, target } = this.#config;
+    let checked = false;
+    const prove = async (): Promise<string | undefined> => {
+      if (this.#installed.proven) return undefined;
+      const staged = await this.#stageAndCheck(pass);
+      if ("error" in staged) return `cannot check: ${staged.error}`;
+      await staged.file.discard();
+      if (staged.check.verdict !== "valid") return "the config check did not pass";
+      checked = true;
+      return undefined;
+    };
+    const outcome = await path.apply(current, pass.text, pass.signal, prove);
+    if (!outcome.ok) {
+      if (outcome.touched) this.#pending = true;
+      log.warn("runtime path not taken, reloading", { reason: outcome.reason });
+      return { reason: outcome.reason };
+    }
+    try {
+      await atomicWrite(target, pass.text);
+    } catch (error) {
+      // HAProxy runs servers the file does not have: the reload owed now brings it back to the file.
+      this.#pending = true;
+      const message = `HAProxy took the server changes but the file was not installed: ${errorText(error)}`;
+      log.error("cannot install config", { target, error: message });
+      return { result: { status: "write-failed", ...this.#base(pass), error: message } };
+    }
+    this.#installed = { text: pass.text, hash: pass.hash, proven: true };
+    await this.#removeRejected();
+    log.info("config installed, servers changed without a reload", {
+      target,
+      hash: pass.hash,
+      detail: outcome.detail,
+    });
+    const detail = `installed the new config, no reload: ${outcome.detail}`;
+    const result: RuntimeAppliedResult = {
+      status: "runtime",
+      ...this.#base(pass),
+      changed: true,
+      detail,
+      commands: outcome.commands,
+      checked,
+    };
+    return { result };
+  }
+
+  /** Stages `pass.text` beside the target (or as `stageAs`) and checks it; the caller discards or commits the staged file. */
+  async #stageAndCheck(
+    pass: Pass,
+    stageAs: string = this.#config.target,
+  ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
+    let file: StagedFile;
+    try {
+      file = await stageFile(stageAs, pass.text);
+    } catch (error) {
+      return { error: errorText(error) };
+    }
+    const { now, check } = this.#config;
+    const started = now();
+    try {
+      const result = await check(file.path, pass.signal);
+      pass.durations.checkMs = result.durationMs;
+      return { file, check: result };
+    } catch (error) {
+      // A throwing check judged nothing: report it like one that could not run.
+      pass.durations.checkMs = now() - started;
+      const message = `Cannot check config: ${errorText(error)}`;
+      const durationMs = pass.durations.checkMs;
+      return { file, check: { verdict: "not-run", ok: false, output: "", errors: [message], durationMs } };
+    }
+  }
+
+  /**
+   * A failed write, logged at error level once per distinct cause: a read-only or full directory fails
+   * the same way on every retry, and the retries must not bury the first report.
+   */
+  #writeFailed(pass: Pass, message: string): WriteFailedResult {
+    const { log, target } = this.#config;
+    const cause = writeCause(message);
+    if (cause === this.#lastWriteCause) {
+      log.debug("config still cannot be written", { target, error: message });
+    } else {
+      this.#lastWriteCause = cause;
+      log.error("cannot write config, installed config kept, will retry", { target, error: message });
+    }
+    return { status: "write-failed", ...this.#base(pass), error: message };
+  }
+
+  /**
+   * Puts the file HAProxy last loaded back after the reload of a new one failed (removes the new file
+   * when there was none before). Whether it worked; a failure is logged and leaves the new file.
+   */
+  async #restore(before: Installed): Promise<boolean> {
+    const { log, target } = this.#config;
+    try {
+      if (before.text === undefined) await Deno.remove(target);
+      else await atomicWrite(target, before.text);
+    } catch (error) {
+      log.error("cannot put the last good config back after a failed reload", {
+        target,
+        error: errorText(error),
+      });
+      return false;
+    }
+    this.#installed = before;
+    log.warn("put the last good config back: HAProxy did not load the new one", {
+      target,
+      hash: before.hash ?? null,
+    });
+    return true;
+  }
+
+  async #keepRejected(text: string): Promise<string | undefined> {
+    try {
+      await atomicWrite(this.#rejectedPath, text);
+      return this.#rejectedPath;
+    } catch (error) {
+      this.#config.log.warn("cannot keep rejected config", {
+        path: this.#rejectedPath,
+        error: errorText(error),
+      });
+      return undefined;
+    }
+  }
+
+  async #removeRejected(): Promise<void> {
+    try {
+      await Deno.remove(this.#rejectedPath);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        this.#config.log.warn("cannot remove stale rejected config", {
+          path: this.#rejectedPath,
+          error: errorText(error),
+        });
+      }
+    }
   }
 }
 
@@ -249,384 +690,12 @@ async function readIfExists(path: string): Promise<string | undefined> {
  * ```
  */
 export async function createApplier(options: ApplierOptions): Promise<Applier> {
-  const {
-    target,
-    check,
-    reloader,
-    minReloadIntervalMs = 0,
-    log = silentLogger,
-    now = Date.now,
-    sleep = (ms, signal) => delay(ms, { signal }),
-    runtime,
-  } = options;
-  const rejectedPath = `${target}.rejected`;
-  let installed = await readIfExists(target);
-  let installedHash = installed === undefined ? undefined : sha256Hex(installed);
-  // Whether HAProxy runs the installed file is unknown at start-up: reload it once.
-  let pending = installed !== undefined;
-  let startupReload = pending;
-  let lastReloadAt: number | undefined;
-  let lastWriteCause: string | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
-  // Whether `haproxy -c` accepted the installed text, or everything in it but its server lines (see runtimeStep).
-  let installedProven = false;
-
-  async function reloadNow(
-    signal: AbortSignal | undefined,
-  ): Promise<{ result: ReloadResult; waitMs: number }> {
-    let waitMs = 0;
-    if (lastReloadAt !== undefined) {
-      const wait = lastReloadAt + minReloadIntervalMs - now();
-      if (wait > 0) {
-        log.debug("waiting for the minimum reload interval", { waitMs: wait });
-        const before = now();
-        try {
-          await sleep(wait, signal);
-        } catch (error) {
-          const message = `Reload not attempted: waiting for the minimum reload interval was aborted: ${
-            errorText(error)
-          }`;
-          pending = true;
-          return {
-            result: { ok: false, durationMs: 0, detail: message, error: message },
-            waitMs: now() - before,
-          };
-        }
-        waitMs = now() - before;
-      }
-    }
-    lastReloadAt = now();
-    let result: ReloadResult;
-    try {
-      result = await reloader.reload(signal);
-    } catch (error) {
-      const message = errorText(error);
-      result = { ok: false, durationMs: now() - lastReloadAt, detail: message, error: message };
-    }
-    pending = !result.ok;
-    if (result.ok) runtime?.reloaded();
-    return { result, waitMs };
-  }
-
-  async function run(text: string, dryRun: boolean, signal: AbortSignal | undefined): Promise<ApplyResult> {
-    const started = now();
-    const hash = sha256Hex(text);
-    const durations: ApplyDurations = { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 };
-    function finish<T extends ApplyResult>(result: T): T {
-      durations.totalMs = now() - started;
-      return result;
-    }
-    const changed = text !== installed;
-
-    if (dryRun) {
-      let checked: CheckResult | undefined;
-      if (changed) {
-        // A dry run writes nothing beside the target: the check file goes to a private temp directory.
-        const scratch = await Deno.makeTempDir({ prefix: "haconfd-dry-run-" });
-        try {
-          const staged = await checkText(text, signal, durations, join(scratch, basename(target)));
-          if ("error" in staged) {
-            checked = { verdict: "not-run", ok: false, output: "", errors: [staged.error], durationMs: 0 };
-          } else {
-            await staged.file.discard();
-            checked = renamed(staged.check, staged.file.path, RENDERED_PLACEHOLDER);
-          }
-        } finally {
-          await Deno.remove(scratch, { recursive: true });
-        }
-      }
-      const diff = changed
-        ? createTwoFilesPatch(target, target, installed ?? "", text, "installed", "rendered")
-        : "";
-      return finish({ status: "dry-run", hash, installedHash, durations, changed, diff, check: checked });
-    }
-
-    if (!changed && !pending) return finish({ status: "unchanged", hash, installedHash, durations });
-    let reloadReason: string | undefined;
-    if (changed && !pending && runtime !== undefined && installed !== undefined) {
-      const step = await runtimeStep(runtime, installed, text, hash, signal, durations);
-      if ("result" in step) return finish(step.result);
-      reloadReason = step.reason;
-    }
-
-    let warnings: string[] = [];
-    const previous = { text: installed, hash: installedHash, proven: installedProven };
-    const detail = changed
-      ? `installed the new config and reloaded${reloadReason === undefined ? "" : ` (${reloadReason})`}`
-      : startupReload
-      ? "reloaded the installed config once at start-up"
-      : "retried the pending reload";
-    if (changed) {
-      const staged = await checkText(text, signal, durations);
-      if ("error" in staged) {
-        writeFailed(staged.error);
-        return finish({ status: "write-failed", hash, installedHash, durations, error: staged.error });
-      }
-      const { file } = staged;
-      if (staged.check.verdict !== "valid") {
-        await file.discard();
-        // Keep the text only when HAProxy judged it (not when the check could not run), and make the
-        // messages name the file holding the text they describe, never the installed one.
-        const judged = staged.check.verdict === "invalid";
-        const kept = judged ? await keepRejected(text) : undefined;
-        const result = renamed(staged.check, file.path, kept ?? RENDERED_PLACEHOLDER);
-        if (judged) {
-          log.error("config check failed, installed config kept", { errors: result.errors, rejected: kept });
-        } else {
-          log.error("config check could not run, installed config kept, will retry", {
-            errors: result.errors,
-          });
-        }
-        const pendingReload = await reloadInstalledIfPending(signal, durations);
-        return finish({
-          status: "check-failed",
-          hash,
-          installedHash,
-          durations,
-          ...(pendingReload ? { pendingReload } : {}),
-          retryable: !judged,
-          errors: result.errors,
-          output: result.output,
-          rejectedPath: kept,
-        });
-      }
-      // The checked text is what gets installed: its messages may name the target.
-      const result = renamed(staged.check, file.path, target);
-      warnings = result.errors.filter((line) => line.startsWith("[WARNING]"));
-      try {
-        await file.commit();
-      } catch (error) {
-        const message = errorText(error);
-        writeFailed(message);
-        return finish({ status: "write-failed", hash, installedHash, durations, error: message });
-      } finally {
-        await file.discard();
-      }
-      lastWriteCause = undefined;
-      installed = text;
-      installedHash = hash;
-      installedProven = true;
-      pending = true;
-      await removeRejected();
-      log.info("config installed", { target, hash });
-    }
-
-    startupReload = false;
-    const { result: reload, waitMs } = await reloadNow(signal);
-    durations.waitMs = waitMs;
-    durations.reloadMs = reload.durationMs;
-    if (!reload.ok) {
-      const error = reload.error ?? "HAProxy reload failed";
-      log.error("reload failed, will retry", { error, detail: reload.detail, for: detail });
-      const restored = changed ? await restore(previous) : false;
-      return finish({
-        status: "reload-failed",
-        hash,
-        installedHash,
-        durations,
-        changed,
-        restored,
-        detail,
-        error,
-        reload,
-        ...(reloadReason === undefined ? {} : { reloadReason }),
-      });
-    }
-    log.info("haproxy reloaded", { durationMs: reload.durationMs, changed, detail });
-    return finish({
-      status: "applied",
-      hash,
-      installedHash,
-      durations,
-      changed,
-      detail,
-      reload,
-      warnings,
-      ...(reloadReason === undefined ? {} : { reloadReason }),
-    });
-  }
-
-  /**
-   * The runtime path: server changes through the Runtime API, then the new file installed (staged,
-   * fsynced, renamed). `haproxy -c` is skipped only when the installed text passed it (directly, or as a
-   * runtime change of a text that did): the runtime path requires everything but the server lines to be
-   * byte-identical to it, and HAProxy itself parses each server line it accepts. Anything else, or any failure,
-   * returns the reason for the reload path; a failure after HAProxy was touched leaves a reload pending
-   * so that HAProxy ends up running a file either way.
-   */
-  async function runtimeStep(
-    path: RuntimePath,
-    current: string,
-    text: string,
-    hash: string,
-    signal: AbortSignal | undefined,
-    durations: ApplyDurations,
-  ): Promise<{ result: RuntimeAppliedResult | WriteFailedResult } | { reason: string }> {
-    let checked = false;
-    const prove = async (): Promise<string | undefined> => {
-      if (installedProven) return undefined;
-      const staged = await checkText(text, signal, durations);
-      if ("error" in staged) return `cannot check: ${staged.error}`;
-      await staged.file.discard();
-      if (staged.check.verdict !== "valid") return "the config check did not pass";
-      checked = true;
-      return undefined;
-    };
-    const outcome = await path.apply(current, text, signal, prove);
-    if (!outcome.ok) {
-      if (outcome.touched) pending = true;
-      log.warn("runtime path not taken, reloading", { reason: outcome.reason });
-      return { reason: outcome.reason };
-    }
-    try {
-      await atomicWrite(target, text);
-    } catch (error) {
-      // HAProxy runs servers the file does not have: the reload owed now brings it back to the file.
-      pending = true;
-      const message = `HAProxy took the server changes but the file was not installed: ${errorText(error)}`;
-      log.error("cannot install config", { target, error: message });
-      return { result: { status: "write-failed", hash, installedHash, durations, error: message } };
-    }
-    installed = text;
-    installedHash = hash;
-    installedProven = true;
-    await removeRejected();
-    log.info("config installed, servers changed without a reload", { target, hash, detail: outcome.detail });
-    return {
-      result: {
-        status: "runtime",
-        hash,
-        installedHash,
-        durations,
-        changed: true,
-        detail: `installed the new config, no reload: ${outcome.detail}`,
-        commands: outcome.commands,
-        checked,
-      },
-    };
-  }
-
-  /** Stages `text` beside the target and checks it; the caller discards or commits the staged file. */
-  /**
-   * A reload still owed to the installed file (a failed one, or the start-up one) happens even when the
-   * new text is rejected: with a managed HAProxy that reload is what starts it on the last good config.
-   */
-  async function reloadInstalledIfPending(
-    signal: AbortSignal | undefined,
-    durations: ApplyDurations,
-  ): Promise<ReloadResult | undefined> {
-    if (!pending || installed === undefined) return undefined;
-    const { result, waitMs } = await reloadNow(signal);
-    durations.waitMs = waitMs;
-    durations.reloadMs = result.durationMs;
-    if (result.ok) {
-      log.info("reloaded the installed config (the new one was not installed)", { detail: result.detail });
-    } else log.error("reload of the installed config failed, will retry", { error: result.error });
-    return result;
-  }
-
-  async function checkText(
-    text: string,
-    signal: AbortSignal | undefined,
-    durations: ApplyDurations,
-    stageAs: string = target,
-  ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
-    let file: StagedFile;
-    try {
-      file = await stageFile(stageAs, text);
-    } catch (error) {
-      return { error: errorText(error) };
-    }
-    const started = now();
-    try {
-      const result = await check(file.path, signal);
-      durations.checkMs = result.durationMs;
-      return { file, check: result };
-    } catch (error) {
-      // A throwing check judged nothing: report it like one that could not run.
-      durations.checkMs = now() - started;
-      const message = `Cannot check config: ${errorText(error)}`;
-      return {
-        file,
-        check: {
-          verdict: "not-run",
-          ok: false,
-          output: "",
-          errors: [message],
-          durationMs: durations.checkMs,
-        },
-      };
-    }
-  }
-
-  /**
-   * Logs a failed write at error level, once per distinct cause: a read-only or full directory fails
-   * the same way on every retry, and the retries must not bury the first report.
-   */
-  function writeFailed(message: string): void {
-    const cause = writeCause(message);
-    if (cause === lastWriteCause) {
-      log.debug("config still cannot be written", { target, error: message });
-      return;
-    }
-    lastWriteCause = cause;
-    log.error("cannot write config, installed config kept, will retry", { target, error: message });
-  }
-
-  /**
-   * Puts the file HAProxy last loaded back after the reload of a new one failed (removes the new file
-   * when there was none before). Whether it worked; a failure is logged and leaves the new file.
-   */
-  async function restore(
-    before: { text: string | undefined; hash: string | undefined; proven: boolean },
-  ): Promise<boolean> {
-    try {
-      if (before.text === undefined) await Deno.remove(target);
-      else await atomicWrite(target, before.text);
-    } catch (error) {
-      log.error("cannot put the last good config back after a failed reload", {
-        target,
-        error: errorText(error),
-      });
-      return false;
-    }
-    installed = before.text;
-    installedHash = before.hash;
-    installedProven = before.proven;
-    log.warn("put the last good config back: HAProxy did not load the new one", {
-      target,
-      hash: before.hash ?? null,
-    });
-    return true;
-  }
-
-  async function keepRejected(text: string): Promise<string | undefined> {
-    try {
-      await atomicWrite(rejectedPath, text);
-      return rejectedPath;
-    } catch (error) {
-      log.warn("cannot keep rejected config", { path: rejectedPath, error: errorText(error) });
-      return undefined;
-    }
-  }
-
-  async function removeRejected(): Promise<void> {
-    try {
-      await Deno.remove(rejectedPath);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        log.warn("cannot remove stale rejected config", { path: rejectedPath, error: errorText(error) });
-      }
-    }
-  }
-
-  return {
-    apply(text: string, applyOptions: ApplyOptions = {}): Promise<ApplyResult> {
-      const next = queue.then(() => run(text, applyOptions.dryRun ?? false, applyOptions.signal));
-      queue = next.catch(() => {});
-      return next;
-    },
-    installed: () => installed,
-    reloadPending: () => pending,
+  const config: Config = {
+    ...options,
+    minReloadIntervalMs: options.minReloadIntervalMs ?? 0,
+    log: options.log ?? silentLogger,
+    now: options.now ?? Date.now,
+    sleep: options.sleep ?? ((ms, signal) => delay(ms, { signal })),
   };
+  return new FileApplier(config, await readTextIfExists(options.target));
 }

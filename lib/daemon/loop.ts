@@ -7,6 +7,7 @@
  */
 import type { Applier, ApplyResult } from "../apply/apply.ts";
 import { applyPathOf } from "./apply_path.ts";
+import { Backoff } from "../backoff.ts";
 import { sha256Hex } from "../hash.ts";
 import { type Generated, trailerDomains } from "../render/generate.ts";
 import { type Culprit, reloadCulprits } from "./culprits.ts";
@@ -43,7 +44,10 @@ export interface LoopOptions {
   maxShrink: number;
   /** Diff and check only. @default {false} */
   dryRun?: boolean;
-  /** First retry delay after a failed write or reload; doubles up to `retryMaxMs`. @default {1000} */
+  /**
+   * First retry delay after a failed write or reload; doubles up to `retryMaxMs`, each delay jittered
+   * down to as little as half ({@linkcode Backoff}). @default {1000}
+   */
   retryMinMs?: number;
   /** Largest retry delay. @default {30000} */
   retryMaxMs?: number;
@@ -51,6 +55,8 @@ export interface LoopOptions {
   log: Logger;
   /** Called after every pass, with the apply result when the applier ran. */
   onPass?: (record: ApplyRecord, result: ApplyResult | undefined) => void;
+  /** The retry jitter's random source, in [0, 1) (1 means no jitter). @default {Math.random} */
+  random?: () => number;
   /** Timers. @default {realTimers} */
   timers?: Timers;
   /**
@@ -180,7 +186,7 @@ export function createLoop(options: LoopOptions): Loop {
   let appliedDomains: number | null = null;
   let heldSince: number | null = null; // full-sync count when the shrink guard first held
   let passStartedAt: number | null = null;
-  let retryDelay = retryMinMs;
+  const retryBackoff = new Backoff(retryMinMs, retryMaxMs, options.random ?? Math.random);
   let retryTimer: unknown = undefined;
   let closed = false;
   const stopping = new AbortController();
@@ -260,12 +266,12 @@ export function createLoop(options: LoopOptions): Loop {
 
   function scheduleRetry(): void {
     if (closed || retryTimer !== undefined) return;
-    log.info("retrying", { inMs: retryDelay });
+    const inMs = retryBackoff.next();
+    log.info("retrying", { inMs });
     retryTimer = timers.setTimeout(() => {
       retryTimer = undefined;
       quiescence.flush();
-    }, retryDelay);
-    retryDelay = Math.min(retryDelay * 2, retryMaxMs);
+    }, inMs);
   }
 
   function record(
@@ -372,7 +378,7 @@ export function createLoop(options: LoopOptions): Loop {
       if ("reload" in result || "pendingReload" in result) lastReload = entry;
       if (passSucceeded({ outcome })) {
         lastSuccessAt = entry.at;
-        retryDelay = retryMinMs;
+        retryBackoff.reset();
         liveDomains = generated.model.domains;
         if (outcome !== "dry-run") appliedDomains = Object.keys(generated.model.domains).length;
       } else if (retryable(result)) {

@@ -7,7 +7,7 @@
 
 import tls from "node:tls";
 import { join } from "node:path";
-import { openssl } from "./certs.ts";
+import { NEW_EC_KEY, openssl } from "./certs.ts";
 
 /** A running backend. */
 export interface Backend extends AsyncDisposable {
@@ -104,11 +104,7 @@ export async function makeCert(cn: string): Promise<{ cert: string; key: string 
     await openssl(dir, [
       "req",
       "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
+      ...NEW_EC_KEY,
       "-days",
       "2",
       "-subj",

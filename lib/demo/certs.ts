@@ -10,6 +10,15 @@
  * @module
  */
 
+/** `openssl req` arguments for a new unencrypted EC P-256 key (fast to make), the one key type made here. */
+export const NEW_EC_KEY: readonly string[] = [
+  "-newkey",
+  "ec",
+  "-pkeyopt",
+  "ec_paramgen_curve:prime256v1",
+  "-nodes",
+];
+
 /** Runs `openssl ARGS` in `dir`; a failure throws with openssl's own message. */
 export async function openssl(dir: string, args: string[]): Promise<void> {
   let out: Deno.CommandOutput;
@@ -45,11 +54,7 @@ export async function makeCa(dir: string, name: string, cn: string): Promise<voi
   await openssl(dir, [
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
+    ...NEW_EC_KEY,
     "-keyout",
     `${name}.key`,
     "-out",
@@ -79,11 +84,7 @@ export async function makeLeaf(
   await Deno.writeTextFile(`${dir}/${name}.ext`, extensions);
   await openssl(dir, [
     "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
+    ...NEW_EC_KEY,
     "-keyout",
     `${name}.key`,
     "-out",

@@ -11,13 +11,22 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { sha256 } from "../hash.ts";
 import { type ListenAddress, parseListen } from "../listen.ts";
+import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { DaemonState, HaproxyView } from "../daemon/state.ts";
 import { renderStatusPage, type Verdict } from "./page.ts";
-import { commit } from "../version.ts";
+import {
+  ALIVE_TEXT,
+  DEFAULT_STALE_AFTER_MS,
+  liveness,
+  readinessVerdict,
+  READY_TEXT,
+  statusDocument,
+} from "./document.ts";
 
 export type { Verdict } from "./page.ts";
+export { ALIVE_TEXT, DEFAULT_STALE_AFTER_MS, liveness, readinessVerdict, READY_TEXT, statusDocument };
 
 /** The routes of the status app. */
 export const ROUTES = {
@@ -45,16 +54,7 @@ export const NO_CONFIG_TEXT = "Not found: no config is installed yet";
 export const NOT_FOUND_TEXT = "Not found";
 /** Body of a 500 (the detail goes to the log, not to the client). */
 export const INTERNAL_ERROR_TEXT = "Internal error: see the haconfd log";
-/** `/healthz` body while the loop is alive. */
-export const ALIVE_TEXT = "ok";
-/** `/readyz` body while ready. */
-export const READY_TEXT = "ready";
 
-/**
- * Default of {@linkcode StatusAppOptions.staleAfterMs}: longer than a pass can take with the default
- * check and reload timeouts (30 s each), so a slow reload is not taken for a dead loop.
- */
-export const DEFAULT_STALE_AFTER_MS = 120_000;
 /** Default of {@linkcode StatusAppOptions.haproxyTimeoutMs}. */
 export const DEFAULT_HAPROXY_TIMEOUT_MS = 2_000;
 /** Longest `/?refresh=` accepted, in seconds. */
@@ -92,127 +92,6 @@ export type StatusApp = Hono & {
   /** Whether every route but /healthz and /readyz requires the token. */
   readonly authRequired: boolean;
 };
-
-/** Liveness: the loop's heartbeat is younger than `staleAfterMs`. */
-export function liveness(
-  state: DaemonState,
-  now: number,
-  staleAfterMs: number = DEFAULT_STALE_AFTER_MS,
-): Verdict {
-  const age = now - state.heartbeatAt;
-  if (age > staleAfterMs) {
-    return {
-      ok: false,
-      reason: `Loop not seen for ${Math.round(age / 1000)} s (limit ${Math.round(staleAfterMs / 1000)} s)`,
-    };
-  }
-  return { ok: true, reason: ALIVE_TEXT };
-}
-
-/** Readiness: the loop is alive and reports itself ready (synced once, installed config = last rendered). */
-export function readinessVerdict(
-  state: DaemonState,
-  now: number,
-  staleAfterMs: number = DEFAULT_STALE_AFTER_MS,
-): Verdict {
-  const alive = liveness(state, now, staleAfterMs);
-  if (!alive.ok) return alive;
-  return { ok: state.ready.ok, reason: state.ready.reason || (state.ready.ok ? READY_TEXT : "not ready") };
-}
-
-function iso(at: number | null): string | null {
-  return at === null ? null : new Date(at).toISOString();
-}
-
-/** The runtime path: where commands go, applies by path, servers draining, commands by result. */
-function runtimeSummary(state: DaemonState): unknown {
-  if (state.runtime === undefined) return null;
-  const byPath = { runtime: 0, reload: 0, unchanged: 0 };
-  for (const a of state.applies) if (a.path !== undefined) byPath[a.path]++;
-  const lastReload = state.applies.find((a) => a.path === "reload");
-  return {
-    ...state.runtime,
-    recentAppliesByPath: byPath,
-    lastReloadReason: lastReload?.reloadReason ?? null,
-  };
-}
-
-function run(record: DaemonState["applies"][number] | null, duration: number | null): unknown {
-  if (record === null) return null;
-  return {
-    at: iso(record.at),
-    outcome: record.outcome,
-    durationMs: duration,
-    detail: record.detail,
-    errors: record.errors,
-  };
-}
-
-/** The `/status` JSON document. */
-export function statusDocument(
-  state: DaemonState,
-  haproxy: HaproxyView | null,
-  now: number,
-  staleAfterMs: number = DEFAULT_STALE_AFTER_MS,
-): Record<string, unknown> {
-  const domains = Object.entries(state.domains);
-  const servers = domains.reduce((n, [, d]) => n + d.servers.length, 0);
-  const readyServers = domains.reduce((n, [, d]) => n + d.servers.filter((s) => s.ready).length, 0);
-  const source = state.source;
-  return {
-    version: state.version,
-    commit: commit(),
-    startedAt: iso(state.startedAt),
-    uptimeSeconds: Math.round((now - state.startedAt) / 1000),
-    heartbeatAt: iso(state.heartbeatAt),
-    healthy: liveness(state, now, staleAfterMs),
-    ready: readinessVerdict(state, now, staleAfterMs),
-    source: {
-      kind: source.kind,
-      endpoint: source.endpoint,
-      resource: source.resource,
-      namespaces: source.namespaces,
-      synced: source.synced,
-      fullSyncs: source.fullSyncs,
-      lastEventAt: iso(source.lastEventAt),
-      lastFullSyncAt: iso(source.lastFullSyncAt),
-      events: source.events,
-      restarts: source.restarts,
-      lastError: source.lastError,
-      problems: source.problems,
-    },
-    counts: {
-      objects: source.objects,
-      domains: domains.length,
-      servers: { ready: readyServers, notReady: servers - readyServers },
-      skipped: state.skipped.length,
-    },
-    skipped: state.skipped,
-    config: {
-      path: state.config.path,
-      installedHash: state.config.installedHash,
-      renderedHash: state.config.renderedHash,
-      current: state.config.installedHash !== null &&
-        state.config.installedHash === state.config.renderedHash,
-    },
-    reloadMode: state.reloadMode,
-    runtime: runtimeSummary(state),
-    lastSuccessAt: iso(state.lastSuccessAt),
-    lastApply: run(state.applies[0] ?? null, state.applies[0]?.durationMs ?? null),
-    lastCheck: run(state.lastCheck, state.lastCheck?.checkMs ?? null),
-    lastReload: run(state.lastReload, state.lastReload?.reloadMs ?? null),
-    applies: state.applies.map((a) => ({ ...a, at: iso(a.at) })),
-    domains: Object.fromEntries(domains.map(([name, d]) => [name, {
-      proto: d.proto,
-      port: d.port,
-      listenPort: d.listenPort,
-      object: `${d.namespace}/${d.name}`,
-      id: d.id,
-      servers: d.servers,
-    }])),
-    haproxy: haproxy === null ? null : { ...haproxy, readAt: iso(haproxy.readAt) },
-  };
-}
 
 /** Whether an `Authorization` header carries the token (Bearer, or Basic with the token as password). */
 export function authorized(header: string | undefined, token: string): boolean {
@@ -255,15 +134,6 @@ function hostname(): string {
   }
 }
 
-async function readFileOrNull(path: string): Promise<string | null> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
 /**
  * Creates the status app. Every response is computed from `readState()` at request time.
  *
@@ -279,7 +149,7 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
     metrics,
     token,
     exposeConfig = false,
-    readConfig = () => readFileOrNull(readState().config.path),
+    readConfig = async () => (await readTextIfExists(readState().config.path)) ?? null,
     readHaproxy,
     staleAfterMs = DEFAULT_STALE_AFTER_MS,
     haproxyTimeoutMs = DEFAULT_HAPROXY_TIMEOUT_MS,

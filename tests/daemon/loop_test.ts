@@ -111,6 +111,8 @@ function setup(
     maxShrink,
     log,
     timers,
+    // No jitter: the retry times below are exact.
+    random: () => 1,
     ...extra,
   });
   loop.start();
