@@ -18,6 +18,9 @@ if (SKIP) note(`docker_test: SKIPPED: ${SKIP}`);
 const suffix = SKIP ? ` (SKIPPED: ${SKIP})` : "";
 
 const DOMAIN = "echo.haconfd.test";
+/** This run's id (tools/test.sh sets it): container and compose project names end with it, so that two runs
+ * of the suite can share the engine (tests/docker/engine.sh removes only its own run's leftovers). */
+const RUN = Deno.env.get("HACONFD_DOCKER_RUN") ?? String(Deno.pid);
 /** HACONFD_DOCKER_KEEP=1 leaves a failed scenario's systemd container running for a look inside. */
 const KEEP = Deno.env.get("HACONFD_DOCKER_KEEP") === "1";
 let images: TestImages | undefined;
@@ -116,7 +119,7 @@ Deno.test({
       port: ports("127.86.0.12", 1)[0] as number,
     }] as const;
     await using node = await startKindNode({
-      name: "haconfd-test-compose-node",
+      name: `haconfd-test-compose-node-${RUN}`,
       image: built.base,
       backends: [
         { name: "pod-a", hostname: pods[0].ip, port: pods[0].port },
@@ -124,7 +127,7 @@ Deno.test({
       ],
       endpoints: [annotatedEndpoints("default", "echo", DOMAIN, [pods[0]])],
     });
-    const project = "haconfd-dockertest";
+    const project = `haconfd-dockertest-${RUN}`;
     const env = {
       KIND_NODE: node.name,
       HACONFD_KUBECONFIG: node.kubeconfig,
@@ -288,7 +291,7 @@ Deno.test({
       port: ports("127.86.1.12", 1)[0] as number,
     }] as const;
     await using node = await startKindNode({
-      name: "haconfd-test-systemd-node",
+      name: `haconfd-test-systemd-node-${RUN}`,
       image: built.base,
       backends: [
         { name: "pod-a", hostname: pods[0].ip, port: pods[0].port },
@@ -296,7 +299,7 @@ Deno.test({
       ],
       endpoints: [annotatedEndpoints("default", "echo", DOMAIN, [pods[0]])],
     });
-    const host = "haconfd-test-systemd";
+    const host = `haconfd-test-systemd-${RUN}`;
     await run(DOCKER, ["rm", "-f", host]);
     // Unprivileged, but with CAP_SYS_ADMIN: systemd needs it to set up the units' mount namespaces
     // (ProtectSystem=, PrivateTmp=, even Debian's own haproxy.service fails with 226/NAMESPACE without it).

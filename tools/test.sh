@@ -39,7 +39,8 @@ trap 'rm -f "$log"' EXIT
 # Needs root, Debian's docker.io and debootstrap (installed here when missing) and a Docker engine
 # (started here when none answers, and then stopped at the end). Where that is not possible the Docker
 # tests are reported as skipped, with the reason (HACONFD_DOCKER_SKIP), never passed silently.
-docker_pidfile="$(mktemp -u /tmp/haconfd-dockerd.XXXXXX).pid"
+# This run's id: its containers are named after it, so that two runs of the suite can share the engine.
+export HACONFD_DOCKER_RUN="$$"
 if [ -z "${HACONFD_DOCKER_SKIP:-}" ]; then
   if [ "$(id -u)" -ne 0 ]; then
     export HACONFD_DOCKER_SKIP="not root: the Docker tests need root (debootstrap, dockerd)"
@@ -52,8 +53,8 @@ if [ -z "${HACONFD_DOCKER_SKIP:-}" ]; then
   fi
 fi
 if [ -z "${HACONFD_DOCKER_SKIP:-}" ]; then
-  trap 'rm -f "$log"; bash "$root/tests/docker/engine.sh" stop "$docker_pidfile"' EXIT
-  if ! reason="$(bash "$root/tests/docker/engine.sh" start "$docker_pidfile" 2>&1)"; then
+  trap 'rm -f "$log"; bash "$root/tests/docker/engine.sh" stop "$HACONFD_DOCKER_RUN"' EXIT
+  if ! reason="$(bash "$root/tests/docker/engine.sh" start "$HACONFD_DOCKER_RUN" 2>&1)"; then
     export HACONFD_DOCKER_SKIP="the Docker engine does not start: $reason"
   fi
 fi
