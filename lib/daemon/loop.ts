@@ -11,11 +11,12 @@ import { Backoff } from "../backoff.ts";
 import { sha256Hex } from "../hash.ts";
 import { type Generated, trailerDomains } from "../render/generate.ts";
 import { type Culprit, reloadCulprits } from "./culprits.ts";
+import { Quarantine } from "./quarantine.ts";
 import type { EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
-import type { Model, Skipped } from "../model/model.ts";
+import type { Model } from "../model/model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
-import type { Source } from "../source/source.ts";
+import type { Source, SourceStatus } from "../source/source.ts";
 import type { ApplyOutcome, ApplyRecord, DaemonState } from "./state.ts";
 import { VERSION } from "../version.ts";
 
@@ -90,6 +91,36 @@ const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
 /** Whether a pass ended well (applied, already current, or a dry run whose check passed). */
 export function passSucceeded(record: Pick<ApplyRecord, "outcome">): boolean {
   return SUCCESS.includes(record.outcome);
+}
+
+/**
+ * Whether this host should serve (the /readyz verdict), from the source's status, the last pass record
+ * and the hashes of the last rendered and the installed config.
+ */
+export function readiness(
+  status: SourceStatus,
+  last: ApplyRecord | undefined,
+  hashes: { renderedHash: string | null; installedHash: string | null },
+): DaemonState["ready"] {
+  // Only the first sync counts: a source error later (the API unreachable) keeps the installed config,
+  // the last good one, serving — and an outage that hits every host must not fail them all (keepalived/README.md).
+  if (!status.synced) return { ok: false, reason: "waiting for the first complete sync with the source" };
+  if (last === undefined) return { ok: false, reason: "no config applied yet" };
+  if (last.outcome === "dry-run") return { ok: true, reason: "dry run: the rendered config checks out" };
+  if (!passSucceeded(last)) {
+    return { ok: false, reason: `last apply ${last.outcome}: ${last.detail}` };
+  }
+  if (hashes.renderedHash !== hashes.installedHash) {
+    return { ok: false, reason: "the installed config differs from the last rendered one" };
+  }
+  // Still ready (see above), but /readyz says why the config may be behind the cluster.
+  if (status.lastError !== null) {
+    return {
+      ok: true,
+      reason: `serving the last good config; the source is failing: ${status.lastError}`,
+    };
+  }
+  return { ok: true, reason: "the installed config is the last one rendered" };
 }
 
 /** Failures that may pass on a later try of the same text (a rejected config will not). */
@@ -205,11 +236,7 @@ export function createLoop(options: LoopOptions): Loop {
   } catch (error) {
     log.error("cannot read the installed config's hash", { error: errorText(error), stack: stackOf(error) });
   }
-  /**
-   * Objects left out because HAProxy could not load their part (a reload traced to them), by
-   * `namespace/name`, with the annotations they had then: a changed object is tried again.
-   */
-  const quarantine = new Map<string, { annotations: string; reason: string }>();
+  const quarantine = new Quarantine(log);
 
   /** `onPass` must not end a pass or the daemon: a throwing observer is logged and ignored. */
   function notify(entry: ApplyRecord, result: ApplyResult | undefined): void {
@@ -222,23 +249,7 @@ export function createLoop(options: LoopOptions): Loop {
 
   /** Model + render of `sets` without the quarantined objects, which are listed as skipped. */
   function generateWithout(sets: EndpointSet[]): Generated {
-    const kept: EndpointSet[] = [];
-    const left: Skipped[] = [];
-    const present = new Set<string>();
-    for (const set of sets) {
-      const object = `${set.namespace}/${set.name}`;
-      const held = quarantine.get(object);
-      if (held !== undefined && held.annotations === JSON.stringify(set.annotations)) {
-        present.add(object);
-        left.push({ object, reason: held.reason });
-      } else kept.push(set);
-    }
-    for (const object of [...quarantine.keys()]) if (!present.has(object)) quarantine.delete(object);
-    const generated = generate(kept);
-    if (left.length === 0) return generated;
-    const skipped = [...generated.model.skipped, ...left]
-      .sort((a, b) => a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason));
-    return { ...generated, model: { ...generated.model, skipped } };
+    return quarantine.generateWithout(sets, generate);
   }
 
   /**
@@ -247,21 +258,7 @@ export function createLoop(options: LoopOptions): Loop {
    */
   function traceFailure(result: ApplyResult, model: Model, sets: EndpointSet[]): boolean {
     if (result.status !== "reload-failed") return false;
-    return quarantineAll(reloadCulprits(`${result.error}\n${result.reload.detail}`, model), sets);
-  }
-
-  /** Quarantines `found` (those not yet held); whether any was new. */
-  function quarantineAll(found: Culprit[], sets: EndpointSet[]): boolean {
-    const culprits = found.filter((c) => !quarantine.has(c.object));
-    for (const culprit of culprits) {
-      const set = sets.find((s) => `${s.namespace}/${s.name}` === culprit.object);
-      quarantine.set(culprit.object, {
-        annotations: JSON.stringify(set?.annotations ?? {}),
-        reason: culprit.reason,
-      });
-      log.error("object skipped: HAProxy could not load its part of the config", { ...culprit });
-    }
-    return culprits.length > 0;
+    return quarantine.add(reloadCulprits(`${result.error}\n${result.reload.detail}`, model), sets);
   }
 
   function scheduleRetry(): void {
@@ -349,7 +346,7 @@ export function createLoop(options: LoopOptions): Loop {
 
       // A listen port another program holds is found before HAProxy tries (and fails) to bind it.
       for (let round = 0; round < TRACE_ROUNDS && probe !== undefined && !dryRun; round++) {
-        if (!quarantineAll(probe(generated.model, applier.installed()), sets)) break;
+        if (!quarantine.add(probe(generated.model, applier.installed()), sets)) break;
         generated = generateWithout(sets);
         lastSkipped = generated.model.skipped;
         hash = sha256Hex(generated.text);
@@ -423,30 +420,6 @@ export function createLoop(options: LoopOptions): Loop {
       log.error("pass failed unexpectedly", { error: errorText(error), stack: stackOf(error) }),
   });
 
-  function readiness(): DaemonState["ready"] {
-    const status = source.status();
-    // Only the first sync counts: a source error later (the API unreachable) keeps the installed config,
-    // the last good one, serving — and an outage that hits every host must not fail them all (keepalived/README.md).
-    if (!status.synced) return { ok: false, reason: "waiting for the first complete sync with the source" };
-    const last = records[0];
-    if (last === undefined) return { ok: false, reason: "no config applied yet" };
-    if (last.outcome === "dry-run") return { ok: true, reason: "dry run: the rendered config checks out" };
-    if (!passSucceeded(last)) {
-      return { ok: false, reason: `last apply ${last.outcome}: ${last.detail}` };
-    }
-    if (renderedHash !== installedHash) {
-      return { ok: false, reason: "the installed config differs from the last rendered one" };
-    }
-    // Still ready (see above), but /readyz says why the config may be behind the cluster.
-    if (status.lastError !== null) {
-      return {
-        ok: true,
-        reason: `serving the last good config; the source is failing: ${status.lastError}`,
-      };
-    }
-    return { ok: true, reason: "the installed config is the last one rendered" };
-  }
-
   return {
     start() {
       source.onChange(() => quiescence.notify());
@@ -472,7 +445,7 @@ export function createLoop(options: LoopOptions): Loop {
         heartbeatAt: passStartedAt ?? now,
         source: source.status(),
         config: { path: configPath, installedHash, renderedHash },
-        ready: readiness(),
+        ready: readiness(source.status(), records[0], { renderedHash, installedHash }),
         domains: liveDomains,
         skipped: lastSkipped,
         applies: [...records],
