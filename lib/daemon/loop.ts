@@ -186,6 +186,11 @@ interface Rendered {
   hash: string;
 }
 
+/** The hash step. */
+function hashed(generated: Generated): Rendered {
+  return { generated, hash: sha256Hex(generated.text) };
+}
+
 /** What the apply step installed (or tried to), and the applier's answer. */
 interface Applied {
   rendered: Rendered;
@@ -348,16 +353,17 @@ class ReconcileLoop implements Loop {
       }
       const renderStart = this.#timers.now();
       const sets = source.snapshot();
-      let rendered: Rendered;
+      let generated: Generated;
       try {
-        rendered = this.#render(sets);
+        generated = this.#generateKept(sets);
       } catch (error) {
         log.error("render failed, installed config kept", { error: errorText(error) });
         const renderMs = this.#timers.now() - renderStart;
         return this.#record("render-failed", errorText(error), started, { renderMs });
       }
       const renderMs = this.#timers.now() - renderStart;
-      for (const skipped of rendered.generated.model.skipped) log.debug("object skipped", { ...skipped });
+      const rendered = hashed(generated);
+      for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
       const held = this.#dryRun ? null : this.#shrinkHeld(rendered.generated.model);
       if (held !== null) {
@@ -378,11 +384,16 @@ class ReconcileLoop implements Loop {
     }
   }
 
-  /** The generate step: model + render of `sets` without the quarantined objects, and its hash. */
-  #render(sets: EndpointSet[]): Rendered {
+  /** The generate step: model + render of `sets` without the quarantined objects. */
+  #generateKept(sets: EndpointSet[]): Generated {
     const generated = this.#quarantine.generateWithout(sets, this.#generate);
     this.#lastSkipped = generated.model.skipped;
-    return { generated, hash: sha256Hex(generated.text) };
+    return generated;
+  }
+
+  /** Generate and hash again, after more objects were quarantined. */
+  #render(sets: EndpointSet[]): Rendered {
+    return hashed(this.#generateKept(sets));
   }
 
   /** The shrink guard: a big drop waits until a second full sync confirms it; why it holds, or null. */
