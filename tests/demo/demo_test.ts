@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import example from "../examples/endpoints.json" with { type: "json" };
-import { ConfigError } from "../lib/settings/options.ts";
+import example from "../../examples/endpoints.json" with { type: "json" };
+import { ConfigError } from "../../lib/settings/options.ts";
 import {
   createAddressPool,
   demoServices,
@@ -13,10 +13,10 @@ import {
   withPod,
   withPort,
   withReady,
-} from "../lib/demo/cluster.ts";
-import { runDemo } from "../lib/demo/demo.ts";
-import { DEMO_DEFAULTS, demoSettings, demoTiming } from "../lib/demo/settings.ts";
-import { parseObjectList } from "../lib/source/kube/objects.ts";
+} from "../../lib/demo/cluster.ts";
+import { runDemo } from "../../lib/demo/demo.ts";
+import { DEMO_DEFAULTS, demoSettings, demoTiming } from "../../lib/demo/settings.ts";
+import { parseObjectList } from "../../lib/source/kube/objects.ts";
 
 const wiring = {
   apiServer: "https://127.0.0.1:6443",
