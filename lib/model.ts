@@ -154,13 +154,24 @@ function serverName(address: AddressView, port: number, taken: Set<string>): str
   return name;
 }
 
-interface Candidate {
+/** An object's claim on a domain (and on a listen port): valid, not yet resolved against other claims. */
+export interface Candidate {
+  /** The object. */
   set: EndpointSet;
+  /** The domain it claims. */
   domain: string;
+  /** Its domain entry, with the base id (before collision suffixes). */
   data: Domain;
 }
 
-function candidate(set: EndpointSet, options: Required<ModelOptions>): Candidate | string | null {
+/** Required {@linkcode ModelOptions}: what {@linkcode candidate} reads. */
+export type ResolvedModelOptions = Required<ModelOptions>;
+
+/**
+ * One object's claim: `null` when it has no routing annotation, a reason when it cannot be used, else
+ * its candidate entry (shared by {@linkcode buildModel} and the incremental store, lib/model_store.ts).
+ */
+export function candidate(set: EndpointSet, options: ResolvedModelOptions): Candidate | string | null {
   const rawDomain = annotation(set, "domain");
   const rawProto = annotation(set, "proto");
   if (rawDomain === undefined && rawProto === undefined) return null;
@@ -239,7 +250,7 @@ function candidate(set: EndpointSet, options: Required<ModelOptions>): Candidate
 }
 
 /** Older claims win; ties go to the smaller `namespace/name`. */
-function claimOrder(a: Candidate, b: Candidate): number {
+export function claimOrder(a: Pick<Candidate, "set">, b: Pick<Candidate, "set">): number {
   const ka = `${a.set.namespace}/${a.set.name}`, kb = `${b.set.namespace}/${b.set.name}`;
   if (a.set.created !== b.set.created) {
     if (a.set.created === "") return 1;
@@ -247,6 +258,37 @@ function claimOrder(a: Candidate, b: Candidate): number {
     return a.set.created < b.set.created ? -1 : 1;
   }
   return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Who holds reserved listen ports, in skip reasons. */
+export const RESERVED_HOLDER = "the HTTP/HTTPS frontends";
+
+/** The skip reason of a claim on a domain that an older claim owns. */
+export function domainTaken(domain: string, owner: Pick<Domain, "namespace" | "name">): string {
+  return `domain "${domain}" is already claimed by ${owner.namespace}/${owner.name} (older claim wins)`;
+}
+
+/** The skip reason of a claim on a listen port that `holder` uses. */
+export function portTaken(port: number, holder: string): string {
+  return `listen port ${port} is already used by ${holder}`;
+}
+
+/** How a winning claim is named as a listen port's holder. */
+export function portHolder(c: Candidate): string {
+  return `${c.set.namespace}/${c.set.name} (${c.domain})`;
+}
+
+/** The order of {@linkcode Model.skipped}: by object, then reason. */
+export function skippedOrder(a: Skipped, b: Skipped): number {
+  return a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason);
+}
+
+/** Options with their defaults filled in. */
+export function resolveModelOptions(options: ModelOptions = {}): ResolvedModelOptions {
+  return {
+    listenPorts: options.listenPorts ?? DEFAULT_LISTEN_PORTS,
+    reservedPorts: options.reservedPorts ?? [],
+  };
 }
 
 /**
@@ -259,10 +301,7 @@ function claimOrder(a: Candidate, b: Candidate): number {
  * ```
  */
 export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = {}): Model {
-  const resolved: Required<ModelOptions> = {
-    listenPorts: options.listenPorts ?? DEFAULT_LISTEN_PORTS,
-    reservedPorts: options.reservedPorts ?? [],
-  };
+  const resolved = resolveModelOptions(options);
   const skipped: Skipped[] = [];
   const candidates: Candidate[] = [];
   for (const set of sets) {
@@ -276,32 +315,31 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
   const domains = new Map<string, Domain>();
   const ids = new Set<string>();
   const listenPorts = new Map<number, string>();
-  for (const port of resolved.reservedPorts) listenPorts.set(port, "the HTTP/HTTPS frontends");
+  for (const port of resolved.reservedPorts) listenPorts.set(port, RESERVED_HOLDER);
   for (const c of candidates) {
     const object = `${c.set.namespace}/${c.set.name}`;
     const owner = domains.get(c.domain);
     if (owner) {
       skipped.push({
         object,
-        reason:
-          `domain "${c.domain}" is already claimed by ${owner.namespace}/${owner.name} (older claim wins)`,
+        reason: domainTaken(c.domain, owner),
       });
       continue;
     }
     if (c.data.listenPort !== null) {
       const holder = listenPorts.get(c.data.listenPort);
       if (holder !== undefined) {
-        skipped.push({ object, reason: `listen port ${c.data.listenPort} is already used by ${holder}` });
+        skipped.push({ object, reason: portTaken(c.data.listenPort, holder) });
         continue;
       }
-      listenPorts.set(c.data.listenPort, `${object} (${c.domain})`);
+      listenPorts.set(c.data.listenPort, portHolder(c));
     }
     let id = c.data.id;
     for (let n = 2; ids.has(id); n++) id = `${c.data.id}_${n}`;
     ids.add(id);
     domains.set(c.domain, { ...c.data, id });
   }
-  skipped.sort((a, b) => a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason));
+  skipped.sort(skippedOrder);
   const sorted = [...domains.keys()].sort();
   return { domains: Object.fromEntries(sorted.map((d) => [d, domains.get(d)!])), skipped };
 }
