@@ -8,13 +8,12 @@ import { dirname, join } from "node:path";
 import { type Applier, createApplier } from "./apply.ts";
 import { ConfigError, type Settings } from "./config.ts";
 import { createFileSource } from "./file_source.ts";
-import { generate } from "./generate.ts";
+import { createGenerator, type Generator } from "./generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND, splitCommand } from "./haproxy/check.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "./haproxy/managed.ts";
 import { type MasterAddress, parseMasterAddress } from "./haproxy/master_cli.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "./haproxy/reload.ts";
 import { readHaproxyView } from "./haproxy/state.ts";
-import type { EndpointSet } from "./kube/objects.ts";
 import { createKubeSource } from "./kube/source.ts";
 import { errorText, type Logger } from "./log.ts";
 import { createLoop, type Loop } from "./loop.ts";
@@ -49,10 +48,8 @@ export function haproxyProcessOf(settings: Pick<Settings, "haproxyUser">): Hapro
   return { user: settings.haproxyUser?.user ?? null, group: settings.haproxyUser?.group ?? null };
 }
 
-function generatorOf(renderer: Renderer, settings: Settings) {
-  const listen = listenOf(settings);
-  const haproxy = haproxyProcessOf(settings);
-  return (sets: EndpointSet[]) => generate(sets, renderer, listen, haproxy);
+function generatorOf(renderer: Renderer, settings: Settings): Generator {
+  return createGenerator(renderer, listenOf(settings), haproxyProcessOf(settings));
 }
 
 /** The source the settings ask for: a watched file (`--from`) or the Kubernetes API. */

@@ -3,8 +3,10 @@
  *
  * @module
  */
+import { createFragmentRenderer } from "./fragments.ts";
 import type { EndpointSet } from "./kube/objects.ts";
 import { buildModel, type Model } from "./model.ts";
+import { createModelStore, type SetChanges } from "./model_store.ts";
 import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
 import { VERSION } from "./version.ts";
 
@@ -14,7 +16,25 @@ export interface Generated {
   model: Model;
   /** The config text. */
   text: string;
+  /** How many domains the model has (without building `model.domains`). */
+  domainCount?: number;
+  /** True when the text is the one the generator produced last time (nothing the config shows changed). */
+  unchanged?: boolean;
 }
+
+/** What a generator reads from a source: its snapshot, and its changes where it keeps a journal. */
+export interface GeneratorInput {
+  /** The current endpoint sets. */
+  snapshot(): EndpointSet[];
+  /**
+   * The sets changed since the last call (by `namespace/name`, null when gone), or null when the source
+   * cannot say (then the generator compares the whole snapshot).
+   */
+  takeChanges?(): SetChanges | null;
+}
+
+/** Brings the model and config text up to date with a source. Throws the renderer's `TemplateError`. */
+export type Generator = (input: GeneratorInput) => Generated;
 
 /** The port of a `host:port` bind, if it has one. */
 export function bindPort(bind: string): number | undefined {
@@ -42,6 +62,51 @@ export function trailerDomains(text: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+function reservedPortsOf(listen: Listen): number[] {
+  return [bindPort(listen.http), bindPort(listen.https)].filter((p): p is number => p !== undefined);
+}
+
+/**
+ * A generator that does the work a change needs: the model store (lib/model_store.ts) re-resolves the
+ * objects that changed; the default templates re-render the fragments of the domains that changed
+ * (lib/fragments.ts), other templates render in full; when no domain changed, the last text is
+ * returned as it is, marked `unchanged`. Its output equals {@linkcode generate}'s for the same objects.
+ *
+ * @example
+ * ```ts
+ * const next = createGenerator(compileTemplates(defaultTemplates()), listen);
+ * const { text, unchanged } = next(source);
+ * ```
+ */
+export function createGenerator(renderer: Renderer, listen: Listen, haproxy?: HaproxyProcess): Generator {
+  const store = createModelStore({ reservedPorts: reservedPortsOf(listen) });
+  const data = templateData({ domains: {}, skipped: [] }, listen, haproxy);
+  const fragments = renderer.builtin
+    ? createFragmentRenderer({ listen: data.listen, haproxy: data.haproxy, meta: data.meta })
+    : null;
+  let started = false;
+  let lastText: string | null = null;
+  // Domains changed since the last successful render (a failed render leaves them to the next call).
+  const pending = new Set<string>();
+  return (input) => {
+    const changes = input.takeChanges?.() ?? null;
+    const update = started && changes !== null ? store.apply(changes) : store.replaceAll(input.snapshot());
+    started = true;
+    for (const name of update.domains) pending.add(name);
+    const model = store.model();
+    const domainCount = store.domainCount();
+    if (lastText !== null && pending.size === 0) {
+      return { model, text: lastText, domainCount, unchanged: true };
+    }
+    const body = fragments
+      ? fragments.render(pending, store.domain)
+      : renderer.render({ ...data, domains: model.domains });
+    pending.clear();
+    lastText = body + domainsTrailer(domainCount);
+    return { model, text: lastText, domainCount, unchanged: false };
+  };
+}
+
 /**
  * Builds the model and renders it, adding a trailer comment with the domain count (so that a restarted
  * daemon's shrink guard knows what the installed config serves). Throws the renderer's `TemplateError` when a template fails.
@@ -57,10 +122,8 @@ export function generate(
   listen: Listen,
   haproxy?: HaproxyProcess,
 ): Generated {
-  const reservedPorts = [bindPort(listen.http), bindPort(listen.https)].filter((p): p is number =>
-    p !== undefined
-  );
-  const model = buildModel(sets, { reservedPorts });
+  const model = buildModel(sets, { reservedPorts: reservedPortsOf(listen) });
   const text = renderer.render(templateData(model, listen, haproxy));
-  return { model, text: text + domainsTrailer(Object.keys(model.domains).length) };
+  const domainCount = Object.keys(model.domains).length;
+  return { model, text: text + domainsTrailer(domainCount), domainCount };
 }

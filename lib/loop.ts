@@ -7,8 +7,7 @@
  */
 import type { Applier, ApplyResult } from "./apply.ts";
 import { sha256Hex } from "./apply.ts";
-import { type Generated, trailerDomains } from "./generate.ts";
-import type { EndpointSet } from "./kube/objects.ts";
+import { type Generated, type Generator, trailerDomains } from "./generate.ts";
 import { errorText, type Logger } from "./log.ts";
 import type { Model } from "./model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
@@ -25,8 +24,11 @@ export const STUCK_AFTER_MS = 120_000;
 export interface LoopOptions {
   /** Where endpoint sets come from. */
   source: Source;
-  /** Model + render of a snapshot; throws when a template fails. Replaced by {@linkcode Loop.setGenerator}. */
-  generate: (sets: EndpointSet[]) => Generated;
+  /**
+   * Model + render of the source's sets (lib/generate.ts's createGenerator, which reads the source's changes
+   * where it keeps a journal); throws when a template fails. Replaced by {@linkcode Loop.setGenerator}.
+   */
+  generate: Generator;
   /** Installs rendered text. */
   applier: Applier;
   /** The installed config's path (for the state). */
@@ -58,11 +60,15 @@ export interface Loop {
   /** Runs one pass now (after the current one) and resolves with its record. */
   runNow(): Promise<ApplyRecord>;
   /** Replaces the generator (templates re-read on SIGHUP) and re-applies. */
-  setGenerator(generate: (sets: EndpointSet[]) => Generated): void;
+  setGenerator(generate: Generator): void;
   /** The current state, for the status endpoint. */
   state(): DaemonState;
   /** Stops scheduling, aborts a running pass (its check or reload) and resolves once it has ended. */
   close(): Promise<void>;
+}
+
+function domainCount(generated: Generated): number {
+  return generated.domainCount ?? Object.keys(generated.model.domains).length;
 }
 
 const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
@@ -147,7 +153,7 @@ export function createLoop(options: LoopOptions): Loop {
   let lastReload: ApplyRecord | null = null;
   let lastSuccessAt: number | null = null;
   // What HAProxy serves (the last model applied) and what the last render skipped.
-  let liveDomains: Model["domains"] = {};
+  let liveModel: Pick<Model, "domains"> = { domains: {} };
   let lastSkipped: Model["skipped"] = [];
   let renderedHash: string | null = null;
   let installedHash: string | null = null;
@@ -204,8 +210,8 @@ export function createLoop(options: LoopOptions): Loop {
   }
 
   /** The shrink guard: a big drop waits until a second full sync confirms it. */
-  function shrinkHeld(model: Model): string | null {
-    const next = Object.keys(model.domains).length;
+  function shrinkHeld(generated: Generated): string | null {
+    const next = domainCount(generated);
     const previous = appliedDomains;
     if (previous === null || previous === 0 || (previous - next) / previous <= maxShrink) {
       heldSince = null;
@@ -223,6 +229,31 @@ export function createLoop(options: LoopOptions): Loop {
     }%): waiting for a second full sync to confirm`;
   }
 
+  /**
+   * A pass whose generator found nothing new since a pass that succeeded (a resync that changed nothing,
+   * a notification for objects the model ignores) ends here: no hash, no apply. Returns the recorder.
+   */
+  function nothingNew(generated: Generated): ((started: number, renderMs: number) => ApplyRecord) | null {
+    const last = records[0];
+    if (generated.unchanged !== true || last === undefined || !passSucceeded(last) || heldSince !== null) {
+      return null;
+    }
+    if (retryTimer !== undefined || applier.reloadPending()) return null;
+    return (started, renderMs) => {
+      const entry = record(
+        last.outcome === "dry-run" ? "dry-run" : "unchanged",
+        "nothing new since the last pass",
+        started,
+        {
+          renderMs,
+          hash: last.hash,
+        },
+      );
+      onPass?.(entry, undefined);
+      return entry;
+    };
+  }
+
   async function pass(): Promise<ApplyRecord> {
     await ready;
     const started = timers.now();
@@ -234,19 +265,21 @@ export function createLoop(options: LoopOptions): Loop {
       let generated: Generated;
       const renderStart = timers.now();
       try {
-        generated = generate(source.snapshot());
+        generated = generate(source);
       } catch (error) {
         log.error("render failed, installed config kept", { error: errorText(error) });
         return record("render-failed", errorText(error), started, { renderMs: timers.now() - renderStart });
       }
       const renderMs = timers.now() - renderStart;
       lastSkipped = generated.model.skipped;
+      const quiet = nothingNew(generated);
+      if (quiet !== null) return quiet(started, renderMs);
       // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
       // last finished pass instead of flapping to "differs from the last rendered one".
       const hash = await sha256Hex(generated.text);
       for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
-      const held = dryRun ? null : shrinkHeld(generated.model);
+      const held = dryRun ? null : shrinkHeld(generated);
       if (held !== null) {
         log.warn("apply held", { reason: held });
         renderedHash = hash;
@@ -269,8 +302,8 @@ export function createLoop(options: LoopOptions): Loop {
       if (passSucceeded({ outcome })) {
         lastSuccessAt = entry.at;
         retryDelay = retryMinMs;
-        liveDomains = generated.model.domains;
-        if (outcome !== "dry-run") appliedDomains = Object.keys(generated.model.domains).length;
+        liveModel = generated.model;
+        if (outcome !== "dry-run") appliedDomains = domainCount(generated);
       } else if (retryable(result)) {
         scheduleRetry();
       }
@@ -344,7 +377,7 @@ export function createLoop(options: LoopOptions): Loop {
         source: source.status(),
         config: { path: configPath, installedHash, renderedHash },
         ready: readiness(),
-        domains: liveDomains,
+        domains: liveModel.domains,
         skipped: lastSkipped,
         applies: [...records],
         lastCheck,

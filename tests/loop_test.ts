@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { type Applier, type ApplyResult, sha256Hex } from "../lib/apply.ts";
-import { generate } from "../lib/generate.ts";
+import { createGenerator, generate, type Generator } from "../lib/generate.ts";
 import type { EndpointSet } from "../lib/kube/objects.ts";
 import { memoryLogger } from "../lib/log.ts";
 import { createLoop } from "../lib/loop.ts";
@@ -85,7 +85,12 @@ function fakeApplier(answers: Outcome[] = [], initial?: string) {
   return applier;
 }
 
-function setup(answers: Outcome[] = [], maxShrink = 0.5, installed?: string) {
+function setup(
+  answers: Outcome[] = [],
+  maxShrink = 0.5,
+  installed?: string,
+  generator: Generator = (source) => generate(source.snapshot(), renderer, listen),
+) {
   const clock = FakeTimers.createClock(0);
   const timers: Timers = {
     now: () => clock.now,
@@ -97,7 +102,7 @@ function setup(answers: Outcome[] = [], maxShrink = 0.5, installed?: string) {
   const log = memoryLogger();
   const loop = createLoop({
     source,
-    generate: (sets) => generate(sets, renderer, listen),
+    generate: generator,
     applier,
     configPath: "/etc/haproxy/haproxy.cfg",
     reloadMode: "test",
@@ -298,4 +303,40 @@ Deno.test("createLoop() retries when the check could not run (it is not a reject
   assert.equal(applier.texts.length, 2);
   assert.equal(loop.state().ready.ok, true);
   await loop.close();
+});
+
+Deno.test("createLoop() ends a pass that found nothing new without hashing or applying", async () => {
+  const { clock, source, applier, loop } = setup([], 0.5, undefined, createGenerator(renderer, listen));
+  const sets = domains(3);
+  source.set(sets, true);
+  await settle(clock);
+  assert.equal(applier.texts.length, 1);
+  source.set([...sets], true); // a resync that found the same objects
+  await settle(clock, 5000);
+  assert.equal(applier.texts.length, 1);
+  assert.equal(loop.state().applies[0]?.outcome, "unchanged");
+  assert.equal(loop.state().ready.ok, true);
+  source.set(domains(4), true);
+  await settle(clock, 5000);
+  assert.equal(applier.texts.length, 2);
+  assert.equal(loop.state().applies[0]?.outcome, "applied");
+  assert.equal(Object.keys(loop.state().domains).length, 4);
+});
+
+Deno.test("createLoop() applies again after a failed apply even when the generator found nothing new", async () => {
+  const { clock, source, applier, loop } = setup(
+    ["reload-failed"],
+    0.5,
+    undefined,
+    createGenerator(renderer, listen),
+  );
+  const sets = domains(2);
+  source.set(sets, true);
+  await settle(clock);
+  assert.equal(loop.state().applies[0]?.outcome, "reload-failed");
+  source.set([...sets], true);
+  await settle(clock, 60_000);
+  assert.ok(applier.texts.length >= 2, "the failed apply was not retried");
+  assert.ok(loop.state().applies.some((r) => r.outcome === "applied"));
+  assert.equal(loop.state().ready.ok, true);
 });

@@ -49,6 +49,7 @@ export function randomSet(random: () => number, name: string): EndpointSet {
     "123",
     "7",
     "10.0.0.9",
+    "fd00::9",
     ...collidingDomains(),
   ];
   const annotations: Record<string, string> = {};
@@ -65,7 +66,10 @@ export function randomSet(random: () => number, name: string): EndpointSet {
   if (random() < 0.15) annotations["haconfd.io/port"] = pick(random, ["http", "metrics", "8080", "9999"]);
   const ips = Array.from(
     { length: Math.floor(random() * 4) },
-    () => `10.0.${Math.floor(random() * 3)}.${1 + Math.floor(random() * 20)}`,
+    () =>
+      random() < 0.1
+        ? `fd00::${1 + Math.floor(random() * 5)}`
+        : `10.0.${Math.floor(random() * 3)}.${1 + Math.floor(random() * 20)}`,
   );
   const ready = ips.filter(() => random() < 0.7);
   return {
