@@ -10,10 +10,17 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError } from "./config.ts";
+import {
+  DEFAULT_LIMIT,
+  type DomainQuery,
+  pageLink,
+  pageOfDomains,
+  parseDomainQuery,
+} from "./domain_query.ts";
 import { errorText, type Logger, silentLogger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { DaemonState, HaproxyView } from "./state.ts";
-import { renderStatusPage, type Verdict } from "./status_page.ts";
+import { backendOf, renderStatusPage, type Verdict } from "./status_page.ts";
 import { commit } from "./version.ts";
 
 export type { Verdict } from "./status_page.ts";
@@ -24,6 +31,7 @@ export const ROUTES = {
   healthz: "/healthz",
   readyz: "/readyz",
   status: "/status",
+  domain: "/status/domains/:name",
   metrics: "/metrics",
   config: "/config",
 } as const;
@@ -134,16 +142,33 @@ function run(record: DaemonState["applies"][number] | null, duration: number | n
   };
 }
 
-/** The `/status` JSON document. */
+/** Servers of all domains: ready and not. */
+function serverCounts(domains: DaemonState["domains"]): { ready: number; notReady: number; domains: number } {
+  let ready = 0, all = 0, count = 0;
+  for (const name in domains) {
+    count++;
+    for (const server of domains[name]!.servers) {
+      all++;
+      if (server.ready) ready++;
+    }
+  }
+  return { ready, notReady: all - ready, domains: count };
+}
+
+/**
+ * The `/status` JSON document: the summary, and one page of the domains (`query`: search, offset, limit;
+ * the first {@linkcode DEFAULT_LIMIT} by default) and of the skipped objects.
+ */
 export function statusDocument(
   state: DaemonState,
   haproxy: HaproxyView | null,
   now: number,
   staleAfterMs: number = DEFAULT_STALE_AFTER_MS,
+  query: DomainQuery = { q: "", offset: 0, limit: DEFAULT_LIMIT },
 ): Record<string, unknown> {
-  const domains = Object.entries(state.domains);
-  const servers = domains.reduce((n, [, d]) => n + d.servers.length, 0);
-  const readyServers = domains.reduce((n, [, d]) => n + d.servers.filter((s) => s.ready).length, 0);
+  const page = pageOfDomains(state.domains, query);
+  const counted = serverCounts(state.domains);
+  const next = query.offset + query.limit < page.matched ? pageLink(query, query.offset + query.limit) : null;
   const source = state.source;
   return {
     version: state.version,
@@ -169,11 +194,11 @@ export function statusDocument(
     },
     counts: {
       objects: source.objects,
-      domains: domains.length,
-      servers: { ready: readyServers, notReady: servers - readyServers },
+      domains: counted.domains,
+      servers: { ready: counted.ready, notReady: counted.notReady },
       skipped: state.skipped.length,
     },
-    skipped: state.skipped,
+    skipped: state.skipped.slice(0, query.limit),
     config: {
       path: state.config.path,
       installedHash: state.config.installedHash,
@@ -187,15 +212,27 @@ export function statusDocument(
     lastCheck: run(state.lastCheck, state.lastCheck?.checkMs ?? null),
     lastReload: run(state.lastReload, state.lastReload?.reloadMs ?? null),
     applies: state.applies.map((a) => ({ ...a, at: iso(a.at) })),
-    domains: Object.fromEntries(domains.map(([name, d]) => [name, {
-      proto: d.proto,
-      port: d.port,
-      listenPort: d.listenPort,
-      object: `${d.namespace}/${d.name}`,
-      id: d.id,
-      servers: d.servers,
-    }])),
+    domainsPage: {
+      q: query.q,
+      offset: query.offset,
+      limit: query.limit,
+      matched: page.matched,
+      next: next === null ? null : `${ROUTES.status}${next}`,
+      detail: ROUTES.domain,
+    },
+    domains: Object.fromEntries(page.entries.map(([name, d]) => [name, domainSummary(d)])),
     haproxy: haproxy === null ? null : { ...haproxy, readAt: iso(haproxy.readAt) },
+  };
+}
+
+function domainSummary(d: DaemonState["domains"][string]): Record<string, unknown> {
+  return {
+    proto: d.proto,
+    port: d.port,
+    listenPort: d.listenPort,
+    object: `${d.namespace}/${d.name}`,
+    id: d.id,
+    servers: d.servers,
   };
 }
 
@@ -322,11 +359,38 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
   app.get(ROUTES.healthz, (c) => verdictText(c, liveness(readState(), now(), staleAfterMs)));
   app.get(ROUTES.readyz, (c) => verdictText(c, readiness(readState(), now(), staleAfterMs)));
 
+  function listQuery(c: Context): DomainQuery {
+    try {
+      return parseDomainQuery({
+        q: c.req.query("q"),
+        offset: c.req.query("offset"),
+        limit: c.req.query("limit"),
+      });
+    } catch (error) {
+      throw new HTTPException(400, { message: errorText(error) });
+    }
+  }
+
   app.get(ROUTES.status, async (c) => {
-    const doc = { node, ...statusDocument(readState(), await haproxyView(), now(), staleAfterMs) };
+    const query = listQuery(c);
+    const doc = { node, ...statusDocument(readState(), await haproxyView(), now(), staleAfterMs, query) };
     const pretty = c.req.query("pretty") !== undefined;
     c.header("Content-Type", "application/json; charset=utf-8");
     return c.body(JSON.stringify(doc, null, pretty ? 2 : undefined) + "\n");
+  });
+
+  app.get(ROUTES.domain, async (c) => {
+    const name = c.req.param("name");
+    const domains = readState().domains;
+    const domain = Object.hasOwn(domains, name) ? domains[name] : undefined;
+    if (domain === undefined) {
+      throw new HTTPException(404, {
+        message: `Not found: no domain ${JSON.stringify(name)} in the last model`,
+      });
+    }
+    const detail = { domain: name, ...domain, haproxy: backendOf(domain, await haproxyView()) ?? null };
+    c.header("Content-Type", "application/json; charset=utf-8");
+    return c.body(JSON.stringify(detail, null, c.req.query("pretty") !== undefined ? 2 : undefined) + "\n");
   });
 
   app.get(ROUTES.metrics, async (c) => {
@@ -348,7 +412,10 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
     }
     const state = readState();
     const at = now();
+    const domain = c.req.query("domain");
     const page = await renderStatusPage({
+      query: listQuery(c),
+      ...(domain === undefined ? {} : { domain }),
       state,
       haproxy: await haproxyView(),
       health: liveness(state, at, staleAfterMs),
