@@ -158,6 +158,8 @@ export interface ApplyOptions {
   dryRun?: boolean;
   /** Aborts a check, a wait or a reload. */
   signal?: AbortSignal;
+  /** sha256 (hex) of the text when the caller has it already (saves hashing a large config twice). */
+  hash?: string;
 }
 
 /** Installs rendered configs one at a time. */
@@ -271,9 +273,14 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     return { result, waitMs };
   }
 
-  async function run(text: string, dryRun: boolean, signal: AbortSignal | undefined): Promise<ApplyResult> {
+  async function run(
+    text: string,
+    dryRun: boolean,
+    signal: AbortSignal | undefined,
+    knownHash: string | undefined,
+  ): Promise<ApplyResult> {
     const started = now();
-    const hash = await sha256Hex(text);
+    const hash = knownHash ?? await sha256Hex(text);
     const durations: ApplyDurations = { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 };
     function finish<T extends ApplyResult>(result: T): T {
       durations.totalMs = now() - started;
@@ -461,7 +468,9 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
 
   return {
     apply(text: string, applyOptions: ApplyOptions = {}): Promise<ApplyResult> {
-      const next = queue.then(() => run(text, applyOptions.dryRun ?? false, applyOptions.signal));
+      const next = queue.then(() =>
+        run(text, applyOptions.dryRun ?? false, applyOptions.signal, applyOptions.hash)
+      );
       queue = next.catch(() => {});
       return next;
     },

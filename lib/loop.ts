@@ -286,7 +286,7 @@ export function createLoop(options: LoopOptions): Loop {
         return record("held", held, started, { renderMs, hash });
       }
 
-      const result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
+      const result = await applier.apply(generated.text, { dryRun, signal: stopping.signal, hash });
       if (result.installedHash !== undefined) installedHash = result.installedHash;
       renderedHash = hash;
       const { outcome, detail, errors } = outcomeOf(result);

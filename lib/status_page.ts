@@ -245,7 +245,7 @@ function domainRow(name: string, domain: Domain, haproxy: HaproxyView | null): H
   return html`
     <tr>
       <td>
-        <a class="domain" href="?domain=${encodeURIComponent(name)}">${name}</a>
+        <a href="?domain=${encodeURIComponent(name)}"><span class="domain">${name}</span></a>
         <div class="sub">${domain.namespace}/${domain.name}</div>
       </td>
       <td><span class="proto">${domain.proto}</span></td>

@@ -114,15 +114,15 @@ Deno.test("createStatusApp() /status/domains/:name shows one domain in full, 404
 
 Deno.test("createStatusApp() page lists one page of domains with search and paging, and a domain's detail", async () => {
   const page = await (await app.request("/")).text();
-  assert.equal(page.match(/<a class="domain"/g)?.length, 100);
+  assert.equal(page.match(/<span class="domain">/g)?.length, 100);
   assert.match(page, /showing 1–100 of 250/);
   assert.match(page, /<a href="\?offset=100">next<\/a>/);
   assert.match(page, /first 200 shown/);
   const search = await (await app.request("/?q=d024")).text();
-  assert.equal(search.match(/<a class="domain"/g)?.length, 10);
+  assert.equal(search.match(/<span class="domain">/g)?.length, 10);
   assert.match(search, /value="d024"/);
   const detail = await (await app.request("/?domain=d0007.example.test")).text();
-  assert.equal(detail.match(/<a class="domain"/g)?.length, 1);
+  assert.equal(detail.match(/<span class="domain">/g)?.length, 1);
   assert.match(detail, /d7_example_test_00000000/);
   assert.match(
     await (await app.request("/?domain=nope")).text(),
