@@ -66,17 +66,33 @@ function objectKey(set: EndpointSet): string {
   return `${set.namespace}/${set.name}`;
 }
 
-function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  const set = map.get(key);
-  if (set) set.add(value);
-  else map.set(key, new Set([value]));
-}
+/**
+ * Keys to sets of values, a lone value kept without a Set: nearly every domain and port has one
+ * claimant, and a Set each would be tens of thousands of allocations at scale.
+ */
+class MultiMap<K, V> {
+  #map = new Map<K, V | Set<V>>();
 
-function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  const set = map.get(key);
-  if (!set) return;
-  set.delete(value);
-  if (set.size === 0) map.delete(key);
+  add(key: K, value: V): void {
+    const held = this.#map.get(key);
+    if (held === undefined) this.#map.set(key, value);
+    else if (held instanceof Set) held.add(value);
+    else if (held !== value) this.#map.set(key, new Set([held, value]));
+  }
+
+  remove(key: K, value: V): void {
+    const held = this.#map.get(key);
+    if (held === value) this.#map.delete(key);
+    else if (held instanceof Set) {
+      held.delete(value);
+      if (held.size === 1) this.#map.set(key, held.values().next().value as V);
+    }
+  }
+
+  get(key: K): V[] {
+    const held = this.#map.get(key);
+    return held === undefined ? [] : held instanceof Set ? [...held] : [held];
+  }
 }
 
 /**
@@ -93,9 +109,9 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
   const resolved = resolveModelOptions(options);
   const reserved = new Set(resolved.reservedPorts);
   const objects = new Map<string, Entry>();
-  const byDomain = new Map<string, Set<string>>(); // domain → keys of the objects claiming it
-  const byPort = new Map<number, Set<string>>(); // listen port → keys of the objects claiming it
-  const byBaseId = new Map<string, Set<string>>(); // base id → domains (with a winner) having it
+  const byDomain = new MultiMap<string, string>(); // domain → keys of the objects claiming it
+  const byPort = new MultiMap<number, string>(); // listen port → keys of the objects claiming it
+  const byBaseId = new MultiMap<string, string>(); // base id → domains (with a winner) having it
   const winners = new Map<string, Candidate>(); // domain → winning claim
   const domains = new VersionedMap<string, Domain>();
   const madeFrom = new Map<string, Candidate>(); // domain → the claim its entry was made from
@@ -119,20 +135,20 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
   /** Removes an object's claim from the indexes; returns what it claimed (the seeds of re-resolution). */
   function unindex(key: string, claim: Candidate | null, seeds: Seeds): void {
     if (claim === null) return;
-    removeFrom(byDomain, claim.domain, key);
+    byDomain.remove(claim.domain, key);
     seeds.domains.add(claim.domain);
     if (claim.data.listenPort !== null) {
-      removeFrom(byPort, claim.data.listenPort, key);
+      byPort.remove(claim.data.listenPort, key);
       seeds.ports.add(claim.data.listenPort);
     }
   }
 
   function index(key: string, claim: Candidate | null, seeds: Seeds): void {
     if (claim === null) return;
-    addTo(byDomain, claim.domain, key);
+    byDomain.add(claim.domain, key);
     seeds.domains.add(claim.domain);
     if (claim.data.listenPort !== null) {
-      addTo(byPort, claim.data.listenPort, key);
+      byPort.add(claim.data.listenPort, key);
       seeds.ports.add(claim.data.listenPort);
     }
   }
@@ -149,12 +165,12 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
       for (const domain of domainQueue.splice(0)) {
         if (seenDomains.has(domain)) continue;
         seenDomains.add(domain);
-        next.push(...(byDomain.get(domain) ?? []));
+        next.push(...byDomain.get(domain));
       }
       for (const port of portQueue.splice(0)) {
         if (seenPorts.has(port)) continue;
         seenPorts.add(port);
-        next.push(...(byPort.get(port) ?? []));
+        next.push(...byPort.get(port));
       }
       for (const key of next) {
         if (keys.has(key)) continue;
@@ -200,12 +216,12 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
       if (before === after) continue;
       if (before !== undefined) {
         winners.delete(domain);
-        removeFrom(byBaseId, before.data.id, domain);
+        byBaseId.remove(before.data.id, domain);
         baseIds.add(before.data.id);
       }
       if (after !== undefined) {
         winners.set(domain, after);
-        addTo(byBaseId, after.data.id, domain);
+        byBaseId.add(after.data.id, domain);
         baseIds.add(after.data.id);
       } else if (domains.delete(domain)) {
         madeFrom.delete(domain);
@@ -218,7 +234,7 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
   /** Gives the winners of each base id their ids in claim order (`id`, `id_2`, …), as buildModel does. */
   function assignIds(baseIds: Set<string>, changed: Changed): void {
     for (const base of baseIds) {
-      const names = [...(byBaseId.get(base) ?? [])];
+      const names = byBaseId.get(base);
       const claims = names.map((domain) => winners.get(domain)!).sort(claimOrder);
       claims.forEach((c, n) => {
         const id = n === 0 ? base : `${base}_${n + 1}`;
