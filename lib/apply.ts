@@ -160,6 +160,8 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** sha256 (hex) of the text when the caller has it already (saves hashing a large config twice). */
   hash?: string;
+  /** The text's UTF-8 bytes when the caller has them already (written instead of encoding the text again). */
+  bytes?: Uint8Array;
 }
 
 /** Installs rendered configs one at a time. */
@@ -185,9 +187,12 @@ function renamed(check: CheckResult, from: string, to: string): CheckResult {
   };
 }
 
-/** sha256 of `text`, hex. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+/** sha256 of `text` (or of bytes already encoded), hex. */
+export async function sha256Hex(text: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    typeof text === "string" ? new TextEncoder().encode(text) : text,
+  );
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
@@ -278,7 +283,9 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
     dryRun: boolean,
     signal: AbortSignal | undefined,
     knownHash: string | undefined,
+    bytes: Uint8Array | undefined,
   ): Promise<ApplyResult> {
+    const data = bytes ?? text;
     const started = now();
     const hash = knownHash ?? await sha256Hex(text);
     const durations: ApplyDurations = { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 };
@@ -294,7 +301,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
         // A dry run writes nothing beside the target: the check file goes to a private temp directory.
         const scratch = await Deno.makeTempDir({ prefix: "haconfd-dry-run-" });
         try {
-          const staged = await checkText(text, signal, durations, join(scratch, basename(target)));
+          const staged = await checkText(data, signal, durations, join(scratch, basename(target)));
           if ("error" in staged) {
             checked = { verdict: "not-run", ok: false, output: "", errors: [staged.error], durationMs: 0 };
           } else {
@@ -320,7 +327,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
       ? "reloaded the installed config once at start-up"
       : "retried the pending reload";
     if (changed) {
-      const staged = await checkText(text, signal, durations);
+      const staged = await checkText(data, signal, durations);
       if ("error" in staged) {
         return finish({ status: "write-failed", hash, installedHash, durations, error: staged.error });
       }
@@ -413,7 +420,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
   }
 
   async function checkText(
-    text: string,
+    text: string | Uint8Array,
     signal: AbortSignal | undefined,
     durations: ApplyDurations,
     stageAs: string = target,
@@ -469,7 +476,7 @@ export async function createApplier(options: ApplierOptions): Promise<Applier> {
   return {
     apply(text: string, applyOptions: ApplyOptions = {}): Promise<ApplyResult> {
       const next = queue.then(() =>
-        run(text, applyOptions.dryRun ?? false, applyOptions.signal, applyOptions.hash)
+        run(text, applyOptions.dryRun ?? false, applyOptions.signal, applyOptions.hash, applyOptions.bytes)
       );
       queue = next.catch(() => {});
       return next;

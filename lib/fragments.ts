@@ -25,10 +25,14 @@ import { stripTrailingBlanks } from "./render.ts";
 /** Renders the default templates from the domains that changed since the last call. */
 export interface FragmentRenderer {
   /**
-   * The config text (without the trailer), after re-rendering the fragments of `changed` domains;
-   * `lookup` gives a domain's current entry (undefined once it is gone).
+   * The config text and its UTF-8 bytes, `trailer` last, after re-rendering the fragments of `changed`
+   * domains; `lookup` gives a domain's current entry (undefined once it is gone).
    */
-  render(changed: Iterable<string>, lookup: (name: string) => Domain | undefined): string;
+  render(
+    changed: Iterable<string>,
+    lookup: (name: string) => Domain | undefined,
+    trailer: string,
+  ): { text: string; bytes: Uint8Array<ArrayBuffer> };
 }
 
 const INDEX = /^(?:0|[1-9]\d{0,9})$/;
@@ -50,6 +54,31 @@ const CHUNK = 64;
 interface Chunk {
   keys: string[];
   text: string | null;
+  bytes: Uint8Array | null;
+}
+
+const encoder = new TextEncoder();
+
+/** Text with its UTF-8 bytes, encoded once. */
+class Piece {
+  readonly text: string;
+  readonly bytes: Uint8Array;
+  constructor(text: string) {
+    this.text = text;
+    this.bytes = encoder.encode(text);
+  }
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** Keyed texts in {@linkcode keyOrder}, joined; changing one re-joins only its chunk. */
@@ -73,12 +102,13 @@ export class OrderedText {
     this.#texts.set(key, text);
     const chunk = this.#chunkFor(key);
     chunk.text = null;
+    chunk.bytes = null;
     if (known) return;
     const at = lowerBound(chunk.keys, key);
     chunk.keys.splice(at, 0, key);
     if (chunk.keys.length > 2 * CHUNK) {
       const index = this.#chunks.indexOf(chunk);
-      this.#chunks.splice(index + 1, 0, { keys: chunk.keys.splice(CHUNK), text: null });
+      this.#chunks.splice(index + 1, 0, { keys: chunk.keys.splice(CHUNK), text: null, bytes: null });
     }
   }
 
@@ -88,16 +118,24 @@ export class OrderedText {
     const chunk = this.#chunkFor(key);
     chunk.keys.splice(lowerBound(chunk.keys, key), 1);
     chunk.text = null;
+    chunk.bytes = null;
     if (chunk.keys.length === 0) this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
   }
 
   /** All texts joined in key order. */
   text(): string {
     let out = "";
-    for (const chunk of this.#chunks) {
-      out += chunk.text ??= chunk.keys.map((k) => this.#texts.get(k)).join("");
-    }
+    for (const chunk of this.#chunks) out += this.#chunkText(chunk);
     return out;
+  }
+
+  /** The UTF-8 bytes of {@linkcode OrderedText.text}, one array per chunk (a changed chunk is encoded again). */
+  bytes(): Uint8Array[] {
+    return this.#chunks.map((chunk) => chunk.bytes ??= encoder.encode(this.#chunkText(chunk)));
+  }
+
+  #chunkText(chunk: Chunk): string {
+    return chunk.text ??= chunk.keys.map((k) => this.#texts.get(k)).join("");
   }
 
   /** The chunk that holds (or would hold) `key`: the first whose last key is not before it. */
@@ -105,7 +143,7 @@ export class OrderedText {
     const chunks = this.#chunks;
     let lo = 0, hi = chunks.length - 1;
     if (hi < 0) {
-      const chunk = { keys: [], text: null };
+      const chunk = { keys: [], text: null, bytes: null };
       chunks.push(chunk);
       return chunk;
     }
@@ -159,13 +197,15 @@ export function createFragmentRenderer(globals: Globals): FragmentRenderer {
   const tcp = section((d) => d.listenPort !== null, (domain, d) => tcpListen(domain, d, globals));
   const sections = [webRoutes, webBackends, tlsRoutes, tlsBackends, tcp];
   const frames = {
-    global: stripTrailingBlanks(globalFrame(globals)),
-    httpHead: stripTrailingBlanks(httpHead(globals)),
-    httpsHead: stripTrailingBlanks(httpsHead(globals)),
+    global: new Piece(`${stripTrailingBlanks(globalFrame(globals))}\n`),
+    httpHead: new Piece(stripTrailingBlanks(httpHead(globals))),
+    middle: new Piece(HTTP_MIDDLE),
+    httpsHead: new Piece(`\n${stripTrailingBlanks(httpsHead(globals))}`),
   };
+  const trailers = new Map<string, Piece>();
 
   return {
-    render(changed, lookup) {
+    render(changed, lookup, trailerText) {
       for (const name of changed) {
         const entry = lookup(name);
         for (const s of sections) {
@@ -173,13 +213,37 @@ export function createFragmentRenderer(globals: Globals): FragmentRenderer {
           else s.texts.delete(name);
         }
       }
+      let trailer = trailers.get(trailerText);
+      if (trailer === undefined) {
+        trailers.clear();
+        trailers.set(trailerText, trailer = new Piece(trailerText));
+      }
       // As compileTemplates() joins template outputs: one blank line between them, an empty one left out;
       // the tcp template's output loses its leading blank line to tidy().
-      let text =
-        `${frames.global}\n${frames.httpHead}${webRoutes.texts.text()}${HTTP_MIDDLE}${webBackends.texts.text()}`;
-      text += `\n${frames.httpsHead}${tlsRoutes.texts.text()}${tlsBackends.texts.text()}`;
-      if (tcp.texts.size > 0) text += tcp.texts.text();
-      return text;
+      const order: (Piece | OrderedText)[] = [
+        frames.global,
+        frames.httpHead,
+        webRoutes.texts,
+        frames.middle,
+        webBackends.texts,
+        frames.httpsHead,
+        tlsRoutes.texts,
+        tlsBackends.texts,
+        tcp.texts,
+        trailer,
+      ];
+      let text = "";
+      const bytes: Uint8Array[] = [];
+      for (const part of order) {
+        if (part instanceof Piece) {
+          text += part.text;
+          bytes.push(part.bytes);
+        } else {
+          text += part.text();
+          bytes.push(...part.bytes());
+        }
+      }
+      return { text, bytes: concatBytes(bytes) };
     },
   };
 }

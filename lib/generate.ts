@@ -20,6 +20,8 @@ export interface Generated {
   domainCount?: number;
   /** True when the text is the one the generator produced last time (nothing the config shows changed). */
   unchanged?: boolean;
+  /** The text's UTF-8 bytes, when the generator keeps them (assembled from cached parts: no 5 MB encode). */
+  bytes?: Uint8Array<ArrayBuffer>;
 }
 
 /** What a generator reads from a source: its snapshot, and its changes where it keeps a journal. */
@@ -85,7 +87,7 @@ export function createGenerator(renderer: Renderer, listen: Listen, haproxy?: Ha
     ? createFragmentRenderer({ listen: data.listen, haproxy: data.haproxy, meta: data.meta })
     : null;
   let started = false;
-  let lastText: string | null = null;
+  let last: Pick<Generated, "text" | "bytes"> | null = null;
   // Domains changed since the last successful render (a failed render leaves them to the next call).
   const pending = new Set<string>();
   return (input) => {
@@ -95,15 +97,12 @@ export function createGenerator(renderer: Renderer, listen: Listen, haproxy?: Ha
     for (const name of update.domains) pending.add(name);
     const model = store.model();
     const domainCount = store.domainCount();
-    if (lastText !== null && pending.size === 0) {
-      return { model, text: lastText, domainCount, unchanged: true };
-    }
-    const body = fragments
-      ? fragments.render(pending, store.domain)
-      : renderer.render({ ...data, domains: model.domains });
+    if (last !== null && pending.size === 0) return { model, ...last, domainCount, unchanged: true };
+    last = fragments
+      ? fragments.render(pending, store.domain, domainsTrailer(domainCount))
+      : { text: renderer.render({ ...data, domains: model.domains }) + domainsTrailer(domainCount) };
     pending.clear();
-    lastText = body + domainsTrailer(domainCount);
-    return { model, text: lastText, domainCount, unchanged: false };
+    return { model, ...last, domainCount, unchanged: false };
   };
 }
 

@@ -276,7 +276,7 @@ export function createLoop(options: LoopOptions): Loop {
       if (quiet !== null) return quiet(started, renderMs);
       // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
       // last finished pass instead of flapping to "differs from the last rendered one".
-      const hash = await sha256Hex(generated.text);
+      const hash = await sha256Hex(generated.bytes ?? generated.text);
       for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
       const held = dryRun ? null : shrinkHeld(generated);
@@ -286,7 +286,12 @@ export function createLoop(options: LoopOptions): Loop {
         return record("held", held, started, { renderMs, hash });
       }
 
-      const result = await applier.apply(generated.text, { dryRun, signal: stopping.signal, hash });
+      const result = await applier.apply(generated.text, {
+        dryRun,
+        signal: stopping.signal,
+        hash,
+        ...(generated.bytes === undefined ? {} : { bytes: generated.bytes }),
+      });
       if (result.installedHash !== undefined) installedHash = result.installedHash;
       renderedHash = hash;
       const { outcome, detail, errors } = outcomeOf(result);

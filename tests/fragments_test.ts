@@ -46,6 +46,7 @@ Deno.test("createGenerator() with the default templates gives generate()'s text 
       const got = next(source.input);
       assert.equal(got.text, full.text, `seed ${seed}, step ${step}`);
       assert.equal(got.domainCount, full.domainCount);
+      assert.deepEqual(got.bytes, new TextEncoder().encode(got.text), `bytes, seed ${seed}, step ${step}`);
     }
   }
 });
