@@ -25,14 +25,14 @@ import { stripTrailingBlanks } from "./render.ts";
 /** Renders the default templates from the domains that changed since the last call. */
 export interface FragmentRenderer {
   /**
-   * The config text and its UTF-8 bytes, `trailer` last, after re-rendering the fragments of `changed`
+   * The config text and its UTF-8 bytes in parts (cached per chunk), `trailer` last, after re-rendering the fragments of `changed`
    * domains; `lookup` gives a domain's current entry (undefined once it is gone).
    */
   render(
     changed: Iterable<string>,
     lookup: (name: string) => Domain | undefined,
     trailer: string,
-  ): { text: string; bytes: Uint8Array<ArrayBuffer> };
+  ): { text: string; parts: Uint8Array[] };
 }
 
 const INDEX = /^(?:0|[1-9]\d{0,9})$/;
@@ -69,7 +69,8 @@ class Piece {
   }
 }
 
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+/** One array holding `parts` one after the other. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   let size = 0;
   for (const part of parts) size += part.length;
   const out = new Uint8Array(size);
@@ -243,7 +244,7 @@ export function createFragmentRenderer(globals: Globals): FragmentRenderer {
           bytes.push(...part.bytes());
         }
       }
-      return { text, bytes: concatBytes(bytes) };
+      return { text, parts: bytes };
     },
   };
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createFragmentRenderer } from "./fragments.ts";
+import { concatBytes, createFragmentRenderer } from "./fragments.ts";
 import type { EndpointSet } from "./kube/objects.ts";
 import { buildModel, type Model } from "./model.ts";
 import { createModelStore, type SetChanges } from "./model_store.ts";
@@ -64,6 +64,22 @@ export function trailerDomains(text: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** A generator's last text, with its UTF-8 parts where it keeps them, joined on first use. */
+interface Rendered {
+  text: string;
+  parts: Uint8Array[] | null;
+  bytes: Uint8Array<ArrayBuffer> | null;
+}
+
+function generated(model: Model, rendered: Rendered, domainCount: number, unchanged: boolean): Generated {
+  const out: Generated = { model, text: rendered.text, domainCount, unchanged };
+  const parts = rendered.parts;
+  if (parts === null) return out;
+  // Joining the parts copies the whole config: only the pass that hashes and writes it pays for that.
+  Object.defineProperty(out, "bytes", { enumerable: true, get: () => rendered.bytes ??= concatBytes(parts) });
+  return out;
+}
+
 function reservedPortsOf(listen: Listen): number[] {
   return [bindPort(listen.http), bindPort(listen.https)].filter((p): p is number => p !== undefined);
 }
@@ -87,7 +103,7 @@ export function createGenerator(renderer: Renderer, listen: Listen, haproxy?: Ha
     ? createFragmentRenderer({ listen: data.listen, haproxy: data.haproxy, meta: data.meta })
     : null;
   let started = false;
-  let last: Pick<Generated, "text" | "bytes"> | null = null;
+  let last: Rendered | null = null;
   // Domains changed since the last successful render (a failed render leaves them to the next call).
   const pending = new Set<string>();
   return (input) => {
@@ -97,12 +113,16 @@ export function createGenerator(renderer: Renderer, listen: Listen, haproxy?: Ha
     for (const name of update.domains) pending.add(name);
     const model = store.model();
     const domainCount = store.domainCount();
-    if (last !== null && pending.size === 0) return { model, ...last, domainCount, unchanged: true };
+    if (last !== null && pending.size === 0) return generated(model, last, domainCount, true);
     last = fragments
-      ? fragments.render(pending, store.domain, domainsTrailer(domainCount))
-      : { text: renderer.render({ ...data, domains: model.domains }) + domainsTrailer(domainCount) };
+      ? { ...fragments.render(pending, store.domain, domainsTrailer(domainCount)), bytes: null }
+      : {
+        text: renderer.render({ ...data, domains: model.domains }) + domainsTrailer(domainCount),
+        parts: null,
+        bytes: null,
+      };
     pending.clear();
-    return { model, ...last, domainCount, unchanged: false };
+    return generated(model, last, domainCount, false);
   };
 }
 
