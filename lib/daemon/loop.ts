@@ -9,11 +9,11 @@ import type { Applier, ApplyResult } from "../apply/apply.ts";
 import { applyPathOf } from "./apply_path.ts";
 import { Backoff } from "../backoff.ts";
 import { sha256Hex } from "../hash.ts";
-import { type Generated, trailerDomains } from "../render/generate.ts";
+import { type Generated, type Generator, type GeneratorInput, trailerDomains } from "../render/generate.ts";
 import { type Culprit, reloadCulprits } from "./culprits.ts";
 import type { EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
-import type { Model, Skipped } from "../model/model.ts";
+import { type Model, type Skipped, skippedOrder } from "../model/model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
 import type { Source } from "../source/source.ts";
 import type { ApplyOutcome, ApplyRecord, DaemonState } from "./state.ts";
@@ -30,8 +30,11 @@ export const STUCK_AFTER_MS = 120_000;
 export interface LoopOptions {
   /** Where endpoint sets come from. */
   source: Source;
-  /** Model + render of a snapshot; throws when a template fails. Replaced by {@linkcode Loop.setGenerator}. */
-  generate: (sets: EndpointSet[]) => Generated;
+  /**
+   * Model + render of the source's sets (lib/render/generate.ts's createGenerator, which reads the source's
+   * changes where it keeps a journal); throws when a template fails. Replaced by {@linkcode Loop.setGenerator}.
+   */
+  generate: Generator;
   /** Installs rendered text. */
   applier: Applier;
   /** The installed config's path (for the state). */
@@ -73,7 +76,7 @@ export interface Loop {
   /** Runs one pass now (after the current one) and resolves with its record. */
   runNow(): Promise<ApplyRecord>;
   /** Replaces the generator (templates re-read on SIGHUP) and re-applies. */
-  setGenerator(generate: (sets: EndpointSet[]) => Generated): void;
+  setGenerator(generate: Generator): void;
   /** The current state, for the status endpoint. */
   state(): DaemonState;
   /** Stops scheduling, aborts a running pass (its check or reload) and resolves once it has ended. */
@@ -83,6 +86,10 @@ export interface Loop {
 /** The stack of an error, for logs of unexpected failures. */
 function stackOf(error: unknown): string | undefined {
   return error instanceof Error ? error.stack : undefined;
+}
+
+function domainCount(generated: Generated): number {
+  return generated.domainCount ?? Object.keys(generated.model.domains).length;
 }
 
 const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
@@ -179,7 +186,7 @@ export function createLoop(options: LoopOptions): Loop {
   let lastReload: ApplyRecord | null = null;
   let lastSuccessAt: number | null = null;
   // What HAProxy serves (the last model applied) and what the last render skipped.
-  let liveDomains: Model["domains"] = {};
+  let liveModel: Pick<Model, "domains"> = { domains: {} };
   let lastSkipped: Model["skipped"] = [];
   let renderedHash: string | null = null;
   let installedHash: string | null = null;
@@ -210,6 +217,8 @@ export function createLoop(options: LoopOptions): Loop {
    * `namespace/name`, with the annotations they had then: a changed object is tried again.
    */
   const quarantine = new Map<string, { annotations: string; reason: string }>();
+  /** Whether the quarantine took or released objects since the generator last read the source. */
+  let quarantineChanged = false;
 
   /** `onPass` must not end a pass or the daemon: a throwing observer is logged and ignored. */
   function notify(entry: ApplyRecord, result: ApplyResult | undefined): void {
@@ -220,39 +229,77 @@ export function createLoop(options: LoopOptions): Loop {
     }
   }
 
-  /** Model + render of `sets` without the quarantined objects, which are listed as skipped. */
-  function generateWithout(sets: EndpointSet[]): Generated {
-    const kept: EndpointSet[] = [];
-    const left: Skipped[] = [];
-    const present = new Set<string>();
-    for (const set of sets) {
-      const object = `${set.namespace}/${set.name}`;
-      const held = quarantine.get(object);
-      if (held !== undefined && held.annotations === JSON.stringify(set.annotations)) {
-        present.add(object);
-        left.push({ object, reason: held.reason });
-      } else kept.push(set);
-    }
-    for (const object of [...quarantine.keys()]) if (!present.has(object)) quarantine.delete(object);
-    const generated = generate(kept);
-    if (left.length === 0) return generated;
-    const skipped = [...generated.model.skipped, ...left]
-      .sort((a, b) => a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason));
-    return { ...generated, model: { ...generated.model, skipped } };
+  /** Whether `set` is held: quarantined with the annotations it had then (a changed object is released). */
+  function held(key: string, set: EndpointSet | null): boolean {
+    const entry = quarantine.get(key);
+    if (entry === undefined) return false;
+    if (set !== null && entry.annotations === JSON.stringify(set.annotations)) return true;
+    quarantine.delete(key);
+    return false;
+  }
+
+  /**
+   * The source as the generator sees it: without the quarantined objects. Its changes are the source's,
+   * a held object's as a removal; after the quarantine took or released objects it reports no changes
+   * (null), so the generator compares the whole snapshot.
+   */
+  const withoutQuarantined: GeneratorInput = {
+    snapshot() {
+      const sets = source.snapshot();
+      const present = new Set<string>();
+      const kept = sets.filter((set) => {
+        const key = `${set.namespace}/${set.name}`;
+        if (!held(key, set)) return true;
+        present.add(key);
+        return false;
+      });
+      for (const key of [...quarantine.keys()]) if (!present.has(key)) quarantine.delete(key);
+      quarantineChanged = false;
+      return kept;
+    },
+    takeChanges() {
+      const changes = source.takeChanges?.() ?? null;
+      if (changes === null || quarantineChanged) return null;
+      if (quarantine.size === 0) return changes;
+      const out = new Map(changes);
+      for (const [key, set] of changes) if (held(key, set)) out.set(key, null);
+      return out;
+    },
+  };
+
+  /** Model + render without the quarantined objects, which are listed as skipped. */
+  function generateWithout(): Generated {
+    const generated = generate(withoutQuarantined);
+    if (quarantine.size === 0) return generated;
+    const left: Skipped[] = [...quarantine].map(([object, { reason }]) => ({ object, reason }));
+    const skipped = [...generated.model.skipped, ...left].sort(skippedOrder);
+    const base = generated.model;
+    // The store builds the model's domains on first read (lib/model/store.ts): a pass that never reads
+    // them must not pay for them here either.
+    const model: Model = {
+      get domains() {
+        return base.domains;
+      },
+      skipped,
+    };
+    return { ...generated, model };
   }
 
   /**
    * Quarantines the objects HAProxy's alerts blame for a failed reload (of a new file, or of the
    * installed one at start-up, which an older haconfd may have left with a busy port); whether any was new.
    */
-  function traceFailure(result: ApplyResult, model: Model, sets: EndpointSet[]): boolean {
+  function traceFailure(result: ApplyResult, model: Model): boolean {
     if (result.status !== "reload-failed") return false;
-    return quarantineAll(reloadCulprits(`${result.error}\n${result.reload.detail}`, model), sets);
+    return quarantineAll(reloadCulprits(`${result.error}\n${result.reload.detail}`, model));
   }
 
   /** Quarantines `found` (those not yet held); whether any was new. */
-  function quarantineAll(found: Culprit[], sets: EndpointSet[]): boolean {
+  function quarantineAll(found: Culprit[]): boolean {
     const culprits = found.filter((c) => !quarantine.has(c.object));
+    if (culprits.length === 0) return false;
+    quarantineChanged = true;
+    const sets = source.snapshot();
     for (const culprit of culprits) {
       const set = sets.find((s) => `${s.namespace}/${s.name}` === culprit.object);
       quarantine.set(culprit.object, {
@@ -261,7 +308,7 @@ export function createLoop(options: LoopOptions): Loop {
       });
       log.error("object skipped: HAProxy could not load its part of the config", { ...culprit });
     }
-    return culprits.length > 0;
+    return true;
   }
 
   function scheduleRetry(): void {
@@ -298,8 +345,8 @@ export function createLoop(options: LoopOptions): Loop {
   }
 
   /** The shrink guard: a big drop waits until a second full sync confirms it. */
-  function shrinkHeld(model: Model): string | null {
-    const next = Object.keys(model.domains).length;
+  function shrinkHeld(generated: Generated): string | null {
+    const next = domainCount(generated);
     const previous = appliedDomains;
     if (previous === null || previous === 0 || (previous - next) / previous <= maxShrink) {
       heldSince = null;
@@ -317,6 +364,41 @@ export function createLoop(options: LoopOptions): Loop {
     }%): waiting for a second full sync to confirm`;
   }
 
+  /**
+   * A pass whose generator found nothing new since a pass that succeeded (a resync that changed nothing,
+   * a notification for objects the model ignores) ends here: no hash, no apply. Null when it goes on.
+   */
+  function nothingNew(generated: Generated, started: number, renderMs: number): ApplyRecord | null {
+    const last = records[0];
+    if (generated.unchanged !== true || last === undefined || !passSucceeded(last) || heldSince !== null) {
+      return null;
+    }
+    if (retryTimer !== undefined || applier.reloadPending()) return null;
+    const entry = record(
+      last.outcome === "dry-run" ? "dry-run" : "unchanged",
+      "nothing new since the last pass",
+      started,
+      { renderMs, hash: last.hash },
+    );
+    notify(entry, undefined);
+    return entry;
+  }
+
+  /** sha256 of a generation's config, from its bytes where the generator keeps them. */
+  function hashOf(generated: Generated): string {
+    return sha256Hex(generated.bytes ?? generated.text);
+  }
+
+  /** Installs a generation, handing the applier the hash (and bytes) the pass has already. */
+  function install(generated: Generated, hash: string): Promise<ApplyResult> {
+    return applier.apply(generated.text, {
+      dryRun,
+      signal: stopping.signal,
+      hash,
+      ...(generated.bytes === undefined ? {} : { bytes: generated.bytes }),
+    });
+  }
+
   async function pass(): Promise<ApplyRecord> {
     const started = timers.now();
     passStartedAt = started;
@@ -326,42 +408,43 @@ export function createLoop(options: LoopOptions): Loop {
       }
       let generated: Generated;
       const renderStart = timers.now();
-      const sets = source.snapshot();
       try {
-        generated = generateWithout(sets);
+        generated = generateWithout();
       } catch (error) {
         log.error("render failed, installed config kept", { error: errorText(error) });
         return record("render-failed", errorText(error), started, { renderMs: timers.now() - renderStart });
       }
       const renderMs = timers.now() - renderStart;
       lastSkipped = generated.model.skipped;
+      const quiet = nothingNew(generated, started, renderMs);
+      if (quiet !== null) return quiet;
       // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
       // last finished pass instead of flapping to "differs from the last rendered one".
-      let hash = sha256Hex(generated.text);
+      let hash = hashOf(generated);
       for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
-      const held = dryRun ? null : shrinkHeld(generated.model);
-      if (held !== null) {
-        log.warn("apply held", { reason: held });
+      const shrink = dryRun ? null : shrinkHeld(generated);
+      if (shrink !== null) {
+        log.warn("apply held", { reason: shrink });
         renderedHash = hash;
-        return record("held", held, started, { renderMs, hash });
+        return record("held", shrink, started, { renderMs, hash });
       }
 
       // A listen port another program holds is found before HAProxy tries (and fails) to bind it.
       for (let round = 0; round < TRACE_ROUNDS && probe !== undefined && !dryRun; round++) {
-        if (!quarantineAll(probe(generated.model, applier.installed()), sets)) break;
-        generated = generateWithout(sets);
+        if (!quarantineAll(probe(generated.model, applier.installed()))) break;
+        generated = generateWithout();
         lastSkipped = generated.model.skipped;
-        hash = sha256Hex(generated.text);
+        hash = hashOf(generated);
       }
-      let result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
+      let result = await install(generated, hash);
       // A reload that failed after a good check (a port another program holds) is traced to the objects
       // HAProxy's alert names; without them the rest is applied (checked and reloaded) in this pass.
-      for (let round = 0; round < TRACE_ROUNDS && traceFailure(result, generated.model, sets); round++) {
-        generated = generateWithout(sets);
+      for (let round = 0; round < TRACE_ROUNDS && traceFailure(result, generated.model); round++) {
+        generated = generateWithout();
         lastSkipped = generated.model.skipped;
-        hash = sha256Hex(generated.text);
-        result = await applier.apply(generated.text, { dryRun, signal: stopping.signal });
+        hash = hashOf(generated);
+        result = await install(generated, hash);
       }
       installedHash = result.installedHash ?? null;
       renderedHash = hash;
@@ -379,8 +462,8 @@ export function createLoop(options: LoopOptions): Loop {
       if (passSucceeded({ outcome })) {
         lastSuccessAt = entry.at;
         retryBackoff.reset();
-        liveDomains = generated.model.domains;
-        if (outcome !== "dry-run") appliedDomains = Object.keys(generated.model.domains).length;
+        liveModel = generated.model;
+        if (outcome !== "dry-run") appliedDomains = domainCount(generated);
       } else if (retryable(result)) {
         scheduleRetry();
       }
@@ -462,6 +545,7 @@ export function createLoop(options: LoopOptions): Loop {
       generate = next;
       // New templates may bind differently: objects a failed reload was traced to get another try.
       quarantine.clear();
+      quarantineChanged = true;
       quiescence.flush();
     },
     state() {
@@ -473,7 +557,7 @@ export function createLoop(options: LoopOptions): Loop {
         source: source.status(),
         config: { path: configPath, installedHash, renderedHash },
         ready: readiness(),
-        domains: liveDomains,
+        domains: liveModel.domains,
         skipped: lastSkipped,
         applies: [...records],
         lastCheck,
