@@ -9,13 +9,13 @@ import type { Applier, ApplyResult } from "../apply/apply.ts";
 import { applyPathOf } from "./apply_path.ts";
 import { Backoff } from "../backoff.ts";
 import { sha256Hex } from "../hash.ts";
-import { type Generated, type Generator, type GeneratorInput, trailerDomains } from "../render/generate.ts";
+import { type Generated, type Generator, trailerDomains } from "../render/generate.ts";
 import { type Culprit, reloadCulprits } from "./culprits.ts";
-import type { EndpointSet } from "../model/endpoints.ts";
+import { Quarantine } from "./quarantine.ts";
 import { errorText, type Logger } from "../log.ts";
-import { type Model, type Skipped, skippedOrder } from "../model/model.ts";
+import type { Model } from "../model/model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
-import type { Source } from "../source/source.ts";
+import type { Source, SourceStatus } from "../source/source.ts";
 import type { ApplyOutcome, ApplyRecord, DaemonState } from "./state.ts";
 import { VERSION } from "../version.ts";
 
@@ -88,6 +88,7 @@ function stackOf(error: unknown): string | undefined {
   return error instanceof Error ? error.stack : undefined;
 }
 
+/** How many domains a generation has (without building the model's domain record). */
 function domainCount(generated: Generated): number {
   return generated.domainCount ?? Object.keys(generated.model.domains).length;
 }
@@ -97,6 +98,36 @@ const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
 /** Whether a pass ended well (applied, already current, or a dry run whose check passed). */
 export function passSucceeded(record: Pick<ApplyRecord, "outcome">): boolean {
   return SUCCESS.includes(record.outcome);
+}
+
+/**
+ * Whether this host should serve (the /readyz verdict), from the source's status, the last pass record
+ * and the hashes of the last rendered and the installed config.
+ */
+export function readiness(
+  status: SourceStatus,
+  last: ApplyRecord | undefined,
+  hashes: { renderedHash: string | null; installedHash: string | null },
+): DaemonState["ready"] {
+  // Only the first sync counts: a source error later (the API unreachable) keeps the installed config,
+  // the last good one, serving — and an outage that hits every host must not fail them all (keepalived/README.md).
+  if (!status.synced) return { ok: false, reason: "waiting for the first complete sync with the source" };
+  if (last === undefined) return { ok: false, reason: "no config applied yet" };
+  if (last.outcome === "dry-run") return { ok: true, reason: "dry run: the rendered config checks out" };
+  if (!passSucceeded(last)) {
+    return { ok: false, reason: `last apply ${last.outcome}: ${last.detail}` };
+  }
+  if (hashes.renderedHash !== hashes.installedHash) {
+    return { ok: false, reason: "the installed config differs from the last rendered one" };
+  }
+  // Still ready (see above), but /readyz says why the config may be behind the cluster.
+  if (status.lastError !== null) {
+    return {
+      ok: true,
+      reason: `serving the last good config; the source is failing: ${status.lastError}`,
+    };
+  }
+  return { ok: true, reason: "the installed config is the last one rendered" };
 }
 
 /** Failures that may pass on a later try of the same text (a rejected config will not). */
@@ -156,6 +187,391 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
   }
 }
 
+/** The generate step's product: the config rendered without the quarantined objects, and its hash. */
+interface Rendered {
+  generated: Generated;
+  hash: string;
+}
+
+/** The hash step (of the config's bytes where the generator keeps them: no second encode). */
+function hashed(generated: Generated): Rendered {
+  return { generated, hash: sha256Hex(generated.bytes ?? generated.text) };
+}
+
+/** What the apply step installed (or tried to), and the applier's answer. */
+interface Applied {
+  rendered: Rendered;
+  result: ApplyResult;
+}
+
+/**
+ * The loop behind {@linkcode createLoop}: every wake-up (quiescence, a retry, `runNow`, a new generator)
+ * runs the same pass (`#pass`), one at a time; all its state is in the fields below.
+ */
+class ReconcileLoop implements Loop {
+  // Wiring, fixed at construction.
+  readonly #o: LoopOptions;
+  readonly #log: Logger;
+  readonly #timers: Timers;
+  readonly #dryRun: boolean;
+  readonly #quiescence: Quiescence;
+  readonly #retryBackoff: Backoff;
+  readonly #stopping = new AbortController();
+  readonly #startedAt: number;
+
+  // State, all of it: what the next pass decides on and what state() reports.
+  #generate: Generator;
+  readonly #quarantine: Quarantine;
+  /** The pass records, newest first (at most KEEP_RECORDS). */
+  readonly #records: ApplyRecord[] = [];
+  #lastCheck: ApplyRecord | null = null;
+  #lastReload: ApplyRecord | null = null;
+  #lastSuccessAt: number | null = null;
+  /** What HAProxy serves (the last model applied; its domains are built when state() reads them). */
+  #liveModel: Pick<Model, "domains"> = { domains: {} };
+  /** What the last render skipped. */
+  #lastSkipped: Model["skipped"] = [];
+  #renderedHash: string | null = null;
+  #installedHash: string | null = null;
+  /** How many domains the installed config has, for the shrink guard. */
+  #appliedDomains: number | null = null;
+  /** The source's full-sync count when the shrink guard first held. */
+  #heldSince: number | null = null;
+  #passStartedAt: number | null = null;
+  #retryTimer: unknown = undefined;
+  #closed = false;
+  #currentPass: Promise<void> | null = null;
+  #waiters: { resolve: (record: ApplyRecord) => void }[] = [];
+
+  constructor(options: LoopOptions) {
+    this.#o = options;
+    this.#log = options.log;
+    this.#timers = options.timers ?? realTimers;
+    this.#dryRun = options.dryRun ?? false;
+    this.#generate = options.generate;
+    this.#startedAt = this.#timers.now();
+    this.#retryBackoff = new Backoff(
+      options.retryMinMs ?? 1000,
+      options.retryMaxMs ?? 30_000,
+      options.random ?? Math.random,
+    );
+    try {
+      this.#readInstalled();
+    } catch (error) {
+      this.#log.error("cannot read the installed config's hash", {
+        error: errorText(error),
+        stack: stackOf(error),
+      });
+    }
+    this.#quarantine = new Quarantine(this.#log);
+    this.#quiescence = createQuiescence(() => this.#runPass(), {
+      minMs: options.wait.minMs,
+      maxMs: options.wait.maxMs,
+      timers: this.#timers,
+      onError: (error) =>
+        this.#log.error("pass failed unexpectedly", { error: errorText(error), stack: stackOf(error) }),
+    });
+  }
+
+  start(): void {
+    this.#o.source.onChange(() => this.#quiescence.notify());
+    if (this.#o.source.status().synced) this.#quiescence.notify();
+  }
+
+  runNow(): Promise<ApplyRecord> {
+    return new Promise<ApplyRecord>((resolve) => {
+      this.#waiters.push({ resolve });
+      this.#quiescence.flush();
+    });
+  }
+
+  setGenerator(next: Generator): void {
+    this.#generate = next;
+    // New templates may bind differently: objects a failed reload was traced to get another try.
+    this.#quarantine.clear();
+    this.#quiescence.flush();
+  }
+
+  state(): DaemonState {
+    const source = this.#o.source.status();
+    const hashes = { installedHash: this.#installedHash, renderedHash: this.#renderedHash };
+    return {
+      version: VERSION,
+      startedAt: this.#startedAt,
+      heartbeatAt: this.#passStartedAt ?? this.#timers.now(),
+      source,
+      config: { path: this.#o.configPath, ...hashes },
+      ready: readiness(source, this.#records[0], hashes),
+      domains: this.#liveModel.domains,
+      skipped: this.#lastSkipped,
+      applies: [...this.#records],
+      lastCheck: this.#lastCheck,
+      lastReload: this.#lastReload,
+      lastSuccessAt: this.#lastSuccessAt,
+      reloadMode: this.#o.reloadMode,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#quiescence.close();
+    if (this.#retryTimer !== undefined) this.#timers.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#stopping.abort(new Error("haconfd is stopping"));
+    await this.#currentPass?.catch(() => {});
+  }
+
+  /** The installed config's hash and domain count (the shrink guard also protects what a previous run installed). */
+  #readInstalled(): void {
+    const text = this.#o.applier.installed();
+    if (text === undefined) return;
+    this.#installedHash = sha256Hex(text);
+    this.#appliedDomains = trailerDomains(text) ?? null;
+  }
+
+  /** The quiescence's action: one pass, then its record to everyone waiting in `runNow`. */
+  #runPass(): Promise<void> {
+    const current = this.#runPassAndAnswer().finally(() => {
+      this.#currentPass = null;
+    });
+    this.#currentPass = current;
+    return current;
+  }
+
+  async #runPassAndAnswer(): Promise<void> {
+    const entry = await this.#pass();
+    if (entry.outcome === "held" || entry.outcome === "render-failed" || entry.outcome === "internal-error") {
+      this.#notify(entry, undefined);
+    }
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.resolve(entry);
+  }
+
+  /**
+   * One pass: generate (without quarantined objects) → nothing new? → shrink guard → apply (tracing a failed
+   * reload) → record.
+   */
+  async #pass(): Promise<ApplyRecord> {
+    const { source } = this.#o;
+    const log = this.#log;
+    const started = this.#timers.now();
+    this.#passStartedAt = started;
+    try {
+      if (!source.status().synced) {
+        return this.#record("held", "waiting for the first complete sync with the source", started);
+      }
+      const renderStart = this.#timers.now();
+      let generated: Generated;
+      try {
+        generated = this.#generateKept();
+      } catch (error) {
+        log.error("render failed, installed config kept", { error: errorText(error) });
+        const renderMs = this.#timers.now() - renderStart;
+        return this.#record("render-failed", errorText(error), started, { renderMs });
+      }
+      const renderMs = this.#timers.now() - renderStart;
+      const quiet = this.#nothingNew(generated, started, renderMs);
+      if (quiet !== null) return quiet;
+      const rendered = hashed(generated);
+      for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
+
+      const held = this.#dryRun ? null : this.#shrinkHeld(rendered.generated);
+      if (held !== null) {
+        log.warn("apply held", { reason: held });
+        this.#renderedHash = rendered.hash;
+        return this.#record("held", held, started, { renderMs, hash: rendered.hash });
+      }
+      const applied = await this.#applyTraced(this.#probed(rendered));
+      return this.#recordApplied(applied, started, renderMs);
+    } catch (error) {
+      // Anything unexpected (a bug) is recorded as such and retried, never fatal to the daemon.
+      log.error("pass failed unexpectedly", { error: errorText(error), stack: stackOf(error) });
+      const entry = this.#record("internal-error", errorText(error), started);
+      this.#scheduleRetry();
+      return entry;
+    } finally {
+      this.#passStartedAt = null;
+    }
+  }
+
+  /** The generate step: model + render of the source without the quarantined objects. */
+  #generateKept(): Generated {
+    const generated = this.#quarantine.generateWithout(this.#o.source, this.#generate);
+    this.#lastSkipped = generated.model.skipped;
+    return generated;
+  }
+
+  /** Generate and hash again, after more objects were quarantined. */
+  #render(): Rendered {
+    return hashed(this.#generateKept());
+  }
+
+  /**
+   * A pass whose generator found nothing new since a pass that succeeded (a resync that changed nothing,
+   * a notification for objects the model ignores) ends here: no hash, no apply. Null when it goes on.
+   */
+  #nothingNew(generated: Generated, started: number, renderMs: number): ApplyRecord | null {
+    const last = this.#records[0];
+    if (generated.unchanged !== true || last === undefined || !passSucceeded(last)) return null;
+    if (this.#heldSince !== null || this.#retryTimer !== undefined || this.#o.applier.reloadPending()) {
+      return null;
+    }
+    const outcome = last.outcome === "dry-run" ? "dry-run" : "unchanged";
+    const entry = this.#record(outcome, "nothing new since the last pass", started, {
+      renderMs,
+      hash: last.hash,
+    });
+    this.#notify(entry, undefined);
+    return entry;
+  }
+
+  /** The shrink guard: a big drop waits until a second full sync confirms it; why it holds, or null. */
+  #shrinkHeld(generated: Generated): string | null {
+    const { maxShrink } = this.#o;
+    const next = domainCount(generated);
+    const previous = this.#appliedDomains;
+    if (previous === null || previous === 0 || (previous - next) / previous <= maxShrink) {
+      this.#heldSince = null;
+      return null;
+    }
+    const syncs = this.#o.source.status().fullSyncs;
+    if (this.#heldSince === null) this.#heldSince = syncs;
+    if (syncs > this.#heldSince) {
+      this.#log.warn("shrink confirmed by a second full sync, applying", { from: previous, to: next });
+      this.#heldSince = null;
+      return null;
+    }
+    return `the new config drops ${previous - next} of ${previous} domains (more than ${
+      Math.round(maxShrink * 100)
+    }%): waiting for a second full sync to confirm`;
+  }
+
+  /** `rendered` without the objects whose listen port another program holds, found before HAProxy tries to bind it. */
+  #probed(rendered: Rendered): Rendered {
+    const { probe, applier } = this.#o;
+    if (probe === undefined || this.#dryRun) return rendered;
+    for (let round = 0; round < TRACE_ROUNDS; round++) {
+      const found = probe(rendered.generated.model, applier.installed());
+      if (!this.#quarantine.add(found, () => this.#o.source.snapshot())) break;
+      rendered = this.#render();
+    }
+    return rendered;
+  }
+
+  /**
+   * The apply step. A reload that failed after a good check (a port another program holds) is traced to
+   * the objects HAProxy's alert names; without them the rest is applied (checked and reloaded) in this pass.
+   */
+  async #applyTraced(rendered: Rendered): Promise<Applied> {
+    let result = await this.#apply(rendered);
+    for (
+      let round = 0;
+      round < TRACE_ROUNDS && this.#traceFailure(result, rendered.generated.model);
+      round++
+    ) {
+      rendered = this.#render();
+      result = await this.#apply(rendered);
+    }
+    return { rendered, result };
+  }
+
+  /** Installs a generation, handing the applier the hash (and bytes) the pass has already. */
+  #apply({ generated, hash }: Rendered): Promise<ApplyResult> {
+    return this.#o.applier.apply(generated.text, {
+      dryRun: this.#dryRun,
+      signal: this.#stopping.signal,
+      hash,
+      ...(generated.bytes === undefined ? {} : { bytes: generated.bytes }),
+    });
+  }
+
+  /**
+   * Quarantines the objects HAProxy's alerts blame for a failed reload (of a new file, or of the
+   * installed one at start-up, which an older haconfd may have left with a busy port); whether any was new.
+   */
+  #traceFailure(result: ApplyResult, model: Model): boolean {
+    if (result.status !== "reload-failed") return false;
+    const culprits = reloadCulprits(`${result.error}\n${result.reload.detail}`, model);
+    return this.#quarantine.add(culprits, () => this.#o.source.snapshot());
+  }
+
+  /** The record step after an apply: the pass record, the state it updates, a retry when one may help. */
+  #recordApplied({ rendered, result }: Applied, started: number, renderMs: number): ApplyRecord {
+    this.#installedHash = result.installedHash ?? null;
+    // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
+    // last finished pass instead of flapping to "differs from the last rendered one".
+    this.#renderedHash = rendered.hash;
+    const { outcome, detail, errors } = outcomeOf(result);
+    const reloaded = "reload" in result || "pendingReload" in result;
+    const entry = this.#record(outcome, detail, started, {
+      renderMs,
+      checkMs: result.durations.checkMs > 0 || outcome === "check-failed" ? result.durations.checkMs : null,
+      reloadMs: reloaded ? result.durations.reloadMs : null,
+      hash: result.hash,
+      errors,
+      ...applyPathOf(result),
+    });
+    if (entry.checkMs !== null) this.#lastCheck = entry;
+    if (reloaded) this.#lastReload = entry;
+    if (passSucceeded(entry)) {
+      this.#lastSuccessAt = entry.at;
+      this.#retryBackoff.reset();
+      this.#liveModel = rendered.generated.model;
+      if (outcome !== "dry-run") this.#appliedDomains = domainCount(rendered.generated);
+    } else if (retryable(result)) {
+      this.#scheduleRetry();
+    }
+    this.#notify(entry, result);
+    return entry;
+  }
+
+  /** Adds a pass record (keeping the newest KEEP_RECORDS) and returns it. */
+  #record(
+    outcome: ApplyOutcome,
+    detail: string,
+    started: number,
+    extra: Partial<ApplyRecord> = {},
+  ): ApplyRecord {
+    const now = this.#timers.now();
+    const entry: ApplyRecord = {
+      at: now,
+      outcome,
+      detail,
+      durationMs: now - started,
+      renderMs: null,
+      checkMs: null,
+      reloadMs: null,
+      hash: null,
+      errors: [],
+      ...extra,
+    };
+    this.#records.unshift(entry);
+    this.#records.length = Math.min(this.#records.length, KEEP_RECORDS);
+    return entry;
+  }
+
+  /** Runs a pass after the next backoff delay, unless one is already due or the loop is closed. */
+  #scheduleRetry(): void {
+    if (this.#closed || this.#retryTimer !== undefined) return;
+    const inMs = this.#retryBackoff.next();
+    this.#log.info("retrying", { inMs });
+    this.#retryTimer = this.#timers.setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#quiescence.flush();
+    }, inMs);
+  }
+
+  /** `onPass` must not end a pass or the daemon: a throwing observer is logged and ignored. */
+  #notify(entry: ApplyRecord, result: ApplyResult | undefined): void {
+    try {
+      this.#o.onPass?.(entry, result);
+    } catch (error) {
+      this.#log.error("pass observer failed", { error: errorText(error), stack: stackOf(error) });
+    }
+  }
+}
+
 /**
  * Creates the loop.
  *
@@ -166,413 +582,5 @@ function outcomeOf(result: ApplyResult): { outcome: ApplyOutcome; detail: string
  * ```
  */
 export function createLoop(options: LoopOptions): Loop {
-  const {
-    source,
-    applier,
-    configPath,
-    reloadMode,
-    wait,
-    maxShrink,
-    log,
-    onPass,
-    probe,
-    timers = realTimers,
-  } = options;
-  const { dryRun = false, retryMinMs = 1000, retryMaxMs = 30_000 } = options;
-  let generate = options.generate;
-  const startedAt = timers.now();
-  const records: ApplyRecord[] = [];
-  let lastCheck: ApplyRecord | null = null;
-  let lastReload: ApplyRecord | null = null;
-  let lastSuccessAt: number | null = null;
-  // What HAProxy serves (the last model applied) and what the last render skipped.
-  let liveModel: Pick<Model, "domains"> = { domains: {} };
-  let lastSkipped: Model["skipped"] = [];
-  let renderedHash: string | null = null;
-  let installedHash: string | null = null;
-  let appliedDomains: number | null = null;
-  let heldSince: number | null = null; // full-sync count when the shrink guard first held
-  let passStartedAt: number | null = null;
-  const retryBackoff = new Backoff(retryMinMs, retryMaxMs, options.random ?? Math.random);
-  let retryTimer: unknown = undefined;
-  let closed = false;
-  const stopping = new AbortController();
-  let currentPass: Promise<void> | null = null;
-  let waiters: { resolve: (record: ApplyRecord) => void }[] = [];
-
-  function initialHash(): void {
-    const text = applier.installed();
-    if (text === undefined) return;
-    installedHash = sha256Hex(text);
-    // The shrink guard also protects what a previous run installed.
-    appliedDomains = trailerDomains(text) ?? null;
-  }
-  try {
-    initialHash();
-  } catch (error) {
-    log.error("cannot read the installed config's hash", { error: errorText(error), stack: stackOf(error) });
-  }
-  /**
-   * Objects left out because HAProxy could not load their part (a reload traced to them), by
-   * `namespace/name`, with the annotations they had then: a changed object is tried again.
-   */
-  const quarantine = new Map<string, { annotations: string; reason: string }>();
-  /** Whether the quarantine took or released objects since the generator last read the source. */
-  let quarantineChanged = false;
-
-  /** `onPass` must not end a pass or the daemon: a throwing observer is logged and ignored. */
-  function notify(entry: ApplyRecord, result: ApplyResult | undefined): void {
-    try {
-      onPass?.(entry, result);
-    } catch (error) {
-      log.error("pass observer failed", { error: errorText(error), stack: stackOf(error) });
-    }
-  }
-
-  /** Whether `set` is held: quarantined with the annotations it had then (a changed object is released). */
-  function held(key: string, set: EndpointSet | null): boolean {
-    const entry = quarantine.get(key);
-    if (entry === undefined) return false;
-    if (set !== null && entry.annotations === JSON.stringify(set.annotations)) return true;
-    quarantine.delete(key);
-    return false;
-  }
-
-  /**
-   * The source as the generator sees it: without the quarantined objects. Its changes are the source's,
-   * a held object's as a removal; after the quarantine took or released objects it reports no changes
-   * (null), so the generator compares the whole snapshot.
-   */
-  const withoutQuarantined: GeneratorInput = {
-    snapshot() {
-      const sets = source.snapshot();
-      const present = new Set<string>();
-      const kept = sets.filter((set) => {
-        const key = `${set.namespace}/${set.name}`;
-        if (!held(key, set)) return true;
-        present.add(key);
-        return false;
-      });
-      for (const key of [...quarantine.keys()]) if (!present.has(key)) quarantine.delete(key);
-      quarantineChanged = false;
-      return kept;
-    },
-    takeChanges() {
-      const changes = source.takeChanges?.() ?? null;
-      if (changes === null || quarantineChanged) return null;
-      if (quarantine.size === 0) return changes;
-      const out = new Map(changes);
-      for (const [key, set] of changes) if (held(key, set)) out.set(key, null);
-      return out;
-    },
-  };
-
-  /** Model + render without the quarantined objects, which are listed as skipped. */
-  function generateWithout(): Generated {
-    const generated = generate(withoutQuarantined);
-    if (quarantine.size === 0) return generated;
-    const left: Skipped[] = [...quarantine].map(([object, { reason }]) => ({ object, reason }));
-    const skipped = [...generated.model.skipped, ...left].sort(skippedOrder);
-    const base = generated.model;
-    // The store builds the model's domains on first read (lib/model/store.ts): a pass that never reads
-    // them must not pay for them here either.
-    const model: Model = {
-      get domains() {
-        return base.domains;
-      },
-      skipped,
-    };
-    return { ...generated, model };
-  }
-
-  /**
-   * Quarantines the objects HAProxy's alerts blame for a failed reload (of a new file, or of the
-   * installed one at start-up, which an older haconfd may have left with a busy port); whether any was new.
-   */
-  function traceFailure(result: ApplyResult, model: Model): boolean {
-    if (result.status !== "reload-failed") return false;
-    return quarantineAll(reloadCulprits(`${result.error}\n${result.reload.detail}`, model));
-  }
-
-  /** Quarantines `found` (those not yet held); whether any was new. */
-  function quarantineAll(found: Culprit[]): boolean {
-    const culprits = found.filter((c) => !quarantine.has(c.object));
-    if (culprits.length === 0) return false;
-    quarantineChanged = true;
-    const sets = source.snapshot();
-    for (const culprit of culprits) {
-      const set = sets.find((s) => `${s.namespace}/${s.name}` === culprit.object);
-      quarantine.set(culprit.object, {
-        annotations: JSON.stringify(set?.annotations ?? {}),
-        reason: culprit.reason,
-      });
-      log.error("object skipped: HAProxy could not load its part of the config", { ...culprit });
-    }
-    return true;
-  }
-
-  function scheduleRetry(): void {
-    if (closed || retryTimer !== undefined) return;
-    const inMs = retryBackoff.next();
-    log.info("retrying", { inMs });
-    retryTimer = timers.setTimeout(() => {
-      retryTimer = undefined;
-      quiescence.flush();
-    }, inMs);
-  }
-
-  function record(
-    outcome: ApplyOutcome,
-    detail: string,
-    started: number,
-    extra: Partial<ApplyRecord> = {},
-  ): ApplyRecord {
-    const entry: ApplyRecord = {
-      at: timers.now(),
-      outcome,
-      detail,
-      durationMs: timers.now() - started,
-      renderMs: null,
-      checkMs: null,
-      reloadMs: null,
-      hash: null,
-      errors: [],
-      ...extra,
-    };
-    records.unshift(entry);
-    records.length = Math.min(records.length, KEEP_RECORDS);
-    return entry;
-  }
-
-  /** The shrink guard: a big drop waits until a second full sync confirms it. */
-  function shrinkHeld(generated: Generated): string | null {
-    const next = domainCount(generated);
-    const previous = appliedDomains;
-    if (previous === null || previous === 0 || (previous - next) / previous <= maxShrink) {
-      heldSince = null;
-      return null;
-    }
-    const syncs = source.status().fullSyncs;
-    if (heldSince === null) heldSince = syncs;
-    if (syncs > heldSince) {
-      log.warn("shrink confirmed by a second full sync, applying", { from: previous, to: next });
-      heldSince = null;
-      return null;
-    }
-    return `the new config drops ${previous - next} of ${previous} domains (more than ${
-      Math.round(maxShrink * 100)
-    }%): waiting for a second full sync to confirm`;
-  }
-
-  /**
-   * A pass whose generator found nothing new since a pass that succeeded (a resync that changed nothing,
-   * a notification for objects the model ignores) ends here: no hash, no apply. Null when it goes on.
-   */
-  function nothingNew(generated: Generated, started: number, renderMs: number): ApplyRecord | null {
-    const last = records[0];
-    if (generated.unchanged !== true || last === undefined || !passSucceeded(last) || heldSince !== null) {
-      return null;
-    }
-    if (retryTimer !== undefined || applier.reloadPending()) return null;
-    const entry = record(
-      last.outcome === "dry-run" ? "dry-run" : "unchanged",
-      "nothing new since the last pass",
-      started,
-      { renderMs, hash: last.hash },
-    );
-    notify(entry, undefined);
-    return entry;
-  }
-
-  /** sha256 of a generation's config, from its bytes where the generator keeps them. */
-  function hashOf(generated: Generated): string {
-    return sha256Hex(generated.bytes ?? generated.text);
-  }
-
-  /** Installs a generation, handing the applier the hash (and bytes) the pass has already. */
-  function install(generated: Generated, hash: string): Promise<ApplyResult> {
-    return applier.apply(generated.text, {
-      dryRun,
-      signal: stopping.signal,
-      hash,
-      ...(generated.bytes === undefined ? {} : { bytes: generated.bytes }),
-    });
-  }
-
-  async function pass(): Promise<ApplyRecord> {
-    const started = timers.now();
-    passStartedAt = started;
-    try {
-      if (!source.status().synced) {
-        return record("held", "waiting for the first complete sync with the source", started);
-      }
-      let generated: Generated;
-      const renderStart = timers.now();
-      try {
-        generated = generateWithout();
-      } catch (error) {
-        log.error("render failed, installed config kept", { error: errorText(error) });
-        return record("render-failed", errorText(error), started, { renderMs: timers.now() - renderStart });
-      }
-      const renderMs = timers.now() - renderStart;
-      lastSkipped = generated.model.skipped;
-      const quiet = nothingNew(generated, started, renderMs);
-      if (quiet !== null) return quiet;
-      // Published with the pass's outcome: while the check and reload run, /readyz keeps describing the
-      // last finished pass instead of flapping to "differs from the last rendered one".
-      let hash = hashOf(generated);
-      for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
-
-      const shrink = dryRun ? null : shrinkHeld(generated);
-      if (shrink !== null) {
-        log.warn("apply held", { reason: shrink });
-        renderedHash = hash;
-        return record("held", shrink, started, { renderMs, hash });
-      }
-
-      // A listen port another program holds is found before HAProxy tries (and fails) to bind it.
-      for (let round = 0; round < TRACE_ROUNDS && probe !== undefined && !dryRun; round++) {
-        if (!quarantineAll(probe(generated.model, applier.installed()))) break;
-        generated = generateWithout();
-        lastSkipped = generated.model.skipped;
-        hash = hashOf(generated);
-      }
-      let result = await install(generated, hash);
-      // A reload that failed after a good check (a port another program holds) is traced to the objects
-      // HAProxy's alert names; without them the rest is applied (checked and reloaded) in this pass.
-      for (let round = 0; round < TRACE_ROUNDS && traceFailure(result, generated.model); round++) {
-        generated = generateWithout();
-        lastSkipped = generated.model.skipped;
-        hash = hashOf(generated);
-        result = await install(generated, hash);
-      }
-      installedHash = result.installedHash ?? null;
-      renderedHash = hash;
-      const { outcome, detail, errors } = outcomeOf(result);
-      const entry = record(outcome, detail, started, {
-        renderMs,
-        checkMs: result.durations.checkMs > 0 || outcome === "check-failed" ? result.durations.checkMs : null,
-        reloadMs: "reload" in result || "pendingReload" in result ? result.durations.reloadMs : null,
-        hash: result.hash,
-        errors,
-        ...applyPathOf(result),
-      });
-      if (entry.checkMs !== null) lastCheck = entry;
-      if ("reload" in result || "pendingReload" in result) lastReload = entry;
-      if (passSucceeded({ outcome })) {
-        lastSuccessAt = entry.at;
-        retryBackoff.reset();
-        liveModel = generated.model;
-        if (outcome !== "dry-run") appliedDomains = domainCount(generated);
-      } else if (retryable(result)) {
-        scheduleRetry();
-      }
-      notify(entry, result);
-      return entry;
-    } catch (error) {
-      // Anything unexpected (a bug) is recorded as such and retried, never fatal to the daemon.
-      log.error("pass failed unexpectedly", { error: errorText(error), stack: stackOf(error) });
-      const entry = record("internal-error", errorText(error), started);
-      scheduleRetry();
-      return entry;
-    } finally {
-      passStartedAt = null;
-    }
-  }
-
-  function runPass(): Promise<void> {
-    const current = runPassNow().finally(() => {
-      currentPass = null;
-    });
-    currentPass = current;
-    return current;
-  }
-
-  async function runPassNow(): Promise<void> {
-    const entry = await pass();
-    if (entry.outcome === "held" || entry.outcome === "render-failed" || entry.outcome === "internal-error") {
-      notify(entry, undefined);
-    }
-    const current = waiters;
-    waiters = [];
-    for (const waiter of current) waiter.resolve(entry);
-  }
-
-  const quiescence: Quiescence = createQuiescence(runPass, {
-    minMs: wait.minMs,
-    maxMs: wait.maxMs,
-    timers,
-    onError: (error) =>
-      log.error("pass failed unexpectedly", { error: errorText(error), stack: stackOf(error) }),
-  });
-
-  function readiness(): DaemonState["ready"] {
-    const status = source.status();
-    // Only the first sync counts: a source error later (the API unreachable) keeps the installed config,
-    // the last good one, serving — and an outage that hits every host must not fail them all (keepalived/README.md).
-    if (!status.synced) return { ok: false, reason: "waiting for the first complete sync with the source" };
-    const last = records[0];
-    if (last === undefined) return { ok: false, reason: "no config applied yet" };
-    if (last.outcome === "dry-run") return { ok: true, reason: "dry run: the rendered config checks out" };
-    if (!passSucceeded(last)) {
-      return { ok: false, reason: `last apply ${last.outcome}: ${last.detail}` };
-    }
-    if (renderedHash !== installedHash) {
-      return { ok: false, reason: "the installed config differs from the last rendered one" };
-    }
-    // Still ready (see above), but /readyz says why the config may be behind the cluster.
-    if (status.lastError !== null) {
-      return {
-        ok: true,
-        reason: `serving the last good config; the source is failing: ${status.lastError}`,
-      };
-    }
-    return { ok: true, reason: "the installed config is the last one rendered" };
-  }
-
-  return {
-    start() {
-      source.onChange(() => quiescence.notify());
-      if (source.status().synced) quiescence.notify();
-    },
-    runNow() {
-      return new Promise<ApplyRecord>((resolve) => {
-        waiters.push({ resolve });
-        quiescence.flush();
-      });
-    },
-    setGenerator(next) {
-      generate = next;
-      // New templates may bind differently: objects a failed reload was traced to get another try.
-      quarantine.clear();
-      quarantineChanged = true;
-      quiescence.flush();
-    },
-    state() {
-      const now = timers.now();
-      return {
-        version: VERSION,
-        startedAt,
-        heartbeatAt: passStartedAt ?? now,
-        source: source.status(),
-        config: { path: configPath, installedHash, renderedHash },
-        ready: readiness(),
-        domains: liveModel.domains,
-        skipped: lastSkipped,
-        applies: [...records],
-        lastCheck,
-        lastReload,
-        lastSuccessAt,
-        reloadMode,
-      };
-    },
-    async close() {
-      closed = true;
-      quiescence.close();
-      if (retryTimer !== undefined) timers.clearTimeout(retryTimer);
-      retryTimer = undefined;
-      stopping.abort(new Error("haconfd is stopping"));
-      await currentPass?.catch(() => {});
-    },
-  };
+  return new ReconcileLoop(options);
 }

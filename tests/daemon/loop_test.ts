@@ -5,7 +5,8 @@ import { sha256Hex } from "../../lib/hash.ts";
 import { createGenerator, generate } from "../../lib/render/generate.ts";
 import type { EndpointSet } from "../../lib/model/endpoints.ts";
 import { memoryLogger } from "../../lib/log.ts";
-import { createLoop, type LoopOptions } from "../../lib/daemon/loop.ts";
+import { createLoop, type LoopOptions, readiness } from "../../lib/daemon/loop.ts";
+import type { ApplyRecord } from "../../lib/daemon/state.ts";
 import type { Timers } from "../../lib/daemon/quiescence.ts";
 import { compileTemplates, defaultTemplates } from "../../lib/render/render.ts";
 import { initialStatus, type Source, type SourceStatus } from "../../lib/source/source.ts";
@@ -565,4 +566,37 @@ Deno.test("createLoop() applies again after a failed apply even when the generat
   assert.ok(applier.texts.length >= 2, "the failed apply was not retried");
   assert.ok(loop.state().applies.some((r) => r.outcome === "applied"));
   assert.equal(loop.state().ready.ok, true);
+});
+
+Deno.test("readiness() follows the first sync, the last record and whether the rendered config is installed", () => {
+  const synced = { ...initialStatus("file", "test", "test"), synced: true };
+  const record = (outcome: ApplyRecord["outcome"]): ApplyRecord => ({
+    at: 0,
+    outcome,
+    detail: "why",
+    durationMs: 0,
+    renderMs: null,
+    checkMs: null,
+    reloadMs: null,
+    hash: null,
+    errors: [],
+  });
+  const same = { renderedHash: "a", installedHash: "a" };
+  assert.equal(readiness(initialStatus("file", "test", "test"), record("applied"), same).ok, false);
+  assert.deepEqual(readiness(synced, undefined, same), { ok: false, reason: "no config applied yet" });
+  assert.deepEqual(readiness(synced, record("reload-failed"), same), {
+    ok: false,
+    reason: "last apply reload-failed: why",
+  });
+  assert.equal(readiness(synced, record("applied"), { renderedHash: "b", installedHash: "a" }).ok, false);
+  assert.equal(readiness(synced, record("dry-run"), { renderedHash: "b", installedHash: "a" }).ok, true);
+  assert.deepEqual(readiness(synced, record("unchanged"), same), {
+    ok: true,
+    reason: "the installed config is the last one rendered",
+  });
+  // A later source error keeps the host ready (the installed config is the last good one) and says so.
+  assert.deepEqual(readiness({ ...synced, lastError: "API down" }, record("applied"), same), {
+    ok: true,
+    reason: "serving the last good config; the source is failing: API down",
+  });
 });
