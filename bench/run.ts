@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-console -- a benchmark prints its figures
 /**
  * Benchmarks: speed and memory of the pure pipeline and of `haproxy -c`, printed as a table.
- * Run with `tools/deno task bench`; the figures of a run are kept in bench/RESULTS.md by hand.
+ * Run with `tools/deno task bench` (`tools/deno task bench scale`: the scale benchmark, bench/scale.ts); the figures of a run are kept in bench/RESULTS.md by hand.
  *
  * @module
  */
@@ -79,6 +79,12 @@ const rows: string[][] = [];
 function row(name: string, value: string, note = ""): void {
   rows.push([name, value, note]);
   console.log(`${name.padEnd(58)} ${value.padStart(12)}  ${note}`);
+}
+
+if (Deno.args[0] === "scale") {
+  const { scaleBenchmark } = await import("./scale.ts");
+  await scaleBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
 }
 
 console.log(`haconfd benchmarks — deno ${Deno.version.deno}, ${Deno.build.target}\n`);

@@ -11,8 +11,8 @@ export function sha256(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
 }
 
-/** sha256 of `text` (UTF-8), lower-case hex. */
-export function sha256Hex(text: string): string {
+/** sha256 of `text` (UTF-8, or bytes already encoded), lower-case hex. */
+export function sha256Hex(text: string | Uint8Array): string {
   return createHash("sha256").update(text).digest("hex");
 }
 

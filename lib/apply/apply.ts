@@ -192,6 +192,10 @@ export interface ApplyOptions {
   dryRun?: boolean;
   /** Aborts a check, a wait or a reload. */
   signal?: AbortSignal;
+  /** sha256 (hex) of the text when the caller has it already (saves hashing a large config twice). */
+  hash?: string;
+  /** The text's UTF-8 bytes when the caller has them already (written instead of encoding the text again). */
+  bytes?: Uint8Array;
 }
 
 /** Installs rendered configs one at a time. */
@@ -228,6 +232,8 @@ type Config = Required<Omit<ApplierOptions, "runtime">> & Pick<ApplierOptions, "
 /** One `apply()` call: the text, its hash, the signal, and the durations its result reports. */
 interface Pass {
   text: string;
+  /** The text's UTF-8 bytes when the caller had them (written instead of encoding the text again). */
+  bytes: Uint8Array | undefined;
   hash: string;
   signal: AbortSignal | undefined;
   durations: ApplyDurations;
@@ -304,7 +310,8 @@ class FileApplier implements Applier {
     const started = this.#config.now();
     const pass: Pass = {
       text,
-      hash: sha256Hex(text),
+      bytes: options.bytes,
+      hash: options.hash ?? sha256Hex(text),
       signal: options.signal,
       durations: { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 },
     };
@@ -551,7 +558,7 @@ class FileApplier implements Applier {
       return { reason: outcome.reason };
     }
     try {
-      await atomicWrite(target, pass.text);
+      await atomicWrite(target, pass.bytes ?? pass.text);
     } catch (error) {
       // HAProxy runs servers the file does not have: the reload owed now brings it back to the file.
       this.#pending = true;
@@ -585,7 +592,7 @@ class FileApplier implements Applier {
   ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
     let file: StagedFile;
     try {
-      file = await stageFile(stageAs, pass.text);
+      file = await stageFile(stageAs, pass.bytes ?? pass.text);
     } catch (error) {
       return { error: errorText(error) };
     }

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { type Applier, createApplier } from "../apply/apply.ts";
 import { ConfigError, type Settings } from "../settings/options.ts";
 import { createFileSource } from "../source/file.ts";
-import { bindPort, generate, type ReservedPort } from "../render/generate.ts";
+import { bindPort, createGenerator, type Generator, type ReservedPort } from "../render/generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND } from "../haproxy/check.ts";
 import { busyListenPorts } from "./culprits.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts";
@@ -27,7 +27,6 @@ import {
   type RuntimeTarget,
 } from "../haproxy/runtime.ts";
 import { formatMasterAddress } from "../haproxy/master_cli.ts";
-import type { EndpointSet } from "../model/endpoints.ts";
 import { createKubeSource } from "../source/kube/source.ts";
 import { errorText, type Logger } from "../log.ts";
 import { createLoop, type Loop } from "./loop.ts";
@@ -81,11 +80,8 @@ export function reservedPortsOf(
   return reserved;
 }
 
-function generatorOf(renderer: Renderer, settings: Settings) {
-  const listen = listenOf(settings);
-  const haproxy = haproxyProcessOf(settings);
-  const reserved = reservedPortsOf(settings);
-  return (sets: EndpointSet[]) => generate(sets, renderer, listen, haproxy, reserved);
+function generatorOf(renderer: Renderer, settings: Settings): Generator {
+  return createGenerator(renderer, listenOf(settings), haproxyProcessOf(settings), reservedPortsOf(settings));
 }
 
 /** The source the settings ask for: a watched file (`--from`) or the Kubernetes API. */

@@ -9,10 +9,9 @@ import type { Applier, ApplyResult } from "../apply/apply.ts";
 import { applyPathOf } from "./apply_path.ts";
 import { Backoff } from "../backoff.ts";
 import { sha256Hex } from "../hash.ts";
-import { type Generated, trailerDomains } from "../render/generate.ts";
+import { type Generated, type Generator, trailerDomains } from "../render/generate.ts";
 import { type Culprit, reloadCulprits } from "./culprits.ts";
 import { Quarantine } from "./quarantine.ts";
-import type { EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
 import type { Model } from "../model/model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
@@ -31,8 +30,11 @@ export const STUCK_AFTER_MS = 120_000;
 export interface LoopOptions {
   /** Where endpoint sets come from. */
   source: Source;
-  /** Model + render of a snapshot; throws when a template fails. Replaced by {@linkcode Loop.setGenerator}. */
-  generate: (sets: EndpointSet[]) => Generated;
+  /**
+   * Model + render of the source's sets (lib/render/generate.ts's createGenerator, which reads the source's
+   * changes where it keeps a journal); throws when a template fails. Replaced by {@linkcode Loop.setGenerator}.
+   */
+  generate: Generator;
   /** Installs rendered text. */
   applier: Applier;
   /** The installed config's path (for the state). */
@@ -74,7 +76,7 @@ export interface Loop {
   /** Runs one pass now (after the current one) and resolves with its record. */
   runNow(): Promise<ApplyRecord>;
   /** Replaces the generator (templates re-read on SIGHUP) and re-applies. */
-  setGenerator(generate: (sets: EndpointSet[]) => Generated): void;
+  setGenerator(generate: Generator): void;
   /** The current state, for the status endpoint. */
   state(): DaemonState;
   /** Stops scheduling, aborts a running pass (its check or reload) and resolves once it has ended. */
@@ -84,6 +86,11 @@ export interface Loop {
 /** The stack of an error, for logs of unexpected failures. */
 function stackOf(error: unknown): string | undefined {
   return error instanceof Error ? error.stack : undefined;
+}
+
+/** How many domains a generation has (without building the model's domain record). */
+function domainCount(generated: Generated): number {
+  return generated.domainCount ?? Object.keys(generated.model.domains).length;
 }
 
 const SUCCESS: readonly ApplyOutcome[] = ["applied", "unchanged", "dry-run"];
@@ -186,9 +193,9 @@ interface Rendered {
   hash: string;
 }
 
-/** The hash step. */
+/** The hash step (of the config's bytes where the generator keeps them: no second encode). */
 function hashed(generated: Generated): Rendered {
-  return { generated, hash: sha256Hex(generated.text) };
+  return { generated, hash: sha256Hex(generated.bytes ?? generated.text) };
 }
 
 /** What the apply step installed (or tried to), and the applier's answer. */
@@ -213,15 +220,15 @@ class ReconcileLoop implements Loop {
   readonly #startedAt: number;
 
   // State, all of it: what the next pass decides on and what state() reports.
-  #generate: (sets: EndpointSet[]) => Generated;
+  #generate: Generator;
   readonly #quarantine: Quarantine;
   /** The pass records, newest first (at most KEEP_RECORDS). */
   readonly #records: ApplyRecord[] = [];
   #lastCheck: ApplyRecord | null = null;
   #lastReload: ApplyRecord | null = null;
   #lastSuccessAt: number | null = null;
-  /** What HAProxy serves (the last model applied). */
-  #liveDomains: Model["domains"] = {};
+  /** What HAProxy serves (the last model applied; its domains are built when state() reads them). */
+  #liveModel: Pick<Model, "domains"> = { domains: {} };
   /** What the last render skipped. */
   #lastSkipped: Model["skipped"] = [];
   #renderedHash: string | null = null;
@@ -278,7 +285,7 @@ class ReconcileLoop implements Loop {
     });
   }
 
-  setGenerator(next: (sets: EndpointSet[]) => Generated): void {
+  setGenerator(next: Generator): void {
     this.#generate = next;
     // New templates may bind differently: objects a failed reload was traced to get another try.
     this.#quarantine.clear();
@@ -295,7 +302,7 @@ class ReconcileLoop implements Loop {
       source,
       config: { path: this.#o.configPath, ...hashes },
       ready: readiness(source, this.#records[0], hashes),
-      domains: this.#liveDomains,
+      domains: this.#liveModel.domains,
       skipped: this.#lastSkipped,
       applies: [...this.#records],
       lastCheck: this.#lastCheck,
@@ -341,7 +348,10 @@ class ReconcileLoop implements Loop {
     for (const waiter of waiters) waiter.resolve(entry);
   }
 
-  /** One pass: generate (without quarantined objects) → shrink guard → apply (tracing a failed reload) → record. */
+  /**
+   * One pass: generate (without quarantined objects) → nothing new? → shrink guard → apply (tracing a failed
+   * reload) → record.
+   */
   async #pass(): Promise<ApplyRecord> {
     const { source } = this.#o;
     const log = this.#log;
@@ -352,26 +362,27 @@ class ReconcileLoop implements Loop {
         return this.#record("held", "waiting for the first complete sync with the source", started);
       }
       const renderStart = this.#timers.now();
-      const sets = source.snapshot();
       let generated: Generated;
       try {
-        generated = this.#generateKept(sets);
+        generated = this.#generateKept();
       } catch (error) {
         log.error("render failed, installed config kept", { error: errorText(error) });
         const renderMs = this.#timers.now() - renderStart;
         return this.#record("render-failed", errorText(error), started, { renderMs });
       }
       const renderMs = this.#timers.now() - renderStart;
+      const quiet = this.#nothingNew(generated, started, renderMs);
+      if (quiet !== null) return quiet;
       const rendered = hashed(generated);
       for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
 
-      const held = this.#dryRun ? null : this.#shrinkHeld(rendered.generated.model);
+      const held = this.#dryRun ? null : this.#shrinkHeld(rendered.generated);
       if (held !== null) {
         log.warn("apply held", { reason: held });
         this.#renderedHash = rendered.hash;
         return this.#record("held", held, started, { renderMs, hash: rendered.hash });
       }
-      const applied = await this.#applyTraced(this.#probed(rendered, sets), sets);
+      const applied = await this.#applyTraced(this.#probed(rendered));
       return this.#recordApplied(applied, started, renderMs);
     } catch (error) {
       // Anything unexpected (a bug) is recorded as such and retried, never fatal to the daemon.
@@ -384,22 +395,41 @@ class ReconcileLoop implements Loop {
     }
   }
 
-  /** The generate step: model + render of `sets` without the quarantined objects. */
-  #generateKept(sets: EndpointSet[]): Generated {
-    const generated = this.#quarantine.generateWithout(sets, this.#generate);
+  /** The generate step: model + render of the source without the quarantined objects. */
+  #generateKept(): Generated {
+    const generated = this.#quarantine.generateWithout(this.#o.source, this.#generate);
     this.#lastSkipped = generated.model.skipped;
     return generated;
   }
 
   /** Generate and hash again, after more objects were quarantined. */
-  #render(sets: EndpointSet[]): Rendered {
-    return hashed(this.#generateKept(sets));
+  #render(): Rendered {
+    return hashed(this.#generateKept());
+  }
+
+  /**
+   * A pass whose generator found nothing new since a pass that succeeded (a resync that changed nothing,
+   * a notification for objects the model ignores) ends here: no hash, no apply. Null when it goes on.
+   */
+  #nothingNew(generated: Generated, started: number, renderMs: number): ApplyRecord | null {
+    const last = this.#records[0];
+    if (generated.unchanged !== true || last === undefined || !passSucceeded(last)) return null;
+    if (this.#heldSince !== null || this.#retryTimer !== undefined || this.#o.applier.reloadPending()) {
+      return null;
+    }
+    const outcome = last.outcome === "dry-run" ? "dry-run" : "unchanged";
+    const entry = this.#record(outcome, "nothing new since the last pass", started, {
+      renderMs,
+      hash: last.hash,
+    });
+    this.#notify(entry, undefined);
+    return entry;
   }
 
   /** The shrink guard: a big drop waits until a second full sync confirms it; why it holds, or null. */
-  #shrinkHeld(model: Model): string | null {
+  #shrinkHeld(generated: Generated): string | null {
     const { maxShrink } = this.#o;
-    const next = Object.keys(model.domains).length;
+    const next = domainCount(generated);
     const previous = this.#appliedDomains;
     if (previous === null || previous === 0 || (previous - next) / previous <= maxShrink) {
       this.#heldSince = null;
@@ -418,12 +448,13 @@ class ReconcileLoop implements Loop {
   }
 
   /** `rendered` without the objects whose listen port another program holds, found before HAProxy tries to bind it. */
-  #probed(rendered: Rendered, sets: EndpointSet[]): Rendered {
+  #probed(rendered: Rendered): Rendered {
     const { probe, applier } = this.#o;
     if (probe === undefined || this.#dryRun) return rendered;
     for (let round = 0; round < TRACE_ROUNDS; round++) {
-      if (!this.#quarantine.add(probe(rendered.generated.model, applier.installed()), sets)) break;
-      rendered = this.#render(sets);
+      const found = probe(rendered.generated.model, applier.installed());
+      if (!this.#quarantine.add(found, () => this.#o.source.snapshot())) break;
+      rendered = this.#render();
     }
     return rendered;
   }
@@ -432,23 +463,26 @@ class ReconcileLoop implements Loop {
    * The apply step. A reload that failed after a good check (a port another program holds) is traced to
    * the objects HAProxy's alert names; without them the rest is applied (checked and reloaded) in this pass.
    */
-  async #applyTraced(rendered: Rendered, sets: EndpointSet[]): Promise<Applied> {
+  async #applyTraced(rendered: Rendered): Promise<Applied> {
     let result = await this.#apply(rendered);
     for (
       let round = 0;
-      round < TRACE_ROUNDS && this.#traceFailure(result, rendered.generated.model, sets);
+      round < TRACE_ROUNDS && this.#traceFailure(result, rendered.generated.model);
       round++
     ) {
-      rendered = this.#render(sets);
+      rendered = this.#render();
       result = await this.#apply(rendered);
     }
     return { rendered, result };
   }
 
-  #apply(rendered: Rendered): Promise<ApplyResult> {
-    return this.#o.applier.apply(rendered.generated.text, {
+  /** Installs a generation, handing the applier the hash (and bytes) the pass has already. */
+  #apply({ generated, hash }: Rendered): Promise<ApplyResult> {
+    return this.#o.applier.apply(generated.text, {
       dryRun: this.#dryRun,
       signal: this.#stopping.signal,
+      hash,
+      ...(generated.bytes === undefined ? {} : { bytes: generated.bytes }),
     });
   }
 
@@ -456,9 +490,10 @@ class ReconcileLoop implements Loop {
    * Quarantines the objects HAProxy's alerts blame for a failed reload (of a new file, or of the
    * installed one at start-up, which an older haconfd may have left with a busy port); whether any was new.
    */
-  #traceFailure(result: ApplyResult, model: Model, sets: EndpointSet[]): boolean {
+  #traceFailure(result: ApplyResult, model: Model): boolean {
     if (result.status !== "reload-failed") return false;
-    return this.#quarantine.add(reloadCulprits(`${result.error}\n${result.reload.detail}`, model), sets);
+    const culprits = reloadCulprits(`${result.error}\n${result.reload.detail}`, model);
+    return this.#quarantine.add(culprits, () => this.#o.source.snapshot());
   }
 
   /** The record step after an apply: the pass record, the state it updates, a retry when one may help. */
@@ -482,8 +517,8 @@ class ReconcileLoop implements Loop {
     if (passSucceeded(entry)) {
       this.#lastSuccessAt = entry.at;
       this.#retryBackoff.reset();
-      this.#liveDomains = rendered.generated.model.domains;
-      if (outcome !== "dry-run") this.#appliedDomains = Object.keys(rendered.generated.model.domains).length;
+      this.#liveModel = rendered.generated.model;
+      if (outcome !== "dry-run") this.#appliedDomains = domainCount(rendered.generated);
     } else if (retryable(result)) {
       this.#scheduleRetry();
     }

@@ -152,15 +152,25 @@ export function domainId(domain: string): string {
   return `${domain.replace(/[^a-z0-9]+/g, "_")}_${fnv1aHex(domain)}`;
 }
 
-function ipKey(ip: string): string {
-  if (ip.includes(":")) return `1${ip}`;
-  return `0${ip.split(".").map((part) => part.padStart(3, "0")).join(".")}`;
+/** The value of IPv4 octets in order (no allocation: this runs for every pair of addresses sorted). */
+function ipv4Value(ip: string): number {
+  let value = 0, octet = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      value = value * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + (c - 48);
+  }
+  return value * 256 + octet;
 }
 
-/** Compares IP addresses: IPv4 numerically, then IPv6. */
+/** Compares IP addresses: IPv4 numerically, then IPv6 (by text). */
 export function compareIps(a: string, b: string): number {
-  const ka = ipKey(a), kb = ipKey(b);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+  const sixA = a.includes(":"), sixB = b.includes(":");
+  if (sixA !== sixB) return sixA ? 1 : -1;
+  if (sixA) return a < b ? -1 : a > b ? 1 : 0;
+  return Math.sign(ipv4Value(a) - ipv4Value(b));
 }
 
 function portKey(port: PortView): string {
@@ -185,15 +195,27 @@ function serverName(address: AddressView, port: number, taken: Set<string>): str
   return name;
 }
 
-interface Candidate {
+/** An object's claim on a domain (and on a listen port): valid, not yet resolved against other claims. */
+export interface Candidate {
+  /** The object. */
   set: EndpointSet;
+  /** The domain it claims. */
   domain: string;
+  /** Its domain entry, with the base id (before collision suffixes). */
   data: Domain;
 }
 
-function candidate(
+/** Required {@linkcode ModelOptions}: what {@linkcode candidate} reads. */
+export type ResolvedModelOptions = Required<ModelOptions>;
+
+/**
+ * One object's claim: `null` when it has no routing annotation, a reason when it cannot be used, else
+ * its candidate entry (shared by {@linkcode buildModel} and the incremental store, lib/model/store.ts).
+ * `refused` hears each address that is not a server (skip entries of a usable object).
+ */
+export function candidate(
   set: EndpointSet,
-  options: Required<ModelOptions>,
+  options: ResolvedModelOptions,
   refused: (reason: string) => void,
 ): Candidate | string | null {
   const rawDomain = annotation(set, "domain");
@@ -280,7 +302,7 @@ function candidate(
 }
 
 /** Older claims win; ties go to the smaller `namespace/name`. */
-function claimOrder(a: Candidate, b: Candidate): number {
+export function claimOrder(a: Pick<Candidate, "set">, b: Pick<Candidate, "set">): number {
   const ka = `${a.set.namespace}/${a.set.name}`, kb = `${b.set.namespace}/${b.set.name}`;
   if (a.set.created !== b.set.created) {
     if (a.set.created === "") return 1;
@@ -288,6 +310,37 @@ function claimOrder(a: Candidate, b: Candidate): number {
     return a.set.created < b.set.created ? -1 : 1;
   }
   return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Who holds reserved listen ports, in skip reasons. */
+export const RESERVED_HOLDER = "the HTTP/HTTPS frontends";
+
+/** The skip reason of a claim on a domain that an older claim owns. */
+export function domainTaken(domain: string, owner: Pick<Domain, "namespace" | "name">): string {
+  return `domain "${domain}" is already claimed by ${owner.namespace}/${owner.name} (older claim wins)`;
+}
+
+/** The skip reason of a claim on a listen port that `holder` uses. */
+export function portTaken(port: number, holder: string): string {
+  return `listen port ${port} is already used by ${holder}`;
+}
+
+/** How a winning claim is named as a listen port's holder. */
+export function portHolder(c: Candidate): string {
+  return `${c.set.namespace}/${c.set.name} (${c.domain})`;
+}
+
+/** The order of {@linkcode Model.skipped}: by object, then reason. */
+export function skippedOrder(a: Skipped, b: Skipped): number {
+  return a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason);
+}
+
+/** Options with their defaults filled in. */
+export function resolveModelOptions(options: ModelOptions = {}): ResolvedModelOptions {
+  return {
+    listenPorts: options.listenPorts ?? DEFAULT_LISTEN_PORTS,
+    reservedPorts: options.reservedPorts ?? [],
+  };
 }
 
 /**
@@ -300,10 +353,7 @@ function claimOrder(a: Candidate, b: Candidate): number {
  * ```
  */
 export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = {}): Model {
-  const resolved: Required<ModelOptions> = {
-    listenPorts: options.listenPorts ?? DEFAULT_LISTEN_PORTS,
-    reservedPorts: options.reservedPorts ?? [],
-  };
+  const resolved = resolveModelOptions(options);
   const skipped: Skipped[] = [];
   const candidates: Candidate[] = [];
   for (const set of sets) {
@@ -323,7 +373,7 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
   const ids = new Set<string>();
   const listenPorts = new Map<number, string>();
   for (const reserved of resolved.reservedPorts) {
-    if (typeof reserved === "number") listenPorts.set(reserved, "the HTTP/HTTPS frontends");
+    if (typeof reserved === "number") listenPorts.set(reserved, RESERVED_HOLDER);
     else listenPorts.set(reserved.port, reserved.by);
   }
   for (const c of candidates) {
@@ -332,25 +382,24 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
     if (owner) {
       skipped.push({
         object,
-        reason:
-          `domain "${c.domain}" is already claimed by ${owner.namespace}/${owner.name} (older claim wins)`,
+        reason: domainTaken(c.domain, owner),
       });
       continue;
     }
     if (c.data.listenPort !== null) {
       const holder = listenPorts.get(c.data.listenPort);
       if (holder !== undefined) {
-        skipped.push({ object, reason: `listen port ${c.data.listenPort} is already used by ${holder}` });
+        skipped.push({ object, reason: portTaken(c.data.listenPort, holder) });
         continue;
       }
-      listenPorts.set(c.data.listenPort, `${object} (${c.domain})`);
+      listenPorts.set(c.data.listenPort, portHolder(c));
     }
     let id = c.data.id;
     for (let n = 2; ids.has(id); n++) id = `${c.data.id}_${n}`;
     ids.add(id);
     domains.set(c.domain, { ...c.data, id });
   }
-  skipped.sort((a, b) => a.object.localeCompare(b.object) || a.reason.localeCompare(b.reason));
+  skipped.sort(skippedOrder);
   const sorted = [...domains.keys()].sort();
   return { domains: Object.fromEntries(sorted.map((d) => [d, domains.get(d)!])), skipped };
 }

@@ -5,6 +5,8 @@
  */
 import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
+import { createModelStore, type SetChanges } from "../model/store.ts";
+import { concatBytes, createFragmentRenderer } from "./fragments.ts";
 import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
 import { VERSION } from "../version.ts";
 
@@ -14,7 +16,27 @@ export interface Generated {
   model: Model;
   /** The config text. */
   text: string;
+  /** How many domains the model has (without building `model.domains`). */
+  domainCount?: number;
+  /** True when the text is the one the generator produced last time (nothing the config shows changed). */
+  unchanged?: boolean;
+  /** The text's UTF-8 bytes, when the generator keeps them (assembled from cached parts: no 5 MB encode). */
+  bytes?: Uint8Array<ArrayBuffer>;
 }
+
+/** What a generator reads from a source: its snapshot, and its changes where it keeps a journal. */
+export interface GeneratorInput {
+  /** The current endpoint sets. */
+  snapshot(): EndpointSet[];
+  /**
+   * The sets changed since the last call (by `namespace/name`, null when gone), or null when the source
+   * cannot say (then the generator compares the whole snapshot).
+   */
+  takeChanges?(): SetChanges | null;
+}
+
+/** Brings the model and config text up to date with a source. Throws the renderer's `TemplateError`. */
+export type Generator = (input: GeneratorInput) => Generated;
 
 /** The port of a `host:port` bind, if it has one. */
 export function bindPort(bind: string): number | undefined {
@@ -50,6 +72,77 @@ export function trailerDomains(text: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** A generator's last text, with its UTF-8 parts where it keeps them, joined on first use. */
+interface Rendered {
+  text: string;
+  parts: Uint8Array[] | null;
+  bytes: Uint8Array<ArrayBuffer> | null;
+}
+
+function generated(model: Model, rendered: Rendered, domainCount: number, unchanged: boolean): Generated {
+  const out: Generated = { model, text: rendered.text, domainCount, unchanged };
+  const parts = rendered.parts;
+  if (parts === null) return out;
+  // Joining the parts copies the whole config: only the pass that hashes and writes it pays for that.
+  Object.defineProperty(out, "bytes", { enumerable: true, get: () => rendered.bytes ??= concatBytes(parts) });
+  return out;
+}
+
+/** The ports a TCP service may not claim: the HTTP/HTTPS frontends' (bare numbers) and `reserved`. */
+function reservedPortsOf(listen: Listen, reserved: readonly ReservedPort[]): (number | ReservedPort)[] {
+  return [
+    ...[bindPort(listen.http), bindPort(listen.https)].filter((p): p is number => p !== undefined),
+    ...reserved,
+  ];
+}
+
+/**
+ * A generator that does the work a change needs: the model store (lib/model/store.ts) re-resolves the
+ * objects that changed; the default templates re-render the fragments of the domains that changed
+ * (lib/render/fragments.ts), other templates render in full; when no domain changed, the last text is
+ * returned as it is, marked `unchanged`. Its output equals {@linkcode generate}'s for the same objects.
+ *
+ * @example
+ * ```ts
+ * const next = createGenerator(compileTemplates(defaultTemplates()), listen);
+ * const { text, unchanged } = next(source);
+ * ```
+ */
+export function createGenerator(
+  renderer: Renderer,
+  listen: Listen,
+  haproxy?: HaproxyProcess,
+  reserved: readonly ReservedPort[] = [],
+): Generator {
+  const store = createModelStore({ reservedPorts: reservedPortsOf(listen, reserved) });
+  const data = templateData({ domains: {}, skipped: [] }, listen, haproxy);
+  const fragments = renderer.builtin
+    ? createFragmentRenderer({ listen: data.listen, haproxy: data.haproxy, meta: data.meta })
+    : null;
+  let started = false;
+  let last: Rendered | null = null;
+  // Domains changed since the last successful render (a failed render leaves them to the next call).
+  const pending = new Set<string>();
+  return (input) => {
+    const changes = input.takeChanges?.() ?? null;
+    const update = started && changes !== null ? store.apply(changes) : store.replaceAll(input.snapshot());
+    started = true;
+    for (const name of update.domains) pending.add(name);
+    const model = store.model();
+    const domainCount = store.domainCount();
+    if (last !== null && pending.size === 0) return generated(model, last, domainCount, true);
+    last = fragments
+      ? { ...fragments.render(pending, store.domain, domainsTrailer(domainCount)), bytes: null }
+      : {
+        text: renderer.render({ ...data, domains: model.domains }) + domainsTrailer(domainCount),
+        parts: null,
+        bytes: null,
+      };
+    pending.clear();
+    return generated(model, last, domainCount, false);
+  };
+}
+
 /**
  * Builds the model and renders it, adding a trailer comment with the domain count (so that a restarted
  * daemon's shrink guard knows what the installed config serves). Throws the renderer's `TemplateError` when a template fails.
@@ -66,11 +159,8 @@ export function generate(
   haproxy?: HaproxyProcess,
   reserved: readonly ReservedPort[] = [],
 ): Generated {
-  const reservedPorts = [
-    ...[bindPort(listen.http), bindPort(listen.https)].filter((p): p is number => p !== undefined),
-    ...reserved,
-  ];
-  const model = buildModel(sets, { reservedPorts });
+  const model = buildModel(sets, { reservedPorts: reservedPortsOf(listen, reserved) });
   const text = renderer.render(templateData(model, listen, haproxy));
-  return { model, text: text + domainsTrailer(Object.keys(model.domains).length) };
+  const domainCount = Object.keys(model.domains).length;
+  return { model, text: text + domainsTrailer(domainCount), domainCount };
 }

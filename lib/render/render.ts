@@ -106,6 +106,8 @@ export interface Renderer {
   render(data: TemplateData): string;
   /** The files it was compiled from. */
   readonly files: readonly TemplateFile[];
+  /** Whether the files are the embedded defaults, which lib/render/fragments.ts can render incrementally. */
+  readonly builtin?: boolean;
 }
 
 type Compiled = (data: TemplateData) => string;
@@ -175,10 +177,28 @@ function compileOne(file: TemplateFile): Compiled {
   };
 }
 
-/** Strips trailing blanks and collapses runs of blank lines in rendered output. */
+/** Strips blanks at the ends of lines; text without any is returned as it is (no copy). */
+export function stripTrailingBlanks(text: string): string {
+  return /[ \t]$|[ \t]\n/.test(text) ? text.replace(/[ \t]+$/gm, "") : text;
+}
+
+/** `text` ending with exactly one newline (none when empty): checked from the end, not by a regex scan. */
+function oneNewline(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 10) end--;
+  return end === 0 ? "" : end === text.length - 1 ? text : `${text.slice(0, end)}\n`;
+}
+
+/**
+ * Strips trailing blanks and collapses runs of blank lines in rendered output. Each replacement runs
+ * only when a cheap search finds something to replace: most output has nothing, and a whole-text regex
+ * costs time and garbage at scale.
+ */
 function tidy(text: string): string {
-  const out = text.replace(/[ \t]+$/gm, "").replace(/\n{3,}/g, "\n\n").replace(/^\n+/, "");
-  return out === "" ? "" : out.replace(/\n*$/, "\n");
+  let out = stripTrailingBlanks(text);
+  if (out.includes("\n\n\n")) out = out.replace(/\n{3,}/g, "\n\n");
+  if (out.charCodeAt(0) === 10) out = out.replace(/^\n+/, "");
+  return oneNewline(out);
 }
 
 /**
@@ -192,13 +212,17 @@ function tidy(text: string): string {
  */
 export function compileTemplates(files: readonly TemplateFile[]): Renderer {
   const compiled = files.map((file) => compileOne(file));
+  const defaults = defaultTemplates();
+  const builtin = files.length === defaults.length &&
+    files.every((f, i) => f.name === defaults[i]!.name && f.source === defaults[i]!.source);
   return {
     files,
+    builtin,
     render(data) {
       // Each *.eta output is already tidied and *.conf text stays as written; parts are separated by one
       // blank line and the whole ends with exactly one newline.
       const parts = compiled.map((fn) => fn(data)).filter((part) => part.trim() !== "");
-      return parts.map((part) => part.replace(/\n*$/, "\n")).join("\n");
+      return parts.map(oneNewline).join("\n");
     },
   };
 }

@@ -46,6 +46,11 @@ export interface Source {
   run(signal: AbortSignal): Promise<void>;
   /** The current endpoint sets (valid once `status().synced`). */
   snapshot(): EndpointSet[];
+  /**
+   * Optional journal: the endpoint sets changed since the last call, by `namespace/name` (null: gone or
+   * no longer routed), or null when the source cannot say (the caller then reads `snapshot()`).
+   */
+  takeChanges?(): Map<string, EndpointSet | null> | null;
   /** Registers a listener called after every change to the snapshot and after every full sync. */
   onChange(listener: () => void): void;
   /** Current status. */

@@ -15,13 +15,15 @@ import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { DaemonState, HaproxyView } from "../daemon/state.ts";
-import { renderStatusPage, type Verdict } from "./page.ts";
+import { backendOf, renderStatusPage, type Verdict } from "./page.ts";
+import { type DomainQuery, parseDomainQuery } from "./domain_query.ts";
 import {
   ALIVE_TEXT,
   DEFAULT_STALE_AFTER_MS,
   liveness,
   readinessVerdict,
   READY_TEXT,
+  STATUS_ROUTES,
   statusDocument,
 } from "./document.ts";
 
@@ -33,7 +35,8 @@ export const ROUTES = {
   page: "/",
   healthz: "/healthz",
   readyz: "/readyz",
-  status: "/status",
+  status: STATUS_ROUTES.status,
+  domain: STATUS_ROUTES.domain,
   metrics: "/metrics",
   config: "/config",
 } as const;
@@ -203,11 +206,38 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
   app.get(ROUTES.healthz, (c) => verdictText(c, liveness(readState(), now(), staleAfterMs)));
   app.get(ROUTES.readyz, (c) => verdictText(c, readinessVerdict(readState(), now(), staleAfterMs)));
 
+  function listQuery(c: Context): DomainQuery {
+    try {
+      return parseDomainQuery({
+        q: c.req.query("q"),
+        offset: c.req.query("offset"),
+        limit: c.req.query("limit"),
+      });
+    } catch (error) {
+      throw new HTTPException(400, { message: errorText(error) });
+    }
+  }
+
   app.get(ROUTES.status, async (c) => {
-    const doc = { node, ...statusDocument(readState(), await haproxyView(), now(), staleAfterMs) };
+    const query = listQuery(c);
+    const doc = { node, ...statusDocument(readState(), await haproxyView(), now(), staleAfterMs, query) };
     const pretty = c.req.query("pretty") !== undefined;
     c.header("Content-Type", "application/json; charset=utf-8");
     return c.body(JSON.stringify(doc, null, pretty ? 2 : undefined) + "\n");
+  });
+
+  app.get(ROUTES.domain, async (c) => {
+    const name = c.req.param("name");
+    const domains = readState().domains;
+    const domain = Object.hasOwn(domains, name) ? domains[name] : undefined;
+    if (domain === undefined) {
+      throw new HTTPException(404, {
+        message: `Not found: no domain ${JSON.stringify(name)} in the last model`,
+      });
+    }
+    const detail = { domain: name, ...domain, haproxy: backendOf(domain, await haproxyView()) ?? null };
+    c.header("Content-Type", "application/json; charset=utf-8");
+    return c.body(JSON.stringify(detail, null, c.req.query("pretty") !== undefined ? 2 : undefined) + "\n");
   });
 
   app.get(ROUTES.metrics, async (c) => {
@@ -229,7 +259,10 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
     }
     const state = readState();
     const at = now();
+    const domain = c.req.query("domain");
     const page = await renderStatusPage({
+      query: listQuery(c),
+      ...(domain === undefined ? {} : { domain }),
       state,
       haproxy: await haproxyView(),
       health: liveness(state, at, staleAfterMs),

@@ -6,7 +6,16 @@
  */
 import type { DaemonState, HaproxyView } from "../daemon/state.ts";
 import type { Verdict } from "./page.ts";
+import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
 import { commit } from "../version.ts";
+
+/** The paths the document links to (the app's routes, lib/status/app.ts). */
+export const STATUS_ROUTES = {
+  /** The document itself. */
+  status: "/status",
+  /** One domain in full. */
+  domain: "/status/domains/:name",
+} as const;
 
 /** `/healthz` body while the loop is alive. */
 export const ALIVE_TEXT = "ok";
@@ -74,16 +83,33 @@ function run(record: DaemonState["applies"][number] | null, duration: number | n
   };
 }
 
-/** The `/status` JSON document. */
+/** Servers of all domains: ready and not. */
+function serverCounts(domains: DaemonState["domains"]): { ready: number; notReady: number; domains: number } {
+  let ready = 0, all = 0, count = 0;
+  for (const name in domains) {
+    count++;
+    for (const server of domains[name]!.servers) {
+      all++;
+      if (server.ready) ready++;
+    }
+  }
+  return { ready, notReady: all - ready, domains: count };
+}
+
+/**
+ * The `/status` JSON document: the summary, and one page of the domains (`query`: search, offset, limit;
+ * the first {@linkcode DEFAULT_LIMIT} by default) and of the skipped objects.
+ */
 export function statusDocument(
   state: DaemonState,
   haproxy: HaproxyView | null,
   now: number,
   staleAfterMs: number = DEFAULT_STALE_AFTER_MS,
+  query: DomainQuery = { q: "", offset: 0, limit: DEFAULT_LIMIT },
 ): Record<string, unknown> {
-  const domains = Object.entries(state.domains);
-  const servers = domains.reduce((n, [, d]) => n + d.servers.length, 0);
-  const readyServers = domains.reduce((n, [, d]) => n + d.servers.filter((s) => s.ready).length, 0);
+  const page = pageOfDomains(state.domains, query);
+  const counted = serverCounts(state.domains);
+  const next = query.offset + query.limit < page.matched ? pageLink(query, query.offset + query.limit) : null;
   const source = state.source;
   return {
     version: state.version,
@@ -109,11 +135,11 @@ export function statusDocument(
     },
     counts: {
       objects: source.objects,
-      domains: domains.length,
-      servers: { ready: readyServers, notReady: servers - readyServers },
+      domains: counted.domains,
+      servers: { ready: counted.ready, notReady: counted.notReady },
       skipped: state.skipped.length,
     },
-    skipped: state.skipped,
+    skipped: state.skipped.slice(0, query.limit),
     config: {
       path: state.config.path,
       installedHash: state.config.installedHash,
@@ -128,14 +154,26 @@ export function statusDocument(
     lastCheck: run(state.lastCheck, state.lastCheck?.checkMs ?? null),
     lastReload: run(state.lastReload, state.lastReload?.reloadMs ?? null),
     applies: state.applies.map((a) => ({ ...a, at: iso(a.at) })),
-    domains: Object.fromEntries(domains.map(([name, d]) => [name, {
-      proto: d.proto,
-      port: d.port,
-      listenPort: d.listenPort,
-      object: `${d.namespace}/${d.name}`,
-      id: d.id,
-      servers: d.servers,
-    }])),
+    domainsPage: {
+      q: query.q,
+      offset: query.offset,
+      limit: query.limit,
+      matched: page.matched,
+      next: next === null ? null : `${STATUS_ROUTES.status}${next}`,
+      detail: STATUS_ROUTES.domain,
+    },
+    domains: Object.fromEntries(page.entries.map(([name, d]) => [name, domainSummary(d)])),
     haproxy: haproxy === null ? null : { ...haproxy, readAt: iso(haproxy.readAt) },
+  };
+}
+
+function domainSummary(d: DaemonState["domains"][string]): Record<string, unknown> {
+  return {
+    proto: d.proto,
+    port: d.port,
+    listenPort: d.listenPort,
+    object: `${d.namespace}/${d.name}`,
+    id: d.id,
+    servers: d.servers,
   };
 }

@@ -7,6 +7,7 @@
  */
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
+import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
 import type { Domain } from "../model/model.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../daemon/state.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
@@ -38,6 +39,10 @@ export interface StatusPageInput {
   node?: string;
   /** Reload the page every so many seconds (a `<meta http-equiv="refresh">`); off when absent. */
   refreshSeconds?: number;
+  /** Which domains to list: search, offset, limit. @default {the first page, no search} */
+  query?: DomainQuery;
+  /** Show this domain's detail instead of the list. */
+  domain?: string;
 }
 
 /** How a server looks on the page: a label and a tone. */
@@ -56,6 +61,7 @@ type HaproxyServer = HaproxyView["backends"][string][number];
 
 const TITLE = "haconfd status";
 const APPLIES_SHOWN = 10;
+const SKIPPED_SHOWN = 200;
 const HASH_SHOWN = 12;
 const FOOTER_LINKS: readonly (readonly [string, string])[] = [
   ["status?pretty", "status JSON"],
@@ -178,7 +184,10 @@ function domainRow(name: string, domain: Domain, haproxy: HaproxyView | null): H
     : looks.map(({ server, look }) => serverChip(server, look));
   return html`
     <tr>
-      <td><span class="domain">${name}</span><div class="sub">${domain.namespace}/${domain.name}</div></td>
+      <td>
+        <a href="?domain=${encodeURIComponent(name)}"><span class="domain">${name}</span></a>
+        <div class="sub">${domain.namespace}/${domain.name}</div>
+      </td>
       <td><span class="proto">${domain.proto}</span></td>
       <td class="mono num">${frontendOf(domain)}</td>
       <td class="mono num">${domain.port}</td>
@@ -190,28 +199,81 @@ function domainRow(name: string, domain: Domain, haproxy: HaproxyView | null): H
   `;
 }
 
-function domainsSection(state: DaemonState, haproxy: HaproxyView | null): Html {
-  const entries = Object.entries(state.domains).sort(([a], [b]) => a.localeCompare(b));
-  const rows = entries.map(([name, d]) => domainRow(name, d, haproxy));
-  const body = entries.length === 0 ? html`<div class="empty">No domains in the last model.</div>` : html`
-    <table>
-      <thead>
-        <tr>
-          <th>Domain</th>
-          <th>Proto</th>
-          <th title="How HAProxy picks the backend: Host header, TLS SNI, or a port of its own">Route</th>
-          <th title="Port on the servers">Port</th>
-          <th>State</th>
-          <th>Servers</th>
-        </tr>
-      </thead>
-      <tbody>${rows}</tbody>
-    </table>
+function searchForm(query: DomainQuery, matched: number, total: number): Html {
+  const end = Math.min(query.offset + query.limit, matched);
+  const shown = matched === 0 ? "none" : `${query.offset + 1}–${end} of ${matched}`;
+  const previous = query.offset > 0
+    ? html`<a href="${pageLink(query, Math.max(0, query.offset - query.limit))}">previous</a>`
+    : "";
+  const next = end < matched ? html`<a href="${pageLink(query, end)}">next</a>` : "";
+  const of = query.q === "" ? "" : html`
+    <span class="sub">(${total} in all)</span>
   `;
   return html`
+    <form class="search" method="get" action="">
+      <input type="search" name="q" value="${query.q}" placeholder="domain or namespace/name">
+      ${query.limit === DEFAULT_LIMIT ? "" : html`<input type="hidden" name="limit" value="${query.limit}">`}
+      <button type="submit">Search</button>
+      <span class="sub">showing ${shown}</span>${of} ${previous} ${next}
+    </form>
+  `;
+}
+
+function domainDetail(state: DaemonState, haproxy: HaproxyView | null, name: string): Html {
+  const domain = Object.hasOwn(state.domains, name) ? state.domains[name] : undefined;
+  const body = domain === undefined
+    ? html`<div class="empty">No domain "${name}" in the last model.</div>`
+    : html`
+      <table>
+        <tbody>${domainRow(name, domain, haproxy)}</tbody>
+      </table>
+      <dl class="detail">
+        <dt>backend id</dt>
+        <dd class="mono">${domain.id}</dd>
+        <dt>ports</dt>
+        <dd class="mono">${Object.entries(domain.ports).map(([k, v]) => `${k}=${v}`).join(", ") ||
+          "none"}</dd>
+        <dt>ready</dt>
+        <dd class="mono">${domain.ips.join(", ") || "none"}</dd>
+        <dt>not ready</dt>
+        <dd class="mono">${domain.notReadyIps.join(", ") || "none"}</dd>
+      </dl>
+    `;
+  return html`
     <section id="domains">
-      <h2>Domains <span class="count">${entries.length}</span></h2>
+      <h2>Domain <span class="count">${name}</span> <a class="sub" href="?">all domains</a></h2>
       ${body}
+    </section>
+  `;
+}
+
+function domainsSection(state: DaemonState, haproxy: HaproxyView | null, query: DomainQuery): Html {
+  const page = pageOfDomains(state.domains, query);
+  const entries = page.entries;
+  const rows = entries.map(([name, d]) => domainRow(name, d, haproxy));
+  const body = entries.length === 0
+    ? html`<div class="empty">${
+      page.total === 0 ? "No domains in the last model." : "No domain matches the search."
+    }</div>`
+    : html`
+      <table>
+        <thead>
+          <tr>
+            <th>Domain</th>
+            <th>Proto</th>
+            <th title="How HAProxy picks the backend: Host header, TLS SNI, or a port of its own">Route</th>
+            <th title="Port on the servers">Port</th>
+            <th>State</th>
+            <th>Servers</th>
+          </tr>
+        </thead>
+        <tbody>${rows}</tbody>
+      </table>
+    `;
+  return html`
+    <section id="domains">
+      <h2>Domains <span class="count">${page.total}</span></h2>
+      ${page.total > query.limit || query.q !== "" ? searchForm(query, page.matched, page.total) : ""} ${body}
     </section>
   `;
 }
@@ -264,7 +326,8 @@ function skippedSection(state: DaemonState): Html {
     ...state.source.problems.map((p) => ({ object: p.object, reason: p.reason, kind: "unreadable" })),
   ];
   if (items.length === 0) return raw("");
-  const rows = items.map((i) =>
+  // Thousands of skipped objects would make the page megabytes: the first ones, and /status has the rest.
+  const rows = items.slice(0, SKIPPED_SHOWN).map((i) =>
     html`
       <tr>
         <td class="mono">${i.object}</td>
@@ -275,7 +338,11 @@ function skippedSection(state: DaemonState): Html {
   );
   return html`
     <section id="skipped">
-      <h2>Skipped objects <span class="count">${items.length}</span></h2>
+      <h2>Skipped objects <span class="count">${items.length}</span>${items.length > SKIPPED_SHOWN
+        ? html`
+          <span class="sub">first ${SKIPPED_SHOWN} shown</span>
+        `
+        : ""}</h2>
       <table>
         <thead>
           <tr>
@@ -529,7 +596,12 @@ export async function renderStatusPage(input: StatusPageInput): Promise<string> 
           <div class="cards">
             ${cards}
           </div>
-          ${domainsSection(state, input.haproxy)} ${appliesSection(state, now)} ${skippedSection(state)}
+          ${input.domain === undefined
+            ? domainsSection(state, input.haproxy, input.query ?? { q: "", offset: 0, limit: DEFAULT_LIMIT })
+            : domainDetail(state, input.haproxy, input.domain)} ${appliesSection(
+              state,
+              now,
+            )} ${skippedSection(state)}
           <footer>${footer}</footer>
         </main>
       </body>

@@ -112,6 +112,8 @@ export interface KubeSourceOptions extends ResolveOptions, WatchTuning {
 export interface KubeSource extends Source {
   /** Who the source is to the API (certificate / token subject), once running. */
   identity(): string;
+  /** See {@linkcode Source.takeChanges}: the Kubernetes source keeps the journal. */
+  takeChanges(): Map<string, EndpointSet | null> | null;
 }
 
 function byName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
@@ -172,6 +174,10 @@ export async function createKubeSource(
 
   const listeners: (() => void)[] = [];
   let cache: EndpointSet[] | undefined;
+  // Keys (`namespace/name`) of the endpoint sets changed since takeChanges() last ran; null: unknown
+  // (new watchers), the consumer reads the whole snapshot. sliceIndex: service key → its slices' keys.
+  let journal: Set<string> | null = null;
+  const sliceIndex = new Map<string, Set<string>>();
   let client: KubeClient | undefined;
   const namespaces: (string | undefined)[] = settings.namespace.length > 0
     ? [...new Set(settings.namespace)]
@@ -198,7 +204,28 @@ export async function createKubeSource(
     return serviceWatchers.some((w) => w.store.get(key));
   }
 
+  function track(changes: readonly Change<unknown>[]): void {
+    for (const change of changes) journal?.add(change.key);
+  }
+
+  function indexSlices(changes: readonly Change<SliceView | null>[]): void {
+    for (const { key, previous, value } of changes) {
+      if (previous) {
+        const service = `${previous.namespace}/${previous.service}`;
+        sliceIndex.get(service)?.delete(key);
+        journal?.add(service);
+      }
+      if (value) {
+        const service = `${value.namespace}/${value.service}`;
+        const keys = sliceIndex.get(service) ?? new Set<string>();
+        sliceIndex.set(service, keys.add(key));
+        journal?.add(service);
+      }
+    }
+  }
+
   function onSliceChange(changes: readonly Change<SliceView | null>[]): void {
+    indexSlices(changes);
     // Slices of a Service without routing annotations change nothing the model sees.
     const relevant = changes.some((c) =>
       [c.value, c.previous].some((slice) =>
@@ -231,6 +258,32 @@ export async function createKubeSource(
       cache = joinSlices(services.sort(byName), slices);
     }
     return cache;
+  }
+
+  /** The current set of one key, as snapshot() would have it (null when it has none). */
+  function current(key: string): EndpointSet | null {
+    if (settings.resource === "endpoints") {
+      for (const w of endpointWatchers) {
+        const set = w.store.get(key);
+        if (set) return set;
+      }
+      return null;
+    }
+    const service = serviceWatchers.map((w) => w.store.get(key)).find((s) => s);
+    if (!service) return null;
+    const slices: SliceView[] = [];
+    for (const sliceKey of sliceIndex.get(key) ?? []) {
+      const slice = sliceWatchers.map((w) => w.store.get(sliceKey)).find((s) => s);
+      if (slice) slices.push(slice);
+    }
+    return joinSlices([service], slices)[0] ?? null;
+  }
+
+  function takeChanges(): Map<string, EndpointSet | null> | null {
+    const keys = journal;
+    journal = new Set();
+    if (keys === null) return null;
+    return new Map([...keys].map((key) => [key, current(key)]));
   }
 
   function status(): SourceStatus {
@@ -274,14 +327,20 @@ export async function createKubeSource(
       ...(settings.labelSelector === undefined ? {} : { labelSelector: settings.labelSelector }),
     });
     if (settings.resource === "endpoints") {
-      endpointWatchers = namespaces.map((ns) => createWatcher(c, ENDPOINTS_KIND, watcherOptions(ns, notify)));
+      endpointWatchers = namespaces.map((ns) =>
+        createWatcher(c, ENDPOINTS_KIND, watcherOptions(ns, (changes) => (track(changes), notify())))
+      );
     } else {
-      serviceWatchers = namespaces.map((ns) => createWatcher(c, SERVICES_KIND, watcherOptions(ns, notify)));
+      serviceWatchers = namespaces.map((ns) =>
+        createWatcher(c, SERVICES_KIND, watcherOptions(ns, (changes) => (track(changes), notify())))
+      );
       sliceWatchers = namespaces.map((ns) =>
         createWatcher(c, ENDPOINTSLICES_KIND, watcherOptions(ns, onSliceChange))
       );
     }
     cache = undefined;
+    journal = null;
+    sliceIndex.clear();
     try {
       await Promise.all(all().map((w) => w.run(signal)));
     } finally {
@@ -293,6 +352,7 @@ export async function createKubeSource(
   return {
     run,
     snapshot,
+    takeChanges,
     onChange(listener) {
       listeners.push(listener);
     },
