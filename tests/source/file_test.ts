@@ -155,7 +155,7 @@ Deno.test("waitForSync() resolves on the first complete sync and names the last 
     const good = createFileSource(path, { log: memoryLogger() });
     const c1 = new AbortController();
     const r1 = good.run(c1.signal);
-    await waitForSync(good, r1, 2000);
+    await waitForSync(good, r1, 30_000);
     assert.equal(good.status().synced, true);
     c1.abort();
     await r1;

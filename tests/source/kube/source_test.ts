@@ -66,7 +66,7 @@ async function running(
       }
     }
   });
-  function until(what: string, check: (sets: EndpointSet[]) => boolean, ms = 5000): Promise<number> {
+  function until(what: string, check: (sets: EndpointSet[]) => boolean, ms = 30_000): Promise<number> {
     if (source.status().synced && check(source.snapshot())) return Promise.resolve(performance.now());
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -94,7 +94,7 @@ async function running(
 }
 
 /** Polls `check` until it holds; fails loudly, naming `what`, after `timeoutMs`. */
-function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<true> {
+function eventually(what: string, check: () => boolean, timeoutMs = 30_000): Promise<true> {
   return waitFor(() => check() || undefined, { what, timeoutMs, intervalMs: 5 });
 }
 
@@ -262,7 +262,7 @@ Deno.test("createKubeSource() survives expiry, drops, stalls, garbage, 500s and 
 
     server.stallWatches();
     want = bump();
-    await until("after a stall", (sets) => ipsOf(sets, "web").join() === want, 3000);
+    await until("after a stall", (sets) => ipsOf(sets, "web").join() === want);
 
     await server.waitForWatches(1);
     server.sendGarbage('{"type":"MODIFIED","object":{garbage\n');
@@ -280,7 +280,7 @@ Deno.test("createKubeSource() survives expiry, drops, stalls, garbage, 500s and 
     want = bump();
     await eventually("a refused connection", () => /Cannot connect/.test(source.status().lastError ?? ""));
     await server.startListening();
-    await until("after refused connections", (sets) => ipsOf(sets, "web").join() === want, 3000);
+    await until("after refused connections", (sets) => ipsOf(sets, "web").join() === want);
 
     assert.equal(lists(server), 1, "no relist so far");
     await server.waitForWatches(1);
@@ -289,7 +289,7 @@ Deno.test("createKubeSource() survives expiry, drops, stalls, garbage, 500s and 
     server.upsert("endpoints", ep("a", "new", ["10.9.9.9"], routed("new.example.com")));
     server.compact();
     await server.startListening();
-    await until("after expiry", (sets) => ipsOf(sets, "web").join() === want && sets.length === 2, 3000);
+    await until("after expiry", (sets) => ipsOf(sets, "web").join() === want && sets.length === 2);
 
     const status = source.status();
     assert.equal(status.restarts.expired, 1);
@@ -347,7 +347,7 @@ Deno.test("createKubeSource() reports 401 and 403 with the identity and permissi
       );
       assert.equal(source.status().synced, false);
       allowed = true;
-      await until("recovered", (sets) => sets.length === 1, 3000);
+      await until("recovered", (sets) => sets.length === 1);
       assert.equal(source.status().lastError, null);
     });
     assert.ok(log.lines.some((l) => l.level === "error" && l.msg === "API access denied"));
@@ -417,7 +417,7 @@ async function syncs(
 ): Promise<string | undefined> {
   let user: string | undefined;
   await running(s, options, async (_source, until) => {
-    await until("sync", (sets) => sets.length === 1, 3000);
+    await until("sync", (sets) => sets.length === 1);
     user = server.requests.at(-1)?.user;
   });
   return user;
@@ -458,7 +458,7 @@ Deno.test("createKubeSource() authenticates by mTLS, token file (rotated), kubec
       settings(server, { sslCa: certs.caCertPath, tokenFile: `${dir}/token` }),
       {},
       async (source, until) => {
-        await until("sync", (sets) => sets.length === 1, 3000);
+        await until("sync", (sets) => sets.length === 1);
         assert.equal(server.requests.at(-1)?.user, "robot-a");
         await Deno.writeTextFile(`${dir}/token`, "token-b");
         server.dropWatches("endpoints");
