@@ -61,7 +61,8 @@ fi
 [ -z "${HACONFD_DOCKER_SKIP:-}" ] || echo "== Docker tests skipped: $HACONFD_DOCKER_SKIP" >&2
 # ---- end of Docker
 set +e
-# A hung test must not eat CI's whole budget: the suite takes about a minute, allow 30.
+# A hung test must not eat CI's whole budget: the suite takes 4–7 minutes here (Docker part included; a
+# first run builds the images, a few minutes more), allow 30.
 timeout --kill-after=30 1800 "$deno" test --allow-all --parallel "$@" tests/ 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
