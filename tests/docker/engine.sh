@@ -4,8 +4,8 @@
 # itself, removes only its own containers, and the engine a test run started is stopped by the last run
 # that leaves.
 #   engine.sh start RUN   use the engine that answers; else start dockerd (no bridge network, no iptables:
-#                         containers use the host's or another container's network). Registers RUN (an id
-#                         unique to the test run, e.g. its pid). Fails with the reason on stderr.
+#                         containers use the host's or another container's network). Registers RUN: the pid
+#                         of the test run (tools/test.sh's), alive while it runs. Fails with the reason on stderr.
 #   engine.sh stop RUN    remove RUN's containers and volumes, unregister RUN; the last run out stops the
 #                         dockerd a test run started (never one that was running before).
 set -euo pipefail
@@ -28,10 +28,11 @@ done
 
 case "$cmd" in
 start)
-  echo "$PPID" >"$state/runs/$run"
+  echo "$run" >"$state/runs/$run"
   if "$docker" info >/dev/null 2>&1; then exit 0; fi
   command -v dockerd >/dev/null || { echo "dockerd is not installed" >&2; exit 1; }
-  setsid dockerd --bridge=none --iptables=false --ip6tables=false --pidfile "$pidfile" >"$log" 2>&1 </dev/null &
+  # 9>&-: the engine must not inherit (and hold forever) the lock this script takes.
+  setsid dockerd --bridge=none --iptables=false --ip6tables=false --pidfile "$pidfile" >"$log" 2>&1 </dev/null 9>&- &
   for _ in $(seq 1 120); do
     if "$docker" info >/dev/null 2>&1; then exit 0; fi
     sleep 0.5
