@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { haproxyEnv } from "./malloc_env.ts";
 
 /** Default argv prefix of the check; the file path is appended. */
 export const DEFAULT_CHECK_COMMAND: readonly string[] = ["haproxy", "-c", "-f"];
@@ -30,6 +31,8 @@ export interface RunCommandOptions {
   timeoutMs: number;
   /** Aborting kills the command. */
   signal?: AbortSignal | undefined;
+  /** Variables added to the inherited environment. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -46,7 +49,13 @@ export async function runCommand(
   const started = performance.now();
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(program, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+    child = new Deno.Command(program, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      ...(options.env ? { env: options.env } : {}),
+    }).spawn();
   } catch (error) {
     const reason = error instanceof Deno.errors.NotFound ? "program not found" : "cannot start";
     throw new Error(`Cannot run "${program}": ${reason}`, { cause: error });
@@ -191,7 +200,7 @@ export async function checkConfig(path: string, options: CheckOptions = {}): Pro
   let outcome: CommandOutcome;
   let errors: string[];
   try {
-    outcome = await runCommand([...command, path], { timeoutMs, signal });
+    outcome = await runCommand([...command, path], { timeoutMs, signal, env: haproxyEnv() });
     errors = parseCheckMessages(outcome.output);
     const quiet = command.indexOf("-q");
     if (outcome.code !== 0 && !outcome.timedOut && errors.length === 0 && quiet > 0) {
@@ -199,6 +208,7 @@ export async function checkConfig(path: string, options: CheckOptions = {}): Pro
       const verbose = await runCommand([...command.filter((_, i) => i !== quiet), path], {
         timeoutMs,
         signal,
+        env: haproxyEnv(),
       });
       errors = parseCheckMessages(verbose.output);
       outcome = { ...verbose, durationMs: outcome.durationMs + verbose.durationMs };

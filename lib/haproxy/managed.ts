@@ -10,6 +10,7 @@ import { delay } from "../delay.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import { masterCommand, parseShowProc } from "./master_cli.ts";
 import { DEFAULT_RELOAD_TIMEOUT_MS, type Reloader, type ReloadResult, reloadViaMaster } from "./reload.ts";
+import { haproxyEnv } from "./malloc_env.ts";
 
 /** Options of {@linkcode startManagedHaproxy}. */
 export interface ManagedHaproxyOptions {
@@ -153,7 +154,8 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     recentAlerts.length = 0;
     // stdout (the templates' traffic log) goes straight to haconfd's stdout; only stderr, where HAProxy
     // writes its alerts, warnings and notices, is read.
-    const proc = new Deno.Command(binary, { args, stdin: "null", stdout, stderr: "piped" }).spawn();
+    const proc = new Deno.Command(binary, { args, stdin: "null", stdout, stderr: "piped", env: haproxyEnv() })
+      .spawn();
     child = proc;
     starts++;
     const spawnedAt = performance.now();

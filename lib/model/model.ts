@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BlockList, isIPv4 } from "node:net";
+import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.ts";
 import { fnv1aHex } from "../hash.ts";
@@ -47,31 +47,24 @@ export const DomainName = z.string().refine(
  * Endpoint addresses that are never a server: HAProxy would connect to itself or to whatever address the
  * client hit (unspecified), or to a group or the whole link (multicast, broadcast, link-local). Loopback
  * stays allowed: it is what `--from` files and the tests use for backends on the HAProxy host itself, and
- * only the cluster admin (who controls Endpoints addresses) can point one there.
+ * only the cluster admin (who controls Endpoints addresses) can point one there. Keys are ipaddr.js's
+ * range names.
  */
-const REFUSED_ADDRESSES: readonly { kind: "ipv4" | "ipv6"; net: string; prefix: number; what: string }[] = [
-  { kind: "ipv4", net: "0.0.0.0", prefix: 8, what: "unspecified (0.0.0.0/8)" },
-  { kind: "ipv6", net: "::", prefix: 128, what: "unspecified (::)" },
-  { kind: "ipv4", net: "224.0.0.0", prefix: 4, what: "multicast (224.0.0.0/4)" },
-  { kind: "ipv6", net: "ff00::", prefix: 8, what: "multicast (ff00::/8)" },
-  { kind: "ipv4", net: "255.255.255.255", prefix: 32, what: "broadcast" },
-  { kind: "ipv4", net: "169.254.0.0", prefix: 16, what: "link-local (169.254.0.0/16)" },
-  { kind: "ipv6", net: "fe80::", prefix: 10, what: "link-local (fe80::/10)" },
-];
-
-const REFUSED_LISTS = REFUSED_ADDRESSES.map((r) => {
-  const list = new BlockList();
-  list.addSubnet(r.net, r.prefix, r.kind);
-  return { list, kind: r.kind, what: r.what };
-});
+const REFUSED_RANGES: Readonly<Record<string, { ipv4: string; ipv6: string }>> = {
+  unspecified: { ipv4: "unspecified (0.0.0.0/8)", ipv6: "unspecified (::)" },
+  multicast: { ipv4: "multicast (224.0.0.0/4)", ipv6: "multicast (ff00::/8)" },
+  broadcast: { ipv4: "broadcast", ipv6: "broadcast" },
+  linkLocal: { ipv4: "link-local (169.254.0.0/16)", ipv6: "link-local (fe80::/10)" },
+};
 
 /**
  * Why `ip` cannot be a server address, or undefined when it can. IPv4-mapped IPv6 addresses
  * (`::ffff:0.0.0.0`) are judged by their IPv4 address.
  */
 export function refusedAddress(ip: string): string | undefined {
-  const kind = isIPv4(ip) ? "ipv4" : "ipv6";
-  return REFUSED_LISTS.find((r) => r.list.check(ip, kind))?.what;
+  if (!ipaddr.isValid(ip)) return "not an IP address";
+  const address = ipaddr.process(ip);
+  return REFUSED_RANGES[address.range()]?.[address.kind()];
 }
 /** A proto annotation: a short lower-case word. */
 export const Proto = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {

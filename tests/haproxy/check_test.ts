@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkConfig, parseCheckMessages, runCommand } from "../../lib/haproxy/check.ts";
+import { haproxyEnv } from "../../lib/haproxy/malloc_env.ts";
 import { splitCommand } from "../../lib/settings/values.ts";
 import { BASE_CONFIG, freePort, HAPROXY_BINARY, haproxyAvailable } from "../support/haproxy.ts";
 
@@ -104,6 +105,15 @@ Deno.test("checkConfig() reports a non-zero exit without HAProxy lines as invali
 Deno.test("checkConfig() answers valid for an exit 0", async () => {
   const result = await checkConfig("/tmp/x.cfg", { command: ["sh", "-c", "echo fine", "sh"] });
   assert.deepEqual([result.verdict, result.ok, result.output, result.errors], ["valid", true, "fine", []]);
+});
+
+Deno.test("checkConfig() runs the check with haconfd's malloc tunables in its environment", async () => {
+  const result = await checkConfig("/tmp/x.cfg", {
+    command: ["sh", "-c", 'echo "$GLIBC_TUNABLES $MALLOC_TOP_PAD_"', "sh"],
+  });
+  const { GLIBC_TUNABLES, MALLOC_TOP_PAD_ } = haproxyEnv();
+  assert.equal(result.output, `${GLIBC_TUNABLES} ${MALLOC_TOP_PAD_}`);
+  assert.match(result.output, /glibc\.malloc\.hugetlb=/);
 });
 
 async function withConfig(text: string, fn: (path: string) => Promise<void>): Promise<void> {

@@ -1,3 +1,4 @@
+import { haproxyEnv } from "../../lib/haproxy/malloc_env.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { reloadCulprits } from "../../lib/daemon/culprits.ts";
@@ -57,6 +58,12 @@ Deno.test({
           String(first),
         );
         await waitFor(async () => (await httpGet(port, "app.test")).body === "alpha\n", { what: "alpha" });
+        // Started with the malloc tunables that make a large config load fast (lib/haproxy/malloc_env.ts),
+        // as the master's re-executed process still shows them.
+        const environ = (await Deno.readTextFile(`/proc/${first}/environ`)).split("\0");
+        for (const [key, value] of Object.entries(haproxyEnv())) {
+          assert.ok(environ.includes(`${key}=${value}`), `${key}=${value} in ${environ.join(" ")}`);
+        }
         // HAProxy's own output goes through the logger.
         await waitFor(() =>
           log.lines.some((l) => l.component === "haproxy" && /Loading success/.test(String(l.msg)))
