@@ -426,16 +426,20 @@ class Reflector<T> implements Watcher<T> {
     return this.#o.labelSelector === undefined ? {} : { labelSelector: this.#o.labelSelector };
   }
 
-  /** Lists every page into a fresh map, then commits the difference to the store. */
+  /**
+   * Lists every page into a fresh map, then commits the difference to the store. The next page is asked
+   * for before this one is projected, so the API server serves it while haconfd validates.
+   */
   async list(signal: AbortSignal): Promise<void> {
     const fresh = new Map<string, T>();
     const malformed = new Map<string, ObjectProblem>();
     let cont: string | undefined;
     let restartedPaging = false;
+    let pending = this.#listPage(undefined, signal);
     for (;;) {
       let page: ListPage;
       try {
-        page = await this.#listPage(cont, signal);
+        page = await pending;
       } catch (error) {
         if (!(error instanceof Expired && cont !== undefined && !restartedPaging)) throw error;
         // The continue token expired mid-list: start the list over, once.
@@ -444,7 +448,13 @@ class Reflector<T> implements Watcher<T> {
         cont = undefined;
         fresh.clear();
         malformed.clear();
+        pending = this.#listPage(undefined, signal);
         continue;
+      }
+      cont = page.continue;
+      if (cont !== undefined) {
+        pending = this.#listPage(cont, signal);
+        pending.catch(() => {}); // awaited on the next round; handled here in case projecting throws
       }
       page.items.forEach((item: unknown, index: number) => {
         const { key } = metaOf(item);
@@ -453,7 +463,6 @@ class Reflector<T> implements Watcher<T> {
         if (typeof projected === "string") malformed.set(name, { object: name, reason: projected });
         else if (key !== undefined) fresh.set(key, projected);
       });
-      cont = page.continue;
       if (cont === undefined) return this.#listed(fresh, malformed, page.resourceVersion);
     }
   }

@@ -196,6 +196,44 @@ Deno.test("createWatcher() lists in pages, then watches from the list's resource
   );
 });
 
+Deno.test("createWatcher() asks for the next list page before it projects the current one", async () => {
+  const api = new FakeApi();
+  for (let i = 0; i < 5; i++) api.put(`o${i}`, i);
+  const events: string[] = [];
+  const getJson = api.client.getJson;
+  api.client.getJson = (path, query, action, signal) => {
+    events.push(`get ${query.continue ?? "-"}`);
+    return getJson(path, query, action, signal);
+  };
+  const kind: ResourceKind<number> = {
+    ...KIND,
+    project(object) {
+      events.push(`project ${(object as Obj).metadata.name}`);
+      return KIND.project(object);
+    },
+  };
+  const watcher = createWatcher(api.client, kind, { pageSize: 2, onChange: () => {} });
+  const controller = new AbortController();
+  const running = watcher.run(controller.signal);
+  try {
+    await api.nextWatch(1);
+  } finally {
+    controller.abort();
+    await running;
+  }
+  assert.deepEqual(events, [
+    "get -",
+    "get 2",
+    "project o0",
+    "project o1",
+    "get 4",
+    "project o2",
+    "project o3",
+    "project o4",
+  ]);
+  assert.equal(watcher.store.size, 5);
+});
+
 Deno.test("createWatcher() applies events split mid-line and dedupes replays", async () => {
   const api = new FakeApi();
   api.put("a", 1);
