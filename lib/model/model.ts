@@ -28,8 +28,11 @@ export const DEFAULT_LISTEN_PORTS: Readonly<Record<string, number>> = {
 
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+const IPV4 = z.ipv4();
+const IPV6 = z.ipv6();
+
 function isIp(value: string): boolean {
-  return z.ipv4().safeParse(value).success || z.ipv6().safeParse(value).success;
+  return IPV4.safeParse(value).success || IPV6.safeParse(value).success;
 }
 
 /**
@@ -296,13 +299,22 @@ export function candidate(
 
 /** Older claims win; ties go to the smaller `namespace/name`. */
 export function claimOrder(a: Pick<Candidate, "set">, b: Pick<Candidate, "set">): number {
-  const ka = `${a.set.namespace}/${a.set.name}`, kb = `${b.set.namespace}/${b.set.name}`;
   if (a.set.created !== b.set.created) {
     if (a.set.created === "") return 1;
     if (b.set.created === "") return -1;
     return a.set.created < b.set.created ? -1 : 1;
   }
+  const ka = setKey(a.set), kb = setKey(b.set);
   return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+// A sort of 16,700 claims compares ~250,000 times: the keys are built once per set, not per comparison.
+const setKeys = new WeakMap<EndpointSet, string>();
+
+function setKey(set: EndpointSet): string {
+  let key = setKeys.get(set);
+  if (key === undefined) setKeys.set(set, key = `${set.namespace}/${set.name}`);
+  return key;
 }
 
 /** Who holds reserved listen ports, in skip reasons. */
