@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { haproxyEnv } from "../lib/haproxy/malloc_env.ts";
 import { parseObjectList } from "../lib/source/kube/objects.ts";
 import { startDaemonProcess } from "../tests/support/daemon.ts";
 import { startKubeServer } from "../lib/demo/kube_server.ts";
@@ -68,11 +69,16 @@ async function replaced(path: string, from: number | null, timeoutMs: number): P
   }
 }
 
-async function haproxyCheckMs(path: string): Promise<number> {
+/** Median of 3 `haproxy -c` of `path`, with only PATH and `env` in its environment. */
+async function haproxyCheckMs(path: string, env: Record<string, string>): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
     const start = performance.now();
-    const out = await new Deno.Command("haproxy", { args: ["-c", "-q", "-f", path] }).output();
+    const out = await new Deno.Command("haproxy", {
+      args: ["-c", "-q", "-f", path],
+      clearEnv: true,
+      env: { PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin", ...env },
+    }).output();
     if (!out.success) throw new Error(`haproxy -c rejects ${path}: ${new TextDecoder().decode(out.stderr)}`);
     times.push(performance.now() - start);
   }
@@ -93,10 +99,29 @@ interface SizeResult {
   peakChangesMiB: number;
   configKiB: number;
   haproxyCheckMs: number;
+  haproxyCheckEnvMs: number;
+  listFloorMs: number;
   statusKiB: number;
   statusMs: number;
   pageKiB: number;
   pageMs: number;
+}
+
+/**
+ * The API's own floor: paging through the whole list as haconfd does (500 a page, the next page asked for
+ * as soon as a page is parsed), doing nothing else with the items.
+ */
+async function listFloorMs(url: string): Promise<number> {
+  const start = performance.now();
+  let cont: string | undefined;
+  do {
+    const query = new URLSearchParams({ limit: "500", ...(cont ? { continue: cont } : {}) });
+    const page = await (await fetch(`${url}/api/v1/endpoints?${query}`)).json() as {
+      metadata: { continue?: string };
+    };
+    cont = page.metadata.continue || undefined;
+  } while (cont !== undefined);
+  return performance.now() - start;
 }
 
 async function timedGet(url: string): Promise<{ ms: number; bytes: number }> {
@@ -141,7 +166,13 @@ async function measure(n: number): Promise<SizeResult> {
       const cpuPerChangeMs = (await cpuMs(daemon.pid) - cpuBefore) / CHANGES;
       const peakChangesMiB = await memMiB(daemon.pid, "VmHWM");
       const configKiB = (await Deno.stat(daemon.configPath)).size / 1024;
-      const floor = await haproxyCheckMs(daemon.configPath);
+      const floor = await haproxyCheckMs(daemon.configPath, {});
+      const floorEnv = await haproxyCheckMs(daemon.configPath, haproxyEnv());
+      const listFloor = median([
+        await listFloorMs(kube.url),
+        await listFloorMs(kube.url),
+        await listFloorMs(kube.url),
+      ]);
       const status = await timedGet(`${daemon.statusUrl}/status`);
       const passOwnMs = median(
         ((await daemon.status()).applies as {
@@ -168,6 +199,8 @@ async function measure(n: number): Promise<SizeResult> {
         peakChangesMiB,
         configKiB,
         haproxyCheckMs: floor,
+        haproxyCheckEnvMs: floorEnv,
+        listFloorMs: listFloor,
         statusKiB: status.bytes / 1024,
         statusMs: status.ms,
         pageKiB: page.bytes / 1024,
@@ -214,16 +247,18 @@ async function machineFacts(): Promise<string[]> {
 function table(results: SizeResult[]): string[] {
   const f = (v: number, digits = 0) => v.toFixed(digits);
   return [
-    "| objects (addresses) | start → first config | event → config (median / p90) | pass without check and reload | model + render per change | CPU per change | peak RSS start-up | peak RSS 100 changes | config | `haproxy -c` floor | /status | page |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| objects (addresses) | start → first config | API list floor | event → config (median / p90) | pass without check and reload | model + render per change | CPU per change | peak RSS start-up | peak RSS 100 changes | config | `haproxy -c` floor: plain / haconfd's env | /status | page |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...results.map((r) =>
-      `| ${r.objects} (${(r.addresses / 1000).toFixed(1)}k) | ${f(r.startMs)} ms | ${f(r.changeMedianMs)} / ${
-        f(r.changeP90Ms)
-      } ms | ${f(r.passOwnMs)} ms | ${f(r.modelRenderMs, 2)} ms | ${f(r.cpuPerChangeMs, 1)} ms | ${
-        f(r.peakStartMiB)
-      } MiB | ${f(r.peakChangesMiB)} MiB | ${f(r.configKiB)} KiB | ${f(r.haproxyCheckMs)} ms | ${
-        f(r.statusKiB)
-      } KiB, ${f(r.statusMs)} ms | ${f(r.pageKiB)} KiB, ${f(r.pageMs)} ms |`
+      `| ${r.objects} (${(r.addresses / 1000).toFixed(1)}k) | ${f(r.startMs)} ms | ${f(r.listFloorMs)} ms | ${
+        f(r.changeMedianMs)
+      } / ${f(r.changeP90Ms)} ms | ${f(r.passOwnMs)} ms | ${f(r.modelRenderMs, 2)} ms | ${
+        f(r.cpuPerChangeMs, 1)
+      } ms | ${f(r.peakStartMiB)} MiB | ${f(r.peakChangesMiB)} MiB | ${f(r.configKiB)} KiB | ${
+        f(r.haproxyCheckMs)
+      } / ${f(r.haproxyCheckEnvMs)} ms | ${f(r.statusKiB)} KiB, ${f(r.statusMs)} ms | ${f(r.pageKiB)} KiB, ${
+        f(r.pageMs)
+      } ms |`
     ),
   ];
 }
@@ -272,7 +307,9 @@ export async function scaleBenchmark(args: string[]): Promise<void> {
     "then reset and read after the changes. Pass without check and reload: the daemon's own pass records " +
     "(/status applies, the last 20), duration minus `haproxy -c` and reload. Model + render per change: " +
     "in-process, the daemon's generator, median of 100 changes. " +
-    "`haproxy -c` floor: median of 3 checks of the final config. /status and page: one GET each, after the changes.",
+    "`haproxy -c` floor: median of 3 checks of the final config, plain and with the malloc environment haconfd " +
+    "gives HAProxy (lib/haproxy/malloc_env.ts). API list floor: median of 3 listings of the whole cluster by a " +
+    "bare client (500 a page, nothing done with the items). /status and page: one GET each, after the changes.",
   ];
   console.log(`\n${table(results).join("\n")}`);
   await writeResults(label, lines);
