@@ -19,6 +19,7 @@ import {
   sumsLine,
   type Target,
   TARGETS,
+  V8_FLAGS,
   writeChecksums,
 } from "../tools/compile.ts";
 import { freePort } from "./support/haproxy.ts";
@@ -166,7 +167,20 @@ Deno.test("compileArgs() bundles, pins the lockfile and embeds the build env fil
   assert.ok(args.includes(`--target=${ARM}`));
   assert.ok(args.includes("--env-file=/tmp/build.env"));
   assert.ok(args.includes("--output=/out/haconfd-linux-aarch64"));
+  assert.ok(args.includes(`--v8-flags=${V8_FLAGS.join(",")}`));
   assert.equal(args.at(-1), "/src/main.ts");
+});
+
+Deno.test("V8_FLAGS are the ones deno task run, the tests' daemons and the Docker stand-in pass", async () => {
+  const flag = `--v8-flags=${V8_FLAGS.join(",")}`;
+  const tasks = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks as Record<string, string>;
+  for (const task of ["run", "start"]) {
+    assert.ok(tasks[task]?.includes(` ${flag} `), `deno.json task ${task}`);
+  }
+  for (const file of ["tests/support/daemon.ts", "tests/docker/systemd/haconfd"]) {
+    const text = await Deno.readTextFile(join(ROOT, file));
+    assert.ok(text.includes("V8_FLAGS") || text.includes(flag), file);
+  }
 });
 
 Deno.test("writeChecksums() writes NAME.sha256 and a SHA256SUMS over every binary present", async () => {

@@ -19,6 +19,7 @@ import { type Backend, httpGet, startHttpBackend } from "../../lib/demo/backends
 import { freePort, waitFor } from "./haproxy.ts";
 import { type JsonObject, type KubeServer, startKubeServer } from "../../lib/demo/kube_server.ts";
 import { signalQuietly, terminate } from "./process.ts";
+import { V8_FLAGS } from "../../tools/compile.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const decoder = new TextDecoder();
@@ -152,7 +153,7 @@ export async function pidAlive(pid: number): Promise<boolean> {
 
 function spawnHaconfd(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "main.ts", ...args],
+    args: ["run", "--allow-all", `--v8-flags=${V8_FLAGS.join(",")}`, "main.ts", ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
