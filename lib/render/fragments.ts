@@ -184,7 +184,7 @@ interface Text {
   bare: Piece;
   /** How many newlines it starts with (up to 2: blank lines are collapsed). */
   lead: number;
-  /** How many newlines it ends with (1 or 2). */
+  /** How many newlines it ends with (1 or 2; any number for blank lines alone). */
   trail: number;
 }
 
@@ -213,9 +213,12 @@ function seamless(text: string): boolean {
   return /\S/.test(text) && !text.startsWith("\n\n") && text.endsWith("\n") && !text.endsWith("\n\n");
 }
 
-/** A static text of a template, or null when it does not end at a line end (`last` may). */
+/**
+ * A static text of a template, or null when it does not end at a line end (`last` may). Blank lines alone
+ * have no `bare` text: they only count towards the blank line between what comes before and after.
+ */
 function staticText(text: string, last: boolean): Text | null {
-  if (text === "") return { bare: new Piece(""), lead: 0, trail: 0 };
+  if (/^\n*$/.test(text)) return { bare: new Piece(""), lead: text.length, trail: text.length };
   if (!/\S/.test(text) || (!last && !text.endsWith("\n"))) return null;
   const lead = newlines(text, 0);
   return { bare: new Piece(oneNewline(text.slice(lead))), lead, trail: last ? 1 : newlines(text, -1) };
@@ -389,7 +392,11 @@ export function createFragmentRenderer(renderer: Renderer, data: TemplateData): 
         let tail = -1; // newlines at the end of what this template wrote so far; -1: nothing yet
         for (const item of plan) {
           const slot = "partial" in item ? partials.get(item.partial)!.texts : null;
-          if (slot === null ? (item as Text).bare.text === "" : slot.size === 0) continue;
+          if (slot === null && (item as Text).bare.text === "") {
+            if (tail >= 0) tail += (item as Text).trail;
+            continue;
+          }
+          if (slot?.size === 0) continue;
           const lead = slot === null ? (item as Text).lead : newlines(slot.first()!, 0);
           if (tail < 0 && parts.length > 0) emit(NEWLINE.text, NEWLINE.bytes);
           if (tail >= 0 && Math.min(tail + lead, 2) > 1) emit(NEWLINE.text, NEWLINE.bytes);

@@ -116,6 +116,9 @@ Deno.test("createGenerator() renders edited templates that keep the partials con
     ),
     // A frame that is only a loop whose partial output starts with a blank line (tidy() drops it at the top).
     withFile("05-first.eta", LOOP("_tcp-listen.eta")),
+    // Blank lines alone between loops and at the ends.
+    withFile("40-extra.eta", `\n# head\n${LOOP("_https-route.eta")}\n${LOOP("_tcp-listen.eta")}\n\n\n`),
+    withFile("40-extra.eta", `\n\n${LOOP("_https-route.eta")}\n\n\n${LOOP("_http-route.eta")}\n# tail\n`),
   ];
   for (const [i, files] of variants.entries()) {
     assert.notEqual(createFragmentRenderer(compileTemplates(files), data), null, `variant ${i}`);
