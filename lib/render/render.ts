@@ -128,7 +128,7 @@ export interface Renderer {
   readonly frames: readonly Frame[];
   /**
    * Renders Eta frame `frame` as it is, before {@linkcode tidy}, with `partials` standing in for the
-   * partials of the same names (for probing its structure).
+   * partials of the same names (for probing its structure); other partials that mention `domains` fail.
    */
   probe(frame: Frame, data: TemplateData, partials: Readonly<Record<string, PartialFunction>>): string;
   /** Renders partial `name` (untidied); a failure is a {@linkcode TemplateError} naming the partial. */
@@ -212,11 +212,13 @@ function renderError(file: TemplateFile, error: unknown): TemplateError {
  * only the include of one partial with `{ domain, d }`. Group 2 is the partial.
  */
 const DOMAIN_LOOP = new RegExp(
-  String
-    .raw`<%[-_]?\s*for\s*\(\s*const\s*\[\s*domain\s*,\s*d\s*\]\s*of\s+Object\.entries\(\s*it\.domains\s*\)\s*\)` +
+  [
     String
-      .raw`\s*\{\s*[-_]?%>\s*<%[-_]?~\s*include\(\s*(["'])(_[^"'\\]+\.eta)\1\s*,\s*\{\s*domain\s*,\s*d\s*\}\s*\)` +
+      .raw`<%[-_]?\s*for\s*\(\s*const\s*\[\s*domain\s*,\s*d\s*\]\s*of\s+Object\.entries\(\s*it\.domains\s*\)\s*\)\s*\{`,
+    String
+      .raw`\s*[-_]?%>\s*<%[-_]?~\s*include\(\s*(["'])(_[^"'\\]+\.eta)\1\s*,\s*\{\s*domain\s*,\s*d\s*\}\s*\)`,
     String.raw`\s*[-_]?%>\s*<%[-_]?\s*\}\s*[-_]?%>`,
+  ].join(""),
   "g",
 );
 
@@ -306,7 +308,15 @@ export function compileTemplates(files: readonly TemplateFile[]): Renderer {
       return parts.map(oneNewline).join("\n");
     },
     probe(frame, data, stand) {
+      // Partials the template includes outside its loops render as they are, unless they could read the
+      // domains: then the text around the loops could change with them, and the probe fails.
       const probing = new Eta(ETA_CONFIG);
+      for (const file of files.filter((f) => isPartial(f.name))) {
+        probing.loadTemplate(file.name, function (this: Eta, d, options) {
+          if (/domains/.test(file.source)) throw new Error(`partial "${file.name}" could read it.domains`);
+          return partials.get(file.name)!.call(this, d, options);
+        });
+      }
       for (const [name, fn] of Object.entries(stand)) {
         probing.loadTemplate(name, (d?: object) => fn({ ...d }));
       }

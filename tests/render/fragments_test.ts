@@ -116,6 +116,15 @@ Deno.test("createGenerator() renders edited templates that keep the partials con
     ),
     // A frame that is only a loop whose partial output starts with a blank line (tidy() drops it at the top).
     withFile("05-first.eta", LOOP("_tcp-listen.eta")),
+    // A partial included once, outside the loops.
+    withFile("40-extra.eta", `<%~ include("_head.eta", { title: "extra" }) %>${LOOP("_https-route.eta")}`)
+      .concat(
+        {
+          name: "_head.eta",
+          origin: "test:_head.eta",
+          source: "# <%= it.title %> on <%= it.listen.tcp %>\n",
+        },
+      ),
     // Blank lines alone between loops and at the ends.
     withFile("40-extra.eta", `\n# head\n${LOOP("_https-route.eta")}\n${LOOP("_tcp-listen.eta")}\n\n\n`),
     withFile("40-extra.eta", `\n\n${LOOP("_https-route.eta")}\n\n\n${LOOP("_http-route.eta")}\n# tail\n`),
@@ -138,6 +147,12 @@ Deno.test("createGenerator() renders templates that read the whole model in full
         `<% if (domain.startsWith("a")) { %># a\n<% } %><%~ include("_servers.eta", { domain, d }) -%>\n<% } -%>\n`,
     ),
     withFile("40-extra.eta", `# <%= Object.keys(it.domains).length %> domains\n${LOOP("_servers.eta")}`),
+    // The same count, in a partial included outside the loops.
+    withFile("40-extra.eta", `<%~ include("_count.eta") %>${LOOP("_servers.eta")}`).concat({
+      name: "_count.eta",
+      origin: "test:_count.eta",
+      source: "<% if (Object.keys(it.domains).length > 5) { %># many\n<% } %>",
+    }),
     // Text between iterations (no -%>), and a loop with one include of two partials' worth.
     withFile(
       "40-extra.eta",
