@@ -178,7 +178,7 @@ function lowerBound(keys: readonly string[], key: string): number {
   return lo;
 }
 
-/** Static text of a template, with its variant for when it starts the template's output (tidy() strips that). */
+/** Static text of a template, cut into its leading newlines, its lines, and its trailing newlines. */
 interface Text {
   /** The text without the newlines it starts with, ending with exactly one; empty when there is none. */
   bare: Piece;
@@ -326,6 +326,48 @@ function unwrap(error: unknown): unknown {
 const NEWLINE = new Piece("\n");
 
 /**
+ * Joins the templates' texts and the partial outputs kept in their slots, as compileTemplates() joins
+ * template outputs: one blank line between them, an empty one left out. Within one, as tidy() does: no
+ * newline at its start, runs of blank lines across seams collapsed to one, and a single newline at its
+ * end (a blank line a text ends with is only written when more follows).
+ */
+function assemble(
+  plans: readonly (Text | OrderedText)[][],
+  trailer: Piece,
+): { text: string; parts: Uint8Array[] } {
+  let text = "";
+  const parts: Uint8Array[] = [];
+  const emit = (t: string, b: Uint8Array) => {
+    text += t;
+    parts.push(b);
+  };
+  for (const plan of plans) {
+    let tail = -1; // newlines at the end of what this template wrote so far; -1: nothing yet
+    for (const item of plan) {
+      const slot = item instanceof OrderedText ? item : null;
+      if (slot === null ? (item as Text).bare.text === "" : slot.size === 0) {
+        if (slot === null && tail >= 0) tail += (item as Text).trail;
+        continue;
+      }
+      const lead = slot === null ? (item as Text).lead : newlines(slot.first()!, 0);
+      if (tail < 0 ? parts.length > 0 : tail + lead >= 2) emit(NEWLINE.text, NEWLINE.bytes);
+      if (slot === null) {
+        emit((item as Text).bare.text, (item as Text).bare.bytes);
+        tail = (item as Text).trail;
+        continue;
+      }
+      const ts = slot.texts(), bs = slot.bytes();
+      ts[0] = ts[0]!.slice(lead);
+      bs[0] = bs[0]!.subarray(lead);
+      ts.forEach((t, i) => emit(t, bs[i]!));
+      tail = 1;
+    }
+  }
+  emit(trailer.text, trailer.bytes);
+  return { text, parts };
+}
+
+/**
  * Creates the incremental renderer of `renderer`'s templates for fixed `data` (bind addresses, HAProxy
  * user, meta; its domains are not read), or null when they do not follow the partials convention.
  *
@@ -343,13 +385,16 @@ export function createFragmentRenderer(renderer: Renderer, data: TemplateData): 
     plans.push(plan);
   }
   const partials = new Map<string, { texts: OrderedText; guard: Record<string, Domain> }>();
-  for (const plan of plans) {
-    for (const item of plan) {
-      if ("partial" in item && !partials.has(item.partial)) {
-        partials.set(item.partial, { texts: new OrderedText(), guard: domainsGuard(item.partial) });
+  const resolved = plans.map((plan) =>
+    plan.map((item) => {
+      if (!("partial" in item)) return item;
+      let slot = partials.get(item.partial);
+      if (slot === undefined) {
+        partials.set(item.partial, slot = { texts: new OrderedText(), guard: domainsGuard(item.partial) });
       }
-    }
-  }
+      return slot.texts;
+    })
+  );
   const renderDomain = (domain: string, d: Domain | undefined) => {
     for (const [name, { texts, guard }] of partials) {
       const text = d === undefined
@@ -357,11 +402,10 @@ export function createFragmentRenderer(renderer: Renderer, data: TemplateData): 
         : tidyPiece(renderer.partial(name, { ...data, domains: guard, domain, d }));
       if (text === "") texts.delete(domain);
       else if (seamless(text)) texts.set(domain, text);
-      else {throw new NotIncremental(
-          `partial "${name}" gives text that does not end with one newline: ${
-            JSON.stringify(text.slice(-40))
-          }`,
-        );}
+      else {
+        const end = JSON.stringify(text.slice(-40));
+        throw new NotIncremental(`partial "${name}" gives text that is not whole lines: …${end}`);
+      }
     }
   };
   const trailers = new Map<string, Piece>();
@@ -378,42 +422,7 @@ export function createFragmentRenderer(renderer: Renderer, data: TemplateData): 
         trailers.clear();
         trailers.set(trailerText, trailer = new Piece(trailerText));
       }
-      let text = "";
-      const parts: Uint8Array[] = [];
-      const emit = (t: string, b: Uint8Array) => {
-        text += t;
-        parts.push(b);
-      };
-      // As compileTemplates() joins template outputs: one blank line between them, an empty one left
-      // out. Within one, as tidy() does: no newline at its start, runs of blank lines across seams
-      // collapsed to one, and a single newline at its end (a blank line a text ends with is only written
-      // when more follows).
-      for (const plan of plans) {
-        let tail = -1; // newlines at the end of what this template wrote so far; -1: nothing yet
-        for (const item of plan) {
-          const slot = "partial" in item ? partials.get(item.partial)!.texts : null;
-          if (slot === null && (item as Text).bare.text === "") {
-            if (tail >= 0) tail += (item as Text).trail;
-            continue;
-          }
-          if (slot?.size === 0) continue;
-          const lead = slot === null ? (item as Text).lead : newlines(slot.first()!, 0);
-          if (tail < 0 && parts.length > 0) emit(NEWLINE.text, NEWLINE.bytes);
-          if (tail >= 0 && Math.min(tail + lead, 2) > 1) emit(NEWLINE.text, NEWLINE.bytes);
-          if (slot === null) {
-            emit((item as Text).bare.text, (item as Text).bare.bytes);
-            tail = (item as Text).trail;
-            continue;
-          }
-          const ts = slot.texts(), bs = slot.bytes();
-          ts[0] = ts[0]!.slice(lead);
-          bs[0] = bs[0]!.subarray(lead);
-          ts.forEach((t, i) => emit(t, bs[i]!));
-          tail = 1;
-        }
-      }
-      emit(trailer.text, trailer.bytes);
-      return { text, parts };
+      return assemble(resolved, trailer);
     },
   };
 }

@@ -173,7 +173,7 @@ function syntaxErrorLine(source: string): number | undefined {
 }
 
 /** Whether a file is a partial: `_*.eta`, included by other templates, never rendered on its own. */
-export function isPartial(name: string): boolean {
+function isPartial(name: string): boolean {
   return name.startsWith("_") && name.endsWith(".eta");
 }
 
