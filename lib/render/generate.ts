@@ -6,7 +6,7 @@
 import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
 import { createModelStore, type SetChanges } from "../model/store.ts";
-import { concatBytes, createFragmentRenderer } from "./fragments.ts";
+import { concatBytes, createFragmentRenderer, NotIncremental } from "./fragments.ts";
 import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
 import { VERSION } from "../version.ts";
 
@@ -98,8 +98,8 @@ function reservedPortsOf(listen: Listen, reserved: readonly ReservedPort[]): (nu
 
 /**
  * A generator that does the work a change needs: the model store (lib/model/store.ts) re-resolves the
- * objects that changed; the default templates re-render the fragments of the domains that changed
- * (lib/render/fragments.ts), other templates render in full; when no domain changed, the last text is
+ * objects that changed; templates that follow the partials convention (the defaults do) re-render the
+ * partials of the domains that changed (lib/render/fragments.ts), other templates render in full; when no domain changed, the last text is
  * returned as it is, marked `unchanged`. Its output equals {@linkcode generate}'s for the same objects.
  *
  * @example
@@ -116,9 +116,8 @@ export function createGenerator(
 ): Generator {
   const store = createModelStore({ reservedPorts: reservedPortsOf(listen, reserved) });
   const data = templateData({ domains: {}, skipped: [] }, listen, haproxy);
-  const fragments = renderer.builtin
-    ? createFragmentRenderer({ listen: data.listen, haproxy: data.haproxy, meta: data.meta })
-    : null;
+  // Null for templates that do not follow the partials convention, or once a partial is found breaking it.
+  let fragments = createFragmentRenderer(renderer, data);
   let started = false;
   let last: Rendered | null = null;
   // Domains changed since the last successful render (a failed render leaves them to the next call).
@@ -131,13 +130,20 @@ export function createGenerator(
     const model = store.model();
     const domainCount = store.domainCount();
     if (last !== null && pending.size === 0) return generated(model, last, domainCount, true);
-    last = fragments
-      ? { ...fragments.render(pending, store.domain, domainsTrailer(domainCount)), bytes: null }
-      : {
-        text: renderer.render({ ...data, domains: model.domains }) + domainsTrailer(domainCount),
-        parts: null,
-        bytes: null,
-      };
+    let rendered: Rendered | null = null;
+    try {
+      if (fragments) {
+        rendered = { ...fragments.render(pending, store.domain, domainsTrailer(domainCount)), bytes: null };
+      }
+    } catch (error) {
+      if (!(error instanceof NotIncremental)) throw error;
+      fragments = null;
+    }
+    last = rendered ?? {
+      text: renderer.render({ ...data, domains: model.domains }) + domainsTrailer(domainCount),
+      parts: null,
+      bytes: null,
+    };
     pending.clear();
     return generated(model, last, domainCount, false);
   };

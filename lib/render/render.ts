@@ -1,10 +1,11 @@
 /**
  * Model + templates → HAProxy config text. `*.eta` files are rendered with Eta, `*.conf` files copied as
- * they are, all in file-name order; the defaults are embedded in the program.
+ * they are, all in file-name order; `_*.eta` files are partials, which templates `include`. The defaults
+ * are embedded in the program.
  *
  * @module
  */
-import { Eta } from "eta/core";
+import { Eta, type EtaConfig } from "eta/core";
 import { join } from "node:path";
 import { DEFAULT_TEMPLATES } from "../../templates/mod.ts";
 import type { Model } from "../model/model.ts";
@@ -94,10 +95,27 @@ export async function loadTemplateDir(dir: string): Promise<TemplateFile[]> {
       }), which haconfd does not read: port them to *.eta (see README, "Templates") and remove them`,
     );
   }
-  if (files.length === 0) {
-    throw new Error(`Cannot use template directory "${dir}": it has no *.eta or *.conf file`);
+  if (files.every((f) => isPartial(f.name))) {
+    throw new Error(
+      `Cannot use template directory "${dir}": it has no *.eta or *.conf file${
+        files.length === 0 ? "" : " besides partials (_*.eta, only included by other templates)"
+      }`,
+    );
   }
   return files.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** A top-level template, compiled: what {@linkcode Renderer.render} joins, and what fragments.ts probes. */
+export interface Frame {
+  /** The file. */
+  readonly file: TemplateFile;
+  /** The text a `*.conf` file gives, as {@linkcode Renderer.render} uses it; null for an Eta template. */
+  readonly text: string | null;
+  /**
+   * The partials its per-domain loops include, in source order, when its only use of `it.domains` is
+   * such loops (README, "Templates"); null when it reads the domains some other way.
+   */
+  readonly loops: readonly string[] | null;
 }
 
 /** A compiled set of templates, ready to render many times. */
@@ -106,13 +124,26 @@ export interface Renderer {
   render(data: TemplateData): string;
   /** The files it was compiled from. */
   readonly files: readonly TemplateFile[];
-  /** Whether the files are the embedded defaults, which lib/render/fragments.ts can render incrementally. */
-  readonly builtin?: boolean;
+  /** The top-level templates (every file but the partials, `_*.eta`), in file-name order. */
+  readonly frames: readonly Frame[];
+  /**
+   * Renders Eta frame `frame` as it is, before {@linkcode tidy}, with `partials` standing in for the
+   * partials of the same names (for probing its structure); other partials that mention `domains` fail.
+   */
+  probe(frame: Frame, data: TemplateData, partials: Readonly<Record<string, PartialFunction>>): string;
+  /** Renders partial `name` (untidied); a failure is a {@linkcode TemplateError} naming the partial. */
+  partial(name: string, data: object): string;
 }
 
-type Compiled = (data: TemplateData) => string;
+/** A stand-in for a partial while probing: gets the data the template passes, returns its text. */
+export type PartialFunction = (data: Record<string, unknown>) => string;
 
-const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, useWith: false });
+type EtaFunction = ReturnType<Eta["compile"]>;
+
+const ETA_CONFIG: Partial<EtaConfig> = { autoEscape: false, autoTrim: false, debug: true, useWith: false };
+
+/** Compiles and parses; each renderer renders with its own instance, which holds its partials by name. */
+const eta = new Eta(ETA_CONFIG);
 
 /**
  * Finds the line of a JavaScript syntax error: compiles the template's first k tags for growing k; the
@@ -141,14 +172,14 @@ function syntaxErrorLine(source: string): number | undefined {
   return undefined;
 }
 
-function compileOne(file: TemplateFile): Compiled {
-  if (file.name.endsWith(".conf")) {
-    const text = file.source.endsWith("\n") || file.source === "" ? file.source : `${file.source}\n`;
-    return () => text;
-  }
-  let fn: ReturnType<Eta["compile"]>;
+/** Whether a file is a partial: `_*.eta`, included by other templates, never rendered on its own. */
+function isPartial(name: string): boolean {
+  return name.startsWith("_") && name.endsWith(".eta");
+}
+
+function compileEta(file: TemplateFile): EtaFunction {
   try {
-    fn = eta.compile(file.source);
+    return eta.compile(file.source);
   } catch (error) {
     const message = (error as Error).message;
     const at = /at line (\d+)/.exec(message);
@@ -163,18 +194,43 @@ function compileOne(file: TemplateFile): Compiled {
       cause: error,
     });
   }
-  return (data) => {
-    try {
-      return tidy(eta.render(fn, data));
-    } catch (error) {
-      const message = (error as Error).message;
-      const at = /:(\d+)\n/.exec(message) ?? /line (\d+)/.exec(message);
-      const detail = (error as Error).cause instanceof Error
-        ? ((error as Error).cause as Error).message
-        : message.split("\n").at(-1) ?? message;
-      throw new TemplateError(file.origin, at ? Number(at[1]) : undefined, detail, { cause: error });
-    }
-  };
+}
+
+/** A render failure as a {@linkcode TemplateError}: the one a partial raised, or one naming `file`. */
+function renderError(file: TemplateFile, error: unknown): TemplateError {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) if (e instanceof TemplateError) return e;
+  const message = (error as Error).message;
+  const at = /:(\d+)\n/.exec(message) ?? /line (\d+)/.exec(message);
+  const detail = (error as Error).cause instanceof Error
+    ? ((error as Error).cause as Error).message
+    : message.split("\n").at(-1) ?? message;
+  return new TemplateError(file.origin, at ? Number(at[1]) : undefined, detail, { cause: error });
+}
+
+/**
+ * A per-domain loop as fragments.ts can take it apart: the loop of README's "Templates" whose body is
+ * only the include of one partial with `{ domain, d }`. Group 2 is the partial.
+ */
+const DOMAIN_LOOP = new RegExp(
+  [
+    String
+      .raw`<%[-_]?\s*for\s*\(\s*const\s*\[\s*domain\s*,\s*d\s*\]\s*of\s+Object\.entries\(\s*it\.domains\s*\)\s*\)\s*\{`,
+    String
+      .raw`\s*[-_]?%>\s*<%[-_]?~\s*include\(\s*(["'])(_[^"'\\]+\.eta)\1\s*,\s*\{\s*domain\s*,\s*d\s*\}\s*\)`,
+    String.raw`\s*[-_]?%>\s*<%[-_]?\s*\}\s*[-_]?%>`,
+  ].join(""),
+  "g",
+);
+
+/** The partials of `source`'s per-domain loops, or null when it uses `domains` outside such loops. */
+function domainLoops(source: string): string[] | null {
+  const loops = [...source.matchAll(DOMAIN_LOOP)].map((m) => m[2]!);
+  return /domains/.test(source.replace(DOMAIN_LOOP, "")) ? null : loops;
+}
+
+function confText(source: string): string {
+  const text = source.endsWith("\n") || source === "" ? source : `${source}\n`;
+  return text.trim() === "" ? "" : oneNewline(text);
 }
 
 /** Strips blanks at the ends of lines; text without any is returned as it is (no copy). */
@@ -183,7 +239,7 @@ export function stripTrailingBlanks(text: string): string {
 }
 
 /** `text` ending with exactly one newline (none when empty): checked from the end, not by a regex scan. */
-function oneNewline(text: string): string {
+export function oneNewline(text: string): string {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 10) end--;
   return end === 0 ? "" : end === text.length - 1 ? text : `${text.slice(0, end)}\n`;
@@ -203,6 +259,7 @@ function tidy(text: string): string {
 
 /**
  * Compiles templates once; syntax errors surface here as {@linkcode TemplateError}s naming the file.
+ * Partials (`_*.eta`) are registered by file name for `include`, and not rendered on their own.
  *
  * @example
  * ```ts
@@ -211,18 +268,62 @@ function tidy(text: string): string {
  * ```
  */
 export function compileTemplates(files: readonly TemplateFile[]): Renderer {
-  const compiled = files.map((file) => compileOne(file));
-  const defaults = defaultTemplates();
-  const builtin = files.length === defaults.length &&
-    files.every((f, i) => f.name === defaults[i]!.name && f.source === defaults[i]!.source);
+  const instance = new Eta(ETA_CONFIG);
+  const partials = new Map<string, EtaFunction>();
+  for (const file of files.filter((f) => isPartial(f.name))) {
+    const fn = compileEta(file);
+    partials.set(file.name, fn);
+    instance.loadTemplate(file.name, function (this: Eta, data, options) {
+      try {
+        return fn.call(this, data, options);
+      } catch (error) {
+        throw renderError(file, error);
+      }
+    });
+  }
+  const frames = files.filter((f) => !isPartial(f.name)).map((file) => {
+    if (!file.name.endsWith(".eta")) return { file, text: confText(file.source), loops: null, fn: null };
+    const fn = compileEta(file);
+    const loops = domainLoops(file.source);
+    const missing = loops?.find((name) => !partials.has(name));
+    if (missing !== undefined) {
+      throw new TemplateError(file.origin, undefined, `it includes partial "${missing}", which is not there`);
+    }
+    return { file, text: null, loops, fn };
+  });
+  const run = (frame: (typeof frames)[number], on: Eta, data: TemplateData) => {
+    try {
+      return on.render(frame.fn!, data);
+    } catch (error) {
+      throw renderError(frame.file, error);
+    }
+  };
   return {
     files,
-    builtin,
+    frames,
     render(data) {
-      // Each *.eta output is already tidied and *.conf text stays as written; parts are separated by one
-      // blank line and the whole ends with exactly one newline.
-      const parts = compiled.map((fn) => fn(data)).filter((part) => part.trim() !== "");
+      // Each *.eta output is tidied and *.conf text stays as written; parts are separated by one blank
+      // line and the whole ends with exactly one newline.
+      const parts = frames.map((f) => f.text ?? tidy(run(f, instance, data))).filter((p) => p.trim() !== "");
       return parts.map(oneNewline).join("\n");
+    },
+    probe(frame, data, stand) {
+      // Partials the template includes outside its loops render as they are, unless they could read the
+      // domains: then the text around the loops could change with them, and the probe fails.
+      const probing = new Eta(ETA_CONFIG);
+      for (const file of files.filter((f) => isPartial(f.name))) {
+        probing.loadTemplate(file.name, function (this: Eta, d, options) {
+          if (/domains/.test(file.source)) throw new Error(`partial "${file.name}" could read it.domains`);
+          return partials.get(file.name)!.call(this, d, options);
+        });
+      }
+      for (const [name, fn] of Object.entries(stand)) {
+        probing.loadTemplate(name, (d?: object) => fn({ ...d }));
+      }
+      return run(frames.find((f) => f.file === frame.file)!, probing, data);
+    },
+    partial(name, data) {
+      return instance.render(name, data);
     },
   };
 }

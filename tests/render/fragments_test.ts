@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { keyOrder, OrderedText } from "../../lib/render/fragments.ts";
+import { createFragmentRenderer, keyOrder, OrderedText } from "../../lib/render/fragments.ts";
 import { createGenerator, generate, type GeneratorInput } from "../../lib/render/generate.ts";
 import type { EndpointSet } from "../../lib/model/endpoints.ts";
 import type { SetChanges } from "../../lib/model/store.ts";
@@ -8,6 +8,7 @@ import {
   defaultTemplates,
   type HaproxyProcess,
   TemplateError,
+  type TemplateFile,
 } from "../../lib/render/render.ts";
 import { prng, randomEvent } from "../support/random_cluster.ts";
 
@@ -35,43 +36,168 @@ function journalSource() {
   };
 }
 
-Deno.test("createGenerator() with the default templates gives generate()'s text after every random event", () => {
-  const renderer = compileTemplates(defaultTemplates());
-  assert.equal(renderer.builtin, true);
+/**
+ * Feeds random events to createGenerator() and checks each text against generate()'s full render; returns
+ * whether the generator kept the incremental parts (the bytes) after every event.
+ */
+function assertSameAsFull(files: TemplateFile[], seeds: number[], steps: number): boolean {
+  const renderer = compileTemplates(files);
   const users: HaproxyProcess[] = [{ user: null, group: null }, { user: "haproxy", group: "haproxy" }];
-  for (let seed = 1; seed <= 12; seed++) {
+  let incremental = true;
+  for (const seed of seeds) {
     const random = prng(seed);
     const haproxy = users[seed % 2]!;
     const source = journalSource();
     const next = createGenerator(renderer, listen, haproxy);
-    for (let step = 0; step < 120; step++) {
+    for (let step = 0; step < steps; step++) {
       const [key, set] = randomEvent(random, 14);
       source.set(key, set);
       const full = generate(source.sets.values(), renderer, listen, haproxy);
       const got = next(source.input);
       assert.equal(got.text, full.text, `seed ${seed}, step ${step}`);
       assert.equal(got.domainCount, full.domainCount);
-      assert.deepEqual(got.bytes, new TextEncoder().encode(got.text), `bytes, seed ${seed}, step ${step}`);
+      if (got.bytes === undefined) incremental = false;
+      else {assert.deepEqual(
+          got.bytes,
+          new TextEncoder().encode(got.text),
+          `bytes, seed ${seed}, step ${step}`,
+        );}
     }
+  }
+  return incremental;
+}
+
+const meta = { generatedBy: "haconfd", version: "test" };
+const data = { domains: {}, listen, haproxy: { user: null, group: null }, meta };
+
+/** The default templates with `name` replaced by (or added as) `source`. */
+function withFile(name: string, source: string): TemplateFile[] {
+  const files = defaultTemplates().filter((f) => f.name !== name);
+  return [...files, { name, origin: `test:${name}`, source }].sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+const LOOP = (partial: string) =>
+  `<% for (const [domain, d] of Object.entries(it.domains)) { -%>\n<%~ include("${partial}", { domain, d }) -%>\n<% } -%>\n`;
+
+Deno.test("createGenerator() with the default templates renders incrementally and gives generate()'s text after every random event", () => {
+  assert.notEqual(createFragmentRenderer(compileTemplates(defaultTemplates()), data), null);
+  assert.equal(assertSameAsFull(defaultTemplates(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 120), true);
+});
+
+Deno.test("createGenerator() renders edited templates that keep the partials convention incrementally, equal to generate()", () => {
+  const variants: TemplateFile[][] = [
+    // One line changed in a shipped partial, and in a frame.
+    defaultTemplates().map((f) =>
+      f.name === "_http-backend.eta"
+        ? { ...f, source: f.source.replace("balance roundrobin", "balance first") }
+        : f
+    ),
+    defaultTemplates().map((f) =>
+      f.name === "10-http.eta"
+        ? { ...f, source: f.source.replace("option httplog", "option httplog\n   ") }
+        : f
+    ),
+    // A new frame and partial: text around the loop, blank lines the tidying collapses, a partial that
+    // shows every domain (never empty) and one with trailing blanks.
+    withFile(
+      "40-extra.eta",
+      `\n\n# extra\n\n\n\n${LOOP("_extra.eta")}# between   \n${LOOP("_blank.eta")}\n\n# end\n\n\n`,
+    ).concat(
+      {
+        name: "_extra.eta",
+        origin: "test:_extra.eta",
+        source: "# <%= it.domain %> <%= it.d.ips.length %>  \n",
+      },
+      {
+        name: "_blank.eta",
+        origin: "test:_blank.eta",
+        source: "<% if (it.d.ips.length > 1) { %>\n# two+\n<% } %>",
+      },
+    ),
+    // A frame that is only a loop whose partial output starts with a blank line (tidy() drops it at the top).
+    withFile("05-first.eta", LOOP("_tcp-listen.eta")),
+    // A partial included once, outside the loops.
+    withFile("40-extra.eta", `<%~ include("_head.eta", { title: "extra" }) %>${LOOP("_https-route.eta")}`)
+      .concat(
+        {
+          name: "_head.eta",
+          origin: "test:_head.eta",
+          source: "# <%= it.title %> on <%= it.listen.tcp %>\n",
+        },
+      ),
+    // Blank lines alone between loops and at the ends.
+    withFile("40-extra.eta", `\n# head\n${LOOP("_https-route.eta")}\n${LOOP("_tcp-listen.eta")}\n\n\n`),
+    withFile("40-extra.eta", `\n\n${LOOP("_https-route.eta")}\n\n\n${LOOP("_http-route.eta")}\n# tail\n`),
+  ];
+  for (const [i, files] of variants.entries()) {
+    assert.notEqual(createFragmentRenderer(compileTemplates(files), data), null, `variant ${i}`);
+    assert.equal(assertSameAsFull(files, [21 + i, 31 + i], 80), true, `variant ${i}`);
   }
 });
 
-Deno.test("createGenerator() with user templates renders them in full, and equals generate()", () => {
-  const files = defaultTemplates().map((f) => ({ ...f, source: `${f.source}# ${f.name}\n` }));
-  const renderer = compileTemplates(files);
-  assert.equal(renderer.builtin, false);
-  const random = prng(5);
-  const source = journalSource();
-  const next = createGenerator(renderer, listen);
-  for (let step = 0; step < 60; step++) {
-    const [key, set] = randomEvent(random, 10);
-    source.set(key, set);
-    assert.equal(
-      next(source.input).text,
-      generate(source.sets.values(), renderer, listen).text,
-      `step ${step}`,
-    );
+Deno.test("createGenerator() renders templates that read the whole model in full, equal to generate()", () => {
+  const oldStyle = '<% const web = Object.entries(it.domains).filter(([, d]) => d.proto === "http") -%>\n' +
+    "<% for (const [domain, d] of web) { -%>\nbackend be_<%= d.id %>\n<% } -%>\n";
+  const variants: TemplateFile[][] = [
+    defaultTemplates().map((f) => ({ ...f, source: f.name === "10-http.eta" ? oldStyle : f.source })),
+    // The loop of the convention with more in its body; a count outside any loop.
+    withFile(
+      "40-extra.eta",
+      `<% for (const [domain, d] of Object.entries(it.domains)) { -%>\n` +
+        `<% if (domain.startsWith("a")) { %># a\n<% } %><%~ include("_servers.eta", { domain, d }) -%>\n<% } -%>\n`,
+    ),
+    withFile("40-extra.eta", `# <%= Object.keys(it.domains).length %> domains\n${LOOP("_servers.eta")}`),
+    // The same count, in a partial included outside the loops.
+    withFile("40-extra.eta", `<%~ include("_count.eta") %>${LOOP("_servers.eta")}`).concat({
+      name: "_count.eta",
+      origin: "test:_count.eta",
+      source: "<% if (Object.keys(it.domains).length > 5) { %># many\n<% } %>",
+    }),
+    // Text between iterations (no -%>), and a loop with one include of two partials' worth.
+    withFile(
+      "40-extra.eta",
+      `<% for (const [domain, d] of Object.entries(it.domains)) { -%>\n<%~ include("_servers.eta", { domain, d }) %>\n<% } -%>\n`,
+    ),
+  ];
+  for (const [i, files] of variants.entries()) {
+    assert.equal(createFragmentRenderer(compileTemplates(files), data), null, `variant ${i}`);
+    assert.equal(assertSameAsFull(files, [41 + i], 60), false, `variant ${i}`);
   }
+});
+
+Deno.test("createGenerator() falls back to the full render when a partial breaks the convention at run time", () => {
+  const variants: [string, string][] = [
+    ["reads it.domains", "# <%= it.domain %> of <%= Object.keys(it.domains).length %>\n"],
+    ["ends without a newline", "<%= it.domain %>"],
+    ["starts with two blank lines", "\n\n\n# <%= it.domain %>\n"],
+  ];
+  for (const [what, source] of variants) {
+    const files = withFile("40-extra.eta", `# extra\n${LOOP("_extra.eta")}`).concat({
+      name: "_extra.eta",
+      origin: "test:_extra.eta",
+      source,
+    });
+    assert.notEqual(createFragmentRenderer(compileTemplates(files), data), null, what);
+    assert.equal(assertSameAsFull(files, [51], 60), false, what);
+  }
+});
+
+Deno.test("createGenerator() names the partial that fails, as the full render does", () => {
+  const files = withFile("_http-route.eta", `<% if (it.domain.startsWith("a")) throw new Error("no a") %>\n`);
+  const renderer = compileTemplates(files);
+  assert.notEqual(createFragmentRenderer(renderer, data), null);
+  const source = journalSource();
+  source.set("default/a", {
+    namespace: "default",
+    name: "a",
+    created: "",
+    annotations: { domain: "a.example.test", proto: "http" },
+    groups: [],
+  });
+  const names = (error: unknown) =>
+    error instanceof TemplateError && error.file === "test:_http-route.eta" && /no a/.test(error.message);
+  assert.throws(() => createGenerator(renderer, listen)(source.input), names);
+  assert.throws(() => generate(source.sets.values(), renderer, listen), names);
 });
 
 Deno.test("createGenerator() returns the last text marked unchanged when no domain changed", () => {

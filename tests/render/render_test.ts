@@ -128,6 +128,44 @@ Deno.test("renderer: *.conf files are copied as is, everything in file-name orde
   );
 });
 
+Deno.test("compileTemplates() renders partials (_*.eta) only where a template includes them", () => {
+  const renderer = compileTemplates([
+    { name: "10-a.eta", origin: "t/10-a.eta", source: `a <%~ include("_b.eta", { x: 1 }) %>\n` },
+    { name: "_b.eta", origin: "t/_b.eta", source: "b<%= it.x %> of <%= it.meta.generatedBy %>" },
+    { name: "_c.eta", origin: "t/_c.eta", source: "never rendered on its own\n" },
+  ]);
+  assert.equal(
+    renderer.render({ domains: {}, listen, haproxy: noUser, meta: { generatedBy: "t", version: "0" } }),
+    "a b1 of t\n",
+  );
+  assert.deepEqual(renderer.frames.map((f) => f.file.name), ["10-a.eta"]);
+});
+
+Deno.test("compileTemplates() names the template whose per-domain loop includes a missing partial", () => {
+  const source = `<% for (const [domain, d] of Object.entries(it.domains)) { -%>\n` +
+    `<%~ include("_gone.eta", { domain, d }) -%>\n<% } -%>\n`;
+  assert.throws(
+    () => compileTemplates([{ name: "10-a.eta", origin: "t/10-a.eta", source }]),
+    /Cannot render template "t\/10-a\.eta": it includes partial "_gone\.eta", which is not there/,
+  );
+});
+
+Deno.test("Renderer.render() names the partial that fails at run time, and its line", () => {
+  const renderer = compileTemplates([
+    { name: "10-a.eta", origin: "t/10-a.eta", source: `a\n<%~ include("_b.eta") %>\n` },
+    { name: "_b.eta", origin: "t/_b.eta", source: "b\n\n<%= it.nope.deeper %>\n" },
+  ]);
+  assert.throws(
+    () => renderer.render({ domains: {}, listen, haproxy: noUser, meta: { generatedBy: "t", version: "0" } }),
+    (error: unknown) => {
+      assert.ok(error instanceof TemplateError, String(error));
+      assert.equal(error.file, "t/_b.eta");
+      assert.equal(error.line, 3, error.message);
+      return true;
+    },
+  );
+});
+
 Deno.test("compileTemplates() names the file and line of a template syntax error", () => {
   const bad = [
     { source: "ok\n<% if (true) { %>\nline 3\n<%= it.x \nmore", line: 4, detail: /unclosed tag/ },
@@ -165,10 +203,12 @@ Deno.test("loadTemplateDir() reads *.eta and *.conf sorted, rejects an empty dir
   const dir = await Deno.makeTempDir();
   try {
     await assert.rejects(loadTemplateDir(dir), /has no \*\.eta or \*\.conf file/);
+    await Deno.writeTextFile(`${dir}/_part.eta`, "p");
+    await assert.rejects(loadTemplateDir(dir), /has no \*\.eta or \*\.conf file besides partials/);
     await Deno.writeTextFile(`${dir}/20-b.eta`, "b");
     await Deno.writeTextFile(`${dir}/10-a.conf`, "a");
     await Deno.writeTextFile(`${dir}/README`, "ignored");
-    assert.deepEqual((await loadTemplateDir(dir)).map((f) => f.name), ["10-a.conf", "20-b.eta"]);
+    assert.deepEqual((await loadTemplateDir(dir)).map((f) => f.name), ["10-a.conf", "20-b.eta", "_part.eta"]);
     await Deno.writeTextFile(`${dir}/02-http.tmpl`, "{% for d in domains %}");
     await assert.rejects(
       loadTemplateDir(dir),
