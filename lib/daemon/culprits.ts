@@ -7,6 +7,7 @@
  * @module
  */
 import type { Model } from "../model/model.ts";
+import type { ListenPorts } from "../model/store.ts";
 
 /** An object whose part of the config HAProxy could not load. */
 export interface Culprit {
@@ -79,10 +80,28 @@ export function portBusy(address: string, port: number): boolean {
   }
 }
 
+/** The installed config as the loop knows it: its hash, and its text (read only when needed). */
+export interface InstalledConfig {
+  /** Its sha256 (hex), which identifies it cheaply; null when unknown (then it is read every time it is needed). */
+  hash: string | null;
+  /** Its text (undefined while there is none). */
+  text(): string | undefined;
+}
+
+/** The listen ports of a model without a store's index: one walk over its domains. */
+export function listenPortsOf(model: Pick<Model, "domains">): ListenPorts {
+  const ports = new Map<number, string>();
+  for (const [name, d] of Object.entries(model.domains)) {
+    if (d.listenPort !== null) ports.set(d.listenPort, name);
+  }
+  return { ports, version: 0, domain: (name) => model.domains[name] };
+}
+
 /**
  * The TCP services whose listen port another program holds, found before HAProxy is asked to bind it:
  * ports the installed config binds are HAProxy's own and not probed. A reload that fails anyway (the
- * port taken in between) is traced by {@linkcode reloadCulprits}.
+ * port taken in between) is traced by {@linkcode reloadCulprits}. One probe of the model's every port; the
+ * daemon keeps a {@linkcode ListenPortProbe}, which probes only what a change needs.
  */
 export function busyListenPorts(
   model: Pick<Model, "domains">,
@@ -90,16 +109,113 @@ export function busyListenPorts(
   bindAddress: string,
   busy: (address: string, port: number) => boolean = portBusy,
 ): Culprit[] {
-  const held = boundPorts(installed);
-  const culprits: Culprit[] = [];
-  for (const [domain, d] of Object.entries(model.domains)) {
-    if (d.listenPort === null || held.has(d.listenPort) || !busy(bindAddress, d.listenPort)) continue;
-    culprits.push({
-      object: `${d.namespace}/${d.name}`,
-      domain,
-      reason:
-        `listen port ${d.listenPort} on ${bindAddress} is held by another program; skipped so that the other services stay up`,
-    });
+  return new ListenPortProbe(bindAddress, busy).culprits({ model }, {
+    hash: null,
+    text: () => installed,
+  });
+}
+
+/** The culprit whose listen port another program holds. */
+function portCulprit(index: ListenPorts, domain: string, port: number, bindAddress: string): Culprit {
+  const d = index.domain(domain);
+  return {
+    object: d === undefined ? domain : `${d.namespace}/${d.name}`,
+    domain,
+    reason:
+      `listen port ${port} on ${bindAddress} is held by another program; skipped so that the other services stay up`,
+  };
+}
+
+/**
+ * {@linkcode busyListenPorts} pass after pass at the cost of what changed. A listen port is checked when
+ * it enters the model: clear when the installed config binds it (HAProxy's own) or a probe finds it free,
+ * it is not probed again while it stays in the model (HAProxy is about to bind it; a reload that fails
+ * anyway, the port taken in between, is traced by {@linkcode reloadCulprits}); found busy, it is probed
+ * again at the next call (its object is normally quarantined by then). The listen ports are walked only
+ * when their version moves (lib/model/store.ts keeps them): an endpoint change costs nothing here. The
+ * installed config is read at the first call, and later only when a probe finds a port busy (is it
+ * HAProxy's?), once per installed config.
+ *
+ * @example
+ * ```ts
+ * const probe = new ListenPortProbe("0.0.0.0");
+ * const culprits = probe.culprits(generated, {
+ *   hash: installedHash,
+ *   text: () => applier.installed(),
+ * });
+ * ```
+ */
+export class ListenPortProbe {
+  readonly #bindAddress: string;
+  readonly #busy: (address: string, port: number) => boolean;
+  /** Ports of the model checked since they entered it (held by the installed config, or found free). */
+  #checked = new Set<number>();
+  /** The ports the installed config last read binds, by its hash. */
+  #bound: { hash: string | null; ports: Set<number> } | null = null;
+  /** The last answer and the listen ports it was given for. */
+  #last: { ports: ReadonlyMap<number, string>; version: number; culprits: Culprit[] } | null = null;
+
+  /** A probe binding `bindAddress` (the TCP services' bind address) with `busy`. */
+  constructor(bindAddress: string, busy: (address: string, port: number) => boolean = portBusy) {
+    this.#bindAddress = bindAddress;
+    this.#busy = busy;
   }
-  return culprits.sort((a, b) => a.object.localeCompare(b.object));
+
+  /**
+   * The services of a generation whose listen port another program holds, given the installed config:
+   * from the listen ports the generator keeps, else (a model without a store) from the model's domains.
+   */
+  culprits(
+    generated: { model: Pick<Model, "domains">; listenPorts?: ListenPorts },
+    installed: InstalledConfig,
+  ): Culprit[] {
+    const index = generated.listenPorts ?? listenPortsOf(generated.model);
+    const last = this.#last;
+    if (last !== null && last.ports === index.ports && last.version === index.version) {
+      return [...last.culprits];
+    }
+    const checked = new Set<number>();
+    const culprits: Culprit[] = [];
+    const clear = this.#clearer(installed, last === null);
+    for (const [port, domain] of index.ports) {
+      if (this.#checked.has(port) || clear(port)) checked.add(port);
+      else culprits.push(portCulprit(index, domain, port, this.#bindAddress));
+    }
+    culprits.sort((a, b) => a.object.localeCompare(b.object));
+    this.#checked = checked; // a port that left the model is checked again when it comes back
+    this.#last = { ports: index.ports, version: index.version, culprits };
+    return [...culprits];
+  }
+
+  /**
+   * Whether no program but HAProxy (for the installed config) holds a port. The config is read at most
+   * once: first when `readFirst` (at the first call every port is new, and a previous run's config may
+   * bind them all), else only to tell whose a busy port is — reading megabytes costs more than a probe.
+   */
+  #clearer(installed: InstalledConfig, readFirst: boolean): (port: number) => boolean {
+    let bound = readFirst ? this.#boundBy(installed) : this.#readAlready(installed);
+    return (port) => {
+      if (bound !== undefined) return bound.has(port) || !this.#busy(this.#bindAddress, port);
+      if (!this.#busy(this.#bindAddress, port)) return true;
+      bound = this.#boundBy(installed);
+      return bound.has(port);
+    };
+  }
+
+  /** The ports the installed config binds, if it has been read already. */
+  #readAlready(installed: InstalledConfig): Set<number> | undefined {
+    const bound = this.#bound;
+    return bound !== null && installed.hash !== null && bound.hash === installed.hash
+      ? bound.ports
+      : undefined;
+  }
+
+  /** The ports the installed config binds, read once per installed config (by its hash). */
+  #boundBy(installed: InstalledConfig): Set<number> {
+    const known = this.#readAlready(installed);
+    if (known !== undefined) return known;
+    const ports = boundPorts(installed.text());
+    this.#bound = { hash: installed.hash, ports };
+    return ports;
+  }
 }

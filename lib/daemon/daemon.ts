@@ -10,7 +10,7 @@ import { ConfigError, type Settings } from "../settings/options.ts";
 import { createFileSource } from "../source/file.ts";
 import { bindPort, createGenerator, type Generator, type ReservedPort } from "../render/generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND } from "../haproxy/check.ts";
-import { busyListenPorts } from "./culprits.ts";
+import { ListenPortProbe } from "./culprits.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts";
 import {
   checkStatusListen,
@@ -247,6 +247,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     ...(runtime === null ? {} : { runtime }),
   });
   let lastDiff = "";
+  const portProbe = new ListenPortProbe(settings.tcpBindAddress);
   const loop = createLoop({
     source,
     generate: generatorOf(renderer, settings),
@@ -256,7 +257,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     wait: settings.wait,
     maxShrink: settings.maxShrink,
     dryRun: settings.dryRun,
-    probe: (model, installed) => busyListenPorts(model, installed, settings.tcpBindAddress),
+    probe: (generated, installed) => portProbe.culprits(generated, installed),
     log: log.child("loop"),
     onPass(record, result) {
       metrics.recordApply(record);

@@ -10,7 +10,7 @@ import { applyPathOf } from "./apply_path.ts";
 import { Backoff } from "../backoff.ts";
 import { sha256Hex } from "../hash.ts";
 import { type Generated, type Generator, trailerDomains } from "../render/generate.ts";
-import { type Culprit, reloadCulprits } from "./culprits.ts";
+import { type Culprit, type InstalledConfig, reloadCulprits } from "./culprits.ts";
 import { Quarantine } from "./quarantine.ts";
 import { errorText, type Logger } from "../log.ts";
 import type { Model } from "../model/model.ts";
@@ -64,9 +64,10 @@ export interface LoopOptions {
   timers?: Timers;
   /**
    * Finds objects HAProxy could not load before it is asked to (e.g. a listen port another program
-   * holds), given the model and the installed text; they are skipped with the reason. @default {none}
+   * holds), given the generation (its model, and the listen ports where the generator keeps them) and the
+   * installed config; they are skipped with the reason. @default {none}
    */
-  probe?: (model: Model, installed: string | undefined) => Culprit[];
+  probe?: (generated: Pick<Generated, "model" | "listenPorts">, installed: InstalledConfig) => Culprit[];
 }
 
 /** A running loop. */
@@ -451,8 +452,9 @@ class ReconcileLoop implements Loop {
   #probed(rendered: Rendered): Rendered {
     const { probe, applier } = this.#o;
     if (probe === undefined || this.#dryRun) return rendered;
+    const installed = { hash: this.#installedHash, text: () => applier.installed() };
     for (let round = 0; round < TRACE_ROUNDS; round++) {
-      const found = probe(rendered.generated.model, applier.installed());
+      const found = probe(rendered.generated, installed);
       if (!this.#quarantine.add(found, () => this.#o.source.snapshot())) break;
       rendered = this.#render();
     }

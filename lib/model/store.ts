@@ -40,6 +40,19 @@ export interface StoreUpdate {
   skipped: boolean;
 }
 
+/**
+ * The model's TCP services by listen port, kept up to date by the store: what lib/daemon/culprits.ts
+ * probes, without walking every domain.
+ */
+export interface ListenPorts {
+  /** Listen port → the domain whose entry listens on it (live: it follows the store's changes). */
+  readonly ports: ReadonlyMap<number, string>;
+  /** Changes whenever `ports` does, and only then: a reader that saw this version has seen them all. */
+  readonly version: number;
+  /** A domain's current entry. */
+  domain(name: string): Domain | undefined;
+}
+
 /** The model of the objects seen so far, updated change by change. */
 export interface ModelStore {
   /** Applies changed objects; unchanged references cost nothing. */
@@ -50,6 +63,8 @@ export interface ModelStore {
   domain(name: string): Domain | undefined;
   /** How many domains the model has. */
   domainCount(): number;
+  /** The model's listen ports, at the current version. */
+  listenPorts(): ListenPorts;
   /**
    * The model as {@linkcode buildModel} returns it. Its `domains` and `skipped` are built on first
    * read and kept until the next change, so a pass that never reads them does not pay for them.
@@ -124,7 +139,33 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
   // object key → its skip entries: why it takes no part (if so), then its refused addresses
   const skipped = new VersionedMap<string, Skipped[]>();
   const reasons = new Map<string, string>(); // object key → why it takes no part
+  const listenPorts = new Map<number, string>(); // listen port → the domain whose entry has it
+  let listenPortsVersion = 0;
   let built: Model | null = null;
+
+  /** Keeps `listenPorts` in step with a domain's entry going from `before` to `after`. */
+  function indexListenPort(name: string, before: Domain | undefined, after: Domain | undefined): void {
+    const was = before?.listenPort ?? null;
+    const now = after?.listenPort ?? null;
+    // Another domain may have taken the port already in this update (claims re-resolve in any order).
+    if (was !== null && was !== now && listenPorts.get(was) === name) {
+      listenPorts.delete(was);
+      listenPortsVersion++;
+    }
+    if (now !== null && listenPorts.get(now) !== name) {
+      listenPorts.set(now, name);
+      listenPortsVersion++;
+    }
+  }
+
+  /** Removes a domain's entry (and its listen port); whether it had one. */
+  function removeDomain(name: string): boolean {
+    const entry = domains.get(name);
+    if (entry === undefined) return false;
+    indexListenPort(name, entry, undefined);
+    madeFrom.delete(name);
+    return domains.delete(name);
+  }
 
   /** Records why an object takes no part (null: it does), and republishes its skip entries. */
   function skip(key: string, reason: string | null, changed: { skipped: boolean }): void {
@@ -235,8 +276,7 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
         winners.set(domain, after);
         byBaseId.add(after.data.id, domain);
         baseIds.add(after.data.id);
-      } else if (domains.delete(domain)) {
-        madeFrom.delete(domain);
+      } else if (removeDomain(domain)) {
         changed.domains.add(domain);
       }
     }
@@ -252,7 +292,9 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
         const id = n === 0 ? base : `${base}_${n + 1}`;
         const current = domains.get(c.domain);
         if (current !== undefined && current.id === id && madeFrom.get(c.domain) === c) return;
-        domains.set(c.domain, id === c.data.id ? c.data : { ...c.data, id });
+        const entry = id === c.data.id ? c.data : { ...c.data, id };
+        indexListenPort(c.domain, current, entry);
+        domains.set(c.domain, entry);
         madeFrom.set(c.domain, c);
         changed.domains.add(c.domain);
       });
@@ -326,6 +368,11 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
     },
     domain: (name) => domains.get(name),
     domainCount: () => domains.size,
+    listenPorts: () => ({
+      ports: listenPorts,
+      version: listenPortsVersion,
+      domain: (name) => domains.get(name),
+    }),
     model,
   };
 }

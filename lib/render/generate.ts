@@ -5,7 +5,7 @@
  */
 import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
-import { createModelStore, type SetChanges } from "../model/store.ts";
+import { createModelStore, type ListenPorts, type SetChanges } from "../model/store.ts";
 import { concatBytes, createFragmentRenderer, NotIncremental } from "./fragments.ts";
 import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
 import { VERSION } from "../version.ts";
@@ -22,6 +22,11 @@ export interface Generated {
   unchanged?: boolean;
   /** The text's UTF-8 bytes, when the generator keeps them (assembled from cached parts: no 5 MB encode). */
   bytes?: Uint8Array<ArrayBuffer>;
+  /**
+   * The model's TCP services by listen port, when the generator keeps them up to date (its model store's
+   * index, valid until its next call): a reader need not walk `model.domains`.
+   */
+  listenPorts?: ListenPorts;
 }
 
 /** What a generator reads from a source: its snapshot, and its changes where it keeps a journal. */
@@ -79,8 +84,13 @@ interface Rendered {
   bytes: Uint8Array<ArrayBuffer> | null;
 }
 
-function generated(model: Model, rendered: Rendered, domainCount: number, unchanged: boolean): Generated {
-  const out: Generated = { model, text: rendered.text, domainCount, unchanged };
+function generated(
+  model: Model,
+  rendered: Rendered,
+  kept: Pick<Generated, "domainCount" | "listenPorts">,
+  unchanged: boolean,
+): Generated {
+  const out: Generated = { model, text: rendered.text, ...kept, unchanged };
   const parts = rendered.parts;
   if (parts === null) return out;
   // Joining the parts copies the whole config: only the pass that hashes and writes it pays for that.
@@ -129,7 +139,8 @@ export function createGenerator(
     for (const name of update.domains) pending.add(name);
     const model = store.model();
     const domainCount = store.domainCount();
-    if (last !== null && pending.size === 0) return generated(model, last, domainCount, true);
+    const kept = { domainCount, listenPorts: store.listenPorts() };
+    if (last !== null && pending.size === 0) return generated(model, last, kept, true);
     let rendered: Rendered | null = null;
     try {
       if (fragments) {
@@ -145,7 +156,7 @@ export function createGenerator(
       bytes: null,
     };
     pending.clear();
-    return generated(model, last, domainCount, false);
+    return generated(model, last, kept, false);
   };
 }
 

@@ -1,9 +1,17 @@
 import assert from "node:assert/strict";
 import { reservedPortsOf } from "../../lib/daemon/daemon.ts";
-import { generate } from "../../lib/render/generate.ts";
-import { busyListenPorts, portBusy, reloadCulprits } from "../../lib/daemon/culprits.ts";
+import { createGenerator, generate } from "../../lib/render/generate.ts";
+import {
+  busyListenPorts,
+  type InstalledConfig,
+  ListenPortProbe,
+  listenPortsOf,
+  portBusy,
+  reloadCulprits,
+} from "../../lib/daemon/culprits.ts";
+import { createModelStore, type ModelStore } from "../../lib/model/store.ts";
 import { compileTemplates, defaultTemplates } from "../../lib/render/render.ts";
-import { buildModel } from "../../lib/model/model.ts";
+import { buildModel, type Model } from "../../lib/model/model.ts";
 import { endpointSet } from "../support/fixtures.ts";
 
 const model = buildModel([
@@ -56,6 +64,149 @@ Deno.test("busyListenPorts() probes only the listen ports the installed config d
   assert.deepEqual(probed, [5432], "6379 is HAProxy's own already");
   assert.deepEqual(culprits.map((c) => c.object), ["db/pg"]);
   assert.match(culprits[0]!.reason, /listen port 5432 on 127\.0\.0\.1 is held by another program/);
+});
+
+/** A busy() that records what it probes; `taken` are the ports another program (or HAProxy) holds. */
+function recordingBusy(taken: readonly number[]) {
+  const probed: number[] = [];
+  return { probed, busy: (_: string, port: number) => (probed.push(port), taken.includes(port)) };
+}
+
+/** An installed config binding `ports`, counting how often its text is read. */
+function installedBinding(hash: string, ports: readonly number[], reads: { count: number }): InstalledConfig {
+  const text = ports.map((p) => `listen tcp_${p}\n    bind 127.0.0.1:${p}\n`).join("");
+  return { hash, text: () => (reads.count++, text) };
+}
+
+/** The generation view of a store's model: its listen ports (its domains are not to be read). */
+function current(store: ModelStore) {
+  return { model: withoutDomains(), listenPorts: store.listenPorts() };
+}
+
+/** A model whose domains must not be read (they are built on demand at scale: O(cluster)). */
+function withoutDomains(): Pick<Model, "domains"> {
+  return {
+    get domains(): Model["domains"] {
+      throw new Error("the probe read the model's domains");
+    },
+  };
+}
+
+const tcp = (name: string, port: number, ip = "10.0.0.5") =>
+  endpointSet(
+    name,
+    { domain: `${name}.example.test`, proto: "tcp", "haconfd.io/listen-port": String(port) },
+    [
+      ip,
+    ],
+  );
+
+Deno.test("ListenPortProbe culprits() probes a listen port once, when it enters the model, and none HAProxy binds", () => {
+  const store = createModelStore();
+  store.replaceAll([tcp("redis", 6379), tcp("pg", 5432), endpointSet("web", { domain: "web.example.test" })]);
+  const { probed, busy } = recordingBusy([]);
+  const probe = new ListenPortProbe("127.0.0.1", busy);
+  const reads = { count: 0 };
+  const first = installedBinding("h1", [6379], reads);
+
+  assert.deepEqual(probe.culprits(current(store), first), []);
+  assert.deepEqual(probed, [5432], "6379 is HAProxy's own: not probed");
+  assert.equal(reads.count, 1, "the first call reads the installed config");
+
+  assert.deepEqual(probe.culprits(current(store), first), []);
+  store.apply(
+    new Map([["default/redis", tcp("redis", 6379, "10.0.0.6")], ["default/pg", tcp("pg", 5432, "10.0.0.7")]]),
+  );
+  assert.deepEqual(probe.culprits(current(store), first), [], "an endpoint change");
+  // The config with 5432 installed, then a pass with no change to listen ports.
+  assert.deepEqual(probe.culprits(current(store), installedBinding("h2", [6379, 5432], reads)), []);
+  assert.deepEqual(probed, [5432], "no port probed again for an unchanged set of listen ports");
+
+  store.apply(new Map([["default/mysql", tcp("mysql", 3306)]]));
+  assert.deepEqual(probe.culprits(current(store), installedBinding("h2", [6379, 5432], reads)), []);
+  assert.deepEqual(probed, [5432, 3306], "only the port that entered the model");
+
+  // A port that left the model is new again when it comes back.
+  store.apply(new Map([["default/pg", null]]));
+  probe.culprits(current(store), installedBinding("h3", [6379, 3306], reads));
+  store.apply(new Map([["default/pg", tcp("pg", 5432)]]));
+  probe.culprits(current(store), installedBinding("h3", [6379, 3306], reads));
+  assert.deepEqual(probed, [5432, 3306, 5432]);
+  assert.equal(reads.count, 1, "a port found free needs no look at the installed config");
+});
+
+Deno.test("ListenPortProbe culprits() tells HAProxy's ports from another program's by the installed config of the moment", () => {
+  const store = createModelStore();
+  store.replaceAll([tcp("redis", 6379)]);
+  // 7000 is HAProxy's (the installed config binds it), 7001 another program's.
+  const { probed, busy } = recordingBusy([7000, 7001]);
+  const probe = new ListenPortProbe("127.0.0.1", busy);
+  const reads = { count: 0 };
+  // A config that once bound 7001: what it said must not outlive it.
+  assert.deepEqual(probe.culprits(current(store), installedBinding("h1", [7001], reads)), []);
+
+  store.apply(new Map([["default/other", tcp("other", 7001)]]));
+  const found = probe.culprits(current(store), installedBinding("h2", [6379], reads));
+  assert.deepEqual(found.map((c) => [c.object, c.domain]), [["default/other", "other.example.test"]]);
+  assert.equal(reads.count, 2, "the changed installed config is read again, for the busy port");
+  assert.deepEqual(
+    probe.culprits(current(store), installedBinding("h2", [6379], reads)),
+    found,
+    "same answer",
+  );
+
+  // The culprit leaves (quarantined); a service whose port HAProxy binds arrives.
+  store.apply(new Map([["default/other", null], ["default/mine", tcp("mine", 7000)]]));
+  assert.deepEqual(probe.culprits(current(store), installedBinding("h3", [6379, 7000], reads)), []);
+  assert.equal(reads.count, 3);
+  // Another busy port against the same installed config: it is not read again.
+  store.apply(new Map([["default/other", tcp("other", 7001)]]));
+  assert.deepEqual(
+    probe.culprits(current(store), installedBinding("h3", [6379, 7000], reads)).map((c) => c.object),
+    ["default/other"],
+  );
+  assert.equal(reads.count, 3);
+  assert.deepEqual(probed, [6379, 7001, 7000, 7001]);
+});
+
+Deno.test("ListenPortProbe culprits() reads an installed config of unknown hash at most once per call", () => {
+  const store = createModelStore();
+  const { busy } = recordingBusy([7000, 7001, 7002]);
+  const probe = new ListenPortProbe("127.0.0.1", busy);
+  const reads = { count: 0 };
+  const unknown = { ...installedBinding("-", [7000], reads), hash: null };
+  probe.culprits(current(store), unknown);
+  assert.equal(reads.count, 1);
+  store.apply(new Map([7000, 7001, 7002].map((port) => [`default/s${port}`, tcp(`s${port}`, port)])));
+  assert.deepEqual(probe.culprits(current(store), unknown).map((c) => c.object), [
+    "default/s7001",
+    "default/s7002",
+  ]);
+  assert.equal(reads.count, 2, "one read for three busy ports");
+});
+
+Deno.test("ListenPortProbe culprits() reads createGenerator()'s listen ports, never the model's domains", () => {
+  const renderer = compileTemplates(defaultTemplates());
+  const listen = { http: "*:80", https: "*:443", tcp: "*" };
+  const sets = [tcp("redis", 6379), tcp("pg", 5432), endpointSet("web", { domain: "web.example.test" })];
+  const generated = createGenerator(renderer, listen)({ snapshot: () => sets });
+  assert.ok(generated.listenPorts !== undefined);
+  assert.deepEqual(
+    [...generated.listenPorts.ports].sort(),
+    [...listenPortsOf(buildModel(sets, { reservedPorts: [80, 443] })).ports].sort(),
+  );
+  // Installed: the config from before pg came.
+  const before = generate(sets.filter((s) => s.name !== "pg"), renderer, listen).text;
+  const { probed, busy } = recordingBusy([5432]);
+  const culprits = new ListenPortProbe("127.0.0.1", busy).culprits(
+    { ...generated, model: withoutDomains() },
+    {
+      hash: "h",
+      text: () => before,
+    },
+  );
+  assert.deepEqual(probed, [5432], "the installed config binds 6379");
+  assert.deepEqual(culprits.map((c) => c.object), ["default/pg"]);
 });
 
 Deno.test("portBusy() tells a port another program listens on from a free one", () => {

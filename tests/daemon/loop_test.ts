@@ -568,6 +568,45 @@ Deno.test("createLoop() applies again after a failed apply even when the generat
   assert.equal(loop.state().ready.ok, true);
 });
 
+Deno.test("createLoop() probes each pass with the generator's listen ports and the installed config's hash, and skips what the probe finds", async () => {
+  const seen: { listenPorts: boolean; hashMatches: boolean }[] = [];
+  const probe: LoopOptions["probe"] = (generated, installed) => {
+    const text = installed.text();
+    seen.push({
+      listenPorts: generated.listenPorts !== undefined,
+      hashMatches: installed.hash === (text === undefined ? null : sha256Hex(text)),
+    });
+    const redis = [...generated.listenPorts?.ports ?? []].find(([port]) => port === 6379);
+    return redis === undefined
+      ? []
+      : [{ object: "default/redis", domain: redis[1], reason: "port 6379 is busy" }];
+  };
+  const { clock, source, applier, loop } = setup([], 0.5, "# a previous run's config\n", {
+    journal: true,
+    generate: createGenerator(renderer, listen),
+    probe,
+  });
+  const web = endpointSet("web", { domain: "web.example.test", proto: "http" });
+  const redis = endpointSet("redis", { domain: "redis.example.test", proto: "redis" });
+  source.set([web, redis], true);
+  await settle(clock, 3000);
+  assert.equal(applier.texts.length, 1);
+  assert.doesNotMatch(applier.texts[0]!, /redis/, "the object the probe found is skipped");
+  assert.ok(
+    loop.state().skipped.some((s) => s.object === "default/redis" && s.reason === "port 6379 is busy"),
+  );
+  source.set([endpointSet("web", { domain: "web.example.test", proto: "http" }, ["10.0.0.9"]), redis]);
+  await settle(clock, 3000);
+  assert.equal(applier.texts.length, 2);
+  assert.ok(seen.length >= 3, `${seen.length} probes`);
+  assert.deepEqual(
+    seen.filter((s) => !s.listenPorts || !s.hashMatches),
+    [],
+    "every probe: listen ports, current hash",
+  );
+  await loop.close();
+});
+
 Deno.test("readiness() follows the first sync, the last record and whether the rendered config is installed", () => {
   const synced = { ...initialStatus("file", "test", "test"), synced: true };
   const record = (outcome: ApplyRecord["outcome"]): ApplyRecord => ({

@@ -32,6 +32,34 @@ Deno.test("createModelStore() gives buildModel()'s model after every event of ra
   }
 });
 
+Deno.test("createModelStore() listenPorts() indexes the model's TCP domains, its version moving exactly when they do", () => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const random = prng(seed);
+    const store = createModelStore(options);
+    const current = new Map<string, EndpointSet>();
+    let before = { version: store.listenPorts().version, ports: "[]" };
+    for (let step = 0; step < 150; step++) {
+      const [key, set] = randomEvent(random, 12);
+      set === null ? current.delete(key) : current.set(key, set);
+      store.apply(new Map([[key, set]]));
+      const expected = Object.entries(buildModel(current.values(), options).domains)
+        .filter(([, d]) => d.listenPort !== null)
+        .map(([name, d]) => [d.listenPort, name] as const)
+        .sort(([a], [b]) => a! - b!);
+      const index = store.listenPorts();
+      const ports = JSON.stringify([...index.ports].sort(([a], [b]) => a - b));
+      assert.equal(ports, JSON.stringify(expected), `seed ${seed}, step ${step}`);
+      for (const [, name] of index.ports) assert.equal(index.domain(name), store.domain(name));
+      assert.equal(
+        index.version !== before.version,
+        ports !== before.ports,
+        `seed ${seed}, step ${step}: version`,
+      );
+      before = { version: index.version, ports };
+    }
+  }
+});
+
 Deno.test("createModelStore() reports exactly the domains whose entries changed", () => {
   const random = prng(7);
   const store = createModelStore(options);
