@@ -115,3 +115,25 @@ Deno.test("Quarantine.generateWithout() hands on the source's journal without he
   quarantine.generateWithout(source, generate);
   assert.deepEqual(seen.at(-1), ["a", "b"]);
 });
+
+Deno.test("Quarantine.generateWithout() does not join the config's bytes while an object is held", () => {
+  let joined = 0;
+  const generate: Generator = (): Generated => {
+    const out: Generated = { text: "global\n", model: { domains: {}, skipped: [] } };
+    return Object.defineProperty(out, "bytes", {
+      enumerable: true,
+      get: () => {
+        joined++;
+        return new TextEncoder().encode("global\n");
+      },
+    });
+  };
+  const quarantine = new Quarantine(memoryLogger());
+  const sets = [endpointSet("a", { x: "1" }), endpointSet("b", { x: "1" })];
+  quarantine.add([culprit("default/b")], () => sets);
+  const generated = quarantine.generateWithout(of(sets), generate);
+  assert.equal(joined, 0, "the bytes are joined only by whoever reads them");
+  assert.equal(new TextDecoder().decode(generated.bytes), "global\n");
+  assert.equal(joined, 1);
+  assert.deepEqual(generated.model.skipped.map((s) => s.object), ["default/b"]);
+});
