@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 
 /** Section keywords of the HAProxy 2.6 configuration (a line starting with one opens a section). */
@@ -182,9 +183,15 @@ function keyword(lines: string[], kw: string): string[] | undefined {
   return found;
 }
 
-function defaultsFor(sections: Section[], index: number): Section | undefined {
+/**
+ * The defaults section of section `index`: the named one (`from NAME`), else the last one before it. With
+ * `partial` (sections of a stretch of the text), a named one found before `index` only: the first section
+ * of that name in the whole text may come earlier, so the caller searches the whole text instead.
+ */
+function defaultsFor(sections: Section[], index: number, partial: boolean): Section | undefined {
   const section = sections[index];
   if (section?.from !== undefined) {
+    if (partial) return undefined;
     return sections.find((s) => s.kind === "defaults" && s.name === section.from);
   }
   for (let i = index - 1; i >= 0; i--) if (sections[i]?.kind === "defaults") return sections[i];
@@ -221,8 +228,22 @@ function sameKeywords(a: ServerLine, b: ServerLine): boolean {
 }
 
 /**
+ * The UTF-8 parts two texts were assembled from (lib/render/generate.ts keeps them): a part that did not
+ * change between two renders is the same array in both, so the differences are found without reading the
+ * rest.
+ */
+export interface TextParts {
+  /** The parts of the installed text. */
+  installed: readonly Uint8Array[];
+  /** The parts of the new text. */
+  next: readonly Uint8Array[];
+}
+
+/**
  * Compares the installed config with a new one. `runtime` when only server lines of existing
  * backends differ (with IP:port addresses and a dynamic algorithm), `reload` with the reason otherwise.
+ * With `parts`, only the sections around the parts that differ are read (the same verdict, in time
+ * proportional to the change); without them, or when they cannot be lined up, the whole texts are.
  *
  * @example
  * ```ts
@@ -230,10 +251,46 @@ function sameKeywords(a: ServerLine, b: ServerLine): boolean {
  * if (verdict.path === "reload") log.info("reload needed", { reason: verdict.reason });
  * ```
  */
-export function runtimeDiff(installed: string, next: string): RuntimeDiff {
+export function runtimeDiff(installed: string, next: string, parts?: TextParts): RuntimeDiff {
+  const spans = parts === undefined ? null : changedSpans(installed, next, parts);
+  if (spans === null) return wholeDiff(installed, next);
+  if (spans.length === 0) return { path: "unchanged" };
+  const changes: BackendChange[] = [];
+  for (const span of spans) {
+    const before = splitSections(installed.slice(span.oldStart, span.oldEnd));
+    const after = splitSections(next.slice(span.newStart, span.newEnd));
+    const found = compareSections(before, after, (index) => {
+      const local = defaultsFor(after, index, true);
+      if (local !== undefined) return local;
+      const from = after[index]?.from;
+      return from !== undefined
+        ? namedDefaults(installed, from)
+        : lastDefaultsBefore(installed, span.oldStart);
+    });
+    if (!Array.isArray(found)) return found;
+    changes.push(...found);
+  }
+  if (changes.length === 0) return { path: "reload", reason: "server lines reordered" };
+  return { path: "runtime", changes };
+}
+
+/** {@linkcode runtimeDiff} over the whole texts. */
+function wholeDiff(installed: string, next: string): RuntimeDiff {
   if (installed === next) return { path: "unchanged" };
   const before = parseSections(installed);
   const after = parseSections(next);
+  const found = compareSections(before, after, (index) => defaultsFor(after, index, false));
+  if (!Array.isArray(found)) return found;
+  if (found.length === 0) return { path: "reload", reason: "server lines reordered" };
+  return { path: "runtime", changes: found };
+}
+
+/** The section-by-section comparison: the server changes, or the reload verdict. */
+function compareSections(
+  before: Section[],
+  after: Section[],
+  defaults: (index: number) => Section | undefined,
+): BackendChange[] | RuntimeDiff {
   if (before.length !== after.length) return { path: "reload", reason: "sections added or removed" };
   const changes: BackendChange[] = [];
   for (let i = 0; i < after.length; i++) {
@@ -248,25 +305,186 @@ export function runtimeDiff(installed: string, next: string): RuntimeDiff {
     if (!isProxyWithServers(b)) return { path: "reload", reason: `${where} changed` };
     const rest = (s: Section) => s.lines.filter((l) => !isServerLine(l)).join("\n");
     if (rest(a) !== rest(b)) return { path: "reload", reason: `${where} changed beyond its server lines` };
-    const change = backendChange(after, i, a, b);
+    const change = backendChange(defaults(i)?.lines ?? [], a, b);
     if (typeof change === "string") return { path: "reload", reason: `${where}: ${change}` };
     if (change !== undefined) changes.push(change);
   }
-  if (changes.length === 0) return { path: "reload", reason: "server lines reordered" };
-  return { path: "runtime", changes };
+  return changes;
 }
 
-function backendChange(
-  sections: Section[],
-  index: number,
-  a: Section,
-  b: Section,
-): BackendChange | undefined | string {
+/** A stretch that differs: `[oldStart, oldEnd)` of the installed text is `[newStart, newEnd)` of the new one. */
+interface Span {
+  oldStart: number;
+  oldEnd: number;
+  newStart: number;
+  newEnd: number;
+}
+
+function byteLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const part of parts) n += part.length;
+  return n;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+/**
+ * The stretches where the texts differ, each widened to whole sections (from a section header to the next
+ * one, found in the identical text around it), or null when the parts cannot say: a different number of
+ * parts, or a text that is not ASCII (then byte offsets are not string offsets).
+ */
+function changedSpans(installed: string, next: string, parts: TextParts): Span[] | null {
+  const { installed: pa, next: pb } = parts;
+  if (pa.length !== pb.length) return null;
+  if (byteLength(pa) !== installed.length || byteLength(pb) !== next.length) return null;
+  const raw: Span[] = [];
+  let oldAt = 0;
+  let newAt = 0;
+  for (let i = 0; i < pa.length; i++) {
+    const a = pa[i]!;
+    const b = pb[i]!;
+    if (!sameBytes(a, b)) {
+      const last = raw.at(-1);
+      if (last !== undefined && last.oldEnd === oldAt) {
+        last.oldEnd += a.length;
+        last.newEnd += b.length;
+      } else {raw.push({
+          oldStart: oldAt,
+          oldEnd: oldAt + a.length,
+          newStart: newAt,
+          newEnd: newAt + b.length,
+        });}
+    }
+    oldAt += a.length;
+    newAt += b.length;
+  }
+  return widen(installed, raw);
+}
+
+/**
+ * Widens each stretch to whole sections. The text between two stretches is the same in both texts (shifted);
+ * a boundary is searched only there, else the stretch joins its neighbour.
+ */
+function widen(installed: string, raw: Span[]): Span[] {
+  const spans: Span[] = [];
+  let group: Span | null = null;
+  for (let k = 0; k < raw.length; k++) {
+    const w = raw[k]!;
+    const floor = k === 0 ? 0 : raw[k - 1]!.oldEnd;
+    const ceil = k === raw.length - 1 ? installed.length : raw[k + 1]!.oldStart;
+    if (group === null) {
+      const lo = headerBefore(installed, w.oldStart, floor, k === 0);
+      if (lo === undefined) {
+        // No boundary since the previous stretch: only possible for k > 0, where it joined that one.
+        throw new Error("runtimeDiff: a stretch without a start boundary");
+      }
+      group = { oldStart: lo, oldEnd: 0, newStart: lo + (w.newStart - w.oldStart), newEnd: 0 };
+    }
+    const hi = k === raw.length - 1
+      ? (headerAfter(installed, w.oldEnd, ceil) ?? installed.length)
+      : headerAfter(installed, w.oldEnd, ceil);
+    const nextStart = k === raw.length - 1
+      ? undefined
+      : headerBefore(installed, raw[k + 1]!.oldStart, w.oldEnd, false);
+    if (hi === undefined || (k < raw.length - 1 && nextStart === undefined)) continue;
+    group.oldEnd = hi;
+    group.newEnd = hi + (w.newEnd - w.oldEnd);
+    spans.push(group);
+    group = null;
+  }
+  return spans;
+}
+
+/** A line starting at `at` opens a section (as {@linkcode parseSections} finds them). */
+const HEADER_AT = new RegExp(
+  `[ \\t]*(?:${[...SECTION_KEYWORDS].join("|")})(?=[ \\t\\n\\r\\u2028\\u2029]|$)`,
+  "y",
+);
+
+function isHeaderAt(text: string, at: number): boolean {
+  HEADER_AT.lastIndex = at;
+  return HEADER_AT.test(text);
+}
+
+/**
+ * The start of the last section header whose line lies in `[floor, before)` with the newline before it
+ * there too (or at 0 when `atStart`), or undefined.
+ */
+function headerBefore(text: string, before: number, floor: number, atStart: boolean): number | undefined {
+  let nl = text.lastIndexOf("\n", before - 1);
+  while (nl >= floor) {
+    const start = text.lastIndexOf("\n", nl - 1) + 1;
+    // The text's start is a section boundary (of the nameless first section, or of a header there).
+    if (start === 0) return atStart ? 0 : undefined;
+    if (start - 1 < floor) return undefined;
+    if (isHeaderAt(text, start)) return start;
+    nl = start - 1;
+  }
+  return atStart && floor === 0 && nl < 0 ? 0 : undefined;
+}
+
+/** The start of the first section header after `from` whose line (and the newline before it) lies in `[from, ceil)`. */
+function headerAfter(text: string, from: number, ceil: number): number | undefined {
+  let nl = text.indexOf("\n", from);
+  while (nl >= 0 && nl < ceil) {
+    const end = text.indexOf("\n", nl + 1);
+    if (end < 0 || end >= ceil) return undefined;
+    if (isHeaderAt(text, nl + 1)) return nl + 1;
+    nl = end;
+  }
+  return undefined;
+}
+
+/** The section that starts at `start` (a header), up to the next header as {@linkcode parseSections} cuts it. */
+function sectionAt(text: string, start: number): Section {
+  // Its own regex: HEADER's lastIndex must stay 0 for splitSections' matchAll.
+  const after = new RegExp(HEADER.source, "gm");
+  after.lastIndex = start + 1;
+  const next = after.exec(text);
+  return section(text.slice(start, next === null ? text.length : next.index - 1));
+}
+
+/** The header of a `defaults` section at `at`, if one starts there (at a line start). */
+function defaultsAt(text: string, at: number): Section | undefined {
+  let start = at;
+  while (start > 0 && (text[start - 1] === " " || text[start - 1] === "\t")) start--;
+  if (start > 0 && !"\n\r\u2028\u2029".includes(text[start - 1]!)) return undefined;
+  if (!isHeaderAt(text, start)) return undefined;
+  const found = sectionAt(text, start);
+  return found.kind === "defaults" ? found : undefined;
+}
+
+/** The last `defaults` section starting before `before`. */
+function lastDefaultsBefore(text: string, before: number): Section | undefined {
+  for (
+    let at = text.lastIndexOf("defaults", before - 1);
+    at >= 0;
+    at = text.lastIndexOf("defaults", at - 1)
+  ) {
+    const found = defaultsAt(text, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The first `defaults NAME` section. */
+function namedDefaults(text: string, name: string): Section | undefined {
+  for (let at = text.indexOf("defaults"); at >= 0; at = text.indexOf("defaults", at + 1)) {
+    const found = defaultsAt(text, at);
+    if (found?.name === name) return found;
+  }
+  return undefined;
+}
+
+function backendChange(defaults: string[], a: Section, b: Section): BackendChange | undefined | string {
   const old = serversOf(a);
   const now = serversOf(b);
   if (typeof old === "string") return old;
   if (typeof now === "string") return now;
-  const defaults = defaultsFor(sections, index)?.lines ?? [];
   const problem = dynamicAlgorithmProblem(b.lines, defaults);
   if (problem !== undefined) return problem;
   // HAProxy applies no default-server to dynamic servers: pass the effective ones along, before the

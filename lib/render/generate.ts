@@ -22,6 +22,11 @@ export interface Generated {
   unchanged?: boolean;
   /** The text's UTF-8 bytes, when the generator keeps them (assembled from cached parts: no 5 MB encode). */
   bytes?: Uint8Array<ArrayBuffer>;
+  /**
+   * The UTF-8 parts `bytes` is joined from, when the generator keeps them: a part no change touched is
+   * the same array from one generation to the next (what lib/haproxy/config_diff.ts reads the change from).
+   */
+  parts?: readonly Uint8Array[];
 }
 
 /** What a generator reads from a source: its snapshot, and its changes where it keeps a journal. */
@@ -83,6 +88,7 @@ function generated(model: Model, rendered: Rendered, domainCount: number, unchan
   const out: Generated = { model, text: rendered.text, domainCount, unchanged };
   const parts = rendered.parts;
   if (parts === null) return out;
+  out.parts = parts;
   // Joining the parts copies the whole config: only the pass that hashes and writes it pays for that.
   Object.defineProperty(out, "bytes", { enumerable: true, get: () => rendered.bytes ??= concatBytes(parts) });
   return out;
