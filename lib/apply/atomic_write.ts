@@ -77,9 +77,11 @@ export async function stageFile(
   try {
     const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
     try {
+      // Synchronous writes: a config comes in hundreds of parts, and an awaited write per part costs several
+      // times the CPU of the copy itself (the fsync below, which waits for the disk, stays asynchronous).
       for (const bytes of chunks) {
         let written = 0;
-        while (written < bytes.length) written += await file.write(bytes.subarray(written));
+        while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
       }
       await file.sync();
     } finally {
