@@ -4,6 +4,8 @@
  * request routed to the new server, haconfd's CPU per endpoint change, and a rolling update of one
  * deployment. A real `haconfd run` subprocess with its managed HAProxy 2.6, the fake API server, backends
  * on 127.0.0.x. Run with `tools/deno run -A bench/runtime.ts [objects…]` (part of `tools/deno task bench`).
+ * At scale, the runtime path alone: `tools/deno task bench runtime --runtime-only --no-rolling 16700`
+ * (`BENCH_ROUNDS=20` for more rounds; 16,700 objects are 50k servers, the size issue 12 targets).
  *
  * @module
  */
@@ -294,15 +296,17 @@ function rollingUpdateWith(
   return rollingUpdate(daemon, kube, port);
 }
 
-if (import.meta.main) {
-  const counts = Deno.args.map(Number).filter((n) => n > 0);
-  const runtimeOnly = Deno.args.includes("--runtime-only");
+/** Runs the benchmarks as the command line says: `[--runtime-only] [--no-rolling] [objects…]`. */
+export async function runtimeCommand(args: string[]): Promise<void> {
+  const counts = args.map(Number).filter((n) => n > 0);
   await runtimeBenchmarks(
     (name, value, note = "") => console.log(`| ${name} | ${value} | ${note} |`),
     counts.length > 0 ? counts : undefined,
     {
-      ...(runtimeOnly ? { paths: ["runtime"] } : {}),
-      rolling: !Deno.args.includes("--no-rolling"),
+      ...(args.includes("--runtime-only") ? { paths: ["runtime"] } : {}),
+      rolling: !args.includes("--no-rolling"),
     },
   );
 }
+
+if (import.meta.main) await runtimeCommand(Deno.args);
