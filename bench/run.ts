@@ -1,7 +1,9 @@
 // deno-lint-ignore-file no-console -- a benchmark prints its figures
 /**
  * Benchmarks: speed and memory of the pure pipeline and of `haproxy -c`, printed as a table.
- * Run with `tools/deno task bench` (`tools/deno task bench scale`: the scale benchmark, bench/scale.ts); the figures of a run are kept in bench/RESULTS.md by hand.
+ * Run with `tools/deno task bench` (`tools/deno task bench scale`: the scale benchmark, bench/scale.ts;
+ * `tools/deno task bench runtime --runtime-only --no-rolling 16700`: the runtime path at 50k servers,
+ * bench/runtime.ts); the figures of a run are kept in bench/RESULTS.md by hand.
  *
  * @module
  */
@@ -79,6 +81,13 @@ const rows: string[][] = [];
 function row(name: string, value: string, note = ""): void {
   rows.push([name, value, note]);
   console.log(`${name.padEnd(58)} ${value.padStart(12)}  ${note}`);
+}
+
+if (Deno.args[0] === "runtime") {
+  // `tools/deno task bench runtime [--runtime-only] [--no-rolling] [objects…]`: bench/runtime.ts alone.
+  const { runtimeCommand } = await import("./runtime.ts");
+  await runtimeCommand(Deno.args.slice(1));
+  Deno.exit(0);
 }
 
 if (Deno.args[0] === "scale") {

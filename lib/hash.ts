@@ -11,9 +11,12 @@ export function sha256(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
 }
 
-/** sha256 of `text` (UTF-8, or bytes already encoded), lower-case hex. */
-export function sha256Hex(text: string | Uint8Array): string {
-  return createHash("sha256").update(text).digest("hex");
+/** sha256 of `text` (UTF-8, or bytes already encoded, whole or in parts), lower-case hex. */
+export function sha256Hex(text: string | Uint8Array | readonly Uint8Array[]): string {
+  const hash = createHash("sha256");
+  if (typeof text === "string" || text instanceof Uint8Array) return hash.update(text).digest("hex");
+  for (const part of text) hash.update(part);
+  return hash.digest("hex");
 }
 
 /** FNV-1a, 32 bits, as 8 hex digits: a stable short hash for identifiers (not for secrets). */

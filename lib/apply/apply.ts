@@ -196,6 +196,11 @@ export interface ApplyOptions {
   hash?: string;
   /** The text's UTF-8 bytes when the caller has them already (written instead of encoding the text again). */
   bytes?: Uint8Array;
+  /**
+   * The text's UTF-8 bytes in the parts the generator assembled it from (lib/render/generate.ts): written
+   * one after the other, and compared part by part with the installed file's on the runtime path.
+   */
+  parts?: readonly Uint8Array[];
 }
 
 /** Installs rendered configs one at a time. */
@@ -234,6 +239,8 @@ interface Pass {
   text: string;
   /** The text's UTF-8 bytes when the caller had them (written instead of encoding the text again). */
   bytes: Uint8Array | undefined;
+  /** The same in the generator's parts, when the caller had them. */
+  parts: readonly Uint8Array[] | undefined;
   hash: string;
   signal: AbortSignal | undefined;
   durations: ApplyDurations;
@@ -245,6 +252,8 @@ interface Installed {
   text: string | undefined;
   /** sha256 (hex) of `text`. */
   hash: string | undefined;
+  /** The generator's parts of `text`, when the pass that installed it had them. */
+  parts: readonly Uint8Array[] | undefined;
   /** Whether `haproxy -c` accepted it, or everything in it but its server lines (see `#runtimeStep`). */
   proven: boolean;
 }
@@ -284,6 +293,7 @@ class FileApplier implements Applier {
     this.#installed = {
       text: installed,
       hash: installed === undefined ? undefined : sha256Hex(installed),
+      parts: undefined,
       proven: false,
     };
     // Whether HAProxy runs the installed file is unknown at start-up: reload it once.
@@ -311,7 +321,8 @@ class FileApplier implements Applier {
     const pass: Pass = {
       text,
       bytes: options.bytes,
-      hash: options.hash ?? sha256Hex(text),
+      parts: options.parts,
+      hash: options.hash ?? sha256Hex(options.parts ?? text),
       signal: options.signal,
       durations: { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 },
     };
@@ -322,7 +333,8 @@ class FileApplier implements Applier {
 
   /** Dry run, nothing to do, the runtime path, or install (if changed) and reload. */
   async #decide(pass: Pass, options: ApplyOptions): Promise<ApplyResult> {
-    const changed = pass.text !== this.#installed.text;
+    // The hashes say it without comparing two large texts (both are sha256 of the UTF-8 text).
+    const changed = this.#installed.text === undefined || pass.hash !== this.#installed.hash;
     if (options.dryRun ?? false) return await this.#dryRun(pass, changed);
     if (!changed && !this.#pending) return { status: "unchanged", ...this.#base(pass) };
     let reloadReason: string | undefined;
@@ -399,7 +411,7 @@ class FileApplier implements Applier {
       await file.discard();
     }
     this.#lastWriteCause = undefined;
-    this.#installed = { text: pass.text, hash: pass.hash, proven: true };
+    this.#installed = { text: pass.text, hash: pass.hash, parts: pass.parts, proven: true };
     this.#pending = true;
     await this.#removeRejected();
     this.#config.log.info("config installed", { target: this.#config.target, hash: pass.hash });
@@ -551,14 +563,18 @@ class FileApplier implements Applier {
       checked = true;
       return undefined;
     };
-    const outcome = await path.apply(current, pass.text, pass.signal, prove);
+    const installedParts = this.#installed.parts;
+    const parts = installedParts !== undefined && pass.parts !== undefined
+      ? { installed: installedParts, next: pass.parts }
+      : undefined;
+    const outcome = await path.apply(current, pass.text, pass.signal, prove, parts);
     if (!outcome.ok) {
       if (outcome.touched) this.#pending = true;
       log.warn("runtime path not taken, reloading", { reason: outcome.reason });
       return { reason: outcome.reason };
     }
     try {
-      await atomicWrite(target, pass.bytes ?? pass.text);
+      await atomicWrite(target, pass.parts ?? pass.bytes ?? pass.text);
     } catch (error) {
       // HAProxy runs servers the file does not have: the reload owed now brings it back to the file.
       this.#pending = true;
@@ -566,7 +582,7 @@ class FileApplier implements Applier {
       log.error("cannot install config", { target, error: message });
       return { result: { status: "write-failed", ...this.#base(pass), error: message } };
     }
-    this.#installed = { text: pass.text, hash: pass.hash, proven: true };
+    this.#installed = { text: pass.text, hash: pass.hash, parts: pass.parts, proven: true };
     await this.#removeRejected();
     log.info("config installed, servers changed without a reload", {
       target,
@@ -592,7 +608,7 @@ class FileApplier implements Applier {
   ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
     let file: StagedFile;
     try {
-      file = await stageFile(stageAs, pass.bytes ?? pass.text);
+      file = await stageFile(stageAs, pass.parts ?? pass.bytes ?? pass.text);
     } catch (error) {
       return { error: errorText(error) };
     }

@@ -194,9 +194,9 @@ interface Rendered {
   hash: string;
 }
 
-/** The hash step (of the config's bytes where the generator keeps them: no second encode). */
+/** The hash step (of the config's parts where the generator keeps them: no encode, no joined copy). */
 function hashed(generated: Generated): Rendered {
-  return { generated, hash: sha256Hex(generated.bytes ?? generated.text) };
+  return { generated, hash: sha256Hex(generated.parts ?? generated.text) };
 }
 
 /** What the apply step installed (or tried to), and the applier's answer. */
@@ -484,7 +484,7 @@ class ReconcileLoop implements Loop {
       dryRun: this.#dryRun,
       signal: this.#stopping.signal,
       hash,
-      ...(generated.bytes === undefined ? {} : { bytes: generated.bytes }),
+      ...(generated.parts === undefined ? {} : { parts: generated.parts }),
     });
   }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 
 /** Section keywords of the HAProxy 2.6 configuration (a line starting with one opens a section). */
@@ -182,9 +183,15 @@ function keyword(lines: string[], kw: string): string[] | undefined {
   return found;
 }
 
-function defaultsFor(sections: Section[], index: number): Section | undefined {
+/**
+ * The defaults section of section `index`: the named one (`from NAME`), else the last one before it. With
+ * `partial` (sections of a stretch of the text), a named one found before `index` only: the first section
+ * of that name in the whole text may come earlier, so the caller searches the whole text instead.
+ */
+function defaultsFor(sections: Section[], index: number, partial: boolean): Section | undefined {
   const section = sections[index];
   if (section?.from !== undefined) {
+    if (partial) return undefined;
     return sections.find((s) => s.kind === "defaults" && s.name === section.from);
   }
   for (let i = index - 1; i >= 0; i--) if (sections[i]?.kind === "defaults") return sections[i];
@@ -221,8 +228,24 @@ function sameKeywords(a: ServerLine, b: ServerLine): boolean {
 }
 
 /**
+ * The UTF-8 parts two texts were assembled from (lib/render/generate.ts keeps them): a part that did not
+ * change between two renders is the same array in both, so the differences are found without reading the
+ * rest.
+ */
+export interface TextParts {
+  /** The parts of the installed text. */
+  installed: readonly Uint8Array[];
+  /** The parts of the new text. */
+  next: readonly Uint8Array[];
+}
+
+/**
  * Compares the installed config with a new one. `runtime` when only server lines of existing
  * backends differ (with IP:port addresses and a dynamic algorithm), `reload` with the reason otherwise.
+ * With `parts`, only the sections around the parts that differ are decoded and read (the same verdict, in
+ * time proportional to the change; the texts themselves are not read at all); without them, or when the
+ * parts cannot say (a different number of them, a part that is not whole UTF-8, a `from` defaults section),
+ * the whole texts are compared.
  *
  * @example
  * ```ts
@@ -230,10 +253,39 @@ function sameKeywords(a: ServerLine, b: ServerLine): boolean {
  * if (verdict.path === "reload") log.info("reload needed", { reason: verdict.reason });
  * ```
  */
-export function runtimeDiff(installed: string, next: string): RuntimeDiff {
+export function runtimeDiff(installed: string, next: string, parts?: TextParts): RuntimeDiff {
+  const local = parts === undefined ? null : partsDiff(parts);
+  return local ?? wholeDiff(installed, next);
+}
+
+/** {@linkcode runtimeDiff} over the whole texts. */
+function wholeDiff(installed: string, next: string): RuntimeDiff {
   if (installed === next) return { path: "unchanged" };
   const before = parseSections(installed);
   const after = parseSections(next);
+  const found = compareSections(before, after, (index) => defaultsFor(after, index, false));
+  return found === null ? { path: "reload", reason: "internal: defaults not found" } : verdictOf([found]);
+}
+
+function verdictOf(found: (BackendChange[] | RuntimeDiff)[]): RuntimeDiff {
+  const changes: BackendChange[] = [];
+  for (const f of found) {
+    if (!Array.isArray(f)) return f;
+    changes.push(...f);
+  }
+  if (changes.length === 0) return { path: "reload", reason: "server lines reordered" };
+  return { path: "runtime", changes };
+}
+
+/**
+ * The section-by-section comparison: the server changes, or the reload verdict; null when `defaults`
+ * cannot tell a backend's defaults section (null) from the text at hand.
+ */
+function compareSections(
+  before: Section[],
+  after: Section[],
+  defaults: (index: number) => Section | undefined | null,
+): BackendChange[] | RuntimeDiff | null {
   if (before.length !== after.length) return { path: "reload", reason: "sections added or removed" };
   const changes: BackendChange[] = [];
   for (let i = 0; i < after.length; i++) {
@@ -248,25 +300,246 @@ export function runtimeDiff(installed: string, next: string): RuntimeDiff {
     if (!isProxyWithServers(b)) return { path: "reload", reason: `${where} changed` };
     const rest = (s: Section) => s.lines.filter((l) => !isServerLine(l)).join("\n");
     if (rest(a) !== rest(b)) return { path: "reload", reason: `${where} changed beyond its server lines` };
-    const change = backendChange(after, i, a, b);
+    const found = defaults(i);
+    if (found === null) return null;
+    const change = backendChange(found?.lines ?? [], a, b);
     if (typeof change === "string") return { path: "reload", reason: `${where}: ${change}` };
     if (change !== undefined) changes.push(change);
   }
-  if (changes.length === 0) return { path: "reload", reason: "server lines reordered" };
-  return { path: "runtime", changes };
+  return changes;
 }
 
-function backendChange(
-  sections: Section[],
-  index: number,
-  a: Section,
-  b: Section,
-): BackendChange | undefined | string {
+/** Inclusive indices of parts that differ, next to each other. */
+interface Run {
+  first: number;
+  last: number;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Parts `from`…`to` (inclusive) decoded; throws when one is not whole UTF-8. */
+function decode(parts: readonly Uint8Array[], from: number, to: number): string {
+  let text = "";
+  for (let k = from; k <= to; k++) text += decoder.decode(parts[k]);
+  return text;
+}
+
+/** A stretch of both texts around a run of changed parts: whole sections, and where it starts. */
+interface Local {
+  /** The installed text's sections there. */
+  before: string;
+  /** The new text's. */
+  after: string;
+  /** First part decoded (its text starts `oldLocal`). */
+  from: number;
+  /** The installed text from part `from` on, decoded as far as needed. */
+  oldLocal: string;
+  /** Where `before` starts in `oldLocal`. */
+  lo: number;
+}
+
+/** The verdict from the parts, or null when they cannot give it. */
+function partsDiff(parts: TextParts): RuntimeDiff | null {
+  const { installed: pa, next: pb } = parts;
+  if (pa.length !== pb.length) return null;
+  const runs: Run[] = [];
+  for (let k = 0; k < pa.length; k++) {
+    if (sameBytes(pa[k]!, pb[k]!)) continue;
+    const last = runs.at(-1);
+    if (last !== undefined && last.last === k - 1) last.last = k;
+    else runs.push({ first: k, last: k });
+  }
+  if (runs.length === 0) return { path: "unchanged" };
+  try {
+    const found: (BackendChange[] | RuntimeDiff)[] = [];
+    for (let r = 0; r < runs.length;) {
+      const group = locate(pa, pb, runs, r);
+      if (group === null) return null;
+      const after = splitSections(group.local.after);
+      const result = compareSections(splitSections(group.local.before), after, (index) => {
+        const inside = defaultsFor(after, index, true);
+        if (inside !== undefined) return inside;
+        // A named one may be anywhere: only the whole text can tell (the default templates have none).
+        if (after[index]?.from !== undefined) return null;
+        return defaultsBefore(pa, group.local);
+      });
+      if (result === null) return null;
+      found.push(result);
+      if (!Array.isArray(result)) break;
+      r = group.next;
+    }
+    return verdictOf(found);
+  } catch (error) {
+    if (error instanceof TypeError) return null; // a part that is not whole UTF-8
+    throw error;
+  }
+}
+
+/**
+ * Widens runs `r`, `r + 1`, … to whole sections: decodes the parts around them, one more at a time, until
+ * a section header starts in the identical text before the first and after the last (runs whose
+ * surroundings meet are taken together). Null when no boundary is found where one must be.
+ */
+function locate(
+  pa: readonly Uint8Array[],
+  pb: readonly Uint8Array[],
+  runs: Run[],
+  r: number,
+): { local: Local; next: number } | null {
+  const floor = r === 0 ? 0 : runs[r - 1]!.last + 1;
+  let last = r;
+  let from = Math.max(floor, runs[r]!.first - 1);
+  let to = Math.min(pa.length - 1, runs[last]!.last + 1);
+  for (;;) {
+    const nextRun = runs[last + 1];
+    if (nextRun !== undefined && to >= nextRun.first) {
+      last++;
+      to = Math.min(pa.length - 1, runs[last]!.last + 1);
+      continue;
+    }
+    const first = runs[r]!.first;
+    const end = runs[last]!.last;
+    const pre = decode(pa, from, first - 1);
+    const post = decode(pa, end + 1, to);
+    const oldLocal = pre + decode(pa, first, end) + post;
+    const newLocal = pre + decode(pb, first, end) + post;
+    const lo = headerBefore(oldLocal, pre.length, 0, from === 0);
+    if (lo === undefined) {
+      if (from > floor) {
+        from--;
+        continue;
+      }
+      return null;
+    }
+    let hi = headerAfter(oldLocal, oldLocal.length - post.length, oldLocal.length);
+    if (hi === undefined) {
+      if (to < pa.length - 1) {
+        to++; // into the next run, if it is there: the runs are taken together
+        continue;
+      }
+      hi = oldLocal.length;
+    }
+    const shift = newLocal.length - oldLocal.length;
+    const local = {
+      before: oldLocal.slice(lo, hi),
+      after: newLocal.slice(lo, hi + shift),
+      from,
+      oldLocal,
+      lo,
+    };
+    return { local, next: last + 1 };
+  }
+}
+
+/** Whether `bytes` holds "defaults", or the junction of `bytes` and `after` does. */
+const DEFAULTS = "defaults";
+function mentionsDefaults(bytes: Uint8Array, after: Uint8Array | undefined): boolean {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (view.includes(DEFAULTS)) return true;
+  if (after === undefined) return false;
+  const n = DEFAULTS.length - 1;
+  const junction = new Uint8Array(Math.min(n, bytes.length) + Math.min(n, after.length));
+  junction.set(bytes.subarray(Math.max(0, bytes.length - n)));
+  junction.set(after.subarray(0, n), Math.min(n, bytes.length));
+  return Buffer.from(junction.buffer).includes(DEFAULTS);
+}
+
+/**
+ * The last `defaults` section of the installed text before `local.lo` (the same in the new text: the text
+ * before a changed stretch is identical), found in `local.oldLocal` or, part by part backwards, in the
+ * parts before it that mention "defaults"; null when it cannot be told from the text decoded around it.
+ */
+function defaultsBefore(pa: readonly Uint8Array[], local: Local): Section | undefined | null {
+  const here = lastDefaults(local.oldLocal, local.lo, local.from === 0);
+  if (here !== undefined) return here;
+  for (let k = local.from - 1; k >= 0; k--) {
+    if (!mentionsDefaults(pa[k]!, pa[k + 1])) continue;
+    const from = Math.max(0, k - 1);
+    const context = k + 1 < local.from
+      ? decode(pa, from, k + 1)
+      : decode(pa, from, k) + local.oldLocal.slice(0, local.lo);
+    const found = lastDefaults(context, context.length, from === 0);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * The last `defaults` section starting before `before` in `text` (a stretch of a config that starts the
+ * config when `atStart`); null when the text cannot tell (a line start or the section's end outside it).
+ */
+function lastDefaults(text: string, before: number, atStart: boolean): Section | undefined | null {
+  // lastIndexOf reads a negative position as 0: the search ends after looking at 0.
+  const previous = (at: number) => at <= 0 ? -1 : text.lastIndexOf("defaults", at - 1);
+  for (let at = previous(before); at >= 0; at = previous(at)) {
+    let start = at;
+    while (start > 0 && (text[start - 1] === " " || text[start - 1] === "\t")) start--;
+    if (start === 0 && !atStart) return null;
+    if (start > 0 && !"\n\r\u2028\u2029".includes(text[start - 1]!)) continue;
+    if (!isHeaderAt(text, start)) continue;
+    const after = new RegExp(HEADER.source, "gm");
+    after.lastIndex = start + 1;
+    const header = after.exec(text);
+    // The next header must be whole in the text (its keyword not cut by the text's end).
+    if (header === null || !/[\n\r\u2028\u2029]/.test(text.slice(header.index))) return null;
+    const found = section(text.slice(start, header.index - 1));
+    if (found.kind === "defaults") return found;
+  }
+  return undefined;
+}
+
+/** A line starting at `at` opens a section (as {@linkcode parseSections} finds them). */
+const HEADER_AT = new RegExp(
+  `[ \\t]*(?:${[...SECTION_KEYWORDS].join("|")})(?=[ \\t\\n\\r\\u2028\\u2029]|$)`,
+  "y",
+);
+
+function isHeaderAt(text: string, at: number): boolean {
+  HEADER_AT.lastIndex = at;
+  return HEADER_AT.test(text);
+}
+
+/**
+ * The start of the last section header whose line lies in `[floor, before)` with the newline before it
+ * there too (or at 0 when `atStart`), or undefined.
+ */
+function headerBefore(text: string, before: number, floor: number, atStart: boolean): number | undefined {
+  let nl = before <= 0 ? -1 : text.lastIndexOf("\n", before - 1);
+  while (nl >= floor) {
+    // (lastIndexOf reads a negative position as 0.)
+    const start = nl === 0 ? 0 : text.lastIndexOf("\n", nl - 1) + 1;
+    // The text's start is a section boundary (of the nameless first section, or of a header there).
+    if (start === 0) return atStart ? 0 : undefined;
+    if (start - 1 < floor) return undefined;
+    if (isHeaderAt(text, start)) return start;
+    nl = start - 1;
+  }
+  return atStart && floor === 0 && nl < 0 ? 0 : undefined;
+}
+
+/** The start of the first section header after `from` whose line (and the newline before it) lies in `[from, ceil)`. */
+function headerAfter(text: string, from: number, ceil: number): number | undefined {
+  let nl = text.indexOf("\n", from);
+  while (nl >= 0 && nl < ceil) {
+    const end = text.indexOf("\n", nl + 1);
+    if (end < 0 || end >= ceil) return undefined;
+    if (isHeaderAt(text, nl + 1)) return nl + 1;
+    nl = end;
+  }
+  return undefined;
+}
+
+function backendChange(defaults: string[], a: Section, b: Section): BackendChange | undefined | string {
   const old = serversOf(a);
   const now = serversOf(b);
   if (typeof old === "string") return old;
   if (typeof now === "string") return now;
-  const defaults = defaultsFor(sections, index)?.lines ?? [];
   const problem = dynamicAlgorithmProblem(b.lines, defaults);
   if (problem !== undefined) return problem;
   // HAProxy applies no default-server to dynamic servers: pass the effective ones along, before the

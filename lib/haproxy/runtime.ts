@@ -6,7 +6,7 @@
  * @module
  */
 import { errorText, type Logger, silentLogger } from "../log.ts";
-import type { BackendChange, ServerLine } from "./config_diff.ts";
+import type { BackendChange, ServerLine, TextParts } from "./config_diff.ts";
 import { runtimeDiff } from "./config_diff.ts";
 import type { MasterAddress } from "../settings/values.ts";
 import { masterCommand } from "./master_cli.ts";
@@ -278,13 +278,15 @@ export interface RuntimePath {
   /**
    * Applies the server changes between `installed` and `next`, or says why a reload is needed instead.
    * `prove`, when given, runs once the text qualifies and before any command: a string it returns is the
-   * reason to reload instead (e.g. the config check did not pass).
+   * reason to reload instead (e.g. the config check did not pass). `parts`, when both texts have them,
+   * let the comparison read only what changed (lib/haproxy/config_diff.ts).
    */
   apply(
     installed: string,
     next: string,
     signal?: AbortSignal,
     prove?: () => Promise<string | undefined>,
+    parts?: TextParts,
   ): Promise<RuntimeOutcome>;
   /** HAProxy reloaded: servers not in the file are gone, nothing drains any more. */
   reloaded(): void;
@@ -396,8 +398,9 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
     next: string,
     signal?: AbortSignal,
     prove?: () => Promise<string | undefined>,
+    parts?: TextParts,
   ): Promise<RuntimeOutcome> {
-    const verdict = runtimeDiff(installed, next);
+    const verdict = runtimeDiff(installed, next, parts);
     if (verdict.path === "unchanged") return { ok: true, commands: 0, detail: "no server changed" };
     if (verdict.path === "reload") return { ok: false, reason: verdict.reason, touched: false };
     const plan = planCommands(verdict.changes, draining);
@@ -446,8 +449,8 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
   }
 
   return {
-    async apply(installed, next, signal, prove) {
-      const outcome = await serial(() => applyNow(installed, next, signal, prove));
+    async apply(installed, next, signal, prove, parts) {
+      const outcome = await serial(() => applyNow(installed, next, signal, prove, parts));
       if (outcome.ok && draining.size > 0) {
         await drainNow();
         schedule();

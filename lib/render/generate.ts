@@ -27,6 +27,11 @@ export interface Generated {
    * index, valid until its next call): a reader need not walk `model.domains`.
    */
   listenPorts?: ListenPorts;
+  /**
+   * The UTF-8 parts `bytes` is joined from, when the generator keeps them: a part no change touched is
+   * the same array from one generation to the next (what lib/haproxy/config_diff.ts reads the change from).
+   */
+  parts?: readonly Uint8Array[];
 }
 
 /** What a generator reads from a source: its snapshot, and its changes where it keeps a journal. */
@@ -93,6 +98,7 @@ function generated(
   const out: Generated = { model, text: rendered.text, ...kept, unchanged };
   const parts = rendered.parts;
   if (parts === null) return out;
+  out.parts = parts;
   // Joining the parts copies the whole config: only the pass that hashes and writes it pays for that.
   Object.defineProperty(out, "bytes", { enumerable: true, get: () => rendered.bytes ??= concatBytes(parts) });
   return out;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { generate } from "../../lib/render/generate.ts";
+import { createGenerator, generate } from "../../lib/render/generate.ts";
+import type { EndpointSet } from "../../lib/model/endpoints.ts";
 import { compileTemplates, defaultTemplates } from "../../lib/render/render.ts";
 import {
   dynamicAlgorithmProblem,
@@ -182,4 +183,200 @@ Deno.test("runtimeDiff() default templates: scaling and readiness flips are runt
     ]),
   );
   assert.equal(proto.path, "reload");
+});
+
+/** A seeded pseudo-random source (mulberry32), so that a failing case can be replayed. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The verdict without the reload reason (which names the first difference found, reading less or more). */
+function essence(diff: ReturnType<typeof runtimeDiff>): unknown {
+  return diff.path === "reload" ? "reload" : diff;
+}
+
+Deno.test("runtimeDiff() with the generator's parts: the same verdicts as from the whole texts", () => {
+  const next = random(7);
+  const generator = createGenerator(compileTemplates(defaultTemplates()), {
+    http: "*:80",
+    https: "*:443",
+    tcp: "*",
+  });
+  const protos = ["http", "http", "https", "redis"];
+  const sets = new Map<string, EndpointSet | null>();
+  const domainSet = (i: number, version: number) => {
+    const ips = Array.from(
+      { length: 1 + Math.floor(next() * 4) },
+      (_, n) => `10.${i}.${version % 7}.${n + 1}`,
+    );
+    const notReady = next() < 0.2 ? [`10.${i}.9.9`] : [];
+    return endpointSet(`svc-${i}`, { domain: `svc-${i}.test`, proto: protos[i % protos.length]! }, ips, {
+      notReady,
+    });
+  };
+  let pending = new Map<string, EndpointSet | null>();
+  for (let i = 0; i < 300; i++) {
+    const set = domainSet(i, 0);
+    sets.set(`default/svc-${i}`, set);
+    pending.set(`default/svc-${i}`, set);
+  }
+  const input = {
+    snapshot: () => [...sets.values()].filter((s): s is EndpointSet => s !== null),
+    takeChanges: () => {
+      const taken = pending;
+      pending = new Map();
+      return taken;
+    },
+  };
+  let last = generator(input);
+  const seen = { runtime: 0, reload: 0, unchanged: 0 };
+  for (let round = 1; round <= 300; round++) {
+    const touched = next() < 0.7 ? 1 : 1 + Math.floor(next() * 6);
+    for (let t = 0; t < touched; t++) {
+      const i = next() < 0.05 ? 300 + Math.floor(next() * 20) : Math.floor(next() * 300);
+      const key = `default/svc-${i}`;
+      const gone = next() < 0.03;
+      const set = gone ? null : domainSet(i, round);
+      sets.set(key, set);
+      pending.set(key, set);
+    }
+    const now = generator(input);
+    assert.ok(last.parts !== undefined && now.parts !== undefined, "the generator keeps its parts");
+    const whole = runtimeDiff(last.text, now.text);
+    const parts = runtimeDiff(last.text, now.text, { installed: last.parts, next: now.parts });
+    assert.deepEqual(essence(parts), essence(whole), `round ${round}`);
+    seen[whole.path]++;
+    last = now;
+  }
+  assert.ok(seen.runtime > 50 && seen.reload > 10, `both paths exercised: ${JSON.stringify(seen)}`);
+});
+
+const MIXED = `# top comment
+global
+    maxconn 100
+
+defaults
+    timeout connect 5s
+    default-server inter 2s fall 3 rise 2
+
+defaults named
+    balance source
+    hash-type consistent
+    default-server weight 5
+
+frontend f
+    bind *:80
+    default_backend be_a
+
+backend be_a
+    balance roundrobin
+    server a1 10.0.0.1:80 check
+    server a2 10.0.0.2:80 check
+
+backend be_b from named
+    server b1 10.0.1.1:80
+    server b2 10.0.1.2:80
+
+listen l
+    bind *:81
+    server l1 10.0.2.1:81 check
+
+backend be_c
+    balance static-rr
+    server c1 10.0.3.1:80
+
+defaults
+    balance leastconn
+
+backend be_d
+    server d1 10.0.4.1:80 check
+    server d2 [fd00::1]:80 check
+`;
+
+const TOKENS = [
+  "    server z 10.9.9.9:80 check\n",
+  "backend be_new\n",
+  "defaults\n",
+  "    balance source\n",
+  "\r",
+  "x",
+  "\n",
+  " ",
+  "9",
+  "defaults named\n",
+];
+
+/** `text` cut at `cuts` random places into parts. */
+function cutInto(text: string, cuts: number, next: () => number): string[] {
+  const at = [...new Set(Array.from({ length: cuts }, () => Math.floor(next() * text.length)))].sort((a, b) =>
+    a - b
+  );
+  return [0, ...at].map((from, i) => text.slice(from, at[i] ?? text.length));
+}
+
+Deno.test("runtimeDiff() with parts cut anywhere and edited anyhow: the same verdicts as from the whole texts", () => {
+  const next = random(11);
+  const encoder = new TextEncoder();
+  const seen = { runtime: 0, reload: 0, unchanged: 0 };
+  for (let round = 0; round < 3000; round++) {
+    const before = cutInto(MIXED, 1 + Math.floor(next() * 12), next);
+    const after = [...before];
+    const edits = 1 + Math.floor(next() * 3);
+    for (let e = 0; e < edits; e++) {
+      const i = Math.floor(next() * after.length);
+      const part = after[i]!;
+      const at = Math.floor(next() * (part.length + 1));
+      const kind = next();
+      if (kind < 0.6) {
+        // A digit changed: an address or a port moves, or a keyword's value changes.
+        const digit = part.slice(at).search(/\d/);
+        if (digit >= 0) {
+          const d = at + digit;
+          after[i] = part.slice(0, d) + String((Number(part[d]) + 1) % 10) + part.slice(d + 1);
+        }
+      } else if (kind < 0.7) {
+        const end = part.indexOf("\n", at);
+        after[i] = part.slice(0, at) + (end < 0 ? "" : part.slice(end + 1));
+      } else {
+        after[i] = part.slice(0, at) + TOKENS[Math.floor(next() * TOKENS.length)]! + part.slice(at);
+      }
+    }
+    const installed = before.join("");
+    const rendered = after.join("");
+    const encode = (list: string[]) => list.map((p) => encoder.encode(p));
+    const whole = runtimeDiff(installed, rendered);
+    const parts = runtimeDiff(installed, rendered, { installed: encode(before), next: encode(after) });
+    assert.deepEqual(essence(parts), essence(whole), `round ${round}: ${JSON.stringify(after)}`);
+    seen[whole.path]++;
+  }
+  assert.ok(seen.runtime > 150 && seen.reload > 300, `both paths exercised: ${JSON.stringify(seen)}`);
+});
+
+Deno.test("runtimeDiff() with parts reads only the sections around the parts that differ", () => {
+  const encoder = new TextEncoder();
+  const cut = MIXED.indexOf("backend be_d");
+  const head = encoder.encode(MIXED.slice(0, cut));
+  const tail = MIXED.slice(cut);
+  const moved = tail.replace("10.0.4.1:80", "10.0.4.7:80");
+  // The head differs in the texts but not in the parts: the parts say where to look, so it is not seen.
+  const installed = MIXED.replace("maxconn 100", "maxconn 200");
+  const diff = runtimeDiff(installed, MIXED.slice(0, cut) + moved, {
+    installed: [head, encoder.encode(tail)],
+    next: [head, encoder.encode(moved)],
+  });
+  assert.equal(diff.path, "runtime", JSON.stringify(diff));
+  if (diff.path === "runtime") {
+    assert.deepEqual(diff.changes.map((c) => [c.backend, c.updates.map((u) => u.address)]), [
+      ["be_d", ["10.0.4.7"]],
+    ]);
+    // be_d's defaults (the last one before it, outside the stretch read) give its inherited keywords.
+    assert.deepEqual(diff.changes[0]?.updates[0]?.keywords, ["check"]);
+  }
+  assert.equal(runtimeDiff(installed, MIXED).path, "reload", "the whole texts differ in global");
 });
