@@ -233,6 +233,7 @@ class ReconcileLoop implements Loop {
   /** What the last render skipped. */
   #lastSkipped: Model["skipped"] = [];
   #renderedHash: string | null = null;
+  #incremental: boolean | undefined = undefined;
   #installedHash: string | null = null;
   /** How many domains the installed config has, for the shrink guard. */
   #appliedDomains: number | null = null;
@@ -400,6 +401,14 @@ class ReconcileLoop implements Loop {
   #generateKept(): Generated {
     const generated = this.#quarantine.generateWithout(this.#o.source, this.#generate);
     this.#lastSkipped = generated.model.skipped;
+    if (generated.incremental !== undefined && generated.incremental !== this.#incremental) {
+      this.#log.info(
+        generated.incremental
+          ? "templates render incrementally: a change renders only its domains' partials"
+          : "templates render in full on every change: they do not follow the partials convention (README, Templates)",
+      );
+      this.#incremental = generated.incremental;
+    }
     return generated;
   }
 

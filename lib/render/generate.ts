@@ -32,6 +32,11 @@ export interface Generated {
    * the same array from one generation to the next (what lib/haproxy/config_diff.ts reads the change from).
    */
   parts?: readonly Uint8Array[];
+  /**
+   * Whether the templates render incrementally (they follow the partials convention: only the changed
+   * domains' partials are rendered) rather than in full on every change.
+   */
+  incremental?: boolean;
 }
 
 /** What a generator reads from a source: its snapshot, and its changes where it keeps a journal. */
@@ -92,7 +97,7 @@ interface Rendered {
 function generated(
   model: Model,
   rendered: Rendered,
-  kept: Pick<Generated, "domainCount" | "listenPorts">,
+  kept: Pick<Generated, "domainCount" | "listenPorts" | "incremental">,
   unchanged: boolean,
 ): Generated {
   const out: Generated = { model, text: rendered.text, ...kept, unchanged };
@@ -145,7 +150,7 @@ export function createGenerator(
     for (const name of update.domains) pending.add(name);
     const model = store.model();
     const domainCount = store.domainCount();
-    const kept = { domainCount, listenPorts: store.listenPorts() };
+    const kept = { domainCount, listenPorts: store.listenPorts(), incremental: fragments !== null };
     if (last !== null && pending.size === 0) return generated(model, last, kept, true);
     let rendered: Rendered | null = null;
     try {
@@ -162,7 +167,7 @@ export function createGenerator(
       bytes: null,
     };
     pending.clear();
-    return generated(model, last, kept, false);
+    return generated(model, last, { ...kept, incremental: fragments !== null }, false);
   };
 }
 

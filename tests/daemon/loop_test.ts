@@ -639,3 +639,21 @@ Deno.test("readiness() follows the first sync, the last record and whether the r
     reason: "serving the last good config; the source is failing: API down",
   });
 });
+
+Deno.test("createLoop() says once whether the templates render incrementally, and again when that changes", async () => {
+  let incremental = true;
+  const { clock, source, loop, log } = setup([], 0.5, undefined, {
+    generate: (input) => ({ ...generate(input.snapshot(), renderer, listen), incremental }),
+  });
+  const said = () => log.lines.filter((l) => /^templates render/.test(String(l.msg))).map((l) => l.msg);
+  source.set(domains(1), true);
+  await settle(clock);
+  await loop.runNow();
+  assert.deepEqual(said(), ["templates render incrementally: a change renders only its domains' partials"]);
+  incremental = false;
+  source.set(domains(2), true);
+  await settle(clock, 5000);
+  assert.equal(said().length, 2);
+  assert.match(String(said()[1]), /render in full on every change/);
+  loop.close();
+});
