@@ -11,6 +11,7 @@ import {
   type TemplateFile,
 } from "../../lib/render/render.ts";
 import { prng, randomEvent } from "../support/random_cluster.ts";
+import { endpointSet } from "../support/fixtures.ts";
 
 const listen = { http: "127.0.0.1:8080", https: "127.0.0.1:8443", tcp: "127.0.0.1" };
 
@@ -187,13 +188,7 @@ Deno.test("createGenerator() names the partial that fails, as the full render do
   const renderer = compileTemplates(files);
   assert.notEqual(createFragmentRenderer(renderer, data), null);
   const source = journalSource();
-  source.set("default/a", {
-    namespace: "default",
-    name: "a",
-    created: "",
-    annotations: { domain: "a.example.test", proto: "http" },
-    groups: [],
-  });
+  source.set("default/a", endpointSet("a", { domain: "a.example.test", proto: "http" }, []));
   const names = (error: unknown) =>
     error instanceof TemplateError && error.file === "test:_http-route.eta" && /no a/.test(error.message);
   assert.throws(() => createGenerator(renderer, listen)(source.input), names);
@@ -203,13 +198,7 @@ Deno.test("createGenerator() names the partial that fails, as the full render do
 Deno.test("createGenerator() returns the last text marked unchanged when no domain changed", () => {
   const source = journalSource();
   const next = createGenerator(compileTemplates(defaultTemplates()), listen);
-  source.set("default/a", {
-    namespace: "default",
-    name: "a",
-    created: "",
-    annotations: { domain: "a.example.test", proto: "http" },
-    groups: [],
-  });
+  source.set("default/a", endpointSet("a", { domain: "a.example.test", proto: "http" }, []));
   const first = next(source.input);
   assert.equal(first.unchanged, false);
   const again = next(source.input);
