@@ -461,11 +461,18 @@ function defaultsBefore(pa: readonly Uint8Array[], local: Local): Section | unde
   for (let k = local.from - 1; k >= 0; k--) {
     if (!mentionsDefaults(pa[k]!, pa[k + 1])) continue;
     const from = Math.max(0, k - 1);
-    const context = k + 1 < local.from
-      ? decode(pa, from, k + 1)
-      : decode(pa, from, k) + local.oldLocal.slice(0, local.lo);
-    const found = lastDefaults(context, context.length, from === 0);
-    if (found !== undefined) return found;
+    // The section ends at the next header, which may lie parts further on (a part can be a lone
+    // separator line): read on until it is whole in the text, at most up to the local window.
+    for (let end = k + 1;; end++) {
+      const context = end < local.from
+        ? decode(pa, from, end)
+        : decode(pa, from, local.from - 1) + local.oldLocal.slice(0, local.lo);
+      const found = lastDefaults(context, context.length, from === 0);
+      if (found !== null || end >= local.from) {
+        if (found !== undefined) return found;
+        break;
+      }
+    }
   }
   return undefined;
 }

@@ -380,3 +380,43 @@ Deno.test("runtimeDiff() with parts reads only the sections around the parts tha
   }
   assert.equal(runtimeDiff(installed, MIXED).path, "reload", "the whole texts differ in global");
 });
+
+Deno.test("runtimeDiff() with the default templates' parts finds defaults across separator parts, from the parts alone", () => {
+  const generator = createGenerator(compileTemplates(defaultTemplates()), {
+    http: "*:80",
+    https: "*:443",
+    tcp: "*",
+  });
+  // Enough domains that the changed backend's part lies parts away from the one holding `defaults`.
+  const sets = new Map<string, EndpointSet>();
+  for (let i = 0; i < 400; i++) {
+    sets.set(
+      `default/svc-${i}`,
+      endpointSet(`svc-${i}`, { domain: `svc-${i}.test`, proto: "http" }, [`10.0.${i % 250}.1`]),
+    );
+  }
+  let pending = new Map<string, EndpointSet | null>(sets);
+  const input = {
+    snapshot: () => [...sets.values()],
+    takeChanges: () => {
+      const taken = pending;
+      pending = new Map();
+      return taken;
+    },
+  };
+  const before = generator(input);
+  const moved = endpointSet("svc-350", { domain: "svc-350.test", proto: "http" }, ["10.0.100.9"]);
+  sets.set("default/svc-350", moved);
+  pending.set("default/svc-350", moved);
+  const after = generator(input);
+  assert.ok(before.parts && after.parts && before.parts.length > 3);
+  // The installed text differs in global too: only the whole-text comparison would see it (and reload).
+  const installed = before.text.replace("maxconn 4096", "maxconn 4097");
+  assert.notEqual(installed, before.text);
+  const diff = runtimeDiff(installed, after.text, { installed: before.parts, next: after.parts });
+  assert.equal(diff.path, "runtime", JSON.stringify(diff));
+  if (diff.path === "runtime") {
+    assert.equal(diff.changes.length, 1);
+    assert.deepEqual(diff.changes[0]!.expected.map((server) => server.address), ["10.0.100.9"]);
+  }
+});

@@ -151,9 +151,18 @@ export async function pidAlive(pid: number): Promise<boolean> {
   }
 }
 
+/** HACONFD_PROF=DIR (benchmarks): each daemon writes a CPU profile into DIR when it exits. */
 function spawnHaconfd(args: string[]): Deno.ChildProcess {
+  const profileDir = Deno.env.get("HACONFD_PROF");
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `--v8-flags=${V8_FLAGS.join(",")}`, "main.ts", ...args],
+    args: [
+      "run",
+      "--allow-all",
+      `--v8-flags=${V8_FLAGS.join(",")}`,
+      ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+      "main.ts",
+      ...args,
+    ],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
