@@ -4,6 +4,7 @@
  * and the release workflow.
  */
 import assert from "node:assert/strict";
+import { haproxyEnv } from "../lib/haproxy/malloc_env.ts";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { OPTIONS } from "../lib/settings/options.ts";
@@ -207,13 +208,16 @@ Deno.test("50-haconfd-reload-haproxy.rules allows haconfd to reload haproxy.serv
   );
 });
 
-Deno.test("haproxy-master-socket.conf gives the master socket to group haproxy", async () => {
+Deno.test("haproxy-master-socket.conf gives the master socket to group haproxy, and haconfd's malloc tunables", async () => {
   const unit = parseUnit(
     await Deno.readTextFile(join(ROOT, "deploy", "haproxy-master-socket.conf")),
   );
   const env = unit.get("Service")?.get("Environment");
+  // The same values haconfd gives the HAProxy it starts itself, when the operator set none.
+  const { GLIBC_TUNABLES, MALLOC_TOP_PAD_ } = haproxyEnv({ get: () => undefined });
   assert.deepEqual(env, [
     '"EXTRAOPTS=-S /run/haproxy-master.sock,mode,660,group,haproxy"',
+    `"GLIBC_TUNABLES=${GLIBC_TUNABLES}" "MALLOC_TOP_PAD_=${MALLOC_TOP_PAD_}"`,
   ]);
 });
 
