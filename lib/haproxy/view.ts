@@ -22,25 +22,35 @@ export interface HaproxyView {
 
 /**
  * Parses the CSV of `show stat`: per backend, its servers with address and status (the BACKEND and
- * FRONTEND summary lines are left out).
+ * FRONTEND summary lines are left out). Only the four columns it needs are cut out of each line: at 50,000
+ * servers a line split into its ~90 fields was 4 million strings per request.
  */
 export function parseShowStat(csv: string): HaproxyView["backends"] {
-  const lines = csv.split("\n").filter((line) => line.trim() !== "");
-  const header = lines.shift()?.replace(/^#\s*/, "").split(",") ?? [];
+  const headerEnd = csv.indexOf("\n");
+  const header = csv.slice(0, headerEnd < 0 ? csv.length : headerEnd).replace(/^#\s*/, "").split(",");
   const col = (name: string) => header.indexOf(name);
   const [px, sv, status, addr] = [col("pxname"), col("svname"), col("status"), col("addr")];
   if (px < 0 || sv < 0 || status < 0) throw new SyntaxError('Cannot parse "show stat": no header line');
+  const wanted = [px, sv, status, addr];
+  const last = Math.max(...wanted);
   const backends: HaproxyView["backends"] = {};
-  for (const line of lines) {
-    const fields = line.split(",");
-    const server = fields[sv] ?? "";
+  const fields: string[] = ["", "", "", ""];
+  for (let at = headerEnd < 0 ? csv.length : headerEnd + 1; at < csv.length;) {
+    let end = csv.indexOf("\n", at);
+    if (end < 0) end = csv.length;
+    fields.fill("");
+    for (let column = 0, from = at; column <= last && from <= end; column++) {
+      let comma = csv.indexOf(",", from);
+      if (comma < 0 || comma > end) comma = end;
+      const slot = wanted.indexOf(column);
+      if (slot >= 0) fields[slot] = csv.slice(from, comma);
+      from = comma + 1;
+    }
+    at = end + 1;
+    const [backend = "", server = "", state = "", address = ""] = fields;
+    if (backend.trim() === "" && server.trim() === "") continue;
     if (server === "FRONTEND" || server === "BACKEND") continue;
-    const backend = fields[px] ?? "";
-    (backends[backend] ??= []).push({
-      server,
-      address: addr >= 0 ? fields[addr] ?? "" : "",
-      status: fields[status] ?? "",
-    });
+    (backends[backend] ??= []).push({ server, address, status: state });
   }
   return backends;
 }
