@@ -38,8 +38,39 @@ export function haproxyAvailable(): boolean {
   return available;
 }
 
-/** A free TCP port on `hostname` (bound and released, so a small race remains). */
+/** The first port of the kernel's ephemeral range: outgoing connections take their local ports from it. */
+function ephemeralStart(): number {
+  try {
+    const [start] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(/\s+/);
+    return Number(start) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const EPHEMERAL_START = ephemeralStart();
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on `hostname`, chosen at random below the kernel's ephemeral range and checked by binding
+ * it. Not a port-0 pick: those come from the ephemeral range, where any client connection of this or a
+ * concurrent test run (a watch, a keep-alive, a health check) may hold the same number as its local port
+ * for minutes, and HAProxy then cannot bind it. A small race with another process choosing the same port
+ * in the same moment remains.
+ */
 export function freePort(hostname = "127.0.0.1"): number {
+  const low = 10_000, high = Math.min(EPHEMERAL_START, 32_768);
+  for (let attempt = 0; high - low > 1000 && attempt < 1000; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname, port }).close();
+    } catch {
+      continue;
+    }
+    handedOut.add(port);
+    return port;
+  }
   const listener = Deno.listen({ hostname, port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
