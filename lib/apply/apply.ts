@@ -194,8 +194,6 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** sha256 (hex) of the text when the caller has it already (saves hashing a large config twice). */
   hash?: string;
-  /** The text's UTF-8 bytes when the caller has them already (written instead of encoding the text again). */
-  bytes?: Uint8Array;
   /**
    * The text's UTF-8 bytes in the parts the generator assembled it from (lib/render/generate.ts): written
    * one after the other, and compared part by part with the installed file's on the runtime path.
@@ -237,8 +235,6 @@ type Config = Required<Omit<ApplierOptions, "runtime">> & Pick<ApplierOptions, "
 /** One `apply()` call: the text, its hash, the signal, and the durations its result reports. */
 interface Pass {
   text: string;
-  /** The text's UTF-8 bytes when the caller had them (written instead of encoding the text again). */
-  bytes: Uint8Array | undefined;
   /** The same in the generator's parts, when the caller had them. */
   parts: readonly Uint8Array[] | undefined;
   hash: string;
@@ -320,7 +316,6 @@ class FileApplier implements Applier {
     const started = this.#config.now();
     const pass: Pass = {
       text,
-      bytes: options.bytes,
       parts: options.parts,
       hash: options.hash ?? sha256Hex(options.parts ?? text),
       signal: options.signal,
@@ -574,7 +569,7 @@ class FileApplier implements Applier {
       return { reason: outcome.reason };
     }
     try {
-      await atomicWrite(target, pass.parts ?? pass.bytes ?? pass.text);
+      await atomicWrite(target, pass.parts ?? pass.text);
     } catch (error) {
       // HAProxy runs servers the file does not have: the reload owed now brings it back to the file.
       this.#pending = true;
@@ -608,7 +603,7 @@ class FileApplier implements Applier {
   ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
     let file: StagedFile;
     try {
-      file = await stageFile(stageAs, pass.parts ?? pass.bytes ?? pass.text);
+      file = await stageFile(stageAs, pass.parts ?? pass.text);
     } catch (error) {
       return { error: errorText(error) };
     }
