@@ -7,15 +7,11 @@
  * @module
  */
 import { httpGet } from "../lib/demo/backends.ts";
+import { median } from "./measure.ts";
 import { endpoints, startDaemonProcess, startHttpBackends, startKube } from "../tests/support/daemon.ts";
 
 const HOST = "app.example.test";
 const ROUNDS = 10;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
 
 /** Measures write → traffic switch for a `--wait` setting, reporting through `report`. */
 export async function e2eBenchmarks(

@@ -23,24 +23,12 @@ import {
 } from "../tests/support/daemon.ts";
 import { freePort, startHaproxy } from "../tests/support/haproxy.ts";
 import type { JsonObject } from "../lib/demo/kube_server.ts";
+import { cpuMs, inode, percentile, replaced } from "./measure.ts";
 
 const HOST = "app.example.test";
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 10);
-const TICKS = 100; // clock ticks per second of /proc/<pid>/stat (USER_HZ on Linux)
 
 type Report = (name: string, value: string, note?: string) => void;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** CPU seconds of a process and of its reaped children (utime + stime + cutime + cstime). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) / TICKS;
-}
 
 /** `filler` annotated objects, 3 addresses each, on 127.x addresses where nothing listens. */
 function fillers(count: number, port: number): JsonObject[] {
@@ -63,23 +51,6 @@ async function routed(port: number, name: string, start: number, host = HOST): P
   }
 }
 
-async function inode(path: string): Promise<number | null> {
-  try {
-    return (await Deno.stat(path)).ino;
-  } catch {
-    return null;
-  }
-}
-
-/** Polls until the file at `path` is replaced (the applier renames a new file into place). */
-async function replaced(path: string, from: number | null): Promise<void> {
-  const deadline = performance.now() + 20_000;
-  while ((await inode(path)) === from) {
-    if (performance.now() > deadline) throw new Error(`${path} was not replaced within 20 s`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 async function reloads(daemon: DaemonProcess): Promise<number> {
   const { body } = await daemon.get("/metrics");
   return Number(/^haconfd_reloads_total\{result="success"\} (\d+)/m.exec(body)?.[1] ?? "0");
@@ -99,7 +70,7 @@ async function switchRounds(
     const [ip, name] = round % 2 === 0 ? ["127.0.0.3", "green"] : ["127.0.0.2", "blue"];
     // Lone changes: past --min-reload-interval, so the reload path pays no wait either.
     await new Promise((resolve) => setTimeout(resolve, 1200));
-    const cpuBefore = await cpuSeconds(daemon.pid);
+    const cpuBefore = await cpuMs(daemon.pid, { children: true }) / 1000;
     const ino = await inode(daemon.configPath);
     const start = performance.now();
     kube.upsert("endpoints", endpoints("app", annotations, [ip], port));
@@ -107,7 +78,7 @@ async function switchRounds(
     // The apply ends with the file install after the runtime commands: let it finish before reading CPU.
     await replaced(daemon.configPath, ino);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    cpu += (await cpuSeconds(daemon.pid)) - cpuBefore;
+    cpu += (await cpuMs(daemon.pid, { children: true }) / 1000) - cpuBefore;
   }
   return { latencies, cpuPerChange: cpu / ROUNDS, reloads: (await reloads(daemon)) - reloadsBefore };
 }

@@ -16,27 +16,10 @@ import { startDaemonProcess } from "../tests/support/daemon.ts";
 import { startKubeServer } from "../lib/demo/kube_server.ts";
 import { cluster, clusterObject } from "./cluster.ts";
 import { inProcessChangeCost } from "./scale_inprocess.ts";
+import { cpuMs, inode, median, percentile, replaced } from "./measure.ts";
 
 const CHANGES = 100;
 const RESULTS = new URL("./RESULTS.md", import.meta.url);
-const TICK_MS = 1000 / 100; // USER_HZ
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** utime + stime of a process, in ms. */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
 
 /** A field of /proc/<pid>/status in MiB (VmHWM, VmRSS). */
 async function memMiB(pid: number, field: string): Promise<number> {
@@ -48,25 +31,6 @@ async function memMiB(pid: number, field: string): Promise<number> {
 /** Resets the peak RSS (VmHWM) of a process we own. */
 async function resetPeak(pid: number): Promise<void> {
   await Deno.writeTextFile(`/proc/${pid}/clear_refs`, "5");
-}
-
-async function inode(path: string): Promise<number | null> {
-  try {
-    return (await Deno.stat(path)).ino;
-  } catch {
-    return null;
-  }
-}
-
-/** Polls until the file at `path` is replaced (a new inode: the applier renames into place). */
-async function replaced(path: string, from: number | null, timeoutMs: number): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const now = await inode(path);
-    if (now !== null && now !== from) return now;
-    if (performance.now() > deadline) throw new Error(`${path} was not replaced within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
 }
 
 /** Median of 3 `haproxy -c` of `path`, with only PATH and `env` in its environment. */

@@ -10,6 +10,7 @@ import { parseSettings } from "./settings.ts";
 import { createKubeSource } from "../lib/source/kube/source.ts";
 import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 import { createLogger } from "../lib/log.ts";
+import { percentile } from "./measure.ts";
 
 function endpoints(i: number, annotated: boolean, version = 0): JsonObject {
   return {
@@ -23,11 +24,6 @@ function endpoints(i: number, annotated: boolean, version = 0): JsonObject {
       ports: [{ name: "http", port: 8080, protocol: "TCP" }],
     }],
   };
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 /** Prints one figure. */
