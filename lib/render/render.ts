@@ -268,24 +268,28 @@ function tidy(text: string): string {
  * ```
  */
 export function compileTemplates(files: readonly TemplateFile[]): Renderer {
-  const instance = new Eta(ETA_CONFIG);
-  const partials = new Map<string, EtaFunction>();
-  for (const file of files.filter((f) => isPartial(f.name))) {
-    const fn = compileEta(file);
-    partials.set(file.name, fn);
-    instance.loadTemplate(file.name, function (this: Eta, data, options) {
-      try {
-        return fn.call(this, data, options);
-      } catch (error) {
-        throw renderError(file, error);
-      }
-    });
-  }
+  const partials = files.filter((f) => isPartial(f.name)).map((file) => ({ file, fn: compileEta(file) }));
+  /** An Eta instance holding the partials, each checked by `guard` (when given) before it renders. */
+  const withPartials = (guard?: (file: TemplateFile) => void) => {
+    const on = new Eta(ETA_CONFIG);
+    for (const { file, fn } of partials) {
+      on.loadTemplate(file.name, function (this: Eta, data, options) {
+        guard?.(file);
+        try {
+          return fn.call(this, data, options);
+        } catch (error) {
+          throw renderError(file, error);
+        }
+      });
+    }
+    return on;
+  };
+  const instance = withPartials();
   const frames = files.filter((f) => !isPartial(f.name)).map((file) => {
     if (!file.name.endsWith(".eta")) return { file, text: confText(file.source), loops: null, fn: null };
     const fn = compileEta(file);
     const loops = domainLoops(file.source);
-    const missing = loops?.find((name) => !partials.has(name));
+    const missing = loops?.find((name) => !partials.some((p) => p.file.name === name));
     if (missing !== undefined) {
       throw new TemplateError(file.origin, undefined, `it includes partial "${missing}", which is not there`);
     }
@@ -310,13 +314,9 @@ export function compileTemplates(files: readonly TemplateFile[]): Renderer {
     probe(frame, data, stand) {
       // Partials the template includes outside its loops render as they are, unless they could read the
       // domains: then the text around the loops could change with them, and the probe fails.
-      const probing = new Eta(ETA_CONFIG);
-      for (const file of files.filter((f) => isPartial(f.name))) {
-        probing.loadTemplate(file.name, function (this: Eta, d, options) {
-          if (/domains/.test(file.source)) throw new Error(`partial "${file.name}" could read it.domains`);
-          return partials.get(file.name)!.call(this, d, options);
-        });
-      }
+      const probing = withPartials((file) => {
+        if (/domains/.test(file.source)) throw new Error(`partial "${file.name}" could read it.domains`);
+      });
       for (const [name, fn] of Object.entries(stand)) {
         probing.loadTemplate(name, (d?: object) => fn({ ...d }));
       }
