@@ -71,6 +71,27 @@ async function readyz(hostname: string, port: number): Promise<number> {
   }
 }
 
+/**
+ * The ports of haconfd's host at `${net}.1` (HTTP, HTTPS, status) and a kind-node stand-in named after
+ * `kind` with two pods at `${net}.11` and `${net}.12`, pod-a the only one in the Endpoints of DOMAIN.
+ */
+async function twoPodNode(net: string, kind: string, image: string) {
+  const ip = `${net}.1`;
+  const [httpPort, httpsPort, statusPort] = ports(ip, 3) as [number, number, number];
+  const pod = (host: string) => ({ ip: host, port: ports(host, 1)[0] as number });
+  const pods = [pod(`${net}.11`), pod(`${net}.12`)] as const;
+  const node = await startKindNode({
+    name: `haconfd-test-${kind}-node-${RUN}`,
+    image,
+    backends: [
+      { name: "pod-a", hostname: pods[0].ip, port: pods[0].port },
+      { name: "pod-b", hostname: pods[1].ip, port: pods[1].port },
+    ],
+    endpoints: [annotatedEndpoints("default", "echo", DOMAIN, [pods[0]])],
+  });
+  return { ip, httpPort, httpsPort, statusPort, pods, node };
+}
+
 Deno.test({
   name: "docker images: stand-ins for haproxy:2.6 and denoland/deno are built only when absent" + suffix,
   ignore: SKIP !== undefined,
@@ -112,21 +133,12 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     const built = await testImages();
-    const ip = "127.86.0.1";
-    const [httpPort, httpsPort, statusPort] = ports(ip, 3) as [number, number, number];
-    const pods = [{ ip: "127.86.0.11", port: ports("127.86.0.11", 1)[0] as number }, {
-      ip: "127.86.0.12",
-      port: ports("127.86.0.12", 1)[0] as number,
-    }] as const;
-    await using node = await startKindNode({
-      name: `haconfd-test-compose-node-${RUN}`,
-      image: built.base,
-      backends: [
-        { name: "pod-a", hostname: pods[0].ip, port: pods[0].port },
-        { name: "pod-b", hostname: pods[1].ip, port: pods[1].port },
-      ],
-      endpoints: [annotatedEndpoints("default", "echo", DOMAIN, [pods[0]])],
-    });
+    const { ip, httpPort, httpsPort, statusPort, pods, node: started } = await twoPodNode(
+      "127.86.0",
+      "compose",
+      built.base,
+    );
+    await using node = started;
     const project = `haconfd-dockertest-${RUN}`;
     const env = {
       KIND_NODE: node.name,
@@ -284,21 +296,12 @@ Deno.test({
       assert.ok(readme.includes(command), `README no longer says: ${command}`);
     }
     const built = await testImages();
-    const ip = "127.86.1.1";
-    const [httpPort, httpsPort, statusPort] = ports(ip, 3) as [number, number, number];
-    const pods = [{ ip: "127.86.1.11", port: ports("127.86.1.11", 1)[0] as number }, {
-      ip: "127.86.1.12",
-      port: ports("127.86.1.12", 1)[0] as number,
-    }] as const;
-    await using node = await startKindNode({
-      name: `haconfd-test-systemd-node-${RUN}`,
-      image: built.base,
-      backends: [
-        { name: "pod-a", hostname: pods[0].ip, port: pods[0].port },
-        { name: "pod-b", hostname: pods[1].ip, port: pods[1].port },
-      ],
-      endpoints: [annotatedEndpoints("default", "echo", DOMAIN, [pods[0]])],
-    });
+    const { ip, httpPort, httpsPort, statusPort, pods, node: started } = await twoPodNode(
+      "127.86.1",
+      "systemd",
+      built.base,
+    );
+    await using node = started;
     const host = `haconfd-test-systemd-${RUN}`;
     await run(DOCKER, ["rm", "-f", host]);
     // Unprivileged, but with CAP_SYS_ADMIN: systemd needs it to set up the units' mount namespaces
