@@ -3,7 +3,7 @@
  * haconfd: keeps an HAProxy in front of a Kubernetes cluster in step with the cluster.
  *
  * The entry point: parses the command line, loads settings, dispatches to a subcommand (their bodies
- * are in lib/daemon/commands.ts and lib/demo/), turns signals into stop requests and outcomes into exit
+ * are in lib/commands/commands.ts and lib/demo/), turns signals into stop requests and outcomes into exit
  * codes. Only this file exits the process and prints to the console.
  *
  * @module
@@ -16,7 +16,7 @@ import {
   optionSpecs,
   type Settings,
 } from "./lib/settings/options.ts";
-import { checkOnce, type Console, renderOnce, runDaemon } from "./lib/daemon/commands.ts";
+import { checkOnce, type Console, renderOnce, runDaemon } from "./lib/commands/commands.ts";
 import { runDemo } from "./lib/demo/demo.ts";
 import { AuthConfigError } from "./lib/source/kube/auth.ts";
 import { createLogger, errorText, type Logger } from "./lib/log.ts";

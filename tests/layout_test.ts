@@ -24,8 +24,21 @@ export const LAYOUT_RULES: Readonly<Record<string, readonly string[] | "anything
   render: ["model", "basics", "templates"],
   haproxy: ["settings", "basics"],
   apply: ["haproxy", "render", "basics"],
-  daemon: ["settings", "source", "model", "render", "apply", "haproxy", "status", "basics"],
-  status: ["daemon/state.ts", "model", "haproxy/view.ts", "basics"],
+  record: ["model", "source", "haproxy/view.ts", "basics"], // the state record: written by daemon, read by status
+  daemon: ["settings", "source", "model", "render", "apply", "haproxy", "record", "basics"],
+  status: ["record", "model", "haproxy/view.ts", "basics"],
+  commands: [
+    "settings",
+    "source",
+    "model",
+    "render",
+    "apply",
+    "haproxy",
+    "daemon",
+    "status",
+    "record",
+    "basics",
+  ],
   templates: [],
   demo: "anything",
   main: "anything",
@@ -119,7 +132,13 @@ Deno.test("partOf() and allowed() read the layout rules", () => {
   assert.equal(partOf("deno.json"), "root");
   assert.equal(allowed("lib/model/model.ts", "lib/source/kube/objects.ts"), false);
   assert.equal(allowed("lib/source/file.ts", "lib/model/endpoints.ts"), true);
-  assert.equal(allowed("lib/status/app.ts", "lib/daemon/state.ts"), true);
+  assert.equal(allowed("lib/status/app.ts", "lib/record/state.ts"), true);
+  assert.equal(allowed("lib/daemon/loop.ts", "lib/record/state.ts"), true);
+  assert.equal(allowed("lib/status/app.ts", "lib/daemon/daemon.ts"), false);
+  assert.equal(allowed("lib/daemon/daemon.ts", "lib/status/app.ts"), false);
+  assert.equal(allowed("lib/daemon/daemon.ts", "lib/status/metrics.ts"), false);
+  assert.equal(allowed("lib/commands/service.ts", "lib/status/app.ts"), true);
+  assert.equal(allowed("lib/commands/service.ts", "lib/daemon/daemon.ts"), true);
   assert.equal(allowed("lib/status/app.ts", "lib/daemon/loop.ts"), false);
   assert.equal(allowed("lib/status/app.ts", "lib/settings/options.ts"), false);
   assert.equal(allowed("lib/log.ts", "lib/model/model.ts"), false);
@@ -161,4 +180,34 @@ Deno.test("README's Layout section names every folder and basic of lib/", async 
   }
   const line = section.split("\n").find((l) => l.startsWith("lib/*.ts")) ?? "";
   for (const basic of basics) assert.ok(line.includes(basic), `Layout's basics line misses ${basic}`);
+});
+
+/** Every file under lib/ (repository-relative), walked recursively. */
+async function libFiles(dir = "lib"): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await libFiles(path));
+    else files.push(path);
+  }
+  return files;
+}
+
+Deno.test("README's Layout section names every lib file, and every file it names exists", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const start = readme.indexOf("\n## Layout\n");
+  const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
+  const files = (await libFiles()).filter((f) => /\.(ts|css)$/.test(f));
+  const names = new Set(files.map((f) => f.slice(f.lastIndexOf("/") + 1)));
+  const basics = files.filter((f) => /^lib\/[^/]+\.ts$/.test(f));
+  for (const file of files) {
+    if (basics.includes(file)) continue; // the basics line names them without ".ts" (checked above)
+    const name = file.slice(file.lastIndexOf("/") + 1);
+    assert.ok(section.includes(name), `Layout does not name ${file}`);
+  }
+  const named = [...section.matchAll(/\b([a-z_]+\.(?:ts|css))\b/g)].map((m) => m[1] ?? "");
+  const elsewhere = new Set(["main.ts", "mod.ts"]);
+  for (const name of named.filter((n) => !n.endsWith("_test.ts"))) {
+    assert.ok(names.has(name) || elsewhere.has(name), `Layout names ${name}, which is not in lib/`);
+  }
 });

@@ -21,7 +21,7 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createMetrics } from "../lib/status/metrics.ts";
 import { type Domain, domainId } from "../lib/model/model.ts";
-import type { ApplyRecord, DaemonState, HaproxyView } from "../lib/daemon/state.ts";
+import type { ApplyRecord, DaemonState, HaproxyView } from "../lib/record/state.ts";
 import { createStatusApp, startStatusServer } from "../lib/status/app.ts";
 import { VERSION } from "../lib/version.ts";
 

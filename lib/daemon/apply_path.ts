@@ -4,7 +4,7 @@
  * @module
  */
 import type { ApplyResult } from "../apply/apply.ts";
-import type { ApplyRecord } from "./state.ts";
+import type { ApplyRecord } from "../record/state.ts";
 
 /** The `path` and `reloadReason` of a pass record for an apply result (empty for dry runs and failures before HAProxy). */
 export function applyPathOf(result: ApplyResult): Pick<ApplyRecord, "path" | "reloadReason"> {

@@ -1,23 +1,19 @@
 /**
- * `haconfd run`: wires settings to the pipeline — source, generator, applier (check + reloader), loop,
- * metrics and the status server — and tears it all down again. The I/O edge of the program.
+ * `haconfd run`: wires settings to the pipeline — source, generator, applier (check + reloader, runtime
+ * path) and loop — and tears it all down again. Status and metrics read it from outside
+ * (lib/commands/service.ts): the daemon imports neither.
  *
  * @module
  */
 import { dirname, join } from "node:path";
 import { type Applier, createApplier } from "../apply/apply.ts";
-import { ConfigError, type Settings } from "../settings/options.ts";
+import type { Settings } from "../settings/options.ts";
 import { createFileSource } from "../source/file.ts";
 import { bindPort, createGenerator, type Generator, type ReservedPort } from "../render/generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND } from "../haproxy/check.ts";
 import { ListenPortProbe } from "./culprits.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts";
-import {
-  checkStatusListen,
-  type MasterAddress,
-  parseMasterAddress,
-  splitCommand,
-} from "../settings/values.ts";
+import { type MasterAddress, parseMasterAddress, splitCommand } from "../settings/values.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "../haproxy/reload.ts";
 import { readHaproxyView } from "../haproxy/view.ts";
 import {
@@ -30,7 +26,6 @@ import { formatMasterAddress } from "../haproxy/master_cli.ts";
 import { createKubeSource } from "../source/kube/source.ts";
 import { errorText, type Logger } from "../log.ts";
 import { createLoop, type Loop } from "./loop.ts";
-import { createMetrics } from "../status/metrics.ts";
 import {
   compileTemplates,
   defaultTemplates,
@@ -40,8 +35,7 @@ import {
   type Renderer,
 } from "../render/render.ts";
 import { type Source, waitForSync } from "../source/source.ts";
-import type { ApplyRecord, DaemonState } from "./state.ts";
-import { createStatusApp, startStatusServer, type StatusServer } from "../status/app.ts";
+import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
 export async function loadRenderer(settings: Pick<Settings, "templateDir">): Promise<Renderer> {
@@ -177,34 +171,24 @@ export function runtimeTargetOf(settings: Settings, master: MasterAddress | null
   return master === null ? null : { address: master, viaMaster: true };
 }
 
-/** Reads `--status-token-file`; an unreadable, empty or short token is a start-up (settings) error. */
-async function readTokenFile(path: string): Promise<string> {
-  let token: string;
-  try {
-    token = (await Deno.readTextFile(path)).trim();
-  } catch (error) {
-    throw new ConfigError(`Invalid --status-token-file: cannot read "${path}": ${errorText(error)}`);
-  }
-  if (token.length < 16) {
-    throw new ConfigError(
-      `Invalid --status-token-file: "${path}" must hold a token of at least 16 characters`,
-    );
-  }
-  return token;
-}
-
-/** Callbacks through which the daemon reaches the console (only `main` prints). */
+/** Callbacks through which the daemon reports outward (the console, metrics): it imports neither. */
 export interface DaemonHooks {
   /** A dry run produced a diff. */
   onDiff?: (diff: string) => void;
+  /** A pass of the loop ended. */
+  onPass?: (record: ApplyRecord) => void;
+  /** Runtime commands were sent, `count` of them with this result. */
+  onRuntimeCommands?: (result: "ok" | "failed", count: number) => void;
 }
 
 /** A running daemon. */
 export interface Daemon {
   /** The loop (state, runNow). */
   readonly loop: Loop;
-  /** The status server, when enabled. */
-  readonly status: StatusServer | null;
+  /** The record status shows: the loop's state with the runtime path's view added. */
+  state(): DaemonState;
+  /** HAProxy's own view through its master CLI, when haconfd reloads through one. */
+  readonly readHaproxy: (() => Promise<HaproxyView>) | null;
   /** Re-reads the templates (SIGHUP) and re-applies; a bad template keeps the old ones. */
   reloadTemplates(): Promise<void>;
   /** One sync, one apply: resolves with the pass record (for `--once`). */
@@ -220,6 +204,7 @@ export interface Daemon {
  * off loopback without a token) throw; everything after start is recorded and retried.
  */
 export async function startDaemon(settings: Settings, log: Logger, hooks: DaemonHooks = {}): Promise<Daemon> {
+  const commandCounts = { ok: 0, failed: 0 };
   const renderer = await loadRenderer(settings);
   const source = await createSource(settings, log);
   const { reloader, master } = settings.dryRun
@@ -229,12 +214,14 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     }
     : reloadSetup(settings, log.child("reload"));
   const checkArgv = checkCommand(settings);
-  const metrics = createMetrics();
   const runtimeTarget = runtimeTargetOf(settings, master);
   const runtime: RuntimePath | null = runtimeTarget === null ? null : createRuntimePath({
     client: createRuntimeClient(runtimeTarget),
     drainTimeoutMs: settings.drainTimeout,
-    onCommands: (result, count) => metrics.recordRuntimeCommands(result, count),
+    onCommands(result, count) {
+      commandCounts[result] += count;
+      hooks.onRuntimeCommands?.(result, count);
+    },
     log: log.child("runtime"),
   });
   const applier: Applier = await createApplier({
@@ -260,7 +247,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     probe: (generated, installed) => portProbe.culprits(generated, installed),
     log: log.child("loop"),
     onPass(record, result) {
-      metrics.recordApply(record);
+      hooks.onPass?.(record);
       // A dry-run daemon shows each new diff once, not again on every resync.
       if (result?.status === "dry-run" && result.diff !== "" && result.diff !== lastDiff) {
         lastDiff = result.diff;
@@ -269,26 +256,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     },
   });
 
-  let status: StatusServer | null = null;
   const controller = new AbortController();
-  // A --once run is over in seconds and may run beside a daemon that holds the status port: no server.
-  if (settings.statusListen !== "off" && !settings.once) {
-    const token = settings.statusTokenFile !== undefined
-      ? await readTokenFile(settings.statusTokenFile)
-      : settings.statusToken;
-    const app = createStatusApp(() => withRuntime(loop.state()), {
-      metrics,
-      exposeConfig: settings.statusExposeConfig,
-      ...(token === undefined ? {} : { token }),
-      ...(master === null ? {} : { readHaproxy: () => readHaproxyView(master) }),
-      logger: log.child("status"),
-    });
-    checkStatusListen(settings.statusListen, token !== undefined);
-    status = startStatusServer(app, settings.statusListen, {
-      signal: controller.signal,
-      logger: log.child("status"),
-    });
-  }
 
   function withRuntime(state: DaemonState): DaemonState {
     if (runtime === null || runtimeTarget === null) return state;
@@ -301,7 +269,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
       runtime: {
         target,
         draining: runtime.draining().map((d) => ({ server: d.id, sinceMs: now - d.since })),
-        commands: metrics.runtimeCommandCounts(),
+        commands: { ...commandCounts },
       },
     };
   }
@@ -316,13 +284,13 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     runtime?.close();
     controller.abort();
     await finished.catch(() => {});
-    await status?.close();
     await reloader.close();
   }
 
   return {
     loop,
-    status,
+    state: () => withRuntime(loop.state()),
+    readHaproxy: master === null ? null : () => readHaproxyView(master),
     finished,
     async reloadTemplates() {
       try {

@@ -16,7 +16,7 @@ import { errorText, type Logger } from "../log.ts";
 import type { Model } from "../model/model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
 import type { Source, SourceStatus } from "../source/source.ts";
-import type { ApplyOutcome, ApplyRecord, DaemonState } from "./state.ts";
+import type { ApplyOutcome, ApplyRecord, DaemonState } from "../record/state.ts";
 import { VERSION } from "../version.ts";
 
 /** How many pass records the state keeps. */

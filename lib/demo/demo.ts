@@ -1,7 +1,7 @@
 /**
  * `haconfd demo`: the real thing on one machine. The example cluster (examples/endpoints.json) is served
  * by the Kubernetes API stand-in (the tests' fake API server, TLS with a bearer token), its pods are small
- * backends on 127.0.0.x, and haconfd — the daemon's own wiring (lib/daemon/daemon.ts), watching the stand-in
+ * backends on 127.0.0.x, and haconfd — the daemon's own wiring (lib/commands/service.ts), watching the stand-in
  * through the real API client — manages a real HAProxy on loopback ports. Every few seconds the script
  * (lib/demo/script.ts) changes the cluster and reports how long the change took to reach traffic.
  *
@@ -9,7 +9,8 @@
  */
 import example from "../../examples/endpoints.json" with { type: "json" };
 import { ConfigError, type Settings } from "../settings/options.ts";
-import { type Daemon, managedSocketPath, startDaemon } from "../daemon/daemon.ts";
+import { type Daemon, managedSocketPath } from "../daemon/daemon.ts";
+import { startService } from "../commands/service.ts";
 import { delay } from "../delay.ts";
 import { masterCommand, parseShowProc } from "../haproxy/master_cli.ts";
 import { parseMasterAddress } from "../settings/values.ts";
@@ -381,8 +382,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     cleanups.push(() => Promise.all([...pods.values()].map((b) => b.close())).then(() => {}));
     const settings = demoSettings(flags, env, wiring);
     log = createLogger({ level: settings.logLevel, format: settings.logFormat, component: "demo" });
-    const daemon = await startDaemon(settings, log);
-    cleanups.push(() => daemon.stop());
+    const service = await startService(settings, log);
+    cleanups.push(() => service.stop());
+    const { daemon } = service;
     const cluster = createCluster(kube, services, pods, settings, pool);
     await waitForFirstConfig(daemon, cluster, settings, signal);
     if (signal.aborted) return;

@@ -14,7 +14,7 @@ import { type ListenAddress, parseListen } from "../listen.ts";
 import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
-import type { DaemonState, HaproxyView } from "../daemon/state.ts";
+import type { DaemonState, HaproxyView } from "../record/state.ts";
 import { backendOf, renderStatusPage, type Verdict } from "./page.ts";
 import { type DomainQuery, parseDomainQuery } from "./domain_query.ts";
 import {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { DaemonState, HaproxyView } from "../daemon/state.ts";
+import type { DaemonState, HaproxyView } from "../record/state.ts";
 import type { Verdict } from "./page.ts";
 import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
 import { commit } from "../version.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { ApplyOutcome, ApplyRecord, DaemonState, HaproxyView } from "../daemon/state.ts";
+import type { ApplyOutcome, ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 import { commit, VERSION } from "../version.ts";
 
 /** Prefix of every metric name. */

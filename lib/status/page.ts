@@ -9,7 +9,7 @@ import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
 import type { Domain } from "../model/model.ts";
-import type { ApplyRecord, DaemonState, HaproxyView } from "../daemon/state.ts";
+import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
 import STYLE from "./page.css" with { type: "text" };
 

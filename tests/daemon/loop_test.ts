@@ -6,7 +6,7 @@ import { createGenerator, generate } from "../../lib/render/generate.ts";
 import type { EndpointSet } from "../../lib/model/endpoints.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { createLoop, type LoopOptions, readiness } from "../../lib/daemon/loop.ts";
-import type { ApplyRecord } from "../../lib/daemon/state.ts";
+import type { ApplyRecord } from "../../lib/record/state.ts";
 import type { Timers } from "../../lib/daemon/quiescence.ts";
 import { compileTemplates, defaultTemplates } from "../../lib/render/render.ts";
 import { initialStatus, type Source, type SourceStatus } from "../../lib/source/source.ts";

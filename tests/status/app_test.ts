@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/status/metrics.ts";
-import type { ApplyRecord, DaemonState, HaproxyView } from "../../lib/daemon/state.ts";
+import type { ApplyRecord, DaemonState, HaproxyView } from "../../lib/record/state.ts";
 import {
   authorized,
   CONFIG_OFF_TEXT,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { APPLY_RESULTS, createMetrics, METRIC_PREFIX, type Metrics } from "../../lib/status/metrics.ts";
-import type { ApplyRecord, DaemonState, HaproxyView } from "../../lib/daemon/state.ts";
+import type { ApplyRecord, DaemonState, HaproxyView } from "../../lib/record/state.ts";
 import { createStatusApp } from "../../lib/status/app.ts";
 import { familiesByName, type Family, findSample, parsePrometheus } from "../support/prometheus.ts";
 

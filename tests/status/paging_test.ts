@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createMetrics } from "../../lib/status/metrics.ts";
 import type { Domain } from "../../lib/model/model.ts";
-import type { DaemonState } from "../../lib/daemon/state.ts";
+import type { DaemonState } from "../../lib/record/state.ts";
 import { createStatusApp } from "../../lib/status/app.ts";
 import { initialStatus } from "../../lib/source/source.ts";
 

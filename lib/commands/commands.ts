@@ -13,15 +13,15 @@ import {
   listenOf,
   loadRenderer,
   reservedPortsOf,
-  startDaemon,
-} from "./daemon.ts";
+} from "../daemon/daemon.ts";
+import { startService } from "./service.ts";
 import { readDump } from "../source/file.ts";
 import { generate } from "../render/generate.ts";
 import { checkConfig } from "../haproxy/check.ts";
 import { RENDERED_PLACEHOLDER } from "../apply/apply.ts";
 import type { EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
-import { passSucceeded } from "./loop.ts";
+import { passSucceeded } from "../daemon/loop.ts";
 import { waitForSync } from "../source/source.ts";
 import { VERSION } from "../version.ts";
 
@@ -101,13 +101,14 @@ export async function runDaemon(
   signals: StopSignals,
   io: Console,
 ): Promise<boolean> {
-  const daemon = await startDaemon(settings, log, { onDiff: (diff) => io.out(diff) });
+  const service = await startService(settings, log, { onDiff: (diff) => io.out(diff) });
+  const { daemon } = service;
   if (settings.once) {
     let record;
     try {
       record = await Promise.race([daemon.once(), signals.stopRequested.then(() => null)]);
     } finally {
-      await daemon.stop();
+      await service.stop();
     }
     if (record === null) return false;
     if (passSucceeded(record)) {
@@ -126,7 +127,7 @@ export async function runDaemon(
     return false;
   }
   signals.onHup(() => void daemon.reloadTemplates());
-  log.info("started", { version: VERSION, status: daemon.status?.url ?? "off" });
+  log.info("started", { version: VERSION, status: service.status?.url ?? "off" });
   // The source only ends by itself on a fatal error (e.g. its file's directory is gone): exit, so that
   // systemd restarts haconfd rather than leaving a daemon that can never sync.
   const outcome = await Promise.race([
@@ -137,6 +138,6 @@ export async function runDaemon(
   if (failed) log.error("the source failed, stopping", { error: errorText(outcome.error) });
   else if (outcome === "stop-wait") await signals.stopRequested; // e.g. --from - read once: keep serving
   log.info("stopping");
-  await daemon.stop();
+  await service.stop();
   return !failed;
 }
