@@ -68,7 +68,6 @@ Deno.test("checkConfig() kills a check that runs past its timeout and answers no
   assert.deepEqual(result.errors, [
     `Cannot check config with "sh -c sleep 10 sh /tmp/x.cfg": timed out after 200 ms`,
   ]);
-  assert.ok(result.durationMs < 5000);
 });
 
 Deno.test("checkConfig() answers not-run when aborted", async () => {
@@ -144,7 +143,6 @@ Deno.test({
       assert.equal(result.ok, true, result.output);
       assert.deepEqual(result.errors.filter((l) => l.startsWith("[ALERT]")), []);
       assert.match(result.output, /Configuration file is valid/);
-      assert.ok(result.durationMs > 0);
     }),
 });
 

@@ -5,6 +5,7 @@ import { createFileSource, parseDump } from "../../lib/source/file.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { waitForSync } from "../../lib/source/source.ts";
 import { endpoints, startKube } from "../support/daemon.ts";
+import { waitFor } from "../support/haproxy.ts";
 import { endpointsList, endpointsObject } from "../support/fixtures.ts";
 import { installed, run } from "../support/process.ts";
 
@@ -129,17 +130,17 @@ Deno.test("createFileSource() does not notify for unrelated files in its directo
   const controller = new AbortController();
   const running = source.run(controller.signal);
   try {
-    const deadline = Date.now() + 5000;
-    while (notified === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(notified, 1, "the initial read");
+    await waitFor(() => notified === 1, { what: "the initial read" });
     for (let i = 0; i < 5; i++) {
+      // Each write is seen (the directory's event makes the source read the dump again), and only then
+      // is the absence of a notification a fact, with no wait of a guessed length.
+      const reads = source.status().fullSyncs;
       await Deno.writeTextFile(join(dir, `haproxy.cfg.rejected`), `attempt ${i}`);
-      await new Promise((r) => setTimeout(r, 40));
+      await waitFor(() => source.status().fullSyncs > reads, { what: `the re-read after write ${i}` });
+      assert.equal(notified, 1, "writes beside the dump (e.g. haconfd's own config files) start no pass");
     }
-    assert.equal(notified, 1, "writes beside the dump (e.g. haconfd's own config files) start no pass");
     await Deno.writeTextFile(path, dump("b"));
-    while (notified === 1 && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(notified, 2);
+    await waitFor(() => notified === 2, { what: "the notification for the changed dump" });
   } finally {
     controller.abort();
     await running;
