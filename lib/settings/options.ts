@@ -7,229 +7,25 @@
  */
 import { z } from "zod";
 import type { OptionSpec } from "./cli.ts";
-import { ConfigError, parseMasterAddress, splitCommand } from "./values.ts";
+import {
+  apiServers,
+  boolean,
+  byteSize,
+  command,
+  ConfigError,
+  duration,
+  hostPort,
+  isBindHost,
+  labelSelector,
+  list,
+  masterSocket,
+  path,
+  percent,
+  PYTHON_LEVELS,
+  wait,
+} from "./values.ts";
 import { LEVELS } from "../log.ts";
-
-/** Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or a bare number of `unit`s. */
-export function parseDuration(text: string, unit: "ms" | "s" = "s"): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
-  if (!match) return undefined;
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? unit] ?? 1;
-  return Math.round(Number(match[1]) * factor);
-}
-
-/**
- * The longest delay a timer can take (2^31−1 ms, about 24.8 days): a longer one fires after 1 ms, so a
- * longer duration is refused rather than silently turned into "at once".
- */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
-
-/** Why a parsed duration is out of range, or undefined when it is fine. */
-function durationProblem(text: string, ms: number, min: number): string | undefined {
-  if (ms < min) return `"${text}" is shorter than the minimum ${min}ms`;
-  if (ms > MAX_DURATION_MS) {
-    return `"${text}" is longer than the maximum ${MAX_DURATION_MS}ms (596h, the longest timer)`;
-  }
-  return undefined;
-}
-
-function duration(unit: "ms" | "s", min = 0) {
-  return z.string().transform((text, ctx) => {
-    const ms = parseDuration(text, unit);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (e.g. 500ms, 2s, 1m)` });
-      return z.NEVER;
-    }
-    const problem = durationProblem(text, ms, min);
-    if (problem !== undefined) {
-      ctx.addIssue({ code: "custom", message: problem });
-      return z.NEVER;
-    }
-    return ms;
-  });
-}
-
-const boolean = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
-  if (typeof value === "boolean") return value;
-  const lower = value.trim().toLowerCase();
-  if (["1", "true", "yes", "on"].includes(lower)) return true;
-  if (["0", "false", "no", "off", ""].includes(lower)) return false;
-  ctx.addIssue({ code: "custom", message: `"${value}" is not a boolean (true/false, 1/0, yes/no)` });
-  return z.NEVER;
-});
-
-const list = z.string().transform((value) => value.split(",").map((s) => s.trim()).filter((s) => s !== ""));
-
-const apiServers = list.pipe(z.array(
-  z.string().superRefine((s, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(s);
-    } catch {
-      url = new URL("invalid:");
-    }
-    if (
-      !((url.protocol === "https:" || url.protocol === "http:") && url.pathname === "/" && url.search === "")
-    ) {
-      ctx.addIssue({ code: "custom", message: `"${s}" is not an API server URL like https://10.0.0.1:6443` });
-    } else if (url.username !== "" || url.password !== "") {
-      // Credentials in a URL end up in logs and process listings.
-      ctx.addIssue({
-        code: "custom",
-        message:
-          "credentials in the URL are not accepted; use --token-file, client certificates or a kubeconfig",
-      });
-    }
-  }),
-));
-
-/** A command line run without a shell: it must split into words (quotes closed). */
-const command = z.string().trim().min(1, "the command is empty").superRefine((text, ctx) => {
-  try {
-    splitCommand(text);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: `"${text}": ${(error as Error).message}` });
-  }
-});
-
-const path = z.string().trim().min(1, "the path is empty");
-
-/** HAProxy's master CLI: a unix socket path or host:port. */
-const masterSocket = path.superRefine((text, ctx) => {
-  try {
-    parseMasterAddress(text);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as Error).message });
-  }
-});
-
-/** pyconfd's LOGLEVEL took Python's names; WARNING and CRITICAL map onto ours. */
-const PYTHON_LEVELS: Readonly<Record<string, string>> = {
-  warning: "warn",
-  critical: "error",
-  fatal: "error",
-};
-
-/**
- * Whether `host` is a bind host HAProxy and Deno accept: `*`, an IPv4 address (each part 0..255), a
- * bracketed IPv6 address, or a DNS name. Anything of digits and dots is taken as IPv4 and checked as one.
- */
-export function isBindHost(host: string): boolean {
-  if (host === "*") return true;
-  if (/^[0-9.]+$/.test(host)) return z.ipv4().safeParse(host).success;
-  if (host.startsWith("[")) return host.endsWith("]") && z.ipv6().safeParse(host.slice(1, -1)).success;
-  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
-    .test(host);
-}
-
-/**
- * A `host:port` listen address; `*`, empty host or `::` means every address. Port 0 (any free port)
- * only where `zeroPort` allows it: a frontend on a random port is unreachable.
- */
-function hostPort(zeroPort = false, off = false) {
-  return z.string().trim().superRefine((text, ctx) => {
-    if (off && text === "off") return;
-    const match = /^(.*):(\d{1,5})$/.exec(text);
-    const host = match?.[1] ?? "";
-    const port = Number(match?.[2]);
-    const hostOk = host === "" || host === "::" || isBindHost(host);
-    if (match === null || !hostOk) {
-      ctx.addIssue({
-        code: "custom",
-        message: `"${text}" is not an address:port like *:80 or 127.0.0.1:8080`,
-      });
-    } else if (port > 65535 || (port === 0 && !zeroPort)) {
-      ctx.addIssue({
-        code: "custom",
-        message: `"${text}": port ${port} is not in ${zeroPort ? 0 : 1}..65535`,
-      });
-    }
-  });
-}
-
-const wait = z.string().transform((text, ctx) => {
-  const parts = text.split(":");
-  if (parts.length > 2) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not MIN or MIN:MAX durations like 200ms:2s` });
-    return z.NEVER;
-  }
-  const [minText = "", maxText] = parts;
-  const min = parseDuration(minText, "ms");
-  const max = maxText === undefined
-    ? (min === undefined ? undefined : min * 4)
-    : parseDuration(maxText, "ms");
-  if (min === undefined || max === undefined) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not MIN:MAX durations like 200ms:2s` });
-    return z.NEVER;
-  }
-  if (max < min) {
-    ctx.addIssue({ code: "custom", message: `"${text}": MAX is shorter than MIN` });
-    return z.NEVER;
-  }
-  const problem = durationProblem(text, max, 0);
-  if (problem !== undefined) {
-    ctx.addIssue({ code: "custom", message: problem });
-    return z.NEVER;
-  }
-  return { minMs: min, maxMs: max };
-});
-
-/**
- * A share written as a percentage, 0% to 100%. The `%` is required: a bare number is ambiguous (is `1`
- * 100 % as a fraction or 1 %?), so it is refused with the two readings spelled out.
- */
-const percent = z.string().transform((text, ctx) => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
-  if (match !== null && match[2] === "") {
-    const n = Number(match[1]);
-    ctx.addIssue({
-      code: "custom",
-      message: `"${text}" has no %: write ${n}% for ${n} percent` +
-        (n <= 1 ? ` or ${n * 100}% for the fraction ${n}` : ""),
-    });
-    return z.NEVER;
-  }
-  const value = match ? Number(match[1]) / 100 : NaN;
-  if (!(value >= 0 && value <= 1)) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not a percentage from 0% to 100%` });
-    return z.NEVER;
-  }
-  return value;
-});
-
-/** One requirement of a label selector: `key`, `!key`, `key=v`, `key==v`, `key!=v`, `key in (a,b)`, `key notin (a,b)`. */
-const LABEL_KEY =
-  "([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
-const LABEL_VALUE = "([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?";
-const REQUIREMENT = new RegExp(
-  `^\\s*(!?\\s*${LABEL_KEY}|${LABEL_KEY}\\s*(==?|!=)\\s*${LABEL_VALUE}|` +
-    `${LABEL_KEY}\\s+(in|notin)\\s*\\(\\s*${LABEL_VALUE}(\\s*,\\s*${LABEL_VALUE})*\\s*\\))\\s*$`,
-);
-
-/** A label selector in the API's syntax, checked here so that the API does not refuse every list later. */
-const labelSelector = z.string().trim().min(1).superRefine((text, ctx) => {
-  // Commas separate requirements, except inside the parentheses of `in (a,b)`.
-  const requirements = text.split(/,(?![^(]*\))/);
-  const bad = requirements.find((r) => !REQUIREMENT.test(r));
-  if (bad !== undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `"${text}": "${bad.trim()}" is not a label requirement like app=web, tier!=db or env in (a,b)`,
-    });
-  }
-});
-
-/** A size in bytes: `8MiB`, `512KiB`, `1GiB` or a plain number of bytes (at least 1 KiB). */
-const byteSize = z.string().transform((text, ctx) => {
-  const match = /^\s*(\d+)\s*(|B|KiB|MiB|GiB)\s*$/.exec(text);
-  const unit = { "": 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[match?.[2] ?? ""] ?? 1;
-  const value = match ? Number(match[1]) * unit : NaN;
-  if (!(Number.isSafeInteger(value) && value >= 1024)) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not a size of at least 1KiB like 8MiB or 65536` });
-    return z.NEVER;
-  }
-  return value;
-});
+export { isBindHost, MAX_DURATION_MS, parseDuration } from "./values.ts";
 
 interface OptionDef<S extends z.ZodType> {
   /** Long flag without dashes. */
