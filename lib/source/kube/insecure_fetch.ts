@@ -131,7 +131,6 @@ function bodyError(error: unknown): TypeError {
  * ```
  */
 export function createInsecureFetch(options: InsecureFetchOptions = {}): FetchFunction {
-  const { cert, key, onSocket } = options;
   return function insecureFetch(url: string, init: RequestInit): Promise<Response> {
     const signal = init.signal ?? undefined;
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -145,114 +144,155 @@ export function createInsecureFetch(options: InsecureFetchOptions = {}): FetchFu
       return Promise.reject(error);
     }
     return new Promise<Response>((resolve, reject) => {
-      let settled = false;
-      let response: IncomingMessage | undefined;
-      let body: ReadableStreamDefaultController<Uint8Array> | undefined;
-      let finished = false;
-
-      const finish = () => {
-        finished = true;
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const fail = (error: unknown) => {
-        if (finished) return;
-        finish();
-        req.destroy();
-        response?.destroy();
-        if (!settled) {
-          settled = true;
-          reject(error);
-        } else {
-          try {
-            body?.error(error);
-          } catch {
-            // the body was already closed or cancelled
-          }
-        }
-      };
-      const onAbort = () => fail(signal?.reason);
-
-      // One agent per request (no pool), whose connection is TLS over a gated TCP socket.
-      let gate: ReturnType<typeof gatedSocket> | undefined;
-      const agent = new Agent({ keepAlive: false });
-      agent.createConnection = (o: { host?: string | null; port?: number | string | null }) => {
-        const host = o.host ?? "localhost";
-        const raw = netConnect(Number(o.port ?? 443), host);
-        onSocket?.(raw);
-        gate = gatedSocket(raw);
-        return tlsConnect({
-          socket: gate.stream,
-          rejectUnauthorized: false,
-          ...(isIP(host) === 0 ? { servername: host } : {}),
-          ...(cert !== undefined ? { cert } : {}),
-          ...(key !== undefined ? { key } : {}),
-        });
-      };
-      const req = request(url, {
-        method: init.method ?? "GET",
-        headers: headerRecord(init.headers),
-        rejectUnauthorized: false,
-        agent,
-      });
-      signal?.addEventListener("abort", onAbort, { once: true });
-      req.on("error", (error: Error) => fail(settled ? bodyError(error) : fetchError(url, error)));
-      req.on("response", (res: IncomingMessage) => {
-        response = res;
-        const status = res.statusCode ?? 0;
-        const head = {
-          status,
-          statusText: res.statusMessage ?? "",
-          headers: responseHeaders(res.rawHeaders),
-        };
-        if (status < 200 || status > 599) {
-          fail(fetchError(url, new Error(`invalid HTTP status ${status}`)));
-          return;
-        }
-        res.on("error", (error: Error) => fail(bodyError(error)));
-        res.on("close", () => {
-          if (!res.complete) fail(bodyError("the connection closed before the end of the body"));
-        });
-        if (NULL_BODY_STATUSES.has(status)) {
-          res.resume();
-          res.on("end", finish);
-          settled = true;
-          resolve(new Response(null, head));
-          return;
-        }
-        res.pause();
-        gate?.hold();
-        const stream = new ReadableStream<Uint8Array>({
-          start(controller) {
-            body = controller;
-            res.on("data", (chunk: Uint8Array) => {
-              if (finished) return;
-              controller.enqueue(new Uint8Array(chunk));
-              if ((controller.desiredSize ?? 0) <= 0) {
-                res.pause();
-                gate?.hold();
-              }
-            });
-            res.on("end", () => {
-              if (finished) return;
-              finish();
-              controller.close();
-            });
-          },
-          pull() {
-            gate?.release();
-            res.resume();
-          },
-          cancel() {
-            if (finished) return;
-            finish();
-            req.destroy();
-            res.destroy();
-          },
-        }, new ByteLengthQueuingStrategy({ highWaterMark: BODY_QUEUE_BYTES }));
-        settled = true;
-        resolve(new Response(stream, head));
-      });
-      req.end(payload);
+      new InsecureRequest(url, init, options, signal, { resolve, reject }).send(payload);
     });
   };
+}
+
+/** How a request hands its response (or its failure before one) to the caller. */
+interface Settle {
+  resolve(response: Response): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * One request over node:https, turned into a fetch Response whose body streams with backpressure: the
+ * request's state (settled, response, body, finished) lives in its fields.
+ */
+class InsecureRequest {
+  readonly #url: string;
+  readonly #signal: AbortSignal | undefined;
+  readonly #settle: Settle;
+  readonly #req: ReturnType<typeof request>;
+  #settled = false;
+  #finished = false;
+  #response: IncomingMessage | undefined;
+  #body: ReadableStreamDefaultController<Uint8Array> | undefined;
+  // One agent per request (no pool), whose connection is TLS over a gated TCP socket.
+  #gate: ReturnType<typeof gatedSocket> | undefined;
+  readonly #onAbort = () => this.#fail(this.#signal?.reason);
+
+  constructor(
+    url: string,
+    init: RequestInit,
+    options: InsecureFetchOptions,
+    signal: AbortSignal | undefined,
+    settle: Settle,
+  ) {
+    this.#url = url;
+    this.#signal = signal;
+    this.#settle = settle;
+    this.#req = request(url, {
+      method: init.method ?? "GET",
+      headers: headerRecord(init.headers),
+      rejectUnauthorized: false,
+      agent: this.#agent(options),
+    });
+  }
+
+  /** Sends the request with its body. */
+  send(payload: string | Uint8Array | undefined): void {
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#req.on("error", (error: Error) => {
+      this.#fail(this.#settled ? bodyError(error) : fetchError(this.#url, error));
+    });
+    this.#req.on("response", (res: IncomingMessage) => this.#onResponse(res));
+    this.#req.end(payload);
+  }
+
+  #agent({ cert, key, onSocket }: InsecureFetchOptions): Agent {
+    const agent = new Agent({ keepAlive: false });
+    agent.createConnection = (o: { host?: string | null; port?: number | string | null }) => {
+      const host = o.host ?? "localhost";
+      const raw = netConnect(Number(o.port ?? 443), host);
+      onSocket?.(raw);
+      this.#gate = gatedSocket(raw);
+      return tlsConnect({
+        socket: this.#gate.stream,
+        rejectUnauthorized: false,
+        ...(isIP(host) === 0 ? { servername: host } : {}),
+        ...(cert !== undefined ? { cert } : {}),
+        ...(key !== undefined ? { key } : {}),
+      });
+    };
+    return agent;
+  }
+
+  #finish(): void {
+    this.#finished = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+  }
+
+  #fail(error: unknown): void {
+    if (this.#finished) return;
+    this.#finish();
+    this.#req.destroy();
+    this.#response?.destroy();
+    if (!this.#settled) {
+      this.#settled = true;
+      this.#settle.reject(error);
+      return;
+    }
+    try {
+      this.#body?.error(error);
+    } catch {
+      // the body was already closed or cancelled
+    }
+  }
+
+  #onResponse(res: IncomingMessage): void {
+    this.#response = res;
+    const status = res.statusCode ?? 0;
+    const head = { status, statusText: res.statusMessage ?? "", headers: responseHeaders(res.rawHeaders) };
+    if (status < 200 || status > 599) {
+      this.#fail(fetchError(this.#url, new Error(`invalid HTTP status ${status}`)));
+      return;
+    }
+    res.on("error", (error: Error) => this.#fail(bodyError(error)));
+    res.on("close", () => {
+      if (!res.complete) this.#fail(bodyError("the connection closed before the end of the body"));
+    });
+    this.#settled = true;
+    if (NULL_BODY_STATUSES.has(status)) {
+      res.resume();
+      res.on("end", () => this.#finish());
+      this.#settle.resolve(new Response(null, head));
+      return;
+    }
+    res.pause();
+    this.#gate?.hold();
+    this.#settle.resolve(new Response(this.#bodyStream(res), head));
+  }
+
+  /** The body as a stream that holds the socket while its queue is full. */
+  #bodyStream(res: IncomingMessage): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#body = controller;
+        res.on("data", (chunk: Uint8Array) => {
+          if (this.#finished) return;
+          controller.enqueue(new Uint8Array(chunk));
+          if ((controller.desiredSize ?? 0) <= 0) {
+            res.pause();
+            this.#gate?.hold();
+          }
+        });
+        res.on("end", () => {
+          if (this.#finished) return;
+          this.#finish();
+          controller.close();
+        });
+      },
+      pull: () => {
+        this.#gate?.release();
+        res.resume();
+      },
+      cancel: () => {
+        if (this.#finished) return;
+        this.#finish();
+        this.#req.destroy();
+        res.destroy();
+      },
+    }, new ByteLengthQueuingStrategy({ highWaterMark: BODY_QUEUE_BYTES }));
+  }
 }
