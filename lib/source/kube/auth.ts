@@ -296,6 +296,34 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
   const files: KubeconfigFile[] = [];
   for (const path of paths.split(":").filter((p) => p !== "")) files.push(await readKubeconfigFile(path));
   const where = files.map((f) => `"${f.path}"`).join(", ");
+  const named = { files, where, ...contextOf(files, where, context) };
+  const connection = await clusterConnection(named);
+  const userName = named.ctx.entry.context?.user;
+  if (userName === undefined || userName === "") return connection;
+  const user = findEntry(files, "users", userName);
+  if (!user?.entry.user) {
+    throw new AuthConfigError(
+      `Kubeconfig ${where}: context "${named.contextName}" names unknown user "${userName}"`,
+    );
+  }
+  await addUserCredentials(connection, user.entry.user, userName, dirOf(user.file.path));
+  return connection;
+}
+
+/** The kubeconfig files, how errors name them, and the context chosen. */
+interface NamedContext {
+  files: KubeconfigFile[];
+  where: string;
+  contextName: string;
+  ctx: NonNullable<ReturnType<typeof findEntry<"contexts">>>;
+}
+
+/** The context to use: `context`, else the first file's `current-context`. */
+function contextOf(
+  files: KubeconfigFile[],
+  where: string,
+  context: string | undefined,
+): Pick<NamedContext, "contextName" | "ctx"> {
   const contextName = context ?? files.map((f) => f.config["current-context"]).find((c) => c);
   if (!contextName) {
     throw new AuthConfigError(`Kubeconfig ${where} has no current-context: give --context`);
@@ -307,7 +335,12 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
       `Kubeconfig ${where} has no context "${contextName}"${known ? `: it has ${known}` : ""}`,
     );
   }
-  const clusterName = ctx.entry.context.cluster;
+  return { contextName, ctx };
+}
+
+/** The connection to the context's cluster: server, CA, TLS verification; no credentials yet. */
+async function clusterConnection({ files, where, contextName, ctx }: NamedContext): Promise<Connection> {
+  const clusterName = ctx.entry.context?.cluster ?? "";
   const cluster = findEntry(files, "clusters", clusterName);
   if (!cluster?.entry.cluster) {
     throw new AuthConfigError(
@@ -323,7 +356,6 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
         `(token, client certificate, or username and password)`,
     );
   }
-  const clusterDir = dirOf(cluster.file.path);
   const connection: Connection = {
     servers: [stripSlash(c.server)],
     caCerts: [],
@@ -338,26 +370,47 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
     ];
     connection.caSource = `certificate-authority-data of cluster "${clusterName}"`;
   } else if (c["certificate-authority"]) {
-    const path = resolvePath(c["certificate-authority"], clusterDir);
+    const path = resolvePath(c["certificate-authority"], dirOf(cluster.file.path));
     connection.caCerts = [await readText(path, `certificate-authority of cluster "${clusterName}"`)];
     connection.caSource = `certificate-authority "${path}" of cluster "${clusterName}"`;
   }
-  const userName = ctx.entry.context.user;
-  if (userName === undefined || userName === "") return connection;
-  const user = findEntry(files, "users", userName);
-  if (!user?.entry.user) {
-    throw new AuthConfigError(
-      `Kubeconfig ${where}: context "${contextName}" names unknown user "${userName}"`,
-    );
-  }
-  const u = user.entry.user;
-  const userDir = dirOf(user.file.path);
+  return connection;
+}
+
+type KubeconfigUser = NonNullable<NonNullable<Kubeconfig["users"]>[number]["user"]>;
+
+/** Adds the user's credentials (client certificate, token or token file, basic auth) to `connection`. */
+async function addUserCredentials(
+  connection: Connection,
+  u: KubeconfigUser,
+  userName: string,
+  userDir: string,
+): Promise<void> {
   if (u.exec !== undefined || u["auth-provider"] !== undefined) {
     throw new AuthConfigError(
       `Kubeconfig user "${userName}" uses ${u.exec !== undefined ? "exec" : "auth-provider"} credentials, ` +
         "which haconfd does not run: use a token, token file or client certificate",
     );
   }
+  const clientCert = await clientCertificate(u, userName, userDir);
+  if (clientCert !== undefined) connection.clientCert = clientCert;
+  if (u.token) connection.token = u.token.trim();
+  else if (u.tokenFile) {
+    const path = resolvePath(u.tokenFile, userDir);
+    await readText(path, `tokenFile of user "${userName}"`);
+    connection.tokenFile = path;
+  }
+  if (u.username !== undefined && u.password !== undefined) {
+    connection.basic = { username: u.username, password: u.password };
+  }
+}
+
+/** The user's client certificate and key (data or files), both or neither. */
+async function clientCertificate(
+  u: KubeconfigUser,
+  userName: string,
+  userDir: string,
+): Promise<Connection["clientCert"]> {
   const certPem = u["client-certificate-data"]
     ? decodeBase64(u["client-certificate-data"], `client-certificate-data of user "${userName}"`)
     : u["client-certificate"]
@@ -377,22 +430,11 @@ export async function loadKubeconfig(paths: string, context?: string): Promise<C
         `without its ${certPem === undefined ? "certificate" : "key"}`,
     );
   }
-  if (certPem !== undefined && keyPem !== undefined) {
-    const source = u["client-certificate-data"]
-      ? `client-certificate-data of user "${userName}"`
-      : `client-certificate "${resolvePath(u["client-certificate"] ?? "", userDir)}" of user "${userName}"`;
-    connection.clientCert = { cert: certPem, key: keyPem, source, subject: certificateSubject(certPem) };
-  }
-  if (u.token) connection.token = u.token.trim();
-  else if (u.tokenFile) {
-    const path = resolvePath(u.tokenFile, userDir);
-    await readText(path, `tokenFile of user "${userName}"`);
-    connection.tokenFile = path;
-  }
-  if (u.username !== undefined && u.password !== undefined) {
-    connection.basic = { username: u.username, password: u.password };
-  }
-  return connection;
+  if (certPem === undefined || keyPem === undefined) return undefined;
+  const source = u["client-certificate-data"]
+    ? `client-certificate-data of user "${userName}"`
+    : `client-certificate "${resolvePath(u["client-certificate"] ?? "", userDir)}" of user "${userName}"`;
+  return { cert: certPem, key: keyPem, source, subject: certificateSubject(certPem) };
 }
 
 /**
