@@ -123,91 +123,155 @@ class MultiMap<K, V> {
  * ```
  */
 export function createModelStore(options: ModelOptions = {}): ModelStore {
-  const resolved = resolveModelOptions(options);
-  const reserved = new Map<number, string>(); // port → who holds it
-  for (const r of resolved.reservedPorts) {
-    if (typeof r === "number") reserved.set(r, RESERVED_HOLDER);
-    else reserved.set(r.port, r.by);
-  }
-  const objects = new Map<string, Entry>();
-  const byDomain = new MultiMap<string, string>(); // domain → keys of the objects claiming it
-  const byPort = new MultiMap<number, string>(); // listen port → keys of the objects claiming it
-  const byBaseId = new MultiMap<string, string>(); // base id → domains (with a winner) having it
-  const winners = new Map<string, Candidate>(); // domain → winning claim
-  const domains = new VersionedMap<string, Domain>();
-  const madeFrom = new Map<string, Candidate>(); // domain → the claim its entry was made from
-  // object key → its skip entries: why it takes no part (if so), then its refused addresses
-  const skipped = new VersionedMap<string, Skipped[]>();
-  const reasons = new Map<string, string>(); // object key → why it takes no part
-  const listenPorts = new Map<number, string>(); // listen port → the domain whose entry has it
-  let listenPortsVersion = 0;
-  let built: Model | null = null;
+  return new IncrementalModel(options);
+}
 
-  /** Keeps `listenPorts` in step with a domain's entry going from `before` to `after`. */
-  function indexListenPort(name: string, before: Domain | undefined, after: Domain | undefined): void {
+/** The store's state: the objects, the indexes that connect their claims, and the entries made from them. */
+class IncrementalModel implements ModelStore {
+  readonly #options: ReturnType<typeof resolveModelOptions>;
+  readonly #reserved = new Map<number, string>(); // port → who holds it
+  readonly #objects = new Map<string, Entry>();
+  readonly #byDomain = new MultiMap<string, string>(); // domain → keys of the objects claiming it
+  readonly #byPort = new MultiMap<number, string>(); // listen port → keys of the objects claiming it
+  readonly #byBaseId = new MultiMap<string, string>(); // base id → domains (with a winner) having it
+  readonly #winners = new Map<string, Candidate>(); // domain → winning claim
+  readonly #domains = new VersionedMap<string, Domain>();
+  readonly #madeFrom = new Map<string, Candidate>(); // domain → the claim its entry was made from
+  // object key → its skip entries: why it takes no part (if so), then its refused addresses
+  readonly #skipped = new VersionedMap<string, Skipped[]>();
+  readonly #reasons = new Map<string, string>(); // object key → why it takes no part
+  readonly #listenPorts = new Map<number, string>(); // listen port → the domain whose entry has it
+  #listenPortsVersion = 0;
+  #built: Model | null = null;
+
+  constructor(options: ModelOptions) {
+    this.#options = resolveModelOptions(options);
+    for (const r of this.#options.reservedPorts) {
+      if (typeof r === "number") this.#reserved.set(r, RESERVED_HOLDER);
+      else this.#reserved.set(r.port, r.by);
+    }
+  }
+
+  apply(changes: SetChanges): StoreUpdate {
+    const changed: Changed = { domains: new Set(), skipped: false };
+    const seeds: Seeds = { domains: new Set(), ports: new Set() };
+    for (const [key, set] of changes) {
+      const previous = this.#objects.get(key);
+      if (previous?.set === set) continue;
+      if (previous === undefined && set === null) continue;
+      this.#unindex(key, previous?.claim ?? null, seeds);
+      if (set === null) {
+        this.#objects.delete(key);
+        this.#skip(key, null, changed);
+        continue;
+      }
+      const refusals: Skipped[] = [];
+      const result = candidate(set, this.#options, (reason) => refusals.push({ object: key, reason }));
+      const claim = result === null || typeof result === "string" ? null : result;
+      this.#objects.set(key, { set, claim, refusals: claim === null ? [] : refusals });
+      this.#skip(key, typeof result === "string" ? result : null, changed);
+      this.#index(key, claim, seeds);
+    }
+    if (seeds.domains.size > 0 || seeds.ports.size > 0) {
+      this.#assignIds(this.#resolve(seeds, changed), changed);
+    }
+    if (changed.domains.size > 0 || changed.skipped) this.#built = null;
+    return changed;
+  }
+
+  replaceAll(sets: Iterable<EndpointSet>): StoreUpdate {
+    const changes = new Map<string, EndpointSet | null>();
+    const seen = new Set<string>();
+    for (const set of sets) {
+      const key = objectKey(set);
+      seen.add(key);
+      if (this.#objects.get(key)?.set !== set) changes.set(key, set);
+    }
+    for (const key of this.#objects.keys()) if (!seen.has(key)) changes.set(key, null);
+    return this.apply(changes);
+  }
+
+  // A property, not a method: callers hand it on as a function (the fragment renderer's lookup).
+  readonly domain = (name: string): Domain | undefined => this.#domains.get(name);
+
+  domainCount(): number {
+    return this.#domains.size;
+  }
+
+  listenPorts(): ListenPorts {
+    return {
+      ports: this.#listenPorts,
+      version: this.#listenPortsVersion,
+      domain: (name) => this.#domains.get(name),
+    };
+  }
+
+  model(): Model {
+    this.#built ??= lazyModel(this.#domains.version(), this.#skipped.version());
+    return this.#built;
+  }
+
+  /** Keeps the listen-port index in step with a domain's entry going from `before` to `after`. */
+  #indexListenPort(name: string, before: Domain | undefined, after: Domain | undefined): void {
     const was = before?.listenPort ?? null;
     const now = after?.listenPort ?? null;
     // Another domain may have taken the port already in this update (claims re-resolve in any order).
-    if (was !== null && was !== now && listenPorts.get(was) === name) {
-      listenPorts.delete(was);
-      listenPortsVersion++;
+    if (was !== null && was !== now && this.#listenPorts.get(was) === name) {
+      this.#listenPorts.delete(was);
+      this.#listenPortsVersion++;
     }
-    if (now !== null && listenPorts.get(now) !== name) {
-      listenPorts.set(now, name);
-      listenPortsVersion++;
+    if (now !== null && this.#listenPorts.get(now) !== name) {
+      this.#listenPorts.set(now, name);
+      this.#listenPortsVersion++;
     }
   }
 
   /** Removes a domain's entry (and its listen port); whether it had one. */
-  function removeDomain(name: string): boolean {
-    const entry = domains.get(name);
+  #removeDomain(name: string): boolean {
+    const entry = this.#domains.get(name);
     if (entry === undefined) return false;
-    indexListenPort(name, entry, undefined);
-    madeFrom.delete(name);
-    return domains.delete(name);
+    this.#indexListenPort(name, entry, undefined);
+    this.#madeFrom.delete(name);
+    return this.#domains.delete(name);
   }
 
   /** Records why an object takes no part (null: it does), and republishes its skip entries. */
-  function skip(key: string, reason: string | null, changed: { skipped: boolean }): void {
-    if (reason === null) reasons.delete(key);
-    else reasons.set(key, reason);
-    publish(key, changed);
-  }
-
-  function publish(key: string, changed: { skipped: boolean }): void {
-    const reason = reasons.get(key);
-    const refusals = objects.get(key)?.refusals ?? [];
-    const next = reason === undefined ? refusals : [{ object: key, reason }, ...refusals];
-    const previous = skipped.get(key) ?? [];
+  #skip(key: string, reason: string | null, changed: { skipped: boolean }): void {
+    if (reason === null) this.#reasons.delete(key);
+    else this.#reasons.set(key, reason);
+    const why = this.#reasons.get(key);
+    const refusals = this.#objects.get(key)?.refusals ?? [];
+    const next = why === undefined ? refusals : [{ object: key, reason: why }, ...refusals];
+    const previous = this.#skipped.get(key) ?? [];
     if (sameSkips(previous, next)) return;
-    if (next.length === 0) skipped.delete(key);
-    else skipped.set(key, next);
+    if (next.length === 0) this.#skipped.delete(key);
+    else this.#skipped.set(key, next);
     changed.skipped = true;
   }
 
-  /** Removes an object's claim from the indexes; returns what it claimed (the seeds of re-resolution). */
-  function unindex(key: string, claim: Candidate | null, seeds: Seeds): void {
+  /** Removes an object's claim from the indexes; what it claimed becomes a seed of re-resolution. */
+  #unindex(key: string, claim: Candidate | null, seeds: Seeds): void {
     if (claim === null) return;
-    byDomain.remove(claim.domain, key);
+    this.#byDomain.remove(claim.domain, key);
     seeds.domains.add(claim.domain);
     if (claim.data.listenPort !== null) {
-      byPort.remove(claim.data.listenPort, key);
+      this.#byPort.remove(claim.data.listenPort, key);
       seeds.ports.add(claim.data.listenPort);
     }
   }
 
-  function index(key: string, claim: Candidate | null, seeds: Seeds): void {
+  #index(key: string, claim: Candidate | null, seeds: Seeds): void {
     if (claim === null) return;
-    byDomain.add(claim.domain, key);
+    this.#byDomain.add(claim.domain, key);
     seeds.domains.add(claim.domain);
     if (claim.data.listenPort !== null) {
-      byPort.add(claim.data.listenPort, key);
+      this.#byPort.add(claim.data.listenPort, key);
       seeds.ports.add(claim.data.listenPort);
     }
   }
 
   /** Every claim connected to the seeds through shared domains and listen ports. */
-  function connected(seeds: Seeds): { claims: Candidate[]; domains: Set<string> } {
+  #connected(seeds: Seeds): { claims: Candidate[]; domains: Set<string> } {
     const keys = new Set<string>();
     const seenDomains = new Set<string>();
     const seenPorts = new Set<number>();
@@ -218,65 +282,69 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
       for (const domain of domainQueue.splice(0)) {
         if (seenDomains.has(domain)) continue;
         seenDomains.add(domain);
-        next.push(...byDomain.get(domain));
+        next.push(...this.#byDomain.get(domain));
       }
       for (const port of portQueue.splice(0)) {
         if (seenPorts.has(port)) continue;
         seenPorts.add(port);
-        next.push(...byPort.get(port));
+        next.push(...this.#byPort.get(port));
       }
       for (const key of next) {
         if (keys.has(key)) continue;
         keys.add(key);
-        const claim = objects.get(key)!.claim!;
+        const claim = this.#objects.get(key)!.claim!;
         domainQueue.push(claim.domain);
         if (claim.data.listenPort !== null) portQueue.push(claim.data.listenPort);
       }
     }
-    const claims = [...keys].map((key) => objects.get(key)!.claim!).sort(claimOrder);
+    const claims = [...keys].map((key) => this.#objects.get(key)!.claim!).sort(claimOrder);
     return { claims, domains: seenDomains };
   }
 
   /** Re-resolves a connected group of claims in claim order, as buildModel does for all of them. */
-  function resolve(seeds: Seeds, changed: Changed): Set<string> {
-    const group = connected(seeds);
+  #resolve(seeds: Seeds, changed: Changed): Set<string> {
+    const group = this.#connected(seeds);
     const won = new Map<string, Candidate>();
     const ports = new Map<number, string>();
     for (const c of group.claims) {
       const key = objectKey(c.set);
       const owner = won.get(c.domain);
       if (owner !== undefined) {
-        skip(key, domainTaken(c.domain, owner.set), changed);
+        this.#skip(key, domainTaken(c.domain, owner.set), changed);
         continue;
       }
       const port = c.data.listenPort;
       if (port !== null) {
-        const holder = reserved.get(port) ?? ports.get(port);
+        const holder = this.#reserved.get(port) ?? ports.get(port);
         if (holder !== undefined) {
-          skip(key, portTaken(port, holder), changed);
+          this.#skip(key, portTaken(port, holder), changed);
           continue;
         }
         ports.set(port, portHolder(c));
       }
-      skip(key, null, changed);
+      this.#skip(key, null, changed);
       won.set(c.domain, c);
     }
-    // Domains whose winner changed: their base ids need their suffixes redone.
+    return this.#newWinners(group.domains, won, changed);
+  }
+
+  /** Records the group's winners; the base ids whose suffixes must be redone. */
+  #newWinners(domains: Set<string>, won: Map<string, Candidate>, changed: Changed): Set<string> {
     const baseIds = new Set<string>();
-    for (const domain of group.domains) {
-      const before = winners.get(domain);
+    for (const domain of domains) {
+      const before = this.#winners.get(domain);
       const after = won.get(domain);
       if (before === after) continue;
       if (before !== undefined) {
-        winners.delete(domain);
-        byBaseId.remove(before.data.id, domain);
+        this.#winners.delete(domain);
+        this.#byBaseId.remove(before.data.id, domain);
         baseIds.add(before.data.id);
       }
       if (after !== undefined) {
-        winners.set(domain, after);
-        byBaseId.add(after.data.id, domain);
+        this.#winners.set(domain, after);
+        this.#byBaseId.add(after.data.id, domain);
         baseIds.add(after.data.id);
-      } else if (removeDomain(domain)) {
+      } else if (this.#removeDomain(domain)) {
         changed.domains.add(domain);
       }
     }
@@ -284,97 +352,47 @@ export function createModelStore(options: ModelOptions = {}): ModelStore {
   }
 
   /** Gives the winners of each base id their ids in claim order (`id`, `id_2`, …), as buildModel does. */
-  function assignIds(baseIds: Set<string>, changed: Changed): void {
+  #assignIds(baseIds: Set<string>, changed: Changed): void {
     for (const base of baseIds) {
-      const names = byBaseId.get(base);
-      const claims = names.map((domain) => winners.get(domain)!).sort(claimOrder);
+      const names = this.#byBaseId.get(base);
+      const claims = names.map((domain) => this.#winners.get(domain)!).sort(claimOrder);
       claims.forEach((c, n) => {
         const id = n === 0 ? base : `${base}_${n + 1}`;
-        const current = domains.get(c.domain);
-        if (current !== undefined && current.id === id && madeFrom.get(c.domain) === c) return;
+        const current = this.#domains.get(c.domain);
+        if (current !== undefined && current.id === id && this.#madeFrom.get(c.domain) === c) return;
         const entry = id === c.data.id ? c.data : { ...c.data, id };
-        indexListenPort(c.domain, current, entry);
-        domains.set(c.domain, entry);
-        madeFrom.set(c.domain, c);
+        this.#indexListenPort(c.domain, current, entry);
+        this.#domains.set(c.domain, entry);
+        this.#madeFrom.set(c.domain, c);
         changed.domains.add(c.domain);
       });
     }
   }
+}
 
-  function apply(changes: SetChanges): StoreUpdate {
-    const changed: Changed = { domains: new Set(), skipped: false };
-    const seeds: Seeds = { domains: new Set(), ports: new Set() };
-    for (const [key, set] of changes) {
-      const previous = objects.get(key);
-      if (previous?.set === set) continue;
-      if (previous === undefined && set === null) continue;
-      unindex(key, previous?.claim ?? null, seeds);
-      if (set === null) {
-        objects.delete(key);
-        skip(key, null, changed);
-        continue;
-      }
-      const refusals: Skipped[] = [];
-      const result = candidate(set, resolved, (reason) => refusals.push({ object: key, reason }));
-      const claim = result === null || typeof result === "string" ? null : result;
-      objects.set(key, { set, claim, refusals: claim === null ? [] : refusals });
-      skip(key, typeof result === "string" ? result : null, changed);
-      index(key, claim, seeds);
-    }
-    if (seeds.domains.size > 0 || seeds.ports.size > 0) assignIds(resolve(seeds, changed), changed);
-    if (changed.domains.size > 0 || changed.skipped) built = null;
-    return changed;
-  }
-
-  function model(): Model {
-    if (built !== null) return built;
-    const domainsAt = domains.version();
-    const skippedAt = skipped.version();
-    let domainsRecord: Record<string, Domain> | undefined;
-    let skippedList: Skipped[] | undefined;
-    const value = {} as Model;
-    Object.defineProperties(value, {
-      domains: {
-        enumerable: true,
-        get: () => {
-          if (domainsRecord !== undefined) return domainsRecord;
-          const at = domainsAt.read();
-          return domainsRecord = Object.fromEntries(
-            [...at.keys()].sort().map((name) => [name, at.get(name)!]),
-          );
-        },
+/**
+ * The model at these versions, its `domains` and `skipped` built on first read, so that a pass that never
+ * reads them does not pay for them.
+ */
+function lazyModel(domainsAt: MapVersion<string, Domain>, skippedAt: MapVersion<string, Skipped[]>): Model {
+  let domainsRecord: Record<string, Domain> | undefined;
+  let skippedList: Skipped[] | undefined;
+  const value = {} as Model;
+  Object.defineProperties(value, {
+    domains: {
+      enumerable: true,
+      get: () => {
+        if (domainsRecord !== undefined) return domainsRecord;
+        const at = domainsAt.read();
+        return domainsRecord = Object.fromEntries([...at.keys()].sort().map((name) => [name, at.get(name)!]));
       },
-      skipped: {
-        enumerable: true,
-        get: () => skippedList ??= [...skippedAt.read().values()].flat().sort(skippedOrder),
-      },
-    });
-    built = value;
-    return value;
-  }
-
-  return {
-    apply,
-    replaceAll(sets) {
-      const changes = new Map<string, EndpointSet | null>();
-      const seen = new Set<string>();
-      for (const set of sets) {
-        const key = objectKey(set);
-        seen.add(key);
-        if (objects.get(key)?.set !== set) changes.set(key, set);
-      }
-      for (const key of objects.keys()) if (!seen.has(key)) changes.set(key, null);
-      return apply(changes);
     },
-    domain: (name) => domains.get(name),
-    domainCount: () => domains.size,
-    listenPorts: () => ({
-      ports: listenPorts,
-      version: listenPortsVersion,
-      domain: (name) => domains.get(name),
-    }),
-    model,
-  };
+    skipped: {
+      enumerable: true,
+      get: () => skippedList ??= [...skippedAt.read().values()].flat().sort(skippedOrder),
+    },
+  });
+  return value;
 }
 
 function sameSkips(a: readonly Skipped[], b: readonly Skipped[]): boolean {
