@@ -62,74 +62,93 @@ export interface Quiescence {
  * ```
  */
 export function createQuiescence(run: () => Promise<void>, options: QuiescenceOptions): Quiescence {
-  const { minMs, maxMs, timers = realTimers, onError = () => {} } = options;
-  let running = false;
-  let closed = false;
-  let firstPendingAt: number | null = null;
-  let lastChangeAt = -Infinity;
-  let lastRunEndAt = -Infinity;
-  let timer: unknown = undefined;
+  return new QuiescenceTimer(run, options);
+}
 
-  function clearTimer(): void {
-    if (timer !== undefined) timers.clearTimeout(timer);
-    timer = undefined;
+/** The scheduler's state: whether a run is on, when the pending changes began, when the last run ended. */
+class QuiescenceTimer implements Quiescence {
+  readonly #run: () => Promise<void>;
+  readonly #minMs: number;
+  readonly #maxMs: number;
+  readonly #timers: Timers;
+  readonly #onError: (error: unknown) => void;
+  #running = false;
+  #closed = false;
+  #firstPendingAt: number | null = null;
+  #lastChangeAt = -Infinity;
+  #lastRunEndAt = -Infinity;
+  #timer: unknown = undefined;
+
+  constructor(run: () => Promise<void>, options: QuiescenceOptions) {
+    this.#run = run;
+    this.#minMs = options.minMs;
+    this.#maxMs = options.maxMs;
+    this.#timers = options.timers ?? realTimers;
+    this.#onError = options.onError ?? (() => {});
   }
 
-  async function start(): Promise<void> {
-    clearTimer();
-    if (closed || running) return;
-    running = true;
-    firstPendingAt = null;
+  notify(): void {
+    if (this.#closed) return;
+    const now = this.#timers.now();
+    const quiet = this.#firstPendingAt === null && !this.#running && now - this.#lastRunEndAt >= this.#minMs;
+    this.#lastChangeAt = now;
+    this.#firstPendingAt ??= now;
+    if (quiet) void this.#start();
+    else if (!this.#running) this.#arm();
+  }
+
+  flush(): void {
+    if (this.#closed) return;
+    this.#firstPendingAt ??= this.#timers.now();
+    this.#lastChangeAt = -Infinity;
+    if (!this.#running) void this.#start();
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  get pending(): boolean {
+    return this.#firstPendingAt !== null;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#clearTimer();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #start(): Promise<void> {
+    this.#clearTimer();
+    if (this.#closed || this.#running) return;
+    this.#running = true;
+    this.#firstPendingAt = null;
     try {
-      await run();
+      await this.#run();
     } catch (error) {
       try {
-        onError(error);
+        this.#onError(error);
       } catch {
         // the error reporter itself failed: nothing is left to tell
       }
     } finally {
-      running = false;
-      lastRunEndAt = timers.now();
-      if (firstPendingAt !== null) arm();
+      this.#running = false;
+      this.#lastRunEndAt = this.#timers.now();
+      if (this.#firstPendingAt !== null) this.#arm();
     }
   }
 
-  function arm(): void {
-    if (closed || firstPendingAt === null) return;
-    const due = Math.min(lastChangeAt + minMs, firstPendingAt + maxMs);
-    clearTimer();
-    timer = timers.setTimeout(() => {
-      timer = undefined;
-      void start();
-    }, Math.max(0, due - timers.now()));
+  #arm(): void {
+    if (this.#closed || this.#firstPendingAt === null) return;
+    const due = Math.min(this.#lastChangeAt + this.#minMs, this.#firstPendingAt + this.#maxMs);
+    this.#clearTimer();
+    this.#timer = this.#timers.setTimeout(() => {
+      this.#timer = undefined;
+      void this.#start();
+    }, Math.max(0, due - this.#timers.now()));
   }
-
-  return {
-    notify() {
-      if (closed) return;
-      const now = timers.now();
-      const quiet = firstPendingAt === null && !running && now - lastRunEndAt >= minMs;
-      lastChangeAt = now;
-      firstPendingAt ??= now;
-      if (quiet) void start();
-      else if (!running) arm();
-    },
-    flush() {
-      if (closed) return;
-      firstPendingAt ??= timers.now();
-      lastChangeAt = -Infinity;
-      if (!running) void start();
-    },
-    get running() {
-      return running;
-    },
-    get pending() {
-      return firstPendingAt !== null;
-    },
-    close() {
-      closed = true;
-      clearTimer();
-    },
-  };
 }
