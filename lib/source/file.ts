@@ -9,7 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { endpointSetsOf, type ObjectProblem, parseObjectList } from "./kube/objects.ts";
 import { type EndpointSet } from "../model/endpoints.ts";
 import { errorText, type Logger } from "../log.ts";
-import { initialStatus, type Source } from "./source.ts";
+import { initialStatus, type Source, type SourceStatus } from "./source.ts";
 
 /** What a dump file yields. */
 export interface FileObjects {
@@ -83,20 +83,74 @@ export interface FileSourceOptions {
  * good snapshot and reports the error.
  */
 export function createFileSource(path: string, options: FileSourceOptions): Source {
-  const { log, resyncMs = 30_000, settleMs = 50 } = options;
-  const status = initialStatus("file", path, "file");
-  let sets: EndpointSet[] = [];
-  let lastText: string | null = null;
-  const listeners: (() => void)[] = [];
+  return new FileSource(path, options);
+}
 
+/** The file source's state: the last text read, the sets parsed from it, its status, its listeners. */
+class FileSource implements Source {
+  readonly #path: string;
+  readonly #log: Logger;
+  readonly #resyncMs: number;
+  readonly #settleMs: number;
+  readonly #status: SourceStatus;
+  readonly #listeners: (() => void)[] = [];
+  #sets: EndpointSet[] = [];
+  #lastText: string | null = null;
   // Reads never overlap: a resync and a change event could otherwise finish out of order.
-  let reading: Promise<void> = Promise.resolve();
-  function read(reason: string): Promise<void> {
-    reading = reading.then(() => readNow(reason));
-    return reading;
+  #reading: Promise<void> = Promise.resolve();
+
+  constructor(path: string, options: FileSourceOptions) {
+    this.#path = path;
+    this.#log = options.log;
+    this.#resyncMs = options.resyncMs ?? 30_000;
+    this.#settleMs = options.settleMs ?? 50;
+    this.#status = initialStatus("file", path, "file");
   }
 
-  async function readNow(reason: string): Promise<void> {
+  async run(signal: AbortSignal): Promise<void> {
+    await this.#read("initial");
+    if (this.#path === "-" || signal.aborted) return;
+    // Watch the whole directory and re-read on any event in it: editors replace the file by rename and
+    // a Kubernetes ConfigMap volume swaps a `..data` symlink; #read() ignores unchanged text.
+    const watcher = Deno.watchFs(dirname(resolve(this.#path)), { recursive: false });
+    const onAbort = () => watcher.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    let settle: ReturnType<typeof setTimeout> | undefined;
+    const resync = setInterval(() => void this.#read("resync"), this.#resyncMs);
+    try {
+      for await (const _event of watcher) {
+        clearTimeout(settle);
+        settle = setTimeout(() => void this.#read("changed"), this.#settleMs);
+      }
+    } finally {
+      clearTimeout(settle);
+      clearInterval(resync);
+      signal.removeEventListener("abort", onAbort);
+      await this.#reading;
+    }
+  }
+
+  snapshot(): EndpointSet[] {
+    return this.#sets;
+  }
+
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  status(): SourceStatus {
+    const status = this.#status;
+    return { ...status, events: { ...status.events }, restarts: { ...status.restarts } };
+  }
+
+  #read(reason: string): Promise<void> {
+    this.#reading = this.#reading.then(() => this.#readNow(reason));
+    return this.#reading;
+  }
+
+  async #readNow(reason: string): Promise<void> {
+    const path = this.#path;
+    const status = this.#status;
     try {
       let text: string;
       try {
@@ -105,11 +159,11 @@ export function createFileSource(path: string, options: FileSourceOptions): Sour
         throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
       }
       const parsed = parseDump(text, path);
-      const changed = text !== lastText;
-      lastText = text;
-      sets = parsed.sets;
+      const changed = text !== this.#lastText;
+      this.#lastText = text;
+      this.#sets = parsed.sets;
       status.problems = parsed.problems;
-      status.objects = sets.length;
+      status.objects = this.#sets.length;
       status.synced = true;
       status.fullSyncs++;
       status.lastFullSyncAt = Date.now();
@@ -117,46 +171,18 @@ export function createFileSource(path: string, options: FileSourceOptions): Sour
       if (changed) {
         status.lastEventAt = status.lastFullSyncAt;
         status.events[reason] = (status.events[reason] ?? 0) + 1;
-        for (const problem of parsed.problems) log.warn("object skipped", { ...problem });
-        log.info("file read", { path, objects: sets.length, reason });
+        for (const problem of parsed.problems) this.#log.warn("object skipped", { ...problem });
+        this.#log.info("file read", { path, objects: this.#sets.length, reason });
       }
       // Listeners hear of changes and of the periodic full syncs, not of every event in the directory:
       // haconfd's own writes there (a config beside the dump) must not start a pass.
-      if (changed || reason !== "changed") { for (const listener of listeners) listener(); }
+      if (changed || reason !== "changed") { for (const listener of this.#listeners) listener(); }
     } catch (error) {
       status.lastError = errorText(error);
-      log.error("cannot read source file, keeping the last good state", { path, error: status.lastError });
+      this.#log.error("cannot read source file, keeping the last good state", {
+        path,
+        error: status.lastError,
+      });
     }
   }
-
-  return {
-    async run(signal) {
-      await read("initial");
-      if (path === "-" || signal.aborted) return;
-      // Watch the whole directory and re-read on any event in it: editors replace the file by rename and
-      // a Kubernetes ConfigMap volume swaps a `..data` symlink; read() ignores unchanged text.
-      const dir = dirname(resolve(path));
-      const watcher = Deno.watchFs(dir, { recursive: false });
-      const onAbort = () => watcher.close();
-      signal.addEventListener("abort", onAbort, { once: true });
-      let settle: ReturnType<typeof setTimeout> | undefined;
-      const resync = setInterval(() => void read("resync"), resyncMs);
-      try {
-        for await (const _event of watcher) {
-          clearTimeout(settle);
-          settle = setTimeout(() => void read("changed"), settleMs);
-        }
-      } finally {
-        clearTimeout(settle);
-        clearInterval(resync);
-        signal.removeEventListener("abort", onAbort);
-        await reading;
-      }
-    },
-    snapshot: () => sets,
-    onChange(listener) {
-      listeners.push(listener);
-    },
-    status: () => ({ ...status, events: { ...status.events }, restarts: { ...status.restarts } }),
-  };
 }
