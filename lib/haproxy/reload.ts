@@ -116,6 +116,21 @@ function describeTable(table: ProcTable): string {
     `workers ${table.workers.map((w) => w.pid).join(",") || "none"}`;
 }
 
+/** One reload through the master CLI: where, until when, and how its result is told. */
+interface MasterReload {
+  address: MasterAddress;
+  where: string;
+  timeoutMs: number;
+  pollIntervalMs: number;
+  signal: AbortSignal | undefined;
+  /** Milliseconds left before the deadline (at least 1). */
+  remaining(): number;
+  /** A failed result. */
+  fail(error: string, detail?: string): ReloadResult;
+  /** A successful result. */
+  ok(detail: string): ReloadResult;
+}
+
 /**
  * Reloads through the master CLI once. HAProxy 2.7+ answers `reload` with `Success=1`/`Success=0` and the
  * startup logs; 2.6 and earlier answer nothing and reload in the background, so the reload is confirmed by
@@ -128,66 +143,76 @@ export async function reloadViaMaster(
 ): Promise<ReloadResult> {
   const { timeoutMs = DEFAULT_RELOAD_TIMEOUT_MS, pollIntervalMs = 100, log = silentLogger } = options;
   const address = typeof options.address === "string" ? parseMasterAddress(options.address) : options.address;
-  const where = formatMasterAddress(address);
   const started = performance.now();
-  const deadline = started + timeoutMs;
-  const remaining = () => Math.max(1, deadline - performance.now());
   const elapsed = () => performance.now() - started;
-  function fail(error: string, detail = error): ReloadResult {
-    return { ok: false, durationMs: elapsed(), detail, error };
-  }
+  const r: MasterReload = {
+    address,
+    where: formatMasterAddress(address),
+    timeoutMs,
+    pollIntervalMs,
+    signal,
+    remaining: () => Math.max(1, started + timeoutMs - performance.now()),
+    fail: (error, detail = error) => ({ ok: false, durationMs: elapsed(), detail, error }),
+    ok: (detail) => ({ ok: true, durationMs: elapsed(), detail }),
+  };
   let before: ProcTable;
   try {
-    before = parseShowProc(await masterCommand(address, "show proc", { timeoutMs: remaining(), signal }));
+    before = parseShowProc(await masterCommand(address, "show proc", { timeoutMs: r.remaining(), signal }));
   } catch (error) {
-    return fail(`Cannot reload HAProxy: ${error instanceof Error ? error.message : String(error)}`);
+    return r.fail(`Cannot reload HAProxy: ${error instanceof Error ? error.message : String(error)}`);
   }
   let answer: string;
   try {
-    answer = await masterCommand(address, "reload", { timeoutMs: remaining(), signal });
+    answer = await masterCommand(address, "reload", { timeoutMs: r.remaining(), signal });
   } catch (error) {
     // 2.6 may drop the connection while re-executing: judge by `show proc` below.
-    log.debug("reload answer not read", { socket: where, error: String(error) });
+    log.debug("reload answer not read", { socket: r.where, error: String(error) });
     answer = "";
   }
   const status = parseReloadAnswer(answer);
-  if (status !== undefined) {
-    const detail = status.logs === "" ? `Success=${status.success ? 1 : 0}` : status.logs;
-    return status.success
-      ? { ok: true, durationMs: elapsed(), detail }
-      : fail(`HAProxy reload failed: master socket "${where}" answered Success=0`, detail);
-  }
+  if (status === undefined) return await confirmByShowProc(r, before);
+  const detail = status.logs === "" ? `Success=${status.success ? 1 : 0}` : status.logs;
+  return status.success
+    ? r.ok(detail)
+    : r.fail(`HAProxy reload failed: master socket "${r.where}" answered Success=0`, detail);
+}
+
+/** Polls `show proc` until the master's reload counter passes `before`'s, then judges the reload. */
+async function confirmByShowProc(r: MasterReload, before: ProcTable): Promise<ReloadResult> {
   let lastError = "";
-  while (performance.now() < deadline) {
+  while (r.remaining() > 1) {
     try {
       const after = parseShowProc(
-        await masterCommand(address, "show proc", { timeoutMs: remaining(), signal }),
+        await masterCommand(r.address, "show proc", { timeoutMs: r.remaining(), signal: r.signal }),
       );
-      if (after.master.reloads > before.master.reloads) {
-        const failed = after.master.failed !== undefined && before.master.failed !== undefined
-          ? after.master.failed > before.master.failed
-          : !after.workers.some((w) => w.reloads === 0);
-        const detail = describeTable(after);
-        return failed
-          ? fail(
-            `HAProxy reload failed: master socket "${where}" reports a failed reload, the previous workers keep serving`,
-            detail,
-          )
-          : { ok: true, durationMs: elapsed(), detail };
-      }
+      if (after.master.reloads > before.master.reloads) return judgeReload(r, before, after);
       lastError = `reload counter still ${after.master.reloads}`;
     } catch (error) {
-      if (signal?.aborted) break;
+      if (r.signal?.aborted) break;
       lastError = error instanceof Error ? error.message : String(error);
     }
     try {
-      await delay(Math.min(pollIntervalMs, remaining()), { signal });
+      await delay(Math.min(r.pollIntervalMs, r.remaining()), { signal: r.signal });
     } catch {
       break;
     }
   }
-  const why = signal?.aborted ? "aborted" : `not confirmed within ${timeoutMs} ms`;
-  return fail(`HAProxy reload through master socket "${where}" ${why}: ${lastError}`);
+  const why = r.signal?.aborted ? "aborted" : `not confirmed within ${r.timeoutMs} ms`;
+  return r.fail(`HAProxy reload through master socket "${r.where}" ${why}: ${lastError}`);
+}
+
+/** A reload seen in `show proc`: failed by the master's `[failed: N]` counter, or by no fresh worker. */
+function judgeReload(r: MasterReload, before: ProcTable, after: ProcTable): ReloadResult {
+  const failed = after.master.failed !== undefined && before.master.failed !== undefined
+    ? after.master.failed > before.master.failed
+    : !after.workers.some((w) => w.reloads === 0);
+  const detail = describeTable(after);
+  return failed
+    ? r.fail(
+      `HAProxy reload failed: master socket "${r.where}" reports a failed reload, the previous workers keep serving`,
+      detail,
+    )
+    : r.ok(detail);
 }
 
 /**
