@@ -1,7 +1,8 @@
 /**
  * The daemon's reconcile loop: source changes → quiescence → model → render → apply → state. Every
  * wake-up (a change, a retry, a signal) ends in the same pass; the loop is the only module that knows
- * the order of the stages.
+ * the order of the stages. README "How it works → The life of one change" follows one change through
+ * every file, this one included.
  *
  * @module
  */
