@@ -28,3 +28,23 @@ Deno.test(".ci/run calls the README's test command", async () => {
   assert.match(ci, /^exec bash tools\/test\.sh$/m);
   assert.ok(readme.includes("bash tools/example.sh"), "README names bash tools/example.sh");
 });
+
+Deno.test("README names only repository paths that exist", async () => {
+  const named = new Set(
+    [...readme.matchAll(
+      /(?<![\w/.-])((?:lib|tests|bench|tools|deploy|keepalived|templates|docs|examples)\/[\w./-]*\w)/g,
+    )]
+      .map((m) => m[1] ?? ""),
+  );
+  assert.ok(named.size > 30, `the pattern finds the paths README names (${named.size})`);
+  const missing: string[] = [];
+  for (const path of named) {
+    if (path.includes("*")) continue;
+    try {
+      await Deno.stat(new URL(path, root));
+    } catch {
+      missing.push(path);
+    }
+  }
+  assert.deepEqual(missing, [], `README names paths that do not exist: ${missing.join(", ")}`);
+});
