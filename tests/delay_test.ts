@@ -1,16 +1,6 @@
 import assert from "node:assert/strict";
-import FakeTimers from "@sinonjs/fake-timers";
+import { withFakeTimeouts } from "./support/clock.ts";
 import { delay } from "../lib/delay.ts";
-
-/** Runs `fn` with setTimeout and clearTimeout faked. */
-async function withClock(fn: (clock: ReturnType<typeof FakeTimers.install>) => Promise<void>): Promise<void> {
-  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
-  try {
-    await fn(clock);
-  } finally {
-    clock.uninstall();
-  }
-}
 
 /** Whether `promise` has settled, and how. */
 function watch(promise: Promise<void>): { state: "pending" | "resolved" | "rejected"; reason?: unknown } {
@@ -20,7 +10,7 @@ function watch(promise: Promise<void>): { state: "pending" | "resolved" | "rejec
 }
 
 Deno.test("delay() resolves once its time has passed, not before", async () => {
-  await withClock(async (clock) => {
+  await withFakeTimeouts(async (clock) => {
     const seen = watch(delay(500));
     await clock.tickAsync(499);
     assert.equal(seen.state, "pending");
@@ -30,7 +20,7 @@ Deno.test("delay() resolves once its time has passed, not before", async () => {
 });
 
 Deno.test("delay() rejects with the signal's reason on abort, and clears its timer", async () => {
-  await withClock(async (clock) => {
+  await withFakeTimeouts(async (clock) => {
     const controller = new AbortController();
     const seen = watch(delay(500, { signal: controller.signal }));
     await clock.tickAsync(100);
@@ -43,7 +33,7 @@ Deno.test("delay() rejects with the signal's reason on abort, and clears its tim
 });
 
 Deno.test("delay() with resolveOnAbort just stops waiting", async () => {
-  await withClock(async (clock) => {
+  await withFakeTimeouts(async (clock) => {
     const controller = new AbortController();
     const seen = watch(delay(500, { signal: controller.signal, resolveOnAbort: true }));
     controller.abort();
@@ -54,7 +44,7 @@ Deno.test("delay() with resolveOnAbort just stops waiting", async () => {
 });
 
 Deno.test("delay() settles at once for a signal already aborted, setting no timer", async () => {
-  await withClock(async (clock) => {
+  await withFakeTimeouts(async (clock) => {
     const reason = new Error("already");
     const aborted = AbortSignal.abort(reason);
     await assert.rejects(delay(500, { signal: aborted }), (error) => error === reason);
