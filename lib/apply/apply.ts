@@ -13,6 +13,7 @@ import type { CheckResult } from "../haproxy/check.ts";
 import type { Reloader, ReloadResult } from "../haproxy/reload.ts";
 import type { RuntimePath } from "../haproxy/runtime.ts";
 import { sha256Hex } from "../hash.ts";
+import { runtimeDiff } from "./config_diff.ts";
 import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 
@@ -562,7 +563,12 @@ class FileApplier implements Applier {
     const parts = installedParts !== undefined && pass.parts !== undefined
       ? { installed: installedParts, next: pass.parts }
       : undefined;
-    const outcome = await path.apply(current, pass.text, pass.signal, prove, parts);
+    const verdict = runtimeDiff(current, pass.text, parts);
+    if (verdict.path === "reload") {
+      log.warn("runtime path not taken, reloading", { reason: verdict.reason });
+      return { reason: verdict.reason };
+    }
+    const outcome = await path.apply(verdict.path === "runtime" ? verdict.changes : [], pass.signal, prove);
     if (!outcome.ok) {
       if (outcome.touched) this.#pending = true;
       log.warn("runtime path not taken, reloading", { reason: outcome.reason });

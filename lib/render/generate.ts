@@ -29,7 +29,7 @@ export interface Generated {
   listenPorts?: ListenPorts;
   /**
    * The UTF-8 parts `bytes` is joined from, when the generator keeps them: a part no change touched is
-   * the same array from one generation to the next (what lib/haproxy/config_diff.ts reads the change from).
+   * the same array from one generation to the next (what lib/apply/config_diff.ts reads the change from).
    */
   parts?: readonly Uint8Array[];
   /**
