@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type Applier, type ApplyResult, createApplier } from "../lib/apply/apply.ts";
 import { applyPathOf } from "../lib/daemon/apply_path.ts";
-import { generate } from "../lib/render/generate.ts";
+import { generate, type MapFile } from "../lib/render/generate.ts";
 import { checkConfig } from "../lib/haproxy/check.ts";
 import { masterCommand, parseShowProc } from "../lib/haproxy/master_cli.ts";
 import { createMasterSocketReloader } from "../lib/haproxy/reload.ts";
@@ -28,7 +28,6 @@ import {
   waitFor,
 } from "./support/haproxy.ts";
 
-const renderer = compileTemplates(defaultTemplates());
 const HOST = "web.test";
 
 /** An Endpoints set for `web.test` whose addresses carry pod names (server names). */
@@ -55,6 +54,8 @@ interface Rig extends AsyncDisposable {
   runtime: RuntimePath;
   listen: number;
   listenSpec: { http: string; https: string; tcp: string };
+  /** Where the map files go (templates compiled for this rig name them there). */
+  mapDir: string;
   render(sets: EndpointSet[]): string;
   proc(): Promise<{ reloads: number; worker: number | undefined }>;
   cli(command: string): Promise<string>;
@@ -67,14 +68,20 @@ async function rig(
   const listen = freePort();
   const listenSpec = { http: `127.0.0.1:${listen}`, https: `127.0.0.1:${freePort()}`, tcp: "127.0.0.1" };
   const { statsSocket } = options;
+  const mapDir = await Deno.makeTempDir({ prefix: "haconfd-maps-" });
+  const renderer = compileTemplates(defaultTemplates(), { mapDir });
+  // The map files of the last render go with every apply (a test may hand over edited config text).
+  let maps: readonly MapFile[] = [];
   // With statsSocket, the global section gets an admin stats socket and commands go there directly.
   const render = (s: EndpointSet[]) => {
-    const text = generate(s, renderer, listenSpec).text;
+    const generated = generate(s, renderer, listenSpec);
+    maps = generated.maps ?? [];
+    const text = generated.text;
     return statsSocket === undefined
       ? text
       : text.replace("\nglobal\n", `\nglobal\n    stats socket ${statsSocket} mode 600 level admin\n`);
   };
-  const haproxy = await startHaproxy(render(sets), { waitFor: [listen] });
+  const haproxy = await startHaproxy(render(sets), { waitFor: [listen], files: maps });
   const address = { transport: "unix", path: haproxy.masterSocket } as const;
   const real = statsSocket === undefined
     ? createRuntimeClient({ address, viaMaster: true })
@@ -84,12 +91,17 @@ async function rig(
     drainTimeoutMs: 60_000,
     drainPollMs: 50,
   });
-  const applier = await createApplier({
+  const files = await createApplier({
     target: haproxy.configPath,
     check: (path, signal) => checkConfig(path, { signal }),
     reloader: createMasterSocketReloader({ address }),
     runtime,
   });
+  const applier: Applier = {
+    apply: (text, applyOptions) => files.apply(text, { files: maps, ...applyOptions }),
+    installed: () => files.installed(),
+    reloadPending: () => files.reloadPending(),
+  };
   // The start-up reload every applier owes its installed file.
   assert.equal((await applier.apply(render(sets))).status, "applied");
   const cli = (command: string) => masterCommand(address, command);
@@ -99,6 +111,7 @@ async function rig(
     runtime,
     listen,
     listenSpec,
+    mapDir,
     render,
     cli,
     async proc() {
@@ -108,6 +121,7 @@ async function rig(
     async [Symbol.asyncDispose]() {
       runtime.close();
       await haproxy.stop();
+      await Deno.remove(mapDir, { recursive: true });
     },
   };
 }
@@ -419,7 +433,10 @@ Deno.test({
         await using r = await rig([web(port, { a: "127.0.0.2" })]);
         const sets = [web(port, { a: "127.0.0.2", b: "127.0.0.3" })];
         const edited = (from: string, to: string) =>
-          compileTemplates(defaultTemplates().map((f) => ({ ...f, source: f.source.replaceAll(from, to) })));
+          compileTemplates(
+            defaultTemplates().map((f) => ({ ...f, source: f.source.replaceAll(from, to) })),
+            { mapDir: r.mapDir },
+          );
         const listenSpec = r.listenSpec;
         const keyword = generate(
           sets,
