@@ -22,6 +22,7 @@ import type { Reloader, ReloadResult } from "../haproxy/reload.ts";
 import type { RuntimePath } from "../haproxy/runtime.ts";
 import { sha256Hex } from "../hash.ts";
 import { runtimeDiff } from "./config_diff.ts";
+import { mapDiff } from "./map_diff.ts";
 import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 
@@ -605,14 +606,14 @@ class FileApplier implements Applier {
       ? { installed: installedParts, next: pass.parts }
       : undefined;
     const servers = runtimeDiff(current, pass.text, parts);
-    const verdict = servers.path === "reload" || sameSideFiles(await this.#installedFiles(pass), pass.files)
-      ? servers
-      : { path: "reload" as const, reason: "map files changed" };
+    const maps = servers.path === "reload" ? [] : mapDiff(await this.#installedFiles(pass), pass.files);
+    const verdict = typeof maps === "string" ? { path: "reload" as const, reason: maps } : servers;
     if (verdict.path === "reload") {
       log.warn("runtime path not taken, reloading", { reason: verdict.reason });
       return { reason: verdict.reason };
     }
-    const outcome = await path.apply(verdict.path === "runtime" ? verdict.changes : [], pass.signal, prove);
+    const changes = verdict.path === "runtime" ? verdict.changes : [];
+    const outcome = await path.apply(changes, pass.signal, prove, typeof maps === "string" ? [] : maps);
     if (!outcome.ok) {
       if (outcome.touched) this.#pending = true;
       log.warn("runtime path not taken, reloading", { reason: outcome.reason });

@@ -110,6 +110,10 @@ function isProxyWithServers(section: Section): boolean {
   return section.kind === "backend" || section.kind === "listen";
 }
 
+function isComment(line: string): boolean {
+  return /^[ \t]*#/.test(line);
+}
+
 function isServerLine(line: string): boolean {
   return words(line)[0] === "server";
 }
@@ -266,8 +270,13 @@ function compareSections(
       return { path: "reload", reason: `sections changed (${a.kind} ${a.name} → ${where})` };
     }
     if (a.text === b.text) continue;
-    if (!isProxyWithServers(b)) return { path: "reload", reason: `${where} changed` };
-    const rest = (s: Section) => s.lines.filter((l) => !isServerLine(l)).join("\n");
+    // Comments change nothing HAProxy does (the trailer's domain count changes with a map-only change).
+    const significant = (s: Section) => s.lines.filter((l) => !isComment(l));
+    if (!isProxyWithServers(b)) {
+      if (significant(a).join("\n") === significant(b).join("\n")) continue;
+      return { path: "reload", reason: `${where} changed` };
+    }
+    const rest = (s: Section) => significant(s).filter((l) => !isServerLine(l)).join("\n");
     if (rest(a) !== rest(b)) return { path: "reload", reason: `${where} changed beyond its server lines` };
     const found = defaults(i);
     if (found === null) return null;

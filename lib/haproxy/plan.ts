@@ -38,3 +38,17 @@ export interface BackendChange {
   /** Every server of the backend in the new file, for the read-back. */
   expected: ServerLine[];
 }
+
+/** The entry changes of one map file (keys and values are single words HAProxy's CLI can carry). */
+export interface MapChange {
+  /** The map's file name as the config names it (its absolute path): the Runtime API's map identifier. */
+  map: string;
+  /** Keys new in the file, with their values. */
+  adds: [key: string, value: string][];
+  /** Keys whose value changed, with the new value. */
+  sets: [key: string, value: string][];
+  /** Keys gone from the file. */
+  dels: string[];
+  /** Every entry of the new file, for the read-back (`show map`). */
+  expected: [key: string, value: string][];
+}

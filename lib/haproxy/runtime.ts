@@ -6,7 +6,8 @@
  * @module
  */
 import { errorText, type Logger, silentLogger } from "../log.ts";
-import type { BackendChange, ServerLine } from "./plan.ts";
+import type { BackendChange, MapChange, ServerLine } from "./plan.ts";
+import { mapReadBackProblems, parseShowMap, planMapCommands } from "./runtime_maps.ts";
 import type { MasterAddress } from "../settings/values.ts";
 import { masterCommand } from "./master_cli.ts";
 
@@ -283,6 +284,7 @@ export interface RuntimePath {
     changes: readonly BackendChange[],
     signal?: AbortSignal,
     prove?: () => Promise<string | undefined>,
+    maps?: readonly MapChange[],
   ): Promise<RuntimeOutcome>;
   /** HAProxy reloaded: servers not in the file are gone, nothing drains any more. */
   reloaded(): void;
@@ -394,10 +396,16 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
     changes: readonly BackendChange[],
     signal?: AbortSignal,
     prove?: () => Promise<string | undefined>,
+    maps: readonly MapChange[] = [],
   ): Promise<RuntimeOutcome> {
-    if (changes.length === 0) return { ok: true, commands: 0, detail: "no server changed" };
-    const plan = planCommands(changes, draining);
-    if (typeof plan === "string") return { ok: false, reason: plan, touched: false };
+    if (changes.length === 0 && maps.length === 0) {
+      return { ok: true, commands: 0, detail: "no server changed" };
+    }
+    const servers = planCommands(changes, draining);
+    if (typeof servers === "string") return { ok: false, reason: servers, touched: false };
+    // Routes move once their servers are ready, and before the servers they leave go to maintenance.
+    const maint = servers.filter((p) => p.command.endsWith(" state maint"));
+    const plan = [...servers.filter((p) => !maint.includes(p)), ...planMapCommands(maps), ...maint];
     const unproven = await prove?.();
     if (unproven !== undefined) return { ok: false, reason: unproven, touched: false };
     const failure = (reason: string): RuntimeOutcome => ({ ok: false, reason, touched: true });
@@ -433,17 +441,24 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
       return failure(`runtime read-back failed: ${errorText(error)}`);
     }
     const problems = readBackProblems(changes, state, new Set(draining.keys()));
+    try {
+      const shown = await send(maps.map((m) => `show map ${m.map}`), signal);
+      count(shown.length, 0);
+      maps.forEach((m, i) => problems.push(...mapReadBackProblems(m, parseShowMap(shown[i] ?? ""))));
+    } catch (error) {
+      return failure(`runtime read-back of the maps failed: ${errorText(error)}`);
+    }
     if (problems.length > 0) {
       return failure(`runtime read-back does not match the file: ${problems.join("; ")}`);
     }
-    const detail = summary(changes);
+    const detail = summary(changes, maps);
     log.info("servers changed through the Runtime API", { commands: plan.length, detail });
     return { ok: true, commands: plan.length, detail };
   }
 
   return {
-    async apply(changes, signal, prove) {
-      const outcome = await serial(() => applyNow(changes, signal, prove));
+    async apply(changes, signal, prove, maps) {
+      const outcome = await serial(() => applyNow(changes, signal, prove, maps));
       if (outcome.ok && draining.size > 0) {
         await drainNow();
         schedule();
@@ -463,9 +478,14 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
   };
 }
 
-function summary(changes: readonly BackendChange[]): string {
+function summary(changes: readonly BackendChange[], maps: readonly MapChange[]): string {
   const n = (f: (c: BackendChange) => unknown[]) => changes.reduce((sum, c) => sum + f(c).length, 0);
-  return `${n((c) => c.adds)} added, ${n((c) => c.removes)} removed, ${
+  const servers = `${n((c) => c.adds)} added, ${n((c) => c.removes)} removed, ${
     n((c) => c.updates)
   } moved in ${changes.length} backend(s)`;
+  if (maps.length === 0) return servers;
+  const m = (f: (c: MapChange) => unknown[]) => maps.reduce((sum, c) => sum + f(c).length, 0);
+  return `${servers}; map entries ${m((c) => c.adds)} added, ${m((c) => c.sets)} changed, ${
+    m((c) => c.dels)
+  } removed in ${maps.length} map(s)`;
 }
