@@ -38,7 +38,7 @@ function journalSource() {
 }
 
 /**
- * Feeds random events to createGenerator() and checks each text against generate()'s full render; returns
+ * Feeds random events to createGenerator() and checks each text and map file against generate()'s full render; returns
  * whether the generator kept the incremental parts (the bytes) after every event.
  */
 function assertSameAsFull(files: TemplateFile[], seeds: number[], steps: number): boolean {
@@ -56,6 +56,7 @@ function assertSameAsFull(files: TemplateFile[], seeds: number[], steps: number)
       const full = generate(source.sets.values(), renderer, listen, haproxy);
       const got = next(source.input);
       assert.equal(got.text, full.text, `seed ${seed}, step ${step}`);
+      assert.deepEqual(got.maps, full.maps, `map files, seed ${seed}, step ${step}`);
       assert.equal(got.domainCount, full.domainCount);
       if (got.bytes === undefined) incremental = false;
       else {assert.deepEqual(
