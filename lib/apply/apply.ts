@@ -396,7 +396,10 @@ class FileApplier implements Applier {
     if (this.#installed.files !== undefined) return this.#installed.files;
     const found = await readSideFiles(pass.files).catch(() => []);
     // A missing or unreadable one differs from any text.
-    return found.every((f) => f !== undefined) ? found as SideFile[] : [];
+    if (found.length === 0 || !found.every((f) => f !== undefined)) return [];
+    // What a failed reload puts back with the installed config.
+    this.#installed = { ...this.#installed, files: found as SideFile[] };
+    return this.#installed.files!;
   }
 
   /** The fields every result starts with; `installedHash` as it is now. */
@@ -423,8 +426,15 @@ class FileApplier implements Applier {
       }
     }
     const { target } = this.#config;
+    const installedFiles = await this.#installedFiles(pass);
+    const patch = (path: string, from: string, to: string) =>
+      from === to ? "" : createTwoFilesPatch(path, path, from, to, "installed", "rendered");
     const diff = changed
-      ? createTwoFilesPatch(target, target, this.#installed.text ?? "", pass.text, "installed", "rendered")
+      ? patch(target, this.#installed.text ?? "", pass.text) +
+        pass.files.map((f) =>
+          patch(f.path, installedFiles.find((i) => i.path === f.path)?.text ?? "", f.text)
+        )
+          .join("")
       : "";
     return { status: "dry-run", ...this.#base(pass), changed, diff, check: checked };
   }
