@@ -38,11 +38,14 @@ import { type Source, waitForSync } from "../source/source.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
-export async function loadRenderer(settings: Pick<Settings, "templateDir">): Promise<Renderer> {
+export async function loadRenderer(
+  settings: Pick<Settings, "templateDir" | "haproxyConf">,
+): Promise<Renderer> {
   const files = settings.templateDir === undefined
     ? defaultTemplates()
     : await loadTemplateDir(settings.templateDir);
-  return compileTemplates(files);
+  // Map files are installed beside the config, which names them by absolute path.
+  return compileTemplates(files, { mapDir: dirname(settings.haproxyConf) });
 }
 
 /** The bind addresses templates see, from the settings. */
