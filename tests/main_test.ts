@@ -336,6 +336,7 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       resource: { bad: "pods" },
       namespace: { bad: "Bad_NS" },
       labelSelector: { bad: "app web" },
+      secretLabelSelector: { bad: "app web" },
       interval: { bad: "soon" },
       syncTimeout: { bad: "600h" },
       from: { bad: `${missing}.json` },

@@ -347,6 +347,14 @@ export const OPTIONS = {
     group: "kubernetes",
     help: "label selector passed to the API, e.g. haconfd=yes",
   }),
+  secretLabelSelector: option({
+    flag: "secret-label-selector",
+    env: "SECRET_LABEL_SELECTOR",
+    schema: labelSelector,
+    arg: "SEL",
+    group: "kubernetes",
+    help: "label selector for the TLS Secrets haconfd may read (haconfd.io/tls-secret), e.g. haconfd-tls=yes",
+  }),
   interval: option({
     flag: "interval",
     env: "REFRESH_INTERVAL",
