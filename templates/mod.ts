@@ -8,6 +8,7 @@
 import global from "./00-global.eta" with { type: "text" };
 import http from "./10-http.eta" with { type: "text" };
 import https from "./20-https.eta" with { type: "text" };
+import tls from "./25-tls.eta" with { type: "text" };
 import tcp from "./30-tcp.eta" with { type: "text" };
 import httpBackend from "./_http-backend.eta" with { type: "text" };
 import httpRoute from "./_http-route.eta" with { type: "text" };
@@ -15,12 +16,14 @@ import httpsBackend from "./_https-backend.eta" with { type: "text" };
 import httpsRoute from "./_https-route.eta" with { type: "text" };
 import servers from "./_servers.eta" with { type: "text" };
 import tcpListen from "./_tcp-listen.eta" with { type: "text" };
+import tlsRoute from "./_tls-route.eta" with { type: "text" };
 
 /** File name → source of every default template. */
 export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   "00-global.eta": global,
   "10-http.eta": http,
   "20-https.eta": https,
+  "25-tls.eta": tls,
   "30-tcp.eta": tcp,
   "_http-backend.eta": httpBackend,
   "_http-route.eta": httpRoute,
@@ -28,4 +31,5 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   "_https-route.eta": httpsRoute,
   "_servers.eta": servers,
   "_tcp-listen.eta": tcpListen,
+  "_tls-route.eta": tlsRoute,
 };

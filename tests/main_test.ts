@@ -368,6 +368,9 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       maxEventBytes: { bad: "10" },
       haproxyRuntimeSocket: { bad: "127.0.0.1:99999" },
       noRuntimeApi: { bad: "maybe" },
+      tls: { bad: "maybe" },
+      certDir: { bad: " " },
+      defaultCertificate: { bad: " " },
       drainTimeout: { bad: "600h" },
     };
     const failures: string[] = [];

@@ -7,7 +7,7 @@ import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
 import { createModelStore, type ListenPorts, type SetChanges } from "../model/store.ts";
 import { concatBytes, createFragmentRenderer, NotIncremental } from "./fragments.ts";
-import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
+import type { HaproxyProcess, Listen, Renderer, TemplateData, TlsFrontend } from "./render.ts";
 import { VERSION } from "../version.ts";
 
 /** What one generation produced. */
@@ -67,13 +67,20 @@ export interface ReservedPort {
   by: string;
 }
 
-/** Template data for a model: the domains, the bind addresses and a timestamp-free `meta`. */
+/** Template data for a model: the domains, the bind addresses, a timestamp-free `meta`, TLS when on. */
 export function templateData(
   model: Model,
   listen: Listen,
   haproxy: HaproxyProcess = { user: null, group: null },
+  tls?: TlsFrontend,
 ): TemplateData {
-  return { domains: model.domains, listen, haproxy, meta: { generatedBy: "haconfd", version: VERSION } };
+  const data = {
+    domains: model.domains,
+    listen,
+    haproxy,
+    meta: { generatedBy: "haconfd", version: VERSION },
+  };
+  return tls === undefined ? data : { ...data, tls };
 }
 
 /** The trailer line that records how many domains a config serves (read back by the shrink guard). */
@@ -134,9 +141,10 @@ export function createGenerator(
   listen: Listen,
   haproxy?: HaproxyProcess,
   reserved: readonly ReservedPort[] = [],
+  tls?: TlsFrontend,
 ): Generator {
   const store = createModelStore({ reservedPorts: reservedPortsOf(listen, reserved) });
-  const data = templateData({ domains: {}, skipped: [] }, listen, haproxy);
+  const data = templateData({ domains: {}, skipped: [] }, listen, haproxy, tls);
   // Null for templates that do not follow the partials convention, or once a partial is found breaking it.
   let fragments = createFragmentRenderer(renderer, data);
   let started = false;
@@ -186,9 +194,10 @@ export function generate(
   listen: Listen,
   haproxy?: HaproxyProcess,
   reserved: readonly ReservedPort[] = [],
+  tls?: TlsFrontend,
 ): Generated {
   const model = buildModel(sets, { reservedPorts: reservedPortsOf(listen, reserved) });
-  const text = renderer.render(templateData(model, listen, haproxy));
+  const text = renderer.render(templateData(model, listen, haproxy, tls));
   const domainCount = Object.keys(model.domains).length;
   return { model, text: text + domainsTrailer(domainCount), domainCount };
 }
