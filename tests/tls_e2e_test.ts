@@ -254,3 +254,36 @@ Deno.test({
     for (const text of [...logs, ...answers]) assert.ok(!text.includes("PRIVATE KEY"), text.slice(0, 200));
   },
 });
+
+Deno.test({
+  name:
+    "haconfd run --tls --default-certificate shows the default certificate to unknown and missing SNI only",
+  ignore,
+  async fn() {
+    const certs = await tlsCerts();
+    const [a, fallback] = await Promise.all([
+      certs.leaf("a", ["a.example.test"]),
+      certs.leaf("fallback", ["default.example.test"]),
+    ]);
+    const defaultFile = `${certs.dir}/default-bundle.pem`;
+    await Deno.writeTextFile(defaultFile, fallback.cert + fallback.key);
+    await using echo = echoPod();
+    await using kube = await startKubeServer({
+      objects: {
+        endpoints: [web("a", "a.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-a" })],
+        secrets: [tlsSecret("tls-a", a.cert, a.key)],
+      },
+    });
+    await using daemon = await startDaemonProcess({
+      apiServer: kube.url,
+      args: ["--tls", "--default-certificate", defaultFile],
+    });
+    const https = daemon.ports.https;
+    assert.equal((await presented(https, "a.example.test"))?.serial, a.serial);
+    assert.equal((await presented(https, "unknown.example.test"))?.serial, fallback.serial);
+    assert.equal((await presented(https, null))?.serial, fallback.serial);
+    assert.equal((await Deno.stat(`${daemon.dir}/haconfd-certs/default.pem`)).mode! & 0o777, 0o640);
+    const unknown = await curl(https, "unknown.example.test");
+    assert.equal(unknown.code, 404, "an unknown host gets the no-route answer, never another host's service");
+  },
+});
