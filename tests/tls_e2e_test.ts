@@ -287,3 +287,37 @@ Deno.test({
     assert.equal(unknown.code, 404, "an unknown host gets the no-route answer, never another host's service");
   },
 });
+
+Deno.test({
+  name: "haconfd run --tls --no-runtime-api renews a certificate by one reload",
+  ignore,
+  async fn() {
+    const certs = await tlsCerts();
+    const [a, a2] = await Promise.all([
+      certs.leaf("a", ["a.example.test"]),
+      certs.leaf("a2", ["a.example.test"]),
+    ]);
+    await using echo = echoPod();
+    await using kube = await startKubeServer({
+      objects: {
+        endpoints: [web("a", "a.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-a" })],
+        secrets: [tlsSecret("tls-a", a.cert, a.key)],
+      },
+    });
+    await using daemon = await startDaemonProcess({
+      apiServer: kube.url,
+      args: ["--tls", "--no-runtime-api"],
+    });
+    const https = daemon.ports.https;
+    assert.equal((await presented(https, "a.example.test"))?.serial, a.serial);
+    const reloads = await reloadsTotal(daemon);
+    kube.upsert("secrets", tlsSecret("tls-a", a2.cert, a2.key));
+    await waitFor(async () => (await presented(https, "a.example.test"))?.serial === a2.serial || undefined, {
+      what: "the renewed certificate to be served",
+      timeoutMs: 20_000,
+    });
+    assert.equal(await reloadsTotal(daemon), reloads + 1, "one reload");
+    const line = daemon.logsWith("certificates changed: reloading")[0];
+    assert.equal(line?.reason, "the Runtime API is off");
+  },
+});
