@@ -73,6 +73,16 @@ function echoPod(): Deno.HttpServer<Deno.NetAddr> {
   });
 }
 
+/** An API server holding a.example.test (on `echo`) with Secret tls-a holding `leaf`. */
+function oneTerminatedHost(echo: Deno.HttpServer<Deno.NetAddr>, leaf: { cert: string; key: string }) {
+  return startKubeServer({
+    objects: {
+      endpoints: [web("a", "a.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-a" })],
+      secrets: [tlsSecret("tls-a", leaf.cert, leaf.key)],
+    },
+  });
+}
+
 /** An HTTPS connection to `sni` kept open: one request now, more later on the same connection. */
 async function openConnection(port: number, sni: string) {
   const socket = connect({
@@ -268,12 +278,7 @@ Deno.test({
     const defaultFile = `${certs.dir}/default-bundle.pem`;
     await Deno.writeTextFile(defaultFile, fallback.cert + fallback.key);
     await using echo = echoPod();
-    await using kube = await startKubeServer({
-      objects: {
-        endpoints: [web("a", "a.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-a" })],
-        secrets: [tlsSecret("tls-a", a.cert, a.key)],
-      },
-    });
+    await using kube = await oneTerminatedHost(echo, a);
     await using daemon = await startDaemonProcess({
       apiServer: kube.url,
       args: ["--tls", "--default-certificate", defaultFile],
@@ -298,12 +303,7 @@ Deno.test({
       certs.leaf("a2", ["a.example.test"]),
     ]);
     await using echo = echoPod();
-    await using kube = await startKubeServer({
-      objects: {
-        endpoints: [web("a", "a.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-a" })],
-        secrets: [tlsSecret("tls-a", a.cert, a.key)],
-      },
-    });
+    await using kube = await oneTerminatedHost(echo, a);
     await using daemon = await startDaemonProcess({
       apiServer: kube.url,
       args: ["--tls", "--no-runtime-api"],
