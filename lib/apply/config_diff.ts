@@ -7,6 +7,9 @@
  */
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
+import type { BackendChange, ServerLine } from "../haproxy/plan.ts";
+
+export type { BackendChange, ServerAdd, ServerLine } from "../haproxy/plan.ts";
 
 /** Section keywords of the HAProxy 2.6 configuration (a line starting with one opens a section). */
 const SECTION_KEYWORDS = new Set([
@@ -33,40 +36,6 @@ const SECTION_KEYWORDS = new Set([
  */
 const DYNAMIC_ALGORITHMS = new Set(["roundrobin", "leastconn", "first", "random"]);
 const HASH_ALGORITHMS = new Set(["source", "uri", "url_param", "hdr", "rdp-cookie", "hash"]);
-
-/** One `server` line, split. */
-export interface ServerLine {
-  /** Server name (unique per backend). */
-  name: string;
-  /** IP literal (IPv6 without brackets). */
-  address: string;
-  /** Port. */
-  port: number;
-  /** The keywords after the address, as written. */
-  keywords: string[];
-}
-
-/** A server to add: its line plus the effective `default-server` keywords placed before its own. */
-export interface ServerAdd extends ServerLine {
-  /** `default-server` keywords in effect for the backend, then the line's own keywords. */
-  effectiveKeywords: string[];
-}
-
-/** The server changes of one backend. */
-export interface BackendChange {
-  /** Backend (or listen) name. */
-  backend: string;
-  /** Servers new in the file. */
-  adds: ServerAdd[];
-  /** Names of servers gone from the file. */
-  removes: string[];
-  /** Effective keywords (as for an add) of each removed server, by name: to re-enable one that comes back. */
-  removedKeywords: Record<string, string>;
-  /** Servers whose address or port changed (keywords unchanged). */
-  updates: ServerLine[];
-  /** Every server of the backend in the new file, for the read-back. */
-  expected: ServerLine[];
-}
 
 /** The verdict of {@linkcode runtimeDiff}. */
 export type RuntimeDiff =
@@ -139,6 +108,10 @@ function splitSections(text: string): Section[] {
 
 function isProxyWithServers(section: Section): boolean {
   return section.kind === "backend" || section.kind === "listen";
+}
+
+function isComment(line: string): boolean {
+  return /^[ \t]*#/.test(line);
 }
 
 function isServerLine(line: string): boolean {
@@ -297,8 +270,13 @@ function compareSections(
       return { path: "reload", reason: `sections changed (${a.kind} ${a.name} → ${where})` };
     }
     if (a.text === b.text) continue;
-    if (!isProxyWithServers(b)) return { path: "reload", reason: `${where} changed` };
-    const rest = (s: Section) => s.lines.filter((l) => !isServerLine(l)).join("\n");
+    // Comments change nothing HAProxy does (the trailer's domain count changes with a map-only change).
+    const significant = (s: Section) => s.lines.filter((l) => !isComment(l));
+    if (!isProxyWithServers(b)) {
+      if (significant(a).join("\n") === significant(b).join("\n")) continue;
+      return { path: "reload", reason: `${where} changed` };
+    }
+    const rest = (s: Section) => significant(s).filter((l) => !isServerLine(l)).join("\n");
     if (rest(a) !== rest(b)) return { path: "reload", reason: `${where} changed beyond its server lines` };
     const found = defaults(i);
     if (found === null) return null;
