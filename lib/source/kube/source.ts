@@ -86,7 +86,7 @@ export const SERVICES_KIND: ResourceKind<ServiceView | null> = {
 export type KubeSourceSettings =
   & AuthSettings
   & Pick<Settings, "resource" | "namespace" | "labelSelector" | "interval">
-  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes" | "secretLabelSelector">>;
+  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes" | "secretLabelSelector" | "tls">>;
 
 /** Timing and paging knobs of the watches (tests make them small). */
 export type WatchTuning = Pick<
@@ -220,7 +220,10 @@ export async function createKubeSource(
 
   function routed(changes: readonly Change<{ annotations: Record<string, string> } | null>[]): void {
     track(changes);
-    if (changes.some((c) => c.value?.annotations[TLS_SECRET_ANNOTATION] !== undefined)) startSecrets?.();
+    // Without --tls nothing reads Secrets: no watch (and no 403s where RBAC does not grant them).
+    if (settings.tls && changes.some((c) => c.value?.annotations[TLS_SECRET_ANNOTATION] !== undefined)) {
+      startSecrets?.();
+    }
     notify();
   }
 

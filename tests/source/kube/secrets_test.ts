@@ -30,7 +30,7 @@ function secretRequests(server: KubeServer) {
 
 async function withSource(
   server: KubeServer,
-  extra: { namespace?: string[]; secretLabelSelector?: string },
+  extra: { namespace?: string[]; secretLabelSelector?: string; tls?: boolean },
   fn: (source: KubeSource) => Promise<void>,
 ): Promise<void> {
   const source = await createKubeSource(
@@ -99,24 +99,35 @@ Deno.test("createKubeSource() watches TLS Secrets only once a service names one,
       ],
     },
   });
-  await withSource(server, { namespace: ["shop"], secretLabelSelector: "tls=yes" }, async (source) => {
+  await withSource(server, { namespace: ["shop"], tls: false }, async (source) => {
     await until("the first sync", () => source.status().synced);
-    assert.deepEqual(secretRequests(server), [], "no service names a Secret: no Secrets watch");
-    server.upsert("endpoints", web("shop", "a", { "haconfd.io/tls-secret": "tls-a" }));
-    await until("the Secrets list", () => source.secrets().length === 1 && source.status().synced);
-    const [held] = source.secrets();
-    assert.equal(`${held!.namespace}/${held!.name}`, "shop/tls-a");
-    for (const request of secretRequests(server)) {
-      assert.equal(request.path, "/api/v1/namespaces/shop/secrets");
-      assert.equal(request.query.get("fieldSelector"), "type=kubernetes.io/tls");
-      assert.equal(request.query.get("labelSelector"), "tls=yes");
-    }
-    const digest = held!.digest;
-    server.upsert("secrets", tlsSecret("shop", "tls-a", a2.cert, a2.key, { tls: "yes" }));
-    await until("the renewal", () => source.secrets()[0]?.digest !== digest);
-    assert.equal(source.secrets()[0]!.cert, a2.cert);
-    assert.ok(!JSON.stringify(source.secrets()).includes("PRIVATE KEY"));
-    server.remove("secrets", "shop", "tls-a");
-    await until("the deletion", () => source.secrets().length === 0);
+    server.upsert("endpoints", web("shop", "off", { "haconfd.io/tls-secret": "tls-a" }));
+    await until("the change", () => source.snapshot().some((s) => s.name === "off"));
+    assert.deepEqual(secretRequests(server), [], "without --tls no Secrets watch");
+    server.remove("endpoints", "shop", "off");
   });
+  await withSource(
+    server,
+    { namespace: ["shop"], secretLabelSelector: "tls=yes", tls: true },
+    async (source) => {
+      await until("the first sync", () => source.status().synced);
+      assert.deepEqual(secretRequests(server), [], "no service names a Secret: no Secrets watch");
+      server.upsert("endpoints", web("shop", "a", { "haconfd.io/tls-secret": "tls-a" }));
+      await until("the Secrets list", () => source.secrets().length === 1 && source.status().synced);
+      const [held] = source.secrets();
+      assert.equal(`${held!.namespace}/${held!.name}`, "shop/tls-a");
+      for (const request of secretRequests(server)) {
+        assert.equal(request.path, "/api/v1/namespaces/shop/secrets");
+        assert.equal(request.query.get("fieldSelector"), "type=kubernetes.io/tls");
+        assert.equal(request.query.get("labelSelector"), "tls=yes");
+      }
+      const digest = held!.digest;
+      server.upsert("secrets", tlsSecret("shop", "tls-a", a2.cert, a2.key, { tls: "yes" }));
+      await until("the renewal", () => source.secrets()[0]?.digest !== digest);
+      assert.equal(source.secrets()[0]!.cert, a2.cert);
+      assert.ok(!JSON.stringify(source.secrets()).includes("PRIVATE KEY"));
+      server.remove("secrets", "shop", "tls-a");
+      await until("the deletion", () => source.secrets().length === 0);
+    },
+  );
 });
