@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type DaemonProcess, startDaemonProcess } from "../tests/support/daemon.ts";
 
 /** The value at percentile `p` (0–100) of `values`, NaN when there are none. */
 export function percentile(values: number[], p: number): number {
@@ -47,4 +48,18 @@ export async function replaced(path: string, from: number | null, timeoutMs = 20
     if (performance.now() > deadline) throw new Error(`${path} was not replaced within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
+}
+
+/**
+ * A `haconfd run` for start-up benchmarks: no HAProxy of its own (reload is `true`), quick passes, warnings
+ * only in its log, not waited for (the caller times the first config with {@linkcode replaced}).
+ */
+export function startBenchDaemon(apiServer: string, args: string[] = []): Promise<DaemonProcess> {
+  return startDaemonProcess({
+    apiServer,
+    haproxyRun: false,
+    waitReady: false,
+    wait: "1ms:1s",
+    args: ["--haproxy-reload-cmd", "true", "--min-reload-interval", "0s", "--log-level", "warn", ...args],
+  });
 }

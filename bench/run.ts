@@ -90,6 +90,12 @@ if (Deno.args[0] === "runtime") {
   Deno.exit(0);
 }
 
+if (Deno.args[0] === "tls") {
+  // `tools/deno task bench tls [hosts]`: start-up with TLS-terminated hosts, bench/tls.ts.
+  const { tlsBenchmark } = await import("./tls.ts");
+  await tlsBenchmark(Number(Deno.args[1] ?? 1000));
+  Deno.exit(0);
+}
 if (Deno.args[0] === "routing") {
   // `tools/deno task bench routing [seconds]`: bench/routing.ts alone (maps vs one rule per host).
   const { routingBenchmark } = await import("./routing.ts");

@@ -12,11 +12,10 @@
  */
 import { haproxyEnv } from "../lib/haproxy/malloc_env.ts";
 import { parseObjectList } from "../lib/source/kube/objects.ts";
-import { startDaemonProcess } from "../tests/support/daemon.ts";
 import { startKubeServer } from "../lib/demo/kube_server.ts";
 import { cluster, clusterObject } from "./cluster.ts";
 import { inProcessChangeCost } from "./scale_inprocess.ts";
-import { cpuMs, inode, median, percentile, replaced } from "./measure.ts";
+import { cpuMs, inode, median, percentile, replaced, startBenchDaemon } from "./measure.ts";
 
 const CHANGES = 100;
 const RESULTS = new URL("./RESULTS.md", import.meta.url);
@@ -101,13 +100,7 @@ async function measure(n: number): Promise<SizeResult> {
   const kube = await startKubeServer({ objects: { endpoints: objects } });
   try {
     const start = performance.now();
-    const daemon = await startDaemonProcess({
-      apiServer: kube.url,
-      haproxyRun: false,
-      waitReady: false,
-      wait: "1ms:1s",
-      args: ["--haproxy-reload-cmd", "true", "--min-reload-interval", "0s", "--log-level", "warn"],
-    });
+    const daemon = await startBenchDaemon(kube.url);
     try {
       await replaced(daemon.configPath, null, 120_000);
       const startMs = performance.now() - start;

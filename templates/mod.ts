@@ -8,13 +8,16 @@
 import global from "./00-global.eta" with { type: "text" };
 import http from "./10-http.eta" with { type: "text" };
 import https from "./20-https.eta" with { type: "text" };
+import tls from "./25-tls.eta" with { type: "text" };
 import tcp from "./30-tcp.eta" with { type: "text" };
 import httpBackend from "./_http-backend.eta" with { type: "text" };
 import httpMap from "./_http-map.eta" with { type: "text" };
+import httpRedirect from "./_http-redirect.eta" with { type: "text" };
 import httpsBackend from "./_https-backend.eta" with { type: "text" };
 import httpsMap from "./_https-map.eta" with { type: "text" };
 import servers from "./_servers.eta" with { type: "text" };
 import tcpListen from "./_tcp-listen.eta" with { type: "text" };
+import tlsRoute from "./_tls-route.eta" with { type: "text" };
 import hostsMap from "./haconfd-hosts.map.eta" with { type: "text" };
 import sniMap from "./haconfd-sni.map.eta" with { type: "text" };
 
@@ -23,13 +26,16 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   "00-global.eta": global,
   "10-http.eta": http,
   "20-https.eta": https,
+  "25-tls.eta": tls,
   "30-tcp.eta": tcp,
   "_http-backend.eta": httpBackend,
   "_http-map.eta": httpMap,
+  "_http-redirect.eta": httpRedirect,
   "_https-backend.eta": httpsBackend,
   "_https-map.eta": httpsMap,
   "_servers.eta": servers,
   "_tcp-listen.eta": tcpListen,
+  "_tls-route.eta": tlsRoute,
   "haconfd-hosts.map.eta": hostsMap,
   "haconfd-sni.map.eta": sniMap,
 };

@@ -326,6 +326,7 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       resource: { bad: "pods" },
       namespace: { bad: "Bad_NS" },
       labelSelector: { bad: "app web" },
+      secretLabelSelector: { bad: "app web" },
       interval: { bad: "soon" },
       syncTimeout: { bad: "600h" },
       from: { bad: `${missing}.json` },
@@ -357,6 +358,9 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       maxEventBytes: { bad: "10" },
       haproxyRuntimeSocket: { bad: "127.0.0.1:99999" },
       noRuntimeApi: { bad: "maybe" },
+      tls: { bad: "maybe" },
+      certDir: { bad: " " },
+      defaultCertificate: { bad: " " },
       drainTimeout: { bad: "600h" },
     };
     const failures: string[] = [];

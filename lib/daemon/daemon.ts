@@ -35,6 +35,7 @@ import {
   type Renderer,
 } from "../render/render.ts";
 import { type Source, waitForSync } from "../source/source.ts";
+import { tlsSetup, type TlsWiring } from "./tls.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
@@ -77,8 +78,14 @@ export function reservedPortsOf(
   return reserved;
 }
 
-function generatorOf(renderer: Renderer, settings: Settings): Generator {
-  return createGenerator(renderer, listenOf(settings), haproxyProcessOf(settings), reservedPortsOf(settings));
+function generatorOf(renderer: Renderer, settings: Settings, tls: TlsWiring | null = null): Generator {
+  const listen = listenOf(settings);
+  if (tls === null) {
+    return createGenerator(renderer, listen, haproxyProcessOf(settings), reservedPortsOf(settings));
+  }
+  return tls.generator(
+    createGenerator(renderer, listen, haproxyProcessOf(settings), reservedPortsOf(settings), tls.frontend),
+  );
 }
 
 /** The source the settings ask for: a watched file (`--from`) or the Kubernetes API. */
@@ -209,7 +216,9 @@ export interface Daemon {
 export async function startDaemon(settings: Settings, log: Logger, hooks: DaemonHooks = {}): Promise<Daemon> {
   const commandCounts = { ok: 0, failed: 0 };
   const renderer = await loadRenderer(settings);
-  const source = await createSource(settings, log);
+  const untouched = await createSource(settings, log);
+  const tls = await tlsSetup(settings, untouched, log.child("tls"));
+  const source = tls?.source ?? untouched;
   const { reloader, master } = settings.dryRun
     ? {
       reloader: { kind: "none", reload: () => Promise.reject(new Error("dry run")), close: async () => {} },
@@ -227,7 +236,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     },
     log: log.child("runtime"),
   });
-  const applier: Applier = await createApplier({
+  const installer: Applier = await createApplier({
     target: settings.haproxyConf,
     check: (path, signal) =>
       checkConfig(path, { command: checkArgv, timeoutMs: settings.checkTimeout, signal }),
@@ -236,11 +245,12 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     log: log.child("apply"),
     ...(runtime === null ? {} : { runtime }),
   });
+  const applier = tls === null ? installer : tls.applier(installer, reloader, runtimeTarget);
   let lastDiff = "";
   const portProbe = new ListenPortProbe(settings.tcpBindAddress);
   const loop = createLoop({
     source,
-    generate: generatorOf(renderer, settings),
+    generate: generatorOf(renderer, settings, tls),
     applier,
     configPath: settings.haproxyConf,
     reloadMode: settings.dryRun ? "none" : reloader.kind,
@@ -298,7 +308,7 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     async reloadTemplates() {
       try {
         const next = await loadRenderer(settings);
-        loop.setGenerator(generatorOf(next, settings));
+        loop.setGenerator(generatorOf(next, settings, tls));
         log.info("templates re-read", { files: next.files.length });
       } catch (error) {
         log.error("cannot re-read templates, keeping the current ones", { error: errorText(error) });

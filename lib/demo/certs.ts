@@ -72,7 +72,7 @@ export async function makeCa(dir: string, name: string, cn: string): Promise<voi
 
 /**
  * Makes `dir/<name>.crt` and `dir/<name>.key` for subject `subj` (e.g. `/O=group/CN=user`), signed by the
- * CA `dir/<ca>.crt`, with the given extension lines.
+ * CA `dir/<ca>.crt`, with the given extension lines, valid for `options.days` (default 3).
  */
 export async function makeLeaf(
   dir: string,
@@ -80,6 +80,7 @@ export async function makeLeaf(
   ca: string,
   subj: string,
   extensions: string,
+  options: { days?: number } = {},
 ): Promise<void> {
   await Deno.writeTextFile(`${dir}/${name}.ext`, extensions);
   await openssl(dir, [
@@ -106,7 +107,7 @@ export async function makeLeaf(
     "-set_serial",
     String(serial),
     "-days",
-    "3",
+    String(options.days ?? 3),
     "-out",
     `${name}.crt`,
     "-extfile",

@@ -93,6 +93,7 @@ export const STORAGE_HASHES: Record<ResourceName, string> = {
   endpoints: "fWeeMqaN/OA=",
   services: "0/CO1lhkEBI=",
   endpointslices: "Nx3SIv6I0mE=",
+  secrets: "S6u1pOWzb84=",
 };
 /** Verbs listed in discovery for every served resource. */
 export const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { normalizeSecret } from "./kube_secrets.ts";
 
 /** A JSON value. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
@@ -14,7 +15,7 @@ export interface JsonObject {
 }
 
 /** The resources the test server serves. */
-export type ResourceName = "endpoints" | "services" | "endpointslices";
+export type ResourceName = "endpoints" | "services" | "endpointslices" | "secrets";
 
 /** Static facts of one served resource. */
 export interface ResourceType {
@@ -38,7 +39,7 @@ export interface ResourceType {
   generation: boolean;
 }
 
-/** The three served resources. */
+/** The served resources. */
 export const RESOURCES: Record<ResourceName, ResourceType> = {
   endpoints: {
     name: "endpoints",
@@ -72,6 +73,17 @@ export const RESOURCES: Record<ResourceName, ResourceType> = {
     shortNames: [],
     createOnUpdate: false,
     generation: true,
+  },
+  secrets: {
+    name: "secrets",
+    kind: "Secret",
+    listKind: "SecretList",
+    group: "",
+    version: "v1",
+    apiVersion: "v1",
+    shortNames: [],
+    createOnUpdate: false,
+    generation: false,
   },
 };
 
@@ -307,6 +319,8 @@ export function normalizeObject(type: ResourceType, o: JsonObject, allocateIp: (
       return normalizeEndpointSlice(rest);
     case "services":
       return normalizeService(rest, allocateIp);
+    case "secrets":
+      return normalizeSecret(rest);
   }
 }
 
@@ -427,16 +441,19 @@ export function matchesLabels(requirements: LabelRequirement[], labels: Record<s
 
 /** One requirement of a field selector. */
 export interface FieldRequirement {
-  /** `metadata.name` or `metadata.namespace`. */
-  field: "metadata.name" | "metadata.namespace";
+  /** `metadata.name`, `metadata.namespace`, or a field the resource adds (Secrets: `type`). */
+  field: string;
   /** Whether the value must differ. */
   negate: boolean;
   /** The value. */
   value: string;
 }
 
-/** Parses a field selector over metadata.name / metadata.namespace (=, ==, !=). */
-export function parseFieldSelector(selector: string): FieldRequirement[] {
+/** Parses a field selector over `labels` (default metadata.name / metadata.namespace) with =, ==, !=. */
+export function parseFieldSelector(
+  selector: string,
+  labels: readonly string[] = ["metadata.name", "metadata.namespace"],
+): FieldRequirement[] {
   if (selector.trim() === "") return [];
   return selector.split(",").map((term) => {
     const m = /^\s*([^=!\s]+)\s*(==|=|!=)\s*(.*?)\s*$/.exec(term);
@@ -444,7 +461,7 @@ export function parseFieldSelector(selector: string): FieldRequirement[] {
       throw new StatusError(400, `invalid selector: '${selector}'; can't understand '${term}'`, "BadRequest");
     }
     const field = m[1]!;
-    if (field !== "metadata.name" && field !== "metadata.namespace") {
+    if (!labels.includes(field)) {
       throw new StatusError(400, `field label not supported: ${field}`, "BadRequest");
     }
     return { field, negate: m[2] === "!=", value: m[3]! };
@@ -455,7 +472,7 @@ export function parseFieldSelector(selector: string): FieldRequirement[] {
 export function matchesFields(requirements: FieldRequirement[], o: JsonObject): boolean {
   const m = meta(o);
   return requirements.every(({ field, negate, value }) => {
-    const actual = field === "metadata.name" ? m.name : m.namespace;
+    const actual = field === "metadata.name" ? m.name : field === "metadata.namespace" ? m.namespace : o.type;
     return (actual === value) !== negate;
   });
 }

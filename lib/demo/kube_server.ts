@@ -101,6 +101,7 @@ import {
   stringMap,
   withKind,
 } from "./kube_objects.ts";
+import { fieldLabels } from "./kube_secrets.ts";
 
 export type { JsonObject, JsonValue, ResourceName } from "./kube_objects.ts";
 export type { Authorizer, KubeUser, RbacRule, RbacTable, RequestAttributes } from "./kube_api.ts";
@@ -256,6 +257,7 @@ export class KubeServer {
       endpoints: new ResourceState(RESOURCES.endpoints),
       services: new ResourceState(RESOURCES.services),
       endpointslices: new ResourceState(RESOURCES.endpointslices),
+      secrets: new ResourceState(RESOURCES.secrets),
     };
     this.#seeding = true;
     for (const [name, objects] of Object.entries(options.objects ?? {})) {
@@ -697,7 +699,7 @@ export class KubeServer {
     const rv = rvParam === "" ? 0 : parseRV(rvParam);
     if (rv === undefined) throw new StatusError(500, invalidRV(rvParam), undefined);
     const labels = parseLabelSelector(query.get("labelSelector") ?? "");
-    const fields = parseFieldSelector(query.get("fieldSelector") ?? "");
+    const fields = parseFieldSelector(query.get("fieldSelector") ?? "", fieldLabels(type));
     const timeoutParam = query.get("timeoutSeconds");
     const timeoutSeconds = timeoutParam === null || timeoutParam === "0"
       ? this.#options.defaultWatchTimeoutSeconds ?? 1800
@@ -815,7 +817,7 @@ export class KubeServer {
       );
     }
     const labels = parseLabelSelector(query.get("labelSelector") ?? "");
-    const fields = parseFieldSelector(query.get("fieldSelector") ?? "");
+    const fields = parseFieldSelector(query.get("fieldSelector") ?? "", fieldLabels(type));
     const selected = (o: JsonObject): boolean => {
       const m = meta(o);
       return (namespace === undefined || m.namespace === namespace) &&

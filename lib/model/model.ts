@@ -8,6 +8,8 @@ import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.ts";
 import { fnv1aHex } from "../hash.ts";
+import { HostTls, tlsOf, type TlsRequested } from "./tls.ts";
+import { tlsAnnotations } from "./tls_annotations.ts";
 
 /** Protos routed by the HTTP and HTTPS frontends; every other proto is a TCP service with a listen port. */
 export const WEB_PROTOS: readonly string[] = ["http", "https"];
@@ -108,6 +110,8 @@ export const Domain = z.object({
   servers: z.array(Server),
   /** The frontend port of a TCP proto; null for http and https. */
   listenPort: z.number().nullable(),
+  /** TLS termination (`haconfd.io/tls-secret`), only on a domain that asks for it. */
+  tls: HostTls.optional(),
 });
 /** What templates get for one domain. */
 export type Domain = z.infer<typeof Domain>;
@@ -234,6 +238,9 @@ export function candidate(
     return `annotation "haconfd.io/port": "${wantedPort}" is not in 1..65535`;
   }
 
+  const tlsRequest = tlsAnnotations(set.annotations, proto.data, isIp(domain.data));
+  if (typeof tlsRequest === "string") return tlsRequest;
+
   let listenPort: number | null = null;
   if (!WEB_PROTOS.includes(proto.data)) {
     const rawListen = annotation(set, "listen-port");
@@ -293,6 +300,7 @@ export function candidate(
       notReadyIps: unique(servers.filter((s) => !s.ready).map((s) => s.ip)),
       servers,
       listenPort,
+      ...(tlsRequest === null ? {} : { tls: tlsOf(set as TlsRequested, tlsRequest, set.namespace) }),
     },
   };
 }

@@ -7,7 +7,14 @@ import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
 import { createModelStore, type ListenPorts, type ModelStore, type SetChanges } from "../model/store.ts";
 import { concatBytes, createFragmentRenderer, type FragmentRenderer, NotIncremental } from "./fragments.ts";
-import { type HaproxyProcess, type Listen, mapPaths, type Renderer, type TemplateData } from "./render.ts";
+import {
+  type HaproxyProcess,
+  type Listen,
+  mapPaths,
+  type Renderer,
+  type TemplateData,
+  type TlsFrontend,
+} from "./render.ts";
 import { VERSION } from "../version.ts";
 
 /** A map file rendered beside the config (from a `*.map.eta` template). */
@@ -79,14 +86,16 @@ export interface ReservedPort {
   by: string;
 }
 
-/** Template data for a model: the domains, the bind addresses and a timestamp-free `meta`. */
+/** Template data for a model: the domains, the bind addresses, a timestamp-free `meta`, TLS when on. */
 export function templateData(
   model: Model,
   listen: Listen,
   haproxy: HaproxyProcess = { user: null, group: null },
+  tls?: TlsFrontend,
 ): TemplateData {
   const meta = { generatedBy: "haconfd", version: VERSION };
-  return { domains: model.domains, listen, haproxy, meta, maps: {} };
+  const data = { domains: model.domains, listen, haproxy, meta, maps: {} };
+  return tls === undefined ? data : { ...data, tls };
 }
 
 /** The trailer line that records how many domains a config serves (read back by the shrink guard). */
@@ -147,9 +156,13 @@ export function createGenerator(
   listen: Listen,
   haproxy?: HaproxyProcess,
   reserved: readonly ReservedPort[] = [],
+  tls?: TlsFrontend,
 ): Generator {
   const store = createModelStore({ reservedPorts: reservedPortsOf(listen, reserved) });
-  const data = { ...templateData({ domains: {}, skipped: [] }, listen, haproxy), maps: mapPaths(renderer) };
+  const data = {
+    ...templateData({ domains: {}, skipped: [] }, listen, haproxy, tls),
+    maps: mapPaths(renderer),
+  };
   const config = new Output(renderer, data);
   const maps = renderer.maps.map((m) => ({ ...m, output: new Output(m.renderer, data) }));
   let started = false;
@@ -232,9 +245,10 @@ export function generate(
   listen: Listen,
   haproxy?: HaproxyProcess,
   reserved: readonly ReservedPort[] = [],
+  tls?: TlsFrontend,
 ): Generated {
   const model = buildModel(sets, { reservedPorts: reservedPortsOf(listen, reserved) });
-  const data = { ...templateData(model, listen, haproxy), maps: mapPaths(renderer) };
+  const data = { ...templateData(model, listen, haproxy, tls), maps: mapPaths(renderer) };
   const text = renderer.render(data);
   const maps = renderer.maps.map(({ name, path, renderer }) => ({ name, path, text: renderer.render(data) }));
   const domainCount = Object.keys(model.domains).length;

@@ -38,11 +38,25 @@ export interface TemplateData {
   haproxy: HaproxyProcess;
   /** Who generated the file; never a timestamp, so the same cluster gives the same bytes. */
   meta: { generatedBy: string; version: string };
+  /** TLS termination (`--tls`); absent when off. */
+  tls?: TlsFrontend;
   /**
    * Map file name → its absolute path, for every map template (`*.map.eta`): what a config names in
    * `map_str(<path>)`. The files are written beside the config, staged, checked and swapped with it.
    */
   maps?: Readonly<Record<string, string>>;
+}
+
+/** The TLS-terminating frontend's fixed parts (lib/daemon/tls.ts). */
+export interface TlsFrontend {
+  /** Whether it is rendered. */
+  enabled: boolean;
+  /** The local socket between the SNI frontend and it, e.g. `unix@/etc/haproxy/certs/tls.sock`. */
+  socket: string;
+  /** The crt-list path. */
+  crtList: string;
+  /** The default certificate's path, or null: clients without a known SNI are refused (strict-sni). */
+  defaultCertificate: string | null;
 }
 
 /** One template file. */

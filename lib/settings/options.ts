@@ -143,6 +143,14 @@ export const OPTIONS = {
     group: "kubernetes",
     help: "label selector passed to the API, e.g. haconfd=yes",
   }),
+  secretLabelSelector: option({
+    flag: "secret-label-selector",
+    env: "SECRET_LABEL_SELECTOR",
+    schema: labelSelector,
+    arg: "SEL",
+    group: "kubernetes",
+    help: "label selector for the TLS Secrets haconfd may read (haconfd.io/tls-secret), e.g. haconfd-tls=yes",
+  }),
   interval: option({
     flag: "interval",
     env: "REFRESH_INTERVAL",
@@ -317,6 +325,30 @@ export const OPTIONS = {
     group: "haproxy",
     help:
       "admin stats socket for server changes without reloads (default: the master CLI, when there is one)",
+  }),
+  tls: option({
+    flag: "tls",
+    env: "TLS",
+    default: "false",
+    schema: boolean,
+    group: "haproxy",
+    help: "terminate TLS for services with haconfd.io/tls-secret (reads kubernetes.io/tls Secrets)",
+  }),
+  certDir: option({
+    flag: "cert-dir",
+    env: "CERT_DIR",
+    schema: path,
+    arg: "DIR",
+    group: "haproxy",
+    help: "where --tls writes certificates and the crt-list (default: haconfd-certs beside --haproxy-conf)",
+  }),
+  defaultCertificate: option({
+    flag: "default-certificate",
+    env: "DEFAULT_CERTIFICATE",
+    schema: path,
+    arg: "FILE",
+    group: "haproxy",
+    help: "PEM (certificate and key) for TLS clients without a known SNI; without it they are refused",
   }),
   noRuntimeApi: option({
     flag: "no-runtime-api",

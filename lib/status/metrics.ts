@@ -9,6 +9,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ApplyOutcome, ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 import { commit, VERSION } from "../version.ts";
+import { certificateExpiries } from "./tls_status.ts";
 
 /** Prefix of every metric name. */
 export const METRIC_PREFIX = "haconfd_";
@@ -194,6 +195,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     "status",
   );
   const haproxyProcesses = gauge("haproxy_processes", "HAProxy processes listed by the master socket");
+  const certificateExpiry = labelledGauge(
+    "certificate_expiry_seconds",
+    "When the certificate of a TLS-terminated domain expires, seconds since the epoch",
+    "domain",
+  );
 
   function gauge(suffix: string, help: string): Gauge {
     return new Gauge({ name: name(suffix), help, registers });
@@ -227,6 +233,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     servers.set({ state: "ready" }, up);
     servers.set({ state: "not_ready" }, total - up);
     skipped.set(state.skipped.length);
+    certificateExpiry.reset();
+    for (const [domain, at] of certificateExpiries(state.domains)) certificateExpiry.set({ domain }, at);
     const source = state.source;
     syncs.reset();
     syncs.inc(source.fullSyncs);

@@ -8,6 +8,7 @@
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
+import { tlsNote } from "./tls_status.ts";
 import type { Domain } from "../model/model.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
@@ -188,7 +189,7 @@ function domainRow(name: string, domain: Domain, haproxy: HaproxyView | null): H
         <a href="?domain=${encodeURIComponent(name)}"><span class="domain">${name}</span></a>
         <div class="sub">${domain.namespace}/${domain.name}</div>
       </td>
-      <td><span class="proto">${domain.proto}</span></td>
+      <td><span class="proto">${domain.proto}</span>${tlsNote(domain.tls)}</td>
       <td class="mono num">${frontendOf(domain)}</td>
       <td class="mono num">${domain.port}</td>
       <td>${pill(rowLabel, rowTone)}</td>

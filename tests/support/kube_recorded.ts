@@ -372,7 +372,7 @@ export const RECORDED: Record<string, RecordedExchange> = {
  * default/kubernetes), for `startKubeServer({ objects: RECORDED_OBJECTS })`. Services get their
  * defaults (clusterIP, ipFamilies, ...) from the server, as in the recordings.
  */
-export const RECORDED_OBJECTS: Record<ResourceName, JsonObject[]> = {
+export const RECORDED_OBJECTS: Record<Exclude<ResourceName, "secrets">, JsonObject[]> = {
   endpoints: [
     {
       metadata: {

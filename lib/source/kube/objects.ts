@@ -23,6 +23,8 @@ export const ANNOTATION_KEYS = [
   "haconfd.io/proto",
   "haconfd.io/port",
   "haconfd.io/listen-port",
+  "haconfd.io/tls-secret",
+  "haconfd.io/redirect-https",
 ] as const;
 
 /** Label that ties an EndpointSlice to its Service. */
@@ -34,7 +36,8 @@ const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 // Names reach the rendered config (comments, the status page): only what the API itself allows passes,
 // so an object from a file or a misbehaving server cannot smuggle a newline into the config.
-const ObjectMeta = z.object({
+/** Object metadata as the API enforces it (names, namespace, labels, annotations). */
+export const ObjectMeta = z.object({
   name: z.string().regex(NAME, {
     error: (i) => `${JSON.stringify(i.input)} is not a Kubernetes object name`,
   }),

@@ -35,6 +35,9 @@ import {
 } from "./objects.ts";
 import { type EndpointSet } from "../../model/endpoints.ts";
 import { type Change, createWatcher, type ResourceKind, type Watcher, type WatcherOptions } from "./watch.ts";
+import { SECRETS_KIND } from "./secrets.ts";
+import type { SecretView } from "../../model/secret_view.ts";
+import { TLS_SECRET_ANNOTATION } from "../../model/tls_annotations.ts";
 
 /** v1 Endpoints, projected; `null` for an object with no routing annotation. */
 export const ENDPOINTS_KIND: ResourceKind<EndpointSet | null> = {
@@ -83,7 +86,7 @@ export const SERVICES_KIND: ResourceKind<ServiceView | null> = {
 export type KubeSourceSettings =
   & AuthSettings
   & Pick<Settings, "resource" | "namespace" | "labelSelector" | "interval">
-  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes">>;
+  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes" | "secretLabelSelector" | "tls">>;
 
 /** Timing and paging knobs of the watches (tests make them small). */
 export type WatchTuning = Pick<
@@ -106,6 +109,11 @@ export interface KubeSourceOptions extends ResolveOptions, WatchTuning {
   connection?: Connection;
   /** Time allowed for connect + headers of a request. @default {30000} */
   requestTimeoutMs?: KubeClientOptions["requestTimeoutMs"];
+  /**
+   * Watch TLS Secrets from the start (`--default-certificate` names one); else only once an object
+   * carries `haconfd.io/tls-secret`. @default {false}
+   */
+  watchSecrets?: boolean;
 }
 
 /** A Kubernetes {@linkcode Source}, with the resolved connection's description for logs and status. */
@@ -114,6 +122,8 @@ export interface KubeSource extends Source {
   identity(): string;
   /** See {@linkcode Source.takeChanges}: the Kubernetes source keeps the journal. */
   takeChanges(): Map<string, EndpointSet | null> | null;
+  /** The TLS Secrets held (none until a service names one or `watchSecrets`), by namespace/name. */
+  secrets(): SecretView[];
 }
 
 function byName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
@@ -144,7 +154,7 @@ export async function createKubeSource(
   settings: KubeSourceSettings,
   options: KubeSourceOptions = {},
 ): Promise<KubeSource> {
-  const { log = silentLogger, requestTimeoutMs, connection: given, ...rest } = options;
+  const { log = silentLogger, requestTimeoutMs, connection: given, watchSecrets = false, ...rest } = options;
   const resolveOptions: ResolveOptions = {};
   if (rest.env !== undefined) resolveOptions.env = rest.env;
   if (rest.serviceAccountDir !== undefined) resolveOptions.serviceAccountDir = rest.serviceAccountDir;
@@ -198,7 +208,30 @@ export async function createKubeSource(
   let endpointWatchers: Watcher<EndpointSet | null>[] = [];
   let sliceWatchers: Watcher<SliceView | null>[] = [];
   let serviceWatchers: Watcher<ServiceView | null>[] = [];
-  const all = (): Watcher<unknown>[] => [...endpointWatchers, ...sliceWatchers, ...serviceWatchers];
+  let secretWatchers: Watcher<SecretView | null>[] = [];
+  const all = (): Watcher<unknown>[] => [
+    ...endpointWatchers,
+    ...sliceWatchers,
+    ...serviceWatchers,
+    ...secretWatchers,
+  ];
+  // Set while running: starts the Secrets watch (once) when the first object names a TLS Secret.
+  let startSecrets: (() => void) | undefined;
+
+  function routed(changes: readonly Change<{ annotations: Record<string, string> } | null>[]): void {
+    track(changes);
+    // Without --tls nothing reads Secrets: no watch (and no 403s where RBAC does not grant them).
+    if (settings.tls && changes.some((c) => c.value?.annotations[TLS_SECRET_ANNOTATION] !== undefined)) {
+      startSecrets?.();
+    }
+    notify();
+  }
+
+  function secrets(): SecretView[] {
+    const held: SecretView[] = [];
+    for (const w of secretWatchers) for (const secret of w.store.values()) if (secret) held.push(secret);
+    return held.sort(byName);
+  }
 
   function annotatedService(key: string): boolean {
     return serviceWatchers.some((w) => w.store.get(key));
@@ -326,14 +359,23 @@ export async function createKubeSource(
       namespaces: settings.namespace.length > 0 ? settings.namespace : "all",
       ...(settings.labelSelector === undefined ? {} : { labelSelector: settings.labelSelector }),
     });
+    const runs: Promise<void>[] = [];
+    secretWatchers = [];
+    startSecrets = () => {
+      if (secretWatchers.length > 0) return;
+      secretWatchers = namespaces.map((ns) => {
+        const o = watcherOptions<SecretView | null>(ns, notify);
+        delete o.labelSelector;
+        if (settings.secretLabelSelector !== undefined) o.labelSelector = settings.secretLabelSelector;
+        return createWatcher(c, SECRETS_KIND, o);
+      });
+      klog.info("watching TLS Secrets", { labelSelector: settings.secretLabelSelector ?? "" });
+      runs.push(...secretWatchers.map((w) => w.run(signal)));
+    };
     if (settings.resource === "endpoints") {
-      endpointWatchers = namespaces.map((ns) =>
-        createWatcher(c, ENDPOINTS_KIND, watcherOptions(ns, (changes) => (track(changes), notify())))
-      );
+      endpointWatchers = namespaces.map((ns) => createWatcher(c, ENDPOINTS_KIND, watcherOptions(ns, routed)));
     } else {
-      serviceWatchers = namespaces.map((ns) =>
-        createWatcher(c, SERVICES_KIND, watcherOptions(ns, (changes) => (track(changes), notify())))
-      );
+      serviceWatchers = namespaces.map((ns) => createWatcher(c, SERVICES_KIND, watcherOptions(ns, routed)));
       sliceWatchers = namespaces.map((ns) =>
         createWatcher(c, ENDPOINTSLICES_KIND, watcherOptions(ns, onSliceChange))
       );
@@ -341,9 +383,16 @@ export async function createKubeSource(
     cache = undefined;
     journal = null;
     sliceIndex.clear();
+    runs.push(...all().map((w) => w.run(signal)));
+    if (watchSecrets) startSecrets();
     try {
-      await Promise.all(all().map((w) => w.run(signal)));
+      // The Secrets watch may join later: wait until no run was added while waiting.
+      for (let count = 0; count !== runs.length;) {
+        count = runs.length;
+        await Promise.all(runs);
+      }
     } finally {
+      startSecrets = undefined;
       c.close();
       client = undefined;
     }
@@ -357,6 +406,7 @@ export async function createKubeSource(
       listeners.push(listener);
     },
     status,
+    secrets,
     identity: () => client?.identity ?? "",
   };
 }

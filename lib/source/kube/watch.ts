@@ -41,6 +41,8 @@ export interface ResourceKind<T> {
   version: string;
   /** Validates and projects one API object; a string says why it cannot be used. */
   project(object: unknown): T | string;
+  /** A field selector every list and watch of this kind sends (Secrets: `type=kubernetes.io/tls`). */
+  fieldSelector?: string;
 }
 
 /** One change to the store. */
@@ -423,7 +425,11 @@ class Reflector<T> implements Watcher<T> {
   }
 
   #baseQuery(): Record<string, string> {
-    return this.#o.labelSelector === undefined ? {} : { labelSelector: this.#o.labelSelector };
+    const query: Record<string, string> = this.#o.labelSelector === undefined
+      ? {}
+      : { labelSelector: this.#o.labelSelector };
+    if (this.#kind.fieldSelector !== undefined) query.fieldSelector = this.#kind.fieldSelector;
+    return query;
   }
 
   /**

@@ -1,0 +1,323 @@
+/**
+ * End-to-end TLS termination: `haconfd run --tls` as a subprocess against the fake Kubernetes API server,
+ * with a real managed HAProxy, certificates made by the tests (X.509 v3) and backends on 127.0.0.x. One
+ * HTTPS port serves terminated hosts (Secret certificates), a wildcard, a passthrough pod, and refuses
+ * what cannot be served, with the reasons on /status; a renewal in place goes through the Runtime API.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { connect } from "node:tls";
+import { httpGet, startTlsBackend } from "../lib/demo/backends.ts";
+import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
+import { endpoints, NAMESPACE, reloadsTotal, startDaemonProcess } from "./support/daemon.ts";
+import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import { run } from "./support/process.ts";
+import { tlsCerts } from "./support/tls_certs.ts";
+
+const ignore = !haproxyAvailable();
+
+function tlsSecret(name: string, cert: string, key: string, namespace = NAMESPACE): JsonObject {
+  return {
+    metadata: { name, namespace },
+    type: "kubernetes.io/tls",
+    stringData: { "tls.crt": cert, "tls.key": key },
+  };
+}
+
+function web(name: string, domain: string, port: number, extra: Record<string, string> = {}): JsonObject {
+  return endpoints(name, { domain, proto: "http", ...extra }, ["127.0.0.2"], port);
+}
+
+/** The leaf certificate HAProxy presents for `sni` (serial, subject), or null when the handshake fails. */
+async function presented(
+  port: number,
+  sni: string | null,
+): Promise<{ serial: string; subject: string } | null> {
+  const client = await run("openssl", [
+    "s_client",
+    "-connect",
+    `127.0.0.1:${port}`,
+    ...(sni === null ? ["-noservername"] : ["-servername", sni]),
+  ], { stdin: "" });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(client.stdout)?.[0];
+  if (pem === undefined) return null;
+  const info = await run("openssl", ["x509", "-noout", "-serial", "-subject"], { stdin: pem });
+  const serial = /serial=([0-9A-F]+)/.exec(info.stdout)![1]!.toLowerCase().replace(/^(00)+(?=.)/, "");
+  const subject = /subject=(.*)/.exec(info.stdout)![1]!.replace(/ = /g, "=").trim();
+  return { serial, subject };
+}
+
+/** GET https://host/path through curl from 127.0.0.9: status, HTTP version and body. */
+async function curl(port: number, host: string, args: string[] = []) {
+  const out = await run("curl", [
+    "-sk",
+    "--interface",
+    "127.0.0.9",
+    "--resolve",
+    `${host}:${port}:127.0.0.1`,
+    "-w",
+    "\n%{http_code} %{http_version}",
+    ...args,
+    `https://${host}:${port}/echo`,
+  ]);
+  const lines = out.stdout.trimEnd().split("\n");
+  const [code, version] = lines.pop()!.split(" ");
+  return { code: Number(code), version, body: lines.join("\n"), all: out.stdout + out.stderr };
+}
+
+/** A plain-HTTP pod that answers with the request headers it saw, as JSON. */
+function echoPod(): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname: "127.0.0.2", port: 0, onListen() {} }, (req) => {
+    return Response.json(Object.fromEntries(req.headers), { headers: { "x-backend": "echo" } });
+  });
+}
+
+/** An API server holding a.example.test (on `echo`) with Secret tls-a holding `leaf`. */
+function oneTerminatedHost(echo: Deno.HttpServer<Deno.NetAddr>, leaf: { cert: string; key: string }) {
+  return startKubeServer({
+    objects: {
+      endpoints: [web("a", "a.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-a" })],
+      secrets: [tlsSecret("tls-a", leaf.cert, leaf.key)],
+    },
+  });
+}
+
+/** An HTTPS connection to `sni` kept open: one request now, more later on the same connection. */
+async function openConnection(port: number, sni: string) {
+  const socket = connect({
+    host: "127.0.0.1",
+    port,
+    servername: sni,
+    rejectUnauthorized: false,
+    ALPNProtocols: ["http/1.1"],
+  });
+  await new Promise<void>((
+    resolve,
+    reject,
+  ) => (socket.once("secureConnect", resolve), socket.once("error", reject)));
+  let buffer = "";
+  socket.on("data", (chunk: Uint8Array) => buffer += new TextDecoder().decode(chunk));
+  return {
+    async request(): Promise<string> {
+      buffer = "";
+      socket.write(`GET /echo HTTP/1.1\r\nHost: ${sni}\r\n\r\n`);
+      await waitFor(() => /\r\n\r\n[\s\S]*\}/.test(buffer) || undefined, {
+        what: "an answer on the open connection",
+        timeoutMs: 10_000,
+      });
+      return buffer;
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+Deno.test({
+  name:
+    "haconfd run --tls terminates Secret certificates beside SNI passthrough on one port, refuses what it cannot serve, and renews without a reload",
+  ignore,
+  async fn() {
+    const certs = await tlsCerts();
+    const [a, a2, w, d, expired, mismatch] = await Promise.all([
+      certs.leaf("a", ["a.example.test"]),
+      certs.leaf("a2", ["a.example.test"]),
+      certs.leaf("w", ["*.w.example.test"]),
+      certs.leaf("d", ["d.example.test"]),
+      certs.leaf("expired", ["e.example.test"], { days: -1 }),
+      certs.leaf("m", ["m.example.test"]),
+    ]);
+    await using echo = echoPod();
+    await using pod = await startTlsBackend("pod-b", { hostname: "127.0.0.3" });
+    const port = echo.addr.port;
+    await using kube = await startKubeServer({
+      objects: {
+        endpoints: [
+          web("a", "a.example.test", port, {
+            "haconfd.io/tls-secret": "tls-a",
+            "haconfd.io/redirect-https": "true",
+          }),
+          web("w", "x.w.example.test", port, { "haconfd.io/tls-secret": "tls-w" }),
+          endpoints("b", { domain: "b.example.test", proto: "https" }, [pod.hostname], pod.port),
+          web("other", "o.example.test", port, { "haconfd.io/tls-secret": "tls-o" }),
+          web("expired", "e.example.test", port, { "haconfd.io/tls-secret": "tls-e" }),
+          web("mismatch", "m.example.test", port, { "haconfd.io/tls-secret": "tls-m" }),
+          web("uncovered", "u.example.test", port, { "haconfd.io/tls-secret": "tls-a" }),
+          web("opaque", "p.example.test", port, { "haconfd.io/tls-secret": "opaque-p" }),
+          web("deleted", "d.example.test", port, { "haconfd.io/tls-secret": "tls-d" }),
+        ],
+        secrets: [
+          tlsSecret("tls-a", a.cert, a.key),
+          tlsSecret("tls-w", w.cert, w.key),
+          tlsSecret("tls-d", d.cert, d.key),
+          tlsSecret("tls-o", a.cert, a.key, "elsewhere"),
+          tlsSecret("tls-e", expired.cert, expired.key),
+          tlsSecret("tls-m", mismatch.cert, a.key),
+          {
+            metadata: { name: "opaque-p", namespace: NAMESPACE },
+            stringData: { "tls.crt": a.cert, "tls.key": a.key },
+          },
+        ],
+      },
+    });
+    await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ["--tls"] });
+    const https = daemon.ports.https;
+    const answers: string[] = [];
+
+    // One port: terminated with Secret A's certificate, wildcard, passthrough with the pod's own.
+    assert.deepEqual(await presented(https, "a.example.test"), { serial: a.serial, subject: a.subject });
+    assert.deepEqual(await presented(https, "x.w.example.test"), { serial: w.serial, subject: w.subject });
+    assert.equal((await presented(https, "b.example.test"))?.subject, "CN=pod-b");
+    assert.equal(
+      await presented(https, "unknown.example.test"),
+      null,
+      "unknown SNI refused (no default certificate)",
+    );
+    assert.equal(await presented(https, null), null, "no SNI refused");
+
+    const h2 = await curl(https, "a.example.test", ["--http2"]);
+    answers.push(h2.all);
+    assert.equal(h2.code, 200, h2.all);
+    assert.equal(h2.version, "2");
+    const seen = JSON.parse(h2.body);
+    assert.equal(seen["x-forwarded-for"], "127.0.0.9", "the pod sees the client's address");
+    assert.equal(seen["x-forwarded-proto"], "https");
+    assert.equal((await curl(https, "x.w.example.test")).code, 200);
+
+    // Redirect on :80, except ACME HTTP-01 challenges.
+    const redirect = await httpGet(daemon.ports.http, "a.example.test", "/login");
+    assert.equal(redirect.status, 308);
+    assert.equal(redirect.headers["location"], "https://a.example.test/login");
+    assert.equal(
+      (await httpGet(daemon.ports.http, "a.example.test", "/.well-known/acme-challenge/x")).status,
+      200,
+    );
+
+    // Refusals, each with its reason, while the rest serves (plain HTTP still routed).
+    const reasons: Record<string, RegExp> = {
+      "o.example.test": /"e2e\/tls-o" of type kubernetes.io\/tls not found/,
+      "e.example.test": /expired at/,
+      "m.example.test": /tls\.key does not match/,
+      "u.example.test": /does not cover "u\.example\.test"/,
+      "p.example.test": /"e2e\/opaque-p" of type kubernetes.io\/tls not found/,
+    };
+    const status = JSON.stringify(await daemon.status());
+    answers.push(status);
+    const domains =
+      (JSON.parse(status) as { domains: Record<string, { tls?: { mode: string; reason: string } }> })
+        .domains;
+    for (const [host, reason] of Object.entries(reasons)) {
+      assert.equal(domains[host]?.tls?.mode, "refused", host);
+      assert.match(domains[host]!.tls!.reason, reason, host);
+      assert.equal(await presented(https, host), null, `${host} is not terminated`);
+      assert.equal(
+        (await httpGet(daemon.ports.http, host, "/echo")).status,
+        200,
+        `${host} still serves HTTP`,
+      );
+      assert.ok(daemon.logsWith("TLS termination refused").some((l) => l.domain === host), host);
+    }
+    assert.equal(domains["a.example.test"]?.tls?.mode, "terminate");
+
+    // Key files: mode 0640, never world-readable.
+    const file = `${daemon.dir}/haconfd-certs/e2e__tls-a.pem`;
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o640);
+
+    // Renewal in place: new connections get the new certificate, no reload, the open connection lives.
+    const reloads = await reloadsTotal(daemon);
+    const open = await openConnection(https, "a.example.test");
+    try {
+      assert.match(await open.request(), /^HTTP\/1\.1 200/);
+      kube.upsert("secrets", tlsSecret("tls-a", a2.cert, a2.key));
+      await waitFor(
+        async () => (await presented(https, "a.example.test"))?.serial === a2.serial || undefined,
+        {
+          what: "the renewed certificate to be served",
+          timeoutMs: 20_000,
+        },
+      );
+      assert.equal(await reloadsTotal(daemon), reloads, "no reload");
+      assert.ok(daemon.logsWith("certificates replaced without reload").length > 0);
+      assert.match(await open.request(), /^HTTP\/1\.1 200/, "the open connection still answers");
+    } finally {
+      open.close();
+    }
+    assert.ok(
+      (await Deno.readTextFile(file)).includes(a2.cert.split("\n")[1]!),
+      "the file holds the new certificate",
+    );
+
+    // A deleted Secret: refused, the rest serves.
+    kube.remove("secrets", NAMESPACE, "tls-d");
+    await waitFor(async () => (await presented(https, "d.example.test")) === null || undefined, {
+      what: "d.example.test to be refused",
+      timeoutMs: 20_000,
+    });
+    assert.equal((await curl(https, "a.example.test")).code, 200);
+
+    // No key material anywhere the daemon speaks.
+    for (const path of ["/status", "/status?pretty", "/metrics", "/", "/status/domains/a.example.test"]) {
+      answers.push((await daemon.get(path)).body);
+    }
+    assert.match(answers.join("\n"), /haconfd_certificate_expiry_seconds\{domain="a\.example\.test"\}/);
+    const logs = daemon.logs().map((l) => JSON.stringify(l));
+    assert.ok(logs.length > 0);
+    for (const text of [...logs, ...answers]) assert.ok(!text.includes("PRIVATE KEY"), text.slice(0, 200));
+  },
+});
+
+Deno.test({
+  name:
+    "haconfd run --tls --default-certificate shows the default certificate to unknown and missing SNI only",
+  ignore,
+  async fn() {
+    const certs = await tlsCerts();
+    const [a, fallback] = await Promise.all([
+      certs.leaf("a", ["a.example.test"]),
+      certs.leaf("fallback", ["default.example.test"]),
+    ]);
+    const defaultFile = `${certs.dir}/default-bundle.pem`;
+    await Deno.writeTextFile(defaultFile, fallback.cert + fallback.key);
+    await using echo = echoPod();
+    await using kube = await oneTerminatedHost(echo, a);
+    await using daemon = await startDaemonProcess({
+      apiServer: kube.url,
+      args: ["--tls", "--default-certificate", defaultFile],
+    });
+    const https = daemon.ports.https;
+    assert.equal((await presented(https, "a.example.test"))?.serial, a.serial);
+    assert.equal((await presented(https, "unknown.example.test"))?.serial, fallback.serial);
+    assert.equal((await presented(https, null))?.serial, fallback.serial);
+    assert.equal((await Deno.stat(`${daemon.dir}/haconfd-certs/default.pem`)).mode! & 0o777, 0o640);
+    const unknown = await curl(https, "unknown.example.test");
+    assert.equal(unknown.code, 404, "an unknown host gets the no-route answer, never another host's service");
+  },
+});
+
+Deno.test({
+  name: "haconfd run --tls --no-runtime-api renews a certificate by one reload",
+  ignore,
+  async fn() {
+    const certs = await tlsCerts();
+    const [a, a2] = await Promise.all([
+      certs.leaf("a", ["a.example.test"]),
+      certs.leaf("a2", ["a.example.test"]),
+    ]);
+    await using echo = echoPod();
+    await using kube = await oneTerminatedHost(echo, a);
+    await using daemon = await startDaemonProcess({
+      apiServer: kube.url,
+      args: ["--tls", "--no-runtime-api"],
+    });
+    const https = daemon.ports.https;
+    assert.equal((await presented(https, "a.example.test"))?.serial, a.serial);
+    const reloads = await reloadsTotal(daemon);
+    kube.upsert("secrets", tlsSecret("tls-a", a2.cert, a2.key));
+    await waitFor(async () => (await presented(https, "a.example.test"))?.serial === a2.serial || undefined, {
+      what: "the renewed certificate to be served",
+      timeoutMs: 20_000,
+    });
+    assert.equal(await reloadsTotal(daemon), reloads + 1, "one reload");
+    const line = daemon.logsWith("certificates changed: reloading")[0];
+    assert.equal(line?.reason, "the Runtime API is off");
+  },
+});
