@@ -14,6 +14,7 @@ import httpRoute from "./_http-route.eta" with { type: "text" };
 import httpsBackend from "./_https-backend.eta" with { type: "text" };
 import httpsRoute from "./_https-route.eta" with { type: "text" };
 import servers from "./_servers.eta" with { type: "text" };
+import settings from "./_settings.eta" with { type: "text" };
 import tcpListen from "./_tcp-listen.eta" with { type: "text" };
 
 /** File name → source of every default template. */
@@ -27,5 +28,6 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   "_https-backend.eta": httpsBackend,
   "_https-route.eta": httpsRoute,
   "_servers.eta": servers,
+  "_settings.eta": settings,
   "_tcp-listen.eta": tcpListen,
 };

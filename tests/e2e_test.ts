@@ -302,7 +302,7 @@ Deno.test({
       const installed = await Deno.readTextFile(conf);
       assert.match(
         installed,
-        /use_backend be_grafana_example_test_\w+ if \{ req\.hdr\(host\),host_only -i grafana\.example\.test \}/,
+        /str\(be_grafana_example_test_\w+\) if \{ req\.hdr\(host\),host_only -i grafana\.example\.test \}/,
       );
       assert.match(installed, new RegExp(`server 127\\.0\\.0\\.2 127\\.0\\.0\\.2:${web.port} check`));
       const check = await runCommand("haproxy", ["-c", "-f", conf]);

@@ -35,7 +35,7 @@ Deno.test({
     const backend = (domain: string) =>
       new RegExp(`if \\{ req\\.hdr\\(host\\),host_only -i ${domain.replaceAll(".", "\\.")} \\}`);
     assert.match(text, backend("grafana.example.test"));
-    const grafanaId = /use_backend (be_grafana_example_test_\w+) if/.exec(text)?.[1];
+    const grafanaId = /str\((be_grafana_example_test_\w+)\) if/.exec(text)?.[1];
     assert.ok(grafanaId);
     const grafana = text.slice(text.indexOf(`backend ${grafanaId}\n`)).split("\n\n")[0]!;
     assert.match(grafana, /server grafana-7b9f6d8c5-2lq8m 10\.244\.0\.77:3000 check/);
@@ -348,6 +348,7 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       haproxyReloadCmd: { bad: `${missing}-reload`, drop: ["dry-run"] },
       haproxyMasterSocket: { bad: "127.0.0.1:99999" },
       haproxyRun: { bad: "maybe" },
+      acceptProxy: { bad: "maybe" },
       haproxyUser: { bad: "Root!" },
       haproxyBin: { bad: `${missing}-haproxy`, drop: ["haproxy-chk-cmd"] },
       checkTimeout: { bad: "600h" },

@@ -64,6 +64,10 @@ export interface BackendChange {
   removedKeywords: Record<string, string>;
   /** Servers whose address or port changed (keywords unchanged). */
   updates: ServerLine[];
+  /** Servers whose only change is their `weight` (a draining pod goes to weight 0, HAProxy's drain). */
+  weights: { name: string; weight: number }[];
+  /** Whether the backend's cookies are `dynamic` (added servers get theirs from the Runtime API). */
+  dynamicCookies: boolean;
   /** Every server of the backend in the new file, for the read-back. */
   expected: ServerLine[];
 }
@@ -221,6 +225,25 @@ function serversOf(section: Section): Map<string, ServerLine> | string {
     servers.set(parsed.name, parsed);
   }
   return servers;
+}
+
+/** A server's `weight` as its keywords set it (HAProxy's default is 1). */
+export function weightOf(keywords: readonly string[]): number {
+  const at = keywords.lastIndexOf("weight");
+  return at < 0 ? 1 : Number(keywords[at + 1]);
+}
+
+/** Without their `weight N` pairs. */
+function withoutWeight(keywords: readonly string[]): string {
+  return keywords.filter((k, i) => k !== "weight" && keywords[i - 1] !== "weight").join(" ");
+}
+
+/** The new weight when only the weight of a server changed (address and port alike), else undefined. */
+function weightChange(was: ServerLine, now: ServerLine): number | undefined {
+  if (was.address !== now.address || was.port !== now.port) return undefined;
+  if (withoutWeight(was.keywords) !== withoutWeight(now.keywords)) return undefined;
+  const weight = weightOf(now.keywords);
+  return Number.isInteger(weight) && weight >= 0 && weight <= 256 ? weight : undefined;
 }
 
 function sameKeywords(a: ServerLine, b: ServerLine): boolean {
@@ -566,6 +589,8 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     removes: [],
     removedKeywords: {},
     updates: [],
+    weights: [],
+    dynamicCookies: b.lines.some((l) => words(l)[0] === "cookie" && words(l).includes("dynamic")),
     expected: [...now.values()],
   };
   for (const [name, server] of now) {
@@ -573,7 +598,9 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     if (was === undefined) {
       change.adds.push({ ...server, effectiveKeywords: [...inherited, ...server.keywords] });
     } else if (!sameKeywords(was, server)) {
-      return `server ${name} changed beyond its address`;
+      const weight = weightChange(was, server);
+      if (weight === undefined) return `server ${name} changed beyond its address`;
+      change.weights.push({ name, weight });
     } else if (was.address !== server.address || was.port !== server.port) {
       change.updates.push(server);
     }
@@ -583,6 +610,7 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     change.removes.push(name);
     change.removedKeywords[name] = [...inherited, ...server.keywords].join(" ");
   }
-  const empty = change.adds.length + change.removes.length + change.updates.length === 0;
+  const empty =
+    change.adds.length + change.removes.length + change.updates.length + change.weights.length === 0;
   return empty ? undefined : change;
 }

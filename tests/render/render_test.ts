@@ -48,7 +48,8 @@ Deno.test("templates/mod.ts embeds every file of templates/", async () => {
 
 Deno.test("renderer: default templates route each proto to its backend", () => {
   const { text } = generate(sets, compileTemplates(defaultTemplates()), listen);
-  const routePattern = () => /use_backend be_(\S+) if \{ req\.hdr\(host\),host_only -i (\S+) \}/g;
+  const routePattern = () =>
+    /set-var\(txn\.haconfd_route\) str\(be_(\S+)\) if \{ req\.hdr\(host\),host_only -i (\S+) \}/g;
   const routes = [...text.matchAll(routePattern())].map((m) => [m[2], m[1]]);
   assert.deepEqual(routes.map((r) => r[0]), ["[2001:db8::5]", "grafana.example.test", "v6.example.test"]);
   const grafana = routes[1]![1]!;
