@@ -90,6 +90,13 @@ if (Deno.args[0] === "runtime") {
   Deno.exit(0);
 }
 
+if (Deno.args[0] === "routing") {
+  // `tools/deno task bench routing [seconds]`: bench/routing.ts alone (maps vs one rule per host).
+  const { routingBenchmark } = await import("./routing.ts");
+  await routingBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
+}
+
 if (Deno.args[0] === "scale") {
   const { scaleBenchmark } = await import("./scale.ts");
   await scaleBenchmark(Deno.args.slice(1));
@@ -150,8 +157,10 @@ if (haproxy) {
       .endpoints;
     const dir = await Deno.makeTempDir();
     try {
+      const generated = generate(sets, compileTemplates(defaultTemplates(), { mapDir: dir }), listen);
       const path = `${dir}/haproxy.cfg`;
-      await Deno.writeTextFile(path, generate(sets, renderer, listen).text);
+      await Deno.writeTextFile(path, generated.text);
+      for (const map of generated.maps ?? []) await Deno.writeTextFile(map.path, map.text);
       const start = performance.now();
       const out = await new Deno.Command("haproxy", { args: ["-c", "-q", "-f", path] }).output();
       row(

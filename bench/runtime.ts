@@ -87,14 +87,16 @@ async function switchRounds(
 async function floor(objects: JsonObject[], port: number, limits: string | undefined): Promise<number[]> {
   const listen = freePort();
   const sets = parseObjectList({ kind: "EndpointsList", items: objects }).endpoints;
-  const text = generate(sets, compileTemplates(defaultTemplates()), {
+  const mapDir = await Deno.makeTempDir({ prefix: "haconfd-bench-maps-" });
+  const { text, maps = [] } = generate(sets, compileTemplates(defaultTemplates(), { mapDir }), {
     http: `127.0.0.1:${listen}`,
     https: `127.0.0.1:${freePort()}`,
     tcp: "127.0.0.1",
-  }).text;
+  });
   const backend = /^# app\.example\.test .*\nbackend (\S+)$/m.exec(text)?.[1];
   if (backend === undefined) throw new Error("no backend for app.example.test");
   const haproxy = await startHaproxy(text, {
+    files: maps,
     waitFor: [listen],
     timeoutMs: 60_000,
     extraArgs: limits === undefined ? [] : ["-f", limits],
@@ -111,6 +113,7 @@ async function floor(objects: JsonObject[], port: number, limits: string | undef
     return latencies;
   } finally {
     await haproxy.stop();
+    await Deno.remove(mapDir, { recursive: true });
   }
 }
 

@@ -10,12 +10,15 @@ import http from "./10-http.eta" with { type: "text" };
 import https from "./20-https.eta" with { type: "text" };
 import tcp from "./30-tcp.eta" with { type: "text" };
 import httpBackend from "./_http-backend.eta" with { type: "text" };
-import httpRoute from "./_http-route.eta" with { type: "text" };
+import httpMap from "./_http-map.eta" with { type: "text" };
+import httpPathRoute from "./_http-path-route.eta" with { type: "text" };
 import httpsBackend from "./_https-backend.eta" with { type: "text" };
-import httpsRoute from "./_https-route.eta" with { type: "text" };
+import httpsMap from "./_https-map.eta" with { type: "text" };
 import servers from "./_servers.eta" with { type: "text" };
 import settings from "./_settings.eta" with { type: "text" };
 import tcpListen from "./_tcp-listen.eta" with { type: "text" };
+import hostsMap from "./haconfd-hosts.map.eta" with { type: "text" };
+import sniMap from "./haconfd-sni.map.eta" with { type: "text" };
 
 /** File name → source of every default template. */
 export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
@@ -24,10 +27,13 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   "20-https.eta": https,
   "30-tcp.eta": tcp,
   "_http-backend.eta": httpBackend,
-  "_http-route.eta": httpRoute,
+  "_http-map.eta": httpMap,
+  "_http-path-route.eta": httpPathRoute,
   "_https-backend.eta": httpsBackend,
-  "_https-route.eta": httpsRoute,
+  "_https-map.eta": httpsMap,
   "_servers.eta": servers,
   "_settings.eta": settings,
   "_tcp-listen.eta": tcpListen,
+  "haconfd-hosts.map.eta": hostsMap,
+  "haconfd-sni.map.eta": sniMap,
 };

@@ -300,14 +300,22 @@ Deno.test({
       assert.equal(done?.outcome, "applied");
       assert.equal(await Deno.readTextFile(marker), "once\n", "the reload command ran exactly once");
       const installed = await Deno.readTextFile(conf);
-      assert.match(
-        installed,
-        /str\(be_grafana_example_test_\w+\) if \{ req\.hdr\(host\),host_only -i grafana\.example\.test \}/,
+      const hostsMap = join(dir, "haconfd-hosts.map");
+      assert.ok(installed.includes(`map_str(${hostsMap},no_route)`), "the config names the map beside it");
+      const id = /^grafana\.example\.test (grafana_example_test_\w+)$/m.exec(
+        await Deno.readTextFile(hostsMap),
       );
+      assert.ok(id !== null, "the hosts map routes the domain");
+      assert.match(installed, new RegExp(`^backend be_${id[1]}$`, "m"));
       assert.match(installed, new RegExp(`server 127\\.0\\.0\\.2 127\\.0\\.0\\.2:${web.port} check`));
       const check = await runCommand("haproxy", ["-c", "-f", conf]);
       assert.equal(check.code, 0, check.stderr);
-      assert.deepEqual((await listDir(dir)).sort(), ["haproxy.cfg", "reloaded"]);
+      assert.deepEqual((await listDir(dir)).sort(), [
+        "haconfd-hosts.map",
+        "haconfd-sni.map",
+        "haproxy.cfg",
+        "reloaded",
+      ]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -345,7 +353,11 @@ Deno.test({
       );
       assert.equal(await Deno.readTextFile(conf), before);
       assert.deepEqual((await Deno.stat(conf)).mtime, mtime);
-      assert.deepEqual(await listDir(dir), ["haproxy.cfg"], "no reload, no staged or rejected file");
+      assert.deepEqual(
+        (await listDir(dir)).sort(),
+        ["haconfd-hosts.map", "haconfd-sni.map", "haproxy.cfg"],
+        "no reload, no staged or rejected file",
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

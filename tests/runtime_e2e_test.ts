@@ -3,32 +3,21 @@
  * equivalence, health checks on dynamic servers, and the fallbacks to a reload.
  */
 import assert from "node:assert/strict";
-import { type Applier, type ApplyResult, createApplier } from "../lib/apply/apply.ts";
 import { applyPathOf } from "../lib/daemon/apply_path.ts";
 import { generate } from "../lib/render/generate.ts";
-import { checkConfig } from "../lib/haproxy/check.ts";
-import { masterCommand, parseShowProc } from "../lib/haproxy/master_cli.ts";
-import { createMasterSocketReloader } from "../lib/haproxy/reload.ts";
-import {
-  createRuntimeClient,
-  createRuntimePath,
-  parseServersState,
-  type RuntimeClient,
-  type RuntimePath,
-} from "../lib/haproxy/runtime.ts";
+import { masterCommand } from "../lib/haproxy/master_cli.ts";
+import { createRuntimeClient, parseServersState } from "../lib/haproxy/runtime.ts";
 import type { EndpointSet } from "../lib/model/endpoints.ts";
-import { compileTemplates, defaultTemplates } from "../lib/render/render.ts";
+import { compileTemplates, defaultTemplates, type TemplateFile } from "../lib/render/render.ts";
+import { parseShowMap } from "../lib/haproxy/runtime_maps.ts";
+import { parseMap } from "../lib/apply/map_diff.ts";
+import { join } from "node:path";
+import { httpGet } from "../lib/demo/backends.ts";
 import { startHttpBackends } from "./support/daemon.ts";
 import { seenBackends } from "./support/daemon.ts";
-import {
-  freePort,
-  haproxyAvailable,
-  type HaproxyInstance,
-  startHaproxy,
-  waitFor,
-} from "./support/haproxy.ts";
+import { expectRuntime, type Rig, rig } from "./support/runtime_rig.ts";
+import { haproxyAvailable, startHaproxy, waitFor } from "./support/haproxy.ts";
 
-const renderer = compileTemplates(defaultTemplates());
 const HOST = "web.test";
 
 /** An Endpoints set for `web.test` whose addresses carry pod names (server names). */
@@ -47,73 +36,6 @@ function web(port: number, pods: Record<string, string>, notReady: string[] = []
       })),
     }],
   };
-}
-
-interface Rig extends AsyncDisposable {
-  haproxy: HaproxyInstance;
-  applier: Applier;
-  runtime: RuntimePath;
-  listen: number;
-  listenSpec: { http: string; https: string; tcp: string };
-  render(sets: EndpointSet[]): string;
-  proc(): Promise<{ reloads: number; worker: number | undefined }>;
-  cli(command: string): Promise<string>;
-}
-
-async function rig(
-  sets: EndpointSet[],
-  options: { client?: (real: RuntimeClient) => RuntimeClient; statsSocket?: string } = {},
-): Promise<Rig> {
-  const listen = freePort();
-  const listenSpec = { http: `127.0.0.1:${listen}`, https: `127.0.0.1:${freePort()}`, tcp: "127.0.0.1" };
-  const { statsSocket } = options;
-  // With statsSocket, the global section gets an admin stats socket and commands go there directly.
-  const render = (s: EndpointSet[]) => {
-    const text = generate(s, renderer, listenSpec).text;
-    return statsSocket === undefined
-      ? text
-      : text.replace("\nglobal\n", `\nglobal\n    stats socket ${statsSocket} mode 600 level admin\n`);
-  };
-  const haproxy = await startHaproxy(render(sets), { waitFor: [listen] });
-  const address = { transport: "unix", path: haproxy.masterSocket } as const;
-  const real = statsSocket === undefined
-    ? createRuntimeClient({ address, viaMaster: true })
-    : createRuntimeClient({ address: { transport: "unix", path: statsSocket }, viaMaster: false });
-  const runtime = createRuntimePath({
-    client: options.client?.(real) ?? real,
-    drainTimeoutMs: 60_000,
-    drainPollMs: 50,
-  });
-  const applier = await createApplier({
-    target: haproxy.configPath,
-    check: (path, signal) => checkConfig(path, { signal }),
-    reloader: createMasterSocketReloader({ address }),
-    runtime,
-  });
-  // The start-up reload every applier owes its installed file.
-  assert.equal((await applier.apply(render(sets))).status, "applied");
-  const cli = (command: string) => masterCommand(address, command);
-  return {
-    haproxy,
-    applier,
-    runtime,
-    listen,
-    listenSpec,
-    render,
-    cli,
-    async proc() {
-      const table = parseShowProc(await cli("show proc"));
-      return { reloads: table.master.reloads, worker: table.workers[0]?.pid };
-    },
-    async [Symbol.asyncDispose]() {
-      runtime.close();
-      await haproxy.stop();
-    },
-  };
-}
-
-function expectRuntime(result: ApplyResult, what: string): void {
-  assert.equal(result.status, "runtime", `${what}: ${JSON.stringify(result)}`);
 }
 
 /** One HTTP/1.1 keep-alive connection that sends requests one after the other. */
@@ -419,11 +341,14 @@ Deno.test({
         await using r = await rig([web(port, { a: "127.0.0.2" })]);
         const sets = [web(port, { a: "127.0.0.2", b: "127.0.0.3" })];
         const edited = (from: string, to: string) =>
-          compileTemplates(defaultTemplates().map((f) => ({ ...f, source: f.source.replaceAll(from, to) })));
+          compileTemplates(
+            defaultTemplates().map((f) => ({ ...f, source: f.source.replaceAll(from, to) })),
+            { mapDir: r.mapDir },
+          );
         const listenSpec = r.listenSpec;
         const keyword = generate(
           sets,
-          edited(":<%= s.port %> check", ":<%= s.port %> check weight 50"),
+          edited(":<%= s.port %><%=", ":<%= s.port %> maxconn 50<%="),
           listenSpec,
         );
         const k = await r.applier.apply(keyword.text);
@@ -431,7 +356,10 @@ Deno.test({
         assert.match(applyPathOf(k).reloadReason ?? "", /server a changed beyond its address/);
         const option = generate(
           sets,
-          edited("    balance roundrobin", "    balance roundrobin\n    option redispatch"),
+          edited(
+            '    balance <%= it.d.settings.balance ?? "roundrobin" %>',
+            '    balance <%= it.d.settings.balance ?? "roundrobin" %>\n    option redispatch',
+          ),
           listenSpec,
         );
         const o = await r.applier.apply(option.text);
@@ -467,6 +395,138 @@ Deno.test({
     } finally {
       await Promise.all(backends.map((b) => b.close()));
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * User templates that pool the http domains of a namespace in one backend (`be_ns_<namespace>`) and route
+ * hosts to the pools through the hosts map: a host added, moved or removed changes map entries and server
+ * lines of backends that exist (the default templates give each domain its own backend, so there a new host
+ * is a new backend and reloads).
+ */
+function poolTemplates(): TemplateFile[] {
+  const pools = `<% const pools = {}; for (const [domain, d] of Object.entries(it.domains)) {
+  if (d.proto === "http") (pools[d.namespace] ??= []).push(d);
+} -%>
+<% for (const [ns, ds] of Object.entries(pools).sort(([a], [b]) => a < b ? -1 : 1)) { -%>
+
+backend be_ns_<%= ns %>
+    mode http
+    balance roundrobin
+<% for (const d of ds) for (const s of d.servers.filter((s) => s.ready)) { -%>
+    server <%= d.id %>_<%= s.name %> <%= s.ip %>:<%= s.port %> check
+<% } -%>
+<% } -%>
+`;
+  const replaced: Record<string, string> = {
+    "_http-backend.eta": "",
+    "_http-map.eta":
+      '<% if (it.d.proto === "http") { -%>\n<%= it.domain %> ns_<%= it.d.namespace %>\n<% } -%>\n',
+  };
+  return [
+    ...defaultTemplates().map((f) => ({ ...f, source: replaced[f.name] ?? f.source })),
+    { name: "15-pools.eta", origin: "test:15-pools.eta", source: pools },
+  ];
+}
+
+/** An http domain of namespace `ns` served by `pods` (name → address). */
+function hostIn(domain: string, ns: string, port: number, pods: Record<string, string>): EndpointSet {
+  return {
+    ...web(port, pods),
+    namespace: ns,
+    name: domain.split(".")[0]!,
+    annotations: { domain, proto: "http" },
+  };
+}
+
+/** Requests `host` one after the other until stopped; the statuses it got. */
+function steadyTraffic(port: number, host: string) {
+  const statuses: number[] = [];
+  let stopped = false;
+  const running = (async () => {
+    while (!stopped) statuses.push(await httpGet(port, host).then((a) => a.status, () => -1));
+  })();
+  return {
+    async stop(): Promise<number[]> {
+      stopped = true;
+      await running;
+      return statuses;
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "Applier.apply() hosts added, moved and removed between existing backends: map entries through the Runtime API, no reload, map file == show map, traffic flows",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["s", "m", "o", "n"]);
+    const ip = (i: number) => `127.0.0.${i + 2}`;
+    const stable = hostIn("stable.test", "a", port, { s: ip(0) });
+    const other = hostIn("other.test", "b", port, { o: ip(2) });
+    const mover = (ns: string) => hostIn("mover.test", ns, port, { m: ip(1) });
+    const added = hostIn("new.test", "a", port, { n: ip(3) });
+    try {
+      await using r = await rig([stable, other, mover("a")], { templates: poolTemplates() });
+      const before = await r.proc();
+      const traffic = steadyTraffic(r.listen, "stable.test");
+      const steps: [string, EndpointSet[], string, string[]][] = [
+        // A pool serves its hosts from all its servers.
+        ["host added", [stable, other, mover("a"), added], "new.test", ["m", "n", "s"]],
+        ["host moved to another backend", [stable, other, mover("b"), added], "mover.test", ["m", "o"]],
+        ["host removed", [stable, other, mover("b")], "new.test", ["status 404"]],
+      ];
+      for (const [what, sets, host, expected] of steps) {
+        const result = await r.applier.apply(r.render(sets));
+        expectRuntime(result, what);
+        assert.match(result.status === "runtime" ? result.detail : "", /map entries/, what);
+        assert.deepEqual(await seenBackends(r.listen, host, 12), expected, what);
+        const file = join(r.mapDir, "haconfd-hosts.map");
+        const onDisk = parseMap(await Deno.readTextFile(file));
+        assert.ok(typeof onDisk !== "string", onDisk as string);
+        const shown = parseShowMap(await r.cli(`@1 show map ${file}`));
+        assert.deepEqual(new Map(shown), onDisk, `${what}: the map file equals show map`);
+      }
+      assert.equal(
+        new Map(parseShowMap(await r.cli(`@1 show map ${join(r.mapDir, "haconfd-hosts.map")}`)))
+          .get("mover.test"),
+        "ns_b",
+      );
+      const statuses = await traffic.stop();
+      assert.ok(statuses.length > 0 && statuses.every((s) => s === 200), `stable.test answered ${statuses}`);
+      assert.deepEqual(await r.proc(), before, "no reload: same reload counter and worker pid");
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
+Deno.test({
+  name: "Applier.apply() a map entry HAProxy refuses falls back to one reload of the new files",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["s", "m"]);
+    const stable = hostIn("stable.test", "a", port, { s: "127.0.0.2" });
+    const mover = (ns: string) => hostIn("mover.test", ns, port, { m: "127.0.0.3" });
+    try {
+      await using r = await rig([stable, mover("a"), hostIn("other.test", "b", port, { s: "127.0.0.2" })], {
+        templates: poolTemplates(),
+      });
+      const before = await r.proc();
+      // The running HAProxy drifts from the file (an entry deleted by hand): `set map` answers "entry not found".
+      const file = join(r.mapDir, "haconfd-hosts.map");
+      assert.equal(await r.cli(`@1 del map ${file} mover.test`), "\n");
+      const result = await r.applier.apply(
+        r.render([stable, mover("b"), hostIn("other.test", "b", port, { s: "127.0.0.2" })]),
+      );
+      assert.equal(result.status, "applied", JSON.stringify(result));
+      assert.match(applyPathOf(result).reloadReason ?? "", /set map .*mover\.test ns_b.*entry not found/);
+      assert.equal((await r.proc()).reloads, before.reloads + 1, "exactly one reload");
+      assert.deepEqual(await seenBackends(r.listen, "mover.test", 6), ["m", "s"]);
+      assert.equal(new Map(parseShowMap(await r.cli(`@1 show map ${file}`))).get("mover.test"), "ns_b");
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
     }
   },
 });

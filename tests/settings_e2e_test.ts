@@ -3,26 +3,13 @@
  * client sees, and the runtime path on a service using every setting (no reload, file and HAProxy agree).
  */
 import assert from "node:assert/strict";
-import { type Applier, createApplier } from "../lib/apply/apply.ts";
-import { checkConfig } from "../lib/haproxy/check.ts";
-import { masterCommand, parseShowProc } from "../lib/haproxy/master_cli.ts";
-import { createMasterSocketReloader } from "../lib/haproxy/reload.ts";
-import { createRuntimeClient, createRuntimePath, parseServersState } from "../lib/haproxy/runtime.ts";
-import { parseServerLine } from "../lib/haproxy/config_diff.ts";
+import { parseServersState } from "../lib/haproxy/runtime.ts";
+import { parseServerLine } from "../lib/apply/config_diff.ts";
 import type { EndpointSet } from "../lib/model/endpoints.ts";
-import { generate } from "../lib/render/generate.ts";
-import { compileTemplates, defaultTemplates, type Listen } from "../lib/render/render.ts";
 import { httpGet, tcpRoundTrip } from "../lib/demo/backends.ts";
 import { seenBackends, startHttpBackends } from "./support/daemon.ts";
-import {
-  freePort,
-  haproxyAvailable,
-  type HaproxyInstance,
-  startHaproxy,
-  waitFor,
-} from "./support/haproxy.ts";
-
-const renderer = compileTemplates(defaultTemplates());
+import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import { expectRuntime, rig } from "./support/runtime_rig.ts";
 
 /** An Endpoints-like set: pods by name → IP (ready unless listed in `draining`), one port. */
 function service(
@@ -43,53 +30,6 @@ function service(
         draining.includes(target) ? { ip, ready: false, target, draining: true } : { ip, ready: true, target }
       ),
     }],
-  };
-}
-
-interface Rig extends AsyncDisposable {
-  haproxy: HaproxyInstance;
-  applier: Applier;
-  listen: Listen & { port: number };
-  render(sets: EndpointSet[]): string;
-  reloads(): Promise<number>;
-  cli(command: string): Promise<string>;
-}
-
-/** HAProxy started with `sets` rendered by the default templates, an applier with the runtime path. */
-async function rig(sets: EndpointSet[], acceptProxy = false): Promise<Rig> {
-  const port = freePort();
-  const listen = { http: `127.0.0.1:${port}`, https: `127.0.0.1:${freePort()}`, tcp: "127.0.0.1", port };
-  const render = (s: EndpointSet[]) => {
-    const generated = generate(s, renderer, acceptProxy ? { ...listen, acceptProxy } : listen);
-    return generated.text;
-  };
-  const haproxy = await startHaproxy(render(sets), { waitFor: [port] });
-  const address = { transport: "unix", path: haproxy.masterSocket } as const;
-  const runtime = createRuntimePath({
-    client: createRuntimeClient({ address, viaMaster: true }),
-    drainPollMs: 50,
-  });
-  const applier = await createApplier({
-    target: haproxy.configPath,
-    check: (path, signal) => checkConfig(path, { signal }),
-    reloader: createMasterSocketReloader({ address }),
-    runtime,
-  });
-  assert.equal((await applier.apply(render(sets))).status, "applied");
-  const cli = (command: string) => masterCommand(address, command);
-  return {
-    haproxy,
-    applier,
-    listen,
-    render,
-    cli,
-    async reloads() {
-      return parseShowProc(await cli("show proc")).master.reloads;
-    },
-    async [Symbol.asyncDispose]() {
-      runtime.close();
-      await haproxy.stop();
-    },
   };
 }
 
@@ -166,7 +106,7 @@ Deno.test({
         }),
       ];
       await using r = await rig(sets);
-      const get = (host: string, path = "/") => httpGet(r.listen.port, host, path);
+      const get = (host: string, path = "/") => httpGet(r.listen, host, path);
       assert.equal((await get("short.test")).status, 504, "a pod slower than timeout-server");
       assert.equal((await get("long.test")).status, 200, "the same pod behind a longer timeout-server");
       await waitFor(async () => (await get("checked.test")).status === 200, { what: "checked.test up" });
@@ -286,28 +226,28 @@ Deno.test({
     const ann = { domain: "shop.test", proto: "http", "haconfd.io/sticky": "true" };
     try {
       await using r = await rig([service("shop", ann, port, { a: "127.0.0.2", b: "127.0.0.3" })]);
-      const reloads = await r.reloads();
-      const first = await getWithCookie(r.listen.port, "shop.test", undefined);
+      const reloads = (await r.proc()).reloads;
+      const first = await getWithCookie(r.listen, "shop.test", undefined);
       assert.ok(first.setCookie?.startsWith("HACONFD_SERVER="), `cookie set: ${first.setCookie}`);
       const seen = async () =>
         new Set(
           await Promise.all(
             Array.from({ length: 10 }, async () =>
-              (await getWithCookie(r.listen.port, "shop.test", first.setCookie)).backend),
+              (await getWithCookie(r.listen, "shop.test", first.setCookie)).backend),
           ),
         );
       assert.deepEqual([...await seen()], [first.backend], "ten requests with the cookie: one pod");
       const three = service("shop", ann, port, { a: "127.0.0.2", b: "127.0.0.3", c: "127.0.0.4" });
-      assert.equal((await r.applier.apply(r.render([three]))).status, "runtime");
+      expectRuntime(await r.applier.apply(r.render([three])), "add c");
       assert.deepEqual([...await seen()], [first.backend], "still one pod after c was added");
       // The added pod gets a cookie of its own, and a client holding it stays there.
       const cCookie = await waitFor(async () => {
-        const answer = await getWithCookie(r.listen.port, "shop.test", undefined);
+        const answer = await getWithCookie(r.listen, "shop.test", undefined);
         return answer.backend === "c" ? answer.setCookie : undefined;
       }, { what: "a request to reach c" });
-      const onC = await getWithCookie(r.listen.port, "shop.test", cCookie);
+      const onC = await getWithCookie(r.listen, "shop.test", cCookie);
       assert.equal(onC.backend, "c");
-      assert.equal(await r.reloads(), reloads, "no reload");
+      assert.equal((await r.proc()).reloads, reloads, "no reload");
     } finally {
       await Promise.all(backends.map((b) => b.close()));
     }
@@ -322,10 +262,10 @@ Deno.test({
     try {
       await using r = await rig([
         service("web", { domain: "web.test", proto: "http" }, port, { a: "127.0.0.2" }),
-      ], true);
+      ], { acceptProxy: true });
       const answer = await tcpRoundTrip(
-        r.listen.port,
-        `PROXY TCP4 127.0.0.9 127.0.0.1 40000 ${r.listen.port}\r\nGET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n`,
+        r.listen,
+        `PROXY TCP4 127.0.0.9 127.0.0.1 40000 ${r.listen}\r\nGET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n`,
       );
       assert.match(answer, /^HTTP\/1\.1 200/);
       assert.match(answer, /x-backend: a/i);
@@ -348,13 +288,13 @@ Deno.test({
       await using r = await rig([
         service("web", { domain: "web.test", proto: "http" }, port, { slow: "127.0.0.9" }),
       ]);
-      const reloads = await r.reloads();
-      const inFlight = httpGet(r.listen.port, "web.test", "/", { timeoutMs: 30_000 });
+      const reloads = (await r.proc()).reloads;
+      const inFlight = httpGet(r.listen, "web.test", "/", { timeoutMs: 30_000 });
       await slow.first;
       const draining = service("web", { domain: "web.test", proto: "http" }, port, pods, ["slow"]);
-      assert.equal((await r.applier.apply(r.render([draining]))).status, "runtime");
+      expectRuntime(await r.applier.apply(r.render([draining])), "slow drains");
       assert.deepEqual(
-        await seenBackends(r.listen.port, "web.test", 6),
+        await seenBackends(r.listen, "web.test", 6),
         ["a"],
         "no new request to the draining pod",
       );
@@ -362,7 +302,7 @@ Deno.test({
       const answer = await inFlight;
       assert.equal(answer.status, 200);
       assert.equal(answer.headers["x-backend"], "127.0.0.9", "the in-flight request finished on its pod");
-      assert.equal(await r.reloads(), reloads, "draining is a runtime change");
+      assert.equal((await r.proc()).reloads, reloads, "draining is a runtime change");
     } finally {
       release();
       await Promise.all([...backends.map((b) => b.close()), slow.close()]);
@@ -396,7 +336,7 @@ Deno.test({
     const ip = (i: number) => `127.0.0.${i + 2}`;
     try {
       await using r = await rig([service("all", EVERYTHING, port, { a: ip(0) })]);
-      const reloads = await r.reloads();
+      const reloads = (await r.proc()).reloads;
       const steps: [string, Record<string, string>, string[]][] = [
         ["add b", { a: ip(0), b: ip(1) }, []],
         ["add c and d", { a: ip(0), b: ip(1), c: ip(2), d: ip(3) }, []],
@@ -406,8 +346,7 @@ Deno.test({
       ];
       for (const [what, pods, draining] of steps) {
         const text = r.render([service("all", EVERYTHING, port, pods, draining)]);
-        const result = await r.applier.apply(text);
-        assert.equal(result.status, "runtime", `${what}: ${JSON.stringify(result)}`);
+        expectRuntime(await r.applier.apply(text), what);
         const file = text.split("\n").filter((l) => l.trim().startsWith("server ")).map(parseServerLine);
         const live = [...parseServersState(await r.cli("@1 show servers state")).values()].flat()
           .filter((s) => (s.admin & 0x01) === 0);
@@ -421,7 +360,7 @@ Deno.test({
           what,
         );
       }
-      assert.equal(await r.reloads(), reloads, "no reload");
+      assert.equal((await r.proc()).reloads, reloads, "no reload");
     } finally {
       await Promise.all(backends.map((b) => b.close()));
     }

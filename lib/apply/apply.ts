@@ -8,11 +8,21 @@
 import { createTwoFilesPatch } from "diff";
 import { basename, join } from "node:path";
 import { delay } from "../delay.ts";
-import { atomicWrite, type StagedFile, stageFile } from "./atomic_write.ts";
+import { atomicWrite } from "./atomic_write.ts";
+import {
+  readSideFiles,
+  sameSideFiles,
+  type SideFile,
+  type StagedSet,
+  stageSet,
+  writeSideFiles,
+} from "./file_set.ts";
 import type { CheckResult } from "../haproxy/check.ts";
 import type { Reloader, ReloadResult } from "../haproxy/reload.ts";
 import type { RuntimePath } from "../haproxy/runtime.ts";
 import { sha256Hex } from "../hash.ts";
+import { runtimeDiff } from "./config_diff.ts";
+import { mapDiff } from "./map_diff.ts";
 import { readTextIfExists } from "../read.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 
@@ -199,6 +209,11 @@ export interface ApplyOptions {
    * one after the other, and compared part by part with the installed file's on the runtime path.
    */
   parts?: readonly Uint8Array[];
+  /**
+   * The files the config names that are installed with it (map files, lib/render/generate.ts): staged,
+   * checked and swapped together with it, and part of what makes a config "changed". @default {[]}
+   */
+  files?: readonly SideFile[];
 }
 
 /** Installs rendered configs one at a time. */
@@ -224,6 +239,14 @@ function renamed(check: CheckResult, from: string, to: string): CheckResult {
   };
 }
 
+/** `check` with the staged files' names put right (the config's as `config`, the side files' as theirs). */
+function renamedSet(check: CheckResult, staged: StagedSet, config: string): CheckResult {
+  return staged.renames.reduce(
+    (c, [from, to]) => renamed(c, from, to === staged.target ? config : to),
+    check,
+  );
+}
+
 /** A write error without the paths it names (temp file names differ on every try): its cause. */
 export function writeCause(message: string): string {
   return message.replace(/"[^"]*"|'[^']*'/g, "").replace(/\s+/g, " ").trim();
@@ -238,6 +261,8 @@ interface Pass {
   /** The same in the generator's parts, when the caller had them. */
   parts: readonly Uint8Array[] | undefined;
   hash: string;
+  /** The side files (maps) installed with the config. */
+  files: readonly SideFile[];
   signal: AbortSignal | undefined;
   durations: ApplyDurations;
 }
@@ -250,8 +275,15 @@ interface Installed {
   hash: string | undefined;
   /** The generator's parts of `text`, when the pass that installed it had them. */
   parts: readonly Uint8Array[] | undefined;
+  /** Its side files as installed; undefined until known (read from disk on the first apply). */
+  files: readonly SideFile[] | undefined;
   /** Whether `haproxy -c` accepted it, or everything in it but its server lines (see `#runtimeStep`). */
   proven: boolean;
+}
+
+/** What `pass` installed, checked (directly or as a runtime change of a checked text). */
+function installedBy(pass: Pass): Installed {
+  return { text: pass.text, hash: pass.hash, parts: pass.parts, files: pass.files, proven: true };
 }
 
 /** What a reload was for, carried into its result. */
@@ -290,6 +322,7 @@ class FileApplier implements Applier {
       text: installed,
       hash: installed === undefined ? undefined : sha256Hex(installed),
       parts: undefined,
+      files: undefined,
       proven: false,
     };
     // Whether HAProxy runs the installed file is unknown at start-up: reload it once.
@@ -318,6 +351,7 @@ class FileApplier implements Applier {
       text,
       parts: options.parts,
       hash: options.hash ?? sha256Hex(options.parts ?? text),
+      files: options.files ?? [],
       signal: options.signal,
       durations: { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 },
     };
@@ -329,7 +363,8 @@ class FileApplier implements Applier {
   /** Dry run, nothing to do, the runtime path, or install (if changed) and reload. */
   async #decide(pass: Pass, options: ApplyOptions): Promise<ApplyResult> {
     // The hashes say it without comparing two large texts (both are sha256 of the UTF-8 text).
-    const changed = this.#installed.text === undefined || pass.hash !== this.#installed.hash;
+    const changed = this.#installed.text === undefined || pass.hash !== this.#installed.hash ||
+      !sameSideFiles(await this.#installedFiles(pass), pass.files);
     if (options.dryRun ?? false) return await this.#dryRun(pass, changed);
     if (!changed && !this.#pending) return { status: "unchanged", ...this.#base(pass) };
     let reloadReason: string | undefined;
@@ -356,6 +391,17 @@ class FileApplier implements Applier {
     return await this.#reload(pass, { changed, detail, previous, warnings, reloadReason });
   }
 
+  /** The installed side files; on the first apply, those on disk at the paths `pass` names. */
+  async #installedFiles(pass: Pass): Promise<readonly SideFile[]> {
+    if (this.#installed.files !== undefined) return this.#installed.files;
+    const found = await readSideFiles(pass.files).catch(() => []);
+    // A missing or unreadable one differs from any text.
+    if (found.length === 0 || !found.every((f) => f !== undefined)) return [];
+    // What a failed reload puts back with the installed config.
+    this.#installed = { ...this.#installed, files: found as SideFile[] };
+    return this.#installed.files!;
+  }
+
   /** The fields every result starts with; `installedHash` as it is now. */
   #base(pass: Pass): ResultBase {
     return { hash: pass.hash, installedHash: this.#installed.hash, durations: pass.durations };
@@ -373,15 +419,22 @@ class FileApplier implements Applier {
           checked = { verdict: "not-run", ok: false, output: "", errors: [staged.error], durationMs: 0 };
         } else {
           await staged.file.discard();
-          checked = renamed(staged.check, staged.file.path, RENDERED_PLACEHOLDER);
+          checked = renamedSet(staged.check, staged.file, RENDERED_PLACEHOLDER);
         }
       } finally {
         await Deno.remove(scratch, { recursive: true });
       }
     }
     const { target } = this.#config;
+    const installedFiles = await this.#installedFiles(pass);
+    const patch = (path: string, from: string, to: string) =>
+      from === to ? "" : createTwoFilesPatch(path, path, from, to, "installed", "rendered");
     const diff = changed
-      ? createTwoFilesPatch(target, target, this.#installed.text ?? "", pass.text, "installed", "rendered")
+      ? patch(target, this.#installed.text ?? "", pass.text) +
+        pass.files.map((f) =>
+          patch(f.path, installedFiles.find((i) => i.path === f.path)?.text ?? "", f.text)
+        )
+          .join("")
       : "";
     return { status: "dry-run", ...this.#base(pass), changed, diff, check: checked };
   }
@@ -393,10 +446,10 @@ class FileApplier implements Applier {
     const { file } = staged;
     if (staged.check.verdict !== "valid") {
       await file.discard();
-      return await this.#checkFailed(pass, file.path, staged.check);
+      return await this.#checkFailed(pass, file, staged.check);
     }
     // The checked text is what gets installed: its messages may name the target.
-    const warnings = renamed(staged.check, file.path, this.#config.target).errors
+    const warnings = renamedSet(staged.check, file, this.#config.target).errors
       .filter((line) => line.startsWith("[WARNING]"));
     try {
       await file.commit();
@@ -406,7 +459,7 @@ class FileApplier implements Applier {
       await file.discard();
     }
     this.#lastWriteCause = undefined;
-    this.#installed = { text: pass.text, hash: pass.hash, parts: pass.parts, proven: true };
+    this.#installed = installedBy(pass);
     this.#pending = true;
     await this.#removeRejected();
     this.#config.log.info("config installed", { target: this.#config.target, hash: pass.hash });
@@ -418,11 +471,11 @@ class FileApplier implements Applier {
    * could not run), makes the messages name the file holding the text they describe (never the
    * installed one), and still runs a reload the installed file owes.
    */
-  async #checkFailed(pass: Pass, stagedPath: string, check: CheckResult): Promise<CheckFailedResult> {
+  async #checkFailed(pass: Pass, staged: StagedSet, check: CheckResult): Promise<CheckFailedResult> {
     const { log } = this.#config;
     const judged = check.verdict === "invalid";
     const kept = judged ? await this.#keepRejected(pass.text) : undefined;
-    const result = renamed(check, stagedPath, kept ?? RENDERED_PLACEHOLDER);
+    const result = renamedSet(check, staged, kept ?? RENDERED_PLACEHOLDER);
     if (judged) {
       log.error("config check failed, installed config kept", { errors: result.errors, rejected: kept });
     } else {
@@ -562,13 +615,22 @@ class FileApplier implements Applier {
     const parts = installedParts !== undefined && pass.parts !== undefined
       ? { installed: installedParts, next: pass.parts }
       : undefined;
-    const outcome = await path.apply(current, pass.text, pass.signal, prove, parts);
+    const servers = runtimeDiff(current, pass.text, parts);
+    const maps = servers.path === "reload" ? [] : mapDiff(await this.#installedFiles(pass), pass.files);
+    const verdict = typeof maps === "string" ? { path: "reload" as const, reason: maps } : servers;
+    if (verdict.path === "reload") {
+      log.warn("runtime path not taken, reloading", { reason: verdict.reason });
+      return { reason: verdict.reason };
+    }
+    const changes = verdict.path === "runtime" ? verdict.changes : [];
+    const outcome = await path.apply(changes, pass.signal, prove, typeof maps === "string" ? [] : maps);
     if (!outcome.ok) {
       if (outcome.touched) this.#pending = true;
       log.warn("runtime path not taken, reloading", { reason: outcome.reason });
       return { reason: outcome.reason };
     }
     try {
+      await writeSideFiles(pass.files);
       await atomicWrite(target, pass.parts ?? pass.text);
     } catch (error) {
       // HAProxy runs servers the file does not have: the reload owed now brings it back to the file.
@@ -577,7 +639,7 @@ class FileApplier implements Applier {
       log.error("cannot install config", { target, error: message });
       return { result: { status: "write-failed", ...this.#base(pass), error: message } };
     }
-    this.#installed = { text: pass.text, hash: pass.hash, parts: pass.parts, proven: true };
+    this.#installed = installedBy(pass);
     await this.#removeRejected();
     log.info("config installed, servers changed without a reload", {
       target,
@@ -600,17 +662,17 @@ class FileApplier implements Applier {
   async #stageAndCheck(
     pass: Pass,
     stageAs: string = this.#config.target,
-  ): Promise<{ file: StagedFile; check: CheckResult } | { error: string }> {
-    let file: StagedFile;
+  ): Promise<{ file: StagedSet; check: CheckResult } | { error: string }> {
+    let file: StagedSet;
     try {
-      file = await stageFile(stageAs, pass.parts ?? pass.text);
+      file = await stageSet(stageAs, pass.parts ?? pass.text, pass.text, pass.files);
     } catch (error) {
       return { error: errorText(error) };
     }
     const { now, check } = this.#config;
     const started = now();
     try {
-      const result = await check(file.path, pass.signal);
+      const result = await check(file.checkPath, pass.signal);
       pass.durations.checkMs = result.durationMs;
       return { file, check: result };
     } catch (error) {
@@ -646,7 +708,10 @@ class FileApplier implements Applier {
     const { log, target } = this.#config;
     try {
       if (before.text === undefined) await Deno.remove(target);
-      else await atomicWrite(target, before.text);
+      else {
+        await writeSideFiles(before.files ?? []);
+        await atomicWrite(target, before.text);
+      }
     } catch (error) {
       log.error("cannot put the last good config back after a failed reload", {
         target,

@@ -16,7 +16,8 @@ import {
   startDaemon,
 } from "./daemon.ts";
 import { readDump } from "../source/file.ts";
-import { generate } from "../render/generate.ts";
+import { generate, type MapFile } from "../render/generate.ts";
+import { stageSet } from "../apply/file_set.ts";
 import { checkConfig } from "../haproxy/check.ts";
 import { RENDERED_PLACEHOLDER } from "../apply/apply.ts";
 import type { EndpointSet } from "../model/endpoints.ts";
@@ -58,9 +59,17 @@ export async function readOnce(settings: Settings, log: Logger): Promise<Endpoin
 
 /** `haconfd render`: the config rendered from one read of the endpoint sets. */
 export async function renderOnce(settings: Settings, log: Logger): Promise<string> {
+  return (await renderFilesOnce(settings, log)).text;
+}
+
+/** The config and the map files it names, rendered from one read of the endpoint sets. */
+async function renderFilesOnce(
+  settings: Settings,
+  log: Logger,
+): Promise<{ text: string; maps: readonly MapFile[] }> {
   const renderer = await loadRenderer(settings);
   const sets = await readOnce(settings, log);
-  const { model, text } = generate(
+  const { model, text, maps } = generate(
     sets,
     renderer,
     listenOf(settings),
@@ -69,16 +78,16 @@ export async function renderOnce(settings: Settings, log: Logger): Promise<strin
   );
   for (const skipped of model.skipped) log.warn("object skipped", { ...skipped });
   log.info("rendered", { domains: Object.keys(model.domains).length, skipped: model.skipped.length });
-  return text;
+  return { text, maps: maps ?? [] };
 }
 
 /** `haconfd check`: renders once and checks the text with the check command; whether it is valid. */
 export async function checkOnce(settings: Settings, log: Logger, io: Console): Promise<boolean> {
-  const text = await renderOnce(settings, log);
+  const { text, maps } = await renderFilesOnce(settings, log);
   const dir = await Deno.makeTempDir({ prefix: "haconfd-check-" });
   try {
-    const path = `${dir}/haproxy.cfg`;
-    await Deno.writeTextFile(path, text);
+    const staged = await stageSet(`${dir}/haproxy.cfg`, text, text, maps);
+    const path = staged.checkPath;
     const result = await checkConfig(path, {
       command: checkCommand(settings),
       timeoutMs: settings.checkTimeout,

@@ -44,11 +44,14 @@ import type { ApplyRecord, DaemonState } from "./state.ts";
 import { createStatusApp, startStatusServer, type StatusServer } from "../status/app.ts";
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
-export async function loadRenderer(settings: Pick<Settings, "templateDir">): Promise<Renderer> {
+export async function loadRenderer(
+  settings: Pick<Settings, "templateDir" | "haproxyConf">,
+): Promise<Renderer> {
   const files = settings.templateDir === undefined
     ? defaultTemplates()
     : await loadTemplateDir(settings.templateDir);
-  return compileTemplates(files);
+  // Map files are installed beside the config, which names them by absolute path.
+  return compileTemplates(files, { mapDir: dirname(settings.haproxyConf) });
 }
 
 /** The bind addresses templates see, from the settings. */

@@ -494,6 +494,7 @@ class ReconcileLoop implements Loop {
       signal: this.#stopping.signal,
       hash,
       ...(generated.parts === undefined ? {} : { parts: generated.parts }),
+      files: generated.maps ?? [],
     });
   }
 

@@ -1,13 +1,14 @@
 /**
- * Server changes through HAProxy's Runtime API (2.6+): the command plan for a {@linkcode RuntimeDiff},
+ * Server changes through HAProxy's Runtime API (2.6+): the command plan for the changes lib/apply/ decided,
  * a client that sends commands in batches and parses every reply, the read-back against the new file,
  * and the draining of removed servers until `del server` succeeds.
  *
  * @module
  */
 import { errorText, type Logger, silentLogger } from "../log.ts";
-import type { BackendChange, ServerLine, TextParts } from "./config_diff.ts";
-import { runtimeDiff, weightOf } from "./config_diff.ts";
+import type { BackendChange, MapChange, ServerLine } from "./plan.ts";
+import { weightOf } from "./plan.ts";
+import { mapReadBackProblems, parseShowMap, planMapCommands } from "./runtime_maps.ts";
 import type { MasterAddress } from "../settings/values.ts";
 import { masterCommand } from "./master_cli.ts";
 
@@ -287,17 +288,15 @@ export interface RuntimePathOptions {
 /** The runtime path: applies server changes, drains removed servers, and reports them. */
 export interface RuntimePath {
   /**
-   * Applies the server changes between `installed` and `next`, or says why a reload is needed instead.
-   * `prove`, when given, runs once the text qualifies and before any command: a string it returns is the
-   * reason to reload instead (e.g. the config check did not pass). `parts`, when both texts have them,
-   * let the comparison read only what changed (lib/haproxy/config_diff.ts).
+   * Applies server changes that lib/apply/ decided can go through the Runtime API (none: nothing to
+   * send). `prove`, when given, runs before any command: a string it returns is the reason to reload
+   * instead (e.g. the config check did not pass).
    */
   apply(
-    installed: string,
-    next: string,
+    changes: readonly BackendChange[],
     signal?: AbortSignal,
     prove?: () => Promise<string | undefined>,
-    parts?: TextParts,
+    maps?: readonly MapChange[],
   ): Promise<RuntimeOutcome>;
   /** HAProxy reloaded: servers not in the file are gone, nothing drains any more. */
   reloaded(): void;
@@ -315,7 +314,8 @@ export interface RuntimePath {
  * @example
  * ```ts
  * const runtime = createRuntimePath({ client: createRuntimeClient({ address, viaMaster: true }) });
- * const outcome = await runtime.apply(installedText, renderedText);
+ * const verdict = runtimeDiff(installedText, renderedText); // lib/apply/config_diff.ts
+ * const outcome = verdict.path === "runtime" ? await runtime.apply(verdict.changes) : undefined;
  * if (!outcome.ok) await reloader.reload();
  * ```
  */
@@ -405,17 +405,19 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
   }
 
   async function applyNow(
-    installed: string,
-    next: string,
+    changes: readonly BackendChange[],
     signal?: AbortSignal,
     prove?: () => Promise<string | undefined>,
-    parts?: TextParts,
+    maps: readonly MapChange[] = [],
   ): Promise<RuntimeOutcome> {
-    const verdict = runtimeDiff(installed, next, parts);
-    if (verdict.path === "unchanged") return { ok: true, commands: 0, detail: "no server changed" };
-    if (verdict.path === "reload") return { ok: false, reason: verdict.reason, touched: false };
-    const plan = planCommands(verdict.changes, draining);
-    if (typeof plan === "string") return { ok: false, reason: plan, touched: false };
+    if (changes.length === 0 && maps.length === 0) {
+      return { ok: true, commands: 0, detail: "no server changed" };
+    }
+    const servers = planCommands(changes, draining);
+    if (typeof servers === "string") return { ok: false, reason: servers, touched: false };
+    // Routes move once their servers are ready, and before the servers they leave go to maintenance.
+    const maint = servers.filter((p) => p.command.endsWith(" state maint"));
+    const plan = [...servers.filter((p) => !maint.includes(p)), ...planMapCommands(maps), ...maint];
     const unproven = await prove?.();
     if (unproven !== undefined) return { ok: false, reason: unproven, touched: false };
     const failure = (reason: string): RuntimeOutcome => ({ ok: false, reason, touched: true });
@@ -433,14 +435,14 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
       );
     }
     const at = now();
-    for (const change of verdict.changes) {
+    for (const change of changes) {
       for (const name of change.removes) {
         const id = keyOf(change.backend, name);
         draining.set(id, { id, since: at, keywords: change.removedKeywords[name] ?? "" });
       }
       for (const server of change.adds) draining.delete(keyOf(change.backend, server.name));
     }
-    const backends = verdict.changes.map((c) => c.backend);
+    const backends = changes.map((c) => c.backend);
     let state: Map<string, ServerState[]>;
     try {
       const texts = await send(backends.map((b) => `show servers state ${b}`), signal);
@@ -450,18 +452,25 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
     } catch (error) {
       return failure(`runtime read-back failed: ${errorText(error)}`);
     }
-    const problems = readBackProblems(verdict.changes, state, new Set(draining.keys()));
+    const problems = readBackProblems(changes, state, new Set(draining.keys()));
+    try {
+      const shown = await send(maps.map((m) => `show map ${m.map}`), signal);
+      count(shown.length, 0);
+      maps.forEach((m, i) => problems.push(...mapReadBackProblems(m, parseShowMap(shown[i] ?? ""))));
+    } catch (error) {
+      return failure(`runtime read-back of the maps failed: ${errorText(error)}`);
+    }
     if (problems.length > 0) {
       return failure(`runtime read-back does not match the file: ${problems.join("; ")}`);
     }
-    const detail = summary(verdict.changes);
+    const detail = summary(changes, maps);
     log.info("servers changed through the Runtime API", { commands: plan.length, detail });
     return { ok: true, commands: plan.length, detail };
   }
 
   return {
-    async apply(installed, next, signal, prove, parts) {
-      const outcome = await serial(() => applyNow(installed, next, signal, prove, parts));
+    async apply(changes, signal, prove, maps) {
+      const outcome = await serial(() => applyNow(changes, signal, prove, maps));
       if (outcome.ok && draining.size > 0) {
         await drainNow();
         schedule();
@@ -481,9 +490,14 @@ export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
   };
 }
 
-function summary(changes: readonly BackendChange[]): string {
+function summary(changes: readonly BackendChange[], maps: readonly MapChange[]): string {
   const n = (f: (c: BackendChange) => unknown[]) => changes.reduce((sum, c) => sum + f(c).length, 0);
-  return `${n((c) => c.adds)} added, ${n((c) => c.removes)} removed, ${
+  const servers = `${n((c) => c.adds)} added, ${n((c) => c.removes)} removed, ${
     n((c) => c.updates)
   } moved in ${changes.length} backend(s)`;
+  if (maps.length === 0) return servers;
+  const m = (f: (c: MapChange) => unknown[]) => maps.reduce((sum, c) => sum + f(c).length, 0);
+  return `${servers}; map entries ${m((c) => c.adds)} added, ${m((c) => c.sets)} changed, ${
+    m((c) => c.dels)
+  } removed in ${maps.length} map(s)`;
 }

@@ -5,13 +5,25 @@
  */
 import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
-import { createModelStore, type ListenPorts, type SetChanges } from "../model/store.ts";
-import { concatBytes, createFragmentRenderer, NotIncremental } from "./fragments.ts";
-import type { HaproxyProcess, Listen, Renderer, TemplateData } from "./render.ts";
+import { createModelStore, type ListenPorts, type ModelStore, type SetChanges } from "../model/store.ts";
+import { concatBytes, createFragmentRenderer, type FragmentRenderer, NotIncremental } from "./fragments.ts";
+import { type HaproxyProcess, type Listen, mapPaths, type Renderer, type TemplateData } from "./render.ts";
 import { VERSION } from "../version.ts";
+
+/** A map file rendered beside the config (from a `*.map.eta` template). */
+export interface MapFile {
+  /** Its name, e.g. `haconfd-hosts.map`. */
+  name: string;
+  /** Its absolute path, as the config names it. */
+  path: string;
+  /** Its text. */
+  text: string;
+}
 
 /** What one generation produced. */
 export interface Generated {
+  /** The map files the config names, in template-name order (empty for templates without maps). */
+  maps?: readonly MapFile[];
   /** The model (domains and skipped objects). */
   model: Model;
   /** The config text. */
@@ -29,7 +41,7 @@ export interface Generated {
   listenPorts?: ListenPorts;
   /**
    * The UTF-8 parts `bytes` is joined from, when the generator keeps them: a part no change touched is
-   * the same array from one generation to the next (what lib/haproxy/config_diff.ts reads the change from).
+   * the same array from one generation to the next (what lib/apply/config_diff.ts reads the change from).
    */
   parts?: readonly Uint8Array[];
   /**
@@ -73,7 +85,8 @@ export function templateData(
   listen: Listen,
   haproxy: HaproxyProcess = { user: null, group: null },
 ): TemplateData {
-  return { domains: model.domains, listen, haproxy, meta: { generatedBy: "haconfd", version: VERSION } };
+  const meta = { generatedBy: "haconfd", version: VERSION };
+  return { domains: model.domains, listen, haproxy, meta, maps: {} };
 }
 
 /** The trailer line that records how many domains a config serves (read back by the shrink guard). */
@@ -97,7 +110,7 @@ interface Rendered {
 function generated(
   model: Model,
   rendered: Rendered,
-  kept: Pick<Generated, "domainCount" | "listenPorts" | "incremental">,
+  kept: Pick<Generated, "domainCount" | "listenPorts" | "incremental" | "maps">,
   unchanged: boolean,
 ): Generated {
   const out: Generated = { model, text: rendered.text, ...kept, unchanged };
@@ -136,11 +149,11 @@ export function createGenerator(
   reserved: readonly ReservedPort[] = [],
 ): Generator {
   const store = createModelStore({ reservedPorts: reservedPortsOf(listen, reserved) });
-  const data = templateData({ domains: {}, skipped: [] }, listen, haproxy);
-  // Null for templates that do not follow the partials convention, or once a partial is found breaking it.
-  let fragments = createFragmentRenderer(renderer, data);
+  const data = { ...templateData({ domains: {}, skipped: [] }, listen, haproxy), maps: mapPaths(renderer) };
+  const config = new Output(renderer, data);
+  const maps = renderer.maps.map((m) => ({ ...m, output: new Output(m.renderer, data) }));
   let started = false;
-  let last: Rendered | null = null;
+  let last: { config: Rendered; maps: MapFile[] } | null = null;
   // Domains changed since the last successful render (a failed render leaves them to the next call).
   const pending = new Set<string>();
   return (input) => {
@@ -150,25 +163,58 @@ export function createGenerator(
     for (const name of update.domains) pending.add(name);
     const model = store.model();
     const domainCount = store.domainCount();
-    const kept = { domainCount, listenPorts: store.listenPorts(), incremental: fragments !== null };
-    if (last !== null && pending.size === 0) return generated(model, last, kept, true);
-    let rendered: Rendered | null = null;
+    const kept = { domainCount, listenPorts: store.listenPorts(), incremental: config.incremental };
+    if (last !== null && pending.size === 0) {
+      return generated(model, last.config, { ...kept, maps: last.maps }, true);
+    }
+    const mapFiles = maps.map(({ name, path, output }) => ({
+      name,
+      path,
+      text: output.render(pending, store, model, "").text,
+    }));
+    last = { config: config.render(pending, store, model, domainsTrailer(domainCount)), maps: mapFiles };
+    pending.clear();
+    return generated(model, last.config, { ...kept, incremental: config.incremental, maps: mapFiles }, false);
+  };
+}
+
+/**
+ * One output file of a generator: rendered incrementally while its templates follow the partials
+ * convention (lib/render/fragments.ts), in full otherwise.
+ */
+class Output {
+  readonly #renderer: Renderer;
+  readonly #data: TemplateData;
+  /** Null for templates that do not follow the partials convention, or once a partial is found breaking it. */
+  #fragments: FragmentRenderer | null;
+
+  constructor(renderer: Renderer, data: TemplateData) {
+    this.#renderer = renderer;
+    this.#data = data;
+    this.#fragments = createFragmentRenderer(renderer, data);
+  }
+
+  /** Whether it renders incrementally. */
+  get incremental(): boolean {
+    return this.#fragments !== null;
+  }
+
+  /** The text after the `changed` domains changed; `trailer` last. */
+  render(
+    changed: Iterable<string>,
+    store: Pick<ModelStore, "domain">,
+    model: Model,
+    trailer: string,
+  ): Rendered {
     try {
-      if (fragments) {
-        rendered = { ...fragments.render(pending, store.domain, domainsTrailer(domainCount)), bytes: null };
-      }
+      if (this.#fragments) return { ...this.#fragments.render(changed, store.domain, trailer), bytes: null };
     } catch (error) {
       if (!(error instanceof NotIncremental)) throw error;
-      fragments = null;
+      this.#fragments = null;
     }
-    last = rendered ?? {
-      text: renderer.render({ ...data, domains: model.domains }) + domainsTrailer(domainCount),
-      parts: null,
-      bytes: null,
-    };
-    pending.clear();
-    return generated(model, last, { ...kept, incremental: fragments !== null }, false);
-  };
+    const text = this.#renderer.render({ ...this.#data, domains: model.domains }) + trailer;
+    return { text, parts: null, bytes: null };
+  }
 }
 
 /**
@@ -188,7 +234,9 @@ export function generate(
   reserved: readonly ReservedPort[] = [],
 ): Generated {
   const model = buildModel(sets, { reservedPorts: reservedPortsOf(listen, reserved) });
-  const text = renderer.render(templateData(model, listen, haproxy));
+  const data = { ...templateData(model, listen, haproxy), maps: mapPaths(renderer) };
+  const text = renderer.render(data);
+  const maps = renderer.maps.map(({ name, path, renderer }) => ({ name, path, text: renderer.render(data) }));
   const domainCount = Object.keys(model.domains).length;
-  return { model, text: text + domainsTrailer(domainCount), domainCount };
+  return { model, text: text + domainsTrailer(domainCount), domainCount, maps };
 }

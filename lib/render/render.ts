@@ -6,7 +6,7 @@
  * @module
  */
 import { Eta, type EtaConfig } from "eta/core";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { DEFAULT_TEMPLATES } from "../../templates/mod.ts";
 import type { Model } from "../model/model.ts";
 
@@ -40,6 +40,11 @@ export interface TemplateData {
   haproxy: HaproxyProcess;
   /** Who generated the file; never a timestamp, so the same cluster gives the same bytes. */
   meta: { generatedBy: string; version: string };
+  /**
+   * Map file name → its absolute path, for every map template (`*.map.eta`): what a config names in
+   * `map_str(<path>)`. The files are written beside the config, staged, checked and swapped with it.
+   */
+  maps?: Readonly<Record<string, string>>;
 }
 
 /** One template file. */
@@ -135,6 +140,32 @@ export interface Renderer {
   probe(frame: Frame, data: TemplateData, partials: Readonly<Record<string, PartialFunction>>): string;
   /** Renders partial `name` (untidied); a failure is a {@linkcode TemplateError} naming the partial. */
   partial(name: string, data: object): string;
+  /** The map templates (`*.map.eta`), each compiled with the partials into a renderer of its own. */
+  readonly maps: readonly MapTemplate[];
+}
+
+/** A map template: one map file, rendered from the same data as the config. */
+export interface MapTemplate {
+  /** The file's name: the template's without `.eta`, e.g. `haconfd-hosts.map`. */
+  readonly name: string;
+  /** Where it is installed: in the map directory (the config's). */
+  readonly path: string;
+  /** Renders the file's text (`frames` holds the one template). */
+  readonly renderer: Renderer;
+}
+
+/** Where map files go when {@linkcode compileTemplates} is not told: the default config's directory. */
+export const DEFAULT_MAP_DIR = "/etc/haproxy";
+
+/** Options of {@linkcode compileTemplates}. */
+export interface CompileOptions {
+  /** The directory map files are installed in (the config's). @default {DEFAULT_MAP_DIR} */
+  mapDir?: string;
+}
+
+/** Map file name → path of every map template, as templates see it in `it.maps`. */
+export function mapPaths(renderer: Pick<Renderer, "maps">): Record<string, string> {
+  return Object.fromEntries(renderer.maps.map((m) => [m.name, m.path]));
 }
 
 /** A stand-in for a partial while probing: gets the data the template passes, returns its text. */
@@ -177,6 +208,11 @@ function syntaxErrorLine(source: string): number | undefined {
 /** Whether a file is a partial: `_*.eta`, included by other templates, never rendered on its own. */
 function isPartial(name: string): boolean {
   return name.startsWith("_") && name.endsWith(".eta");
+}
+
+/** Whether a file is a map template: `*.map.eta` renders a map file of its own, not part of the config. */
+function isMapTemplate(name: string): boolean {
+  return !isPartial(name) && name.endsWith(".map.eta");
 }
 
 function compileEta(file: TemplateFile): EtaFunction {
@@ -261,7 +297,8 @@ function tidy(text: string): string {
 
 /**
  * Compiles templates once; syntax errors surface here as {@linkcode TemplateError}s naming the file.
- * Partials (`_*.eta`) are registered by file name for `include`, and not rendered on their own.
+ * Partials (`_*.eta`) are registered by file name for `include`, and not rendered on their own; map
+ * templates (`*.map.eta`) are compiled with the partials into renderers of their own (`maps`).
  *
  * @example
  * ```ts
@@ -269,7 +306,18 @@ function tidy(text: string): string {
  * const text = renderer.render({ domains: model.domains, listen, meta });
  * ```
  */
-export function compileTemplates(files: readonly TemplateFile[]): Renderer {
+export function compileTemplates(files: readonly TemplateFile[], options: CompileOptions = {}): Renderer {
+  const { mapDir = DEFAULT_MAP_DIR } = options;
+  const partialFiles = files.filter((f) => isPartial(f.name));
+  const maps = files.filter((f) => isMapTemplate(f.name)).map((file) => {
+    const name = basename(file.name).slice(0, -".eta".length);
+    return { name, path: join(mapDir, name), renderer: compileSet([file, ...partialFiles], []) };
+  });
+  return compileSet(files.filter((f) => !isMapTemplate(f.name)), maps);
+}
+
+/** {@linkcode compileTemplates} of one output: its top-level templates and the partials. */
+function compileSet(files: readonly TemplateFile[], maps: readonly MapTemplate[]): Renderer {
   const partials = files.filter((f) => isPartial(f.name)).map((file) => ({ file, fn: compileEta(file) }));
   /** An Eta instance holding the partials, each checked by `guard` (when given) before it renders. */
   const withPartials = (guard?: (file: TemplateFile) => void) => {
@@ -307,6 +355,7 @@ export function compileTemplates(files: readonly TemplateFile[]): Renderer {
   return {
     files,
     frames,
+    maps,
     render(data) {
       // Each *.eta output is tidied and *.conf text stays as written; parts are separated by one blank
       // line and the whole ends with exactly one newline.

@@ -11,7 +11,8 @@ import {
   type RuntimeClient,
   splitReplies,
 } from "../../lib/haproxy/runtime.ts";
-import type { BackendChange } from "../../lib/haproxy/config_diff.ts";
+import type { BackendChange } from "../../lib/haproxy/plan.ts";
+import { runtimeDiff } from "../../lib/apply/config_diff.ts";
 
 const change: BackendChange = {
   backend: "be",
@@ -136,7 +137,9 @@ Deno.test("RuntimePath.drainNow() deletes a drained server once free, shuts its 
   let now = 1_000;
   const path = createRuntimePath({ client, drainTimeoutMs: 30_000, drainPollMs: 3_600_000, now: () => now });
   try {
-    const outcome = await path.apply(INSTALLED, INSTALLED.replace("    server b 10.0.0.2:80 check\n", ""));
+    const verdict = runtimeDiff(INSTALLED, INSTALLED.replace("    server b 10.0.0.2:80 check\n", ""));
+    assert.equal(verdict.path, "runtime");
+    const outcome = await path.apply(verdict.path === "runtime" ? verdict.changes : []);
     assert.equal(outcome.ok, true, JSON.stringify(outcome));
     assert.deepEqual(path.draining().map((d) => d.id), ["be/b"], "busy: still draining");
     assert.ok(sent.includes("set server be/b state maint"));

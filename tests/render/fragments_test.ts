@@ -38,7 +38,7 @@ function journalSource() {
 }
 
 /**
- * Feeds random events to createGenerator() and checks each text against generate()'s full render; returns
+ * Feeds random events to createGenerator() and checks each text and map file against generate()'s full render; returns
  * whether the generator kept the incremental parts (the bytes) after every event.
  */
 function assertSameAsFull(files: TemplateFile[], seeds: number[], steps: number): boolean {
@@ -56,6 +56,7 @@ function assertSameAsFull(files: TemplateFile[], seeds: number[], steps: number)
       const full = generate(source.sets.values(), renderer, listen, haproxy);
       const got = next(source.input);
       assert.equal(got.text, full.text, `seed ${seed}, step ${step}`);
+      assert.deepEqual(got.maps, full.maps, `map files, seed ${seed}, step ${step}`);
       assert.equal(got.domainCount, full.domainCount);
       if (got.bytes === undefined) incremental = false;
       else {assert.deepEqual(
@@ -69,7 +70,16 @@ function assertSameAsFull(files: TemplateFile[], seeds: number[], steps: number)
 }
 
 const meta = { generatedBy: "haconfd", version: "test" };
-const data = { domains: {}, listen, haproxy: { user: null, group: null }, meta };
+const data = {
+  domains: {},
+  listen,
+  haproxy: { user: null, group: null },
+  meta,
+  maps: {
+    "haconfd-hosts.map": "/etc/haproxy/haconfd-hosts.map",
+    "haconfd-sni.map": "/etc/haproxy/haconfd-sni.map",
+  },
+};
 
 /** The default templates with `name` replaced by (or added as) `source`. */
 function withFile(name: string, source: string): TemplateFile[] {
@@ -118,7 +128,7 @@ Deno.test("createGenerator() renders edited templates that keep the partials con
     // A frame that is only a loop whose partial output starts with a blank line (tidy() drops it at the top).
     withFile("05-first.eta", LOOP("_tcp-listen.eta")),
     // A partial included once, outside the loops.
-    withFile("40-extra.eta", `<%~ include("_head.eta", { title: "extra" }) %>${LOOP("_https-route.eta")}`)
+    withFile("40-extra.eta", `<%~ include("_head.eta", { title: "extra" }) %>${LOOP("_https-backend.eta")}`)
       .concat(
         {
           name: "_head.eta",
@@ -127,8 +137,8 @@ Deno.test("createGenerator() renders edited templates that keep the partials con
         },
       ),
     // Blank lines alone between loops and at the ends.
-    withFile("40-extra.eta", `\n# head\n${LOOP("_https-route.eta")}\n${LOOP("_tcp-listen.eta")}\n\n\n`),
-    withFile("40-extra.eta", `\n\n${LOOP("_https-route.eta")}\n\n\n${LOOP("_http-route.eta")}\n# tail\n`),
+    withFile("40-extra.eta", `\n# head\n${LOOP("_https-backend.eta")}\n${LOOP("_tcp-listen.eta")}\n\n\n`),
+    withFile("40-extra.eta", `\n\n${LOOP("_https-backend.eta")}\n\n\n${LOOP("_http-backend.eta")}\n# tail\n`),
   ];
   for (const [i, files] of variants.entries()) {
     assert.notEqual(createFragmentRenderer(compileTemplates(files), data), null, `variant ${i}`);
@@ -184,13 +194,16 @@ Deno.test("createGenerator() falls back to the full render when a partial breaks
 });
 
 Deno.test("createGenerator() names the partial that fails, as the full render does", () => {
-  const files = withFile("_http-route.eta", `<% if (it.domain.startsWith("a")) throw new Error("no a") %>\n`);
+  const files = withFile(
+    "_http-backend.eta",
+    `<% if (it.domain.startsWith("a")) throw new Error("no a") %>\n`,
+  );
   const renderer = compileTemplates(files);
   assert.notEqual(createFragmentRenderer(renderer, data), null);
   const source = journalSource();
   source.set("default/a", endpointSet("a", { domain: "a.example.test", proto: "http" }, []));
   const names = (error: unknown) =>
-    error instanceof TemplateError && error.file === "test:_http-route.eta" && /no a/.test(error.message);
+    error instanceof TemplateError && error.file === "test:_http-backend.eta" && /no a/.test(error.message);
   assert.throws(() => createGenerator(renderer, listen)(source.input), names);
   assert.throws(() => generate(source.sets.values(), renderer, listen), names);
 });

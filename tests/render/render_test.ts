@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { generate } from "../../lib/render/generate.ts";
+import { generate, type MapFile } from "../../lib/render/generate.ts";
+import { stageSet } from "../../lib/apply/file_set.ts";
 import {
   compileTemplates,
   defaultTemplates,
@@ -13,11 +14,14 @@ import { installed, run } from "../support/process.ts";
 const listen = { http: "*:80", https: "*:443", tcp: "*" };
 const noUser = { user: null, group: null };
 
-async function haproxyCheck(text: string): Promise<{ ok: boolean; output: string }> {
+/** `haproxy -c` of a generated config with the map files it names (staged as the applier stages them). */
+async function haproxyCheck(
+  { text, maps = [] }: { text: string; maps?: readonly MapFile[] },
+): Promise<{ ok: boolean; output: string }> {
   const dir = await Deno.makeTempDir();
   try {
-    await Deno.writeTextFile(`${dir}/haproxy.cfg`, text);
-    const out = await run("haproxy", ["-c", "-f", `${dir}/haproxy.cfg`]);
+    const staged = await stageSet(`${dir}/haproxy.cfg`, text, text, maps);
+    const out = await run("haproxy", ["-c", "-f", staged.checkPath]);
     return { ok: out.code === 0, output: out.stdout + out.stderr };
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -46,11 +50,12 @@ Deno.test("templates/mod.ts embeds every file of templates/", async () => {
   assert.deepEqual(Object.keys(DEFAULT_TEMPLATES).sort(), files.sort());
 });
 
-Deno.test("renderer: default templates route each proto to its backend", () => {
-  const { text } = generate(sets, compileTemplates(defaultTemplates()), listen);
-  const routePattern = () =>
-    /set-var\(txn\.haconfd_route\) str\(be_(\S+)\) if \{ req\.hdr\(host\),host_only -i (\S+) \}/g;
-  const routes = [...text.matchAll(routePattern())].map((m) => [m[2], m[1]]);
+Deno.test("renderer: default templates route each proto to its backend through the map files", () => {
+  const { text, maps = [] } = generate(sets, compileTemplates(defaultTemplates(), { mapDir: "/m" }), listen);
+  const entries = (name: string) =>
+    maps.find((m) => m.name === name)!.text.split("\n").filter((l) => l !== "" && !l.startsWith("#"))
+      .map((l) => l.split(" "));
+  const routes = entries("haconfd-hosts.map");
   assert.deepEqual(routes.map((r) => r[0]), ["[2001:db8::5]", "grafana.example.test", "v6.example.test"]);
   const grafana = routes[1]![1]!;
   assert.match(
@@ -62,16 +67,16 @@ Deno.test("renderer: default templates route each proto to its backend", () => {
   );
   assert.match(
     text,
-    /use_backend be_dashboard_example_test_\w+ if \{ req\.ssl_sni -i dashboard\.example\.test \}/,
+    /use_backend be_%\[req\.hdr\(host\),host_only,lower,map_str\(\/m\/haconfd-hosts\.map,no_route\)\]/,
   );
+  assert.match(text, /use_backend be_%\[req\.ssl_sni,lower,map_str\(\/m\/haconfd-sni\.map,no_route_tls\)\]/);
+  const [sni] = entries("haconfd-sni.map");
+  assert.equal(sni![0], "dashboard.example.test");
+  assert.match(text, new RegExp(`backend be_${sni![1]}\\n    mode tcp\\n`));
+  assert.doesNotMatch(text, /req\.hdr\(host\),host_only -i|req\.ssl_sni -i/, "no rule per host");
   assert.match(text, /server 10\.0\.1\.1 10\.0\.1\.1:8443 check/);
   assert.match(text, /listen tcp_redis_example_test_\w+\n {4}bind \*:6379\n/);
   assert.match(text, /server 2001_db8_7 \[2001:db8::7\]:8080 check/);
-  assert.match(
-    text,
-    /if \{ req\.hdr\(host\),host_only -i \[2001:db8::5\] \}/,
-    "an IPv6 domain matches its bracketed Host",
-  );
   assert.match(text, /bind \*:80\n/);
   assert.match(text, /bind \*:443\n/);
   assert.ok(text.endsWith("\n") && !text.endsWith("\n\n"));
@@ -92,12 +97,12 @@ Deno.test({
   async fn() {
     const renderer = compileTemplates(defaultTemplates());
     for (const input of [sets, []]) {
-      const { text } = generate(input, renderer, {
+      const generated = generate(input, renderer, {
         http: "127.0.0.1:18080",
         https: "127.0.0.1:18443",
         tcp: "127.0.0.1",
       });
-      const result = await haproxyCheck(text);
+      const result = await haproxyCheck(generated);
       assert.ok(result.ok, result.output);
     }
   },
@@ -107,13 +112,14 @@ Deno.test({
   name: "renderer: --haproxy-user puts user and group into the global section (and haproxy -c accepts it)",
   ignore: !installed("haproxy"),
   async fn() {
-    const { text } = generate(sets, compileTemplates(defaultTemplates()), listen, {
+    const generated = generate(sets, compileTemplates(defaultTemplates()), listen, {
       user: "nobody",
       group: "nogroup",
     });
+    const { text } = generated;
     assert.match(text, /^global\n(?: {4}.*\n)*? {4}user nobody\n {4}group nogroup\n/m);
     assert.doesNotMatch(generate(sets, compileTemplates(defaultTemplates()), listen).text, /^ {4}user /m);
-    const result = await haproxyCheck(text);
+    const result = await haproxyCheck(generated);
     assert.ok(result.ok, result.output);
   },
 });

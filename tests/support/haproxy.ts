@@ -145,6 +145,8 @@ export interface StartHaproxyOptions {
   extraArgs?: string[];
   /** Time to wait for the master socket and the ports. @default {10000} */
   timeoutMs?: number;
+  /** Files the config names (map files), written at their absolute paths before HAProxy starts. @default {[]} */
+  files?: readonly { path: string; text: string }[];
 }
 
 /**
@@ -166,6 +168,7 @@ export async function startHaproxy(
   const configPath = join(dir, "haproxy.cfg");
   const masterSocket = join(dir, "master.sock");
   await Deno.writeTextFile(configPath, config);
+  for (const file of options.files ?? []) await Deno.writeTextFile(file.path, file.text);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(HAPROXY_BINARY, {

@@ -7,7 +7,7 @@ import {
   parseServerLine,
   runtimeDiff,
   skeleton,
-} from "../../lib/haproxy/config_diff.ts";
+} from "../../lib/apply/config_diff.ts";
 import { endpointSet } from "../support/fixtures.ts";
 
 const BASE = `global

@@ -7,6 +7,9 @@
  */
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
+import { type BackendChange, type ServerLine, weightOf } from "../haproxy/plan.ts";
+
+export type { BackendChange, ServerAdd, ServerLine } from "../haproxy/plan.ts";
 
 /** Section keywords of the HAProxy 2.6 configuration (a line starting with one opens a section). */
 const SECTION_KEYWORDS = new Set([
@@ -33,44 +36,6 @@ const SECTION_KEYWORDS = new Set([
  */
 const DYNAMIC_ALGORITHMS = new Set(["roundrobin", "leastconn", "first", "random"]);
 const HASH_ALGORITHMS = new Set(["source", "uri", "url_param", "hdr", "rdp-cookie", "hash"]);
-
-/** One `server` line, split. */
-export interface ServerLine {
-  /** Server name (unique per backend). */
-  name: string;
-  /** IP literal (IPv6 without brackets). */
-  address: string;
-  /** Port. */
-  port: number;
-  /** The keywords after the address, as written. */
-  keywords: string[];
-}
-
-/** A server to add: its line plus the effective `default-server` keywords placed before its own. */
-export interface ServerAdd extends ServerLine {
-  /** `default-server` keywords in effect for the backend, then the line's own keywords. */
-  effectiveKeywords: string[];
-}
-
-/** The server changes of one backend. */
-export interface BackendChange {
-  /** Backend (or listen) name. */
-  backend: string;
-  /** Servers new in the file. */
-  adds: ServerAdd[];
-  /** Names of servers gone from the file. */
-  removes: string[];
-  /** Effective keywords (as for an add) of each removed server, by name: to re-enable one that comes back. */
-  removedKeywords: Record<string, string>;
-  /** Servers whose address or port changed (keywords unchanged). */
-  updates: ServerLine[];
-  /** Servers whose only change is their `weight` (a draining pod goes to weight 0, HAProxy's drain). */
-  weights: { name: string; weight: number }[];
-  /** Whether the backend's cookies are `dynamic` (added servers get theirs from the Runtime API). */
-  dynamicCookies: boolean;
-  /** Every server of the backend in the new file, for the read-back. */
-  expected: ServerLine[];
-}
 
 /** The verdict of {@linkcode runtimeDiff}. */
 export type RuntimeDiff =
@@ -143,6 +108,10 @@ function splitSections(text: string): Section[] {
 
 function isProxyWithServers(section: Section): boolean {
   return section.kind === "backend" || section.kind === "listen";
+}
+
+function isComment(line: string): boolean {
+  return /^[ \t]*#/.test(line);
 }
 
 function isServerLine(line: string): boolean {
@@ -225,12 +194,6 @@ function serversOf(section: Section): Map<string, ServerLine> | string {
     servers.set(parsed.name, parsed);
   }
   return servers;
-}
-
-/** A server's `weight` as its keywords set it (HAProxy's default is 1). */
-export function weightOf(keywords: readonly string[]): number {
-  const at = keywords.lastIndexOf("weight");
-  return at < 0 ? 1 : Number(keywords[at + 1]);
 }
 
 /** Without their `weight N` pairs. */
@@ -320,8 +283,13 @@ function compareSections(
       return { path: "reload", reason: `sections changed (${a.kind} ${a.name} → ${where})` };
     }
     if (a.text === b.text) continue;
-    if (!isProxyWithServers(b)) return { path: "reload", reason: `${where} changed` };
-    const rest = (s: Section) => s.lines.filter((l) => !isServerLine(l)).join("\n");
+    // Comments change nothing HAProxy does (the trailer's domain count changes with a map-only change).
+    const significant = (s: Section) => s.lines.filter((l) => !isComment(l));
+    if (!isProxyWithServers(b)) {
+      if (significant(a).join("\n") === significant(b).join("\n")) continue;
+      return { path: "reload", reason: `${where} changed` };
+    }
+    const rest = (s: Section) => significant(s).filter((l) => !isServerLine(l)).join("\n");
     if (rest(a) !== rest(b)) return { path: "reload", reason: `${where} changed beyond its server lines` };
     const found = defaults(i);
     if (found === null) return null;
