@@ -30,6 +30,20 @@ const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 10);
 
 type Report = (name: string, value: string, note?: string) => void;
 
+/** `--settings`: the app service uses every per-service setting that keeps "/" routed to it. */
+const EVERY_SETTING: Readonly<Record<string, string>> = {
+  "haconfd.io/balance": "hdr(X-User)",
+  "haconfd.io/timeout-connect": "2s",
+  "haconfd.io/timeout-server": "30s",
+  "haconfd.io/timeout-tunnel": "1h",
+  "haconfd.io/maxconn": "100",
+  "haconfd.io/check-path": "/healthz",
+  "haconfd.io/check-status": "200-399",
+  "haconfd.io/check-interval": "500ms",
+  "haconfd.io/allow": "127.0.0.0/8",
+  "haconfd.io/sticky": "true",
+};
+
 /** `filler` annotated objects, 3 addresses each, on 127.x addresses where nothing listens. */
 function fillers(count: number, port: number): JsonObject[] {
   return Array.from({ length: count }, (_, i) =>
@@ -61,8 +75,8 @@ async function switchRounds(
   daemon: DaemonProcess,
   kube: Awaited<ReturnType<typeof startKube>>,
   port: number,
+  annotations: Record<string, string>,
 ): Promise<{ latencies: number[]; cpuPerChange: number; reloads: number }> {
-  const annotations = { domain: HOST, proto: "http" };
   const latencies: number[] = [];
   const reloadsBefore = await reloads(daemon);
   let cpu = 0;
@@ -194,6 +208,8 @@ export interface RuntimeBenchOptions {
   paths?: ("runtime" | "reload")[];
   /** @default {true} */
   rolling?: boolean;
+  /** The app service uses every per-service setting. @default {false} */
+  settings?: boolean;
 }
 
 /** Runs the runtime-path benchmarks at each object count. */
@@ -203,6 +219,8 @@ export async function runtimeBenchmarks(
   options: RuntimeBenchOptions = {},
 ): Promise<void> {
   const { paths = ["runtime", "reload"], rolling: withRolling = true } = options;
+  const app = { domain: HOST, proto: "http", ...(options.settings === true ? EVERY_SETTING : {}) };
+  const label = options.settings === true ? " (every setting)" : "";
   const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
   const { backends, port } = await startHttpBackends(["blue", "green"]);
   // The rolling update's pods r0…r19 on 127.0.0.2–21, on a port of their own.
@@ -212,7 +230,7 @@ export async function runtimeBenchmarks(
     for (const count of counts) {
       const objects = [
         ...fillers(count - 1, port),
-        endpoints("app", { domain: HOST, proto: "http" }, ["127.0.0.2"], port),
+        endpoints("app", app, ["127.0.0.2"], port),
       ];
       const within = await haproxyWithin(count, scratch);
       const haproxyArgs = within === null
@@ -228,15 +246,15 @@ export async function runtimeBenchmarks(
           readyTimeoutMs: 300_000,
         });
         try {
-          const result = await switchRounds(daemon, kube, port);
+          const result = await switchRounds(daemon, kube, port, app);
           latencyRow(
             report,
-            `${count} objects: ${mode} path, API write → routed to the new server`,
+            `${count} objects: ${mode} path${label}, API write → routed to the new server`,
             result.latencies,
             `; ${result.reloads} reloads`,
           );
           report(
-            `${count} objects: ${mode} path, haconfd CPU per endpoint change`,
+            `${count} objects: ${mode} path${label}, haconfd CPU per endpoint change`,
             `${(result.cpuPerChange * 1000).toFixed(0)} ms`,
             "CPU time of haconfd and its reaped children (haproxy -c)",
           );
@@ -270,7 +288,7 @@ function rollingUpdateWith(
   return rollingUpdate(daemon, kube, port);
 }
 
-/** Runs the benchmarks as the command line says: `[--runtime-only] [--no-rolling] [objects…]`. */
+/** Runs the benchmarks as the command line says: `[--runtime-only] [--no-rolling] [--settings] [objects…]`. */
 export async function runtimeCommand(args: string[]): Promise<void> {
   const counts = args.map(Number).filter((n) => n > 0);
   await runtimeBenchmarks(
@@ -279,6 +297,7 @@ export async function runtimeCommand(args: string[]): Promise<void> {
     {
       ...(args.includes("--runtime-only") ? { paths: ["runtime"] } : {}),
       rolling: !args.includes("--no-rolling"),
+      settings: args.includes("--settings"),
     },
   );
 }

@@ -13,9 +13,11 @@ import tcp from "./30-tcp.eta" with { type: "text" };
 import httpBackend from "./_http-backend.eta" with { type: "text" };
 import httpMap from "./_http-map.eta" with { type: "text" };
 import httpRedirect from "./_http-redirect.eta" with { type: "text" };
+import httpPathRoute from "./_http-path-route.eta" with { type: "text" };
 import httpsBackend from "./_https-backend.eta" with { type: "text" };
 import httpsMap from "./_https-map.eta" with { type: "text" };
 import servers from "./_servers.eta" with { type: "text" };
+import settings from "./_settings.eta" with { type: "text" };
 import tcpListen from "./_tcp-listen.eta" with { type: "text" };
 import tlsRoute from "./_tls-route.eta" with { type: "text" };
 import hostsMap from "./haconfd-hosts.map.eta" with { type: "text" };
@@ -31,9 +33,11 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   "_http-backend.eta": httpBackend,
   "_http-map.eta": httpMap,
   "_http-redirect.eta": httpRedirect,
+  "_http-path-route.eta": httpPathRoute,
   "_https-backend.eta": httpsBackend,
   "_https-map.eta": httpsMap,
   "_servers.eta": servers,
+  "_settings.eta": settings,
   "_tcp-listen.eta": tcpListen,
   "_tls-route.eta": tlsRoute,
   "haconfd-hosts.map.eta": hostsMap,

@@ -339,6 +339,7 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       haproxyReloadCmd: { bad: `${missing}-reload`, drop: ["dry-run"] },
       haproxyMasterSocket: { bad: "127.0.0.1:99999" },
       haproxyRun: { bad: "maybe" },
+      acceptProxy: { bad: "maybe" },
       haproxyUser: { bad: "Root!" },
       haproxyBin: { bad: `${missing}-haproxy`, drop: ["haproxy-chk-cmd"] },
       checkTimeout: { bad: "600h" },

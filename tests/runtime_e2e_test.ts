@@ -3,19 +3,10 @@
  * equivalence, health checks on dynamic servers, and the fallbacks to a reload.
  */
 import assert from "node:assert/strict";
-import { type Applier, type ApplyResult, createApplier } from "../lib/apply/apply.ts";
 import { applyPathOf } from "../lib/daemon/apply_path.ts";
-import { generate, type MapFile } from "../lib/render/generate.ts";
-import { checkConfig } from "../lib/haproxy/check.ts";
-import { masterCommand, parseShowProc } from "../lib/haproxy/master_cli.ts";
-import { createMasterSocketReloader } from "../lib/haproxy/reload.ts";
-import {
-  createRuntimeClient,
-  createRuntimePath,
-  parseServersState,
-  type RuntimeClient,
-  type RuntimePath,
-} from "../lib/haproxy/runtime.ts";
+import { generate } from "../lib/render/generate.ts";
+import { masterCommand } from "../lib/haproxy/master_cli.ts";
+import { createRuntimeClient, parseServersState } from "../lib/haproxy/runtime.ts";
 import type { EndpointSet } from "../lib/model/endpoints.ts";
 import { compileTemplates, defaultTemplates, type TemplateFile } from "../lib/render/render.ts";
 import { parseShowMap } from "../lib/haproxy/runtime_maps.ts";
@@ -24,13 +15,8 @@ import { join } from "node:path";
 import { httpGet } from "../lib/demo/backends.ts";
 import { startHttpBackends } from "./support/daemon.ts";
 import { seenBackends } from "./support/daemon.ts";
-import {
-  freePort,
-  haproxyAvailable,
-  type HaproxyInstance,
-  startHaproxy,
-  waitFor,
-} from "./support/haproxy.ts";
+import { expectRuntime, type Rig, rig } from "./support/runtime_rig.ts";
+import { haproxyAvailable, startHaproxy, waitFor } from "./support/haproxy.ts";
 
 const HOST = "web.test";
 
@@ -50,92 +36,6 @@ function web(port: number, pods: Record<string, string>, notReady: string[] = []
       })),
     }],
   };
-}
-
-interface Rig extends AsyncDisposable {
-  haproxy: HaproxyInstance;
-  applier: Applier;
-  runtime: RuntimePath;
-  listen: number;
-  listenSpec: { http: string; https: string; tcp: string };
-  /** Where the map files go (templates compiled for this rig name them there). */
-  mapDir: string;
-  render(sets: EndpointSet[]): string;
-  proc(): Promise<{ reloads: number; worker: number | undefined }>;
-  cli(command: string): Promise<string>;
-}
-
-async function rig(
-  sets: EndpointSet[],
-  options: {
-    client?: (real: RuntimeClient) => RuntimeClient;
-    statsSocket?: string;
-    templates?: TemplateFile[];
-  } = {},
-): Promise<Rig> {
-  const listen = freePort();
-  const listenSpec = { http: `127.0.0.1:${listen}`, https: `127.0.0.1:${freePort()}`, tcp: "127.0.0.1" };
-  const { statsSocket } = options;
-  const mapDir = await Deno.makeTempDir({ prefix: "haconfd-maps-" });
-  const renderer = compileTemplates(options.templates ?? defaultTemplates(), { mapDir });
-  // The map files of the last render go with every apply (a test may hand over edited config text).
-  let maps: readonly MapFile[] = [];
-  // With statsSocket, the global section gets an admin stats socket and commands go there directly.
-  const render = (s: EndpointSet[]) => {
-    const generated = generate(s, renderer, listenSpec);
-    maps = generated.maps ?? [];
-    const text = generated.text;
-    return statsSocket === undefined
-      ? text
-      : text.replace("\nglobal\n", `\nglobal\n    stats socket ${statsSocket} mode 600 level admin\n`);
-  };
-  const haproxy = await startHaproxy(render(sets), { waitFor: [listen], files: maps });
-  const address = { transport: "unix", path: haproxy.masterSocket } as const;
-  const real = statsSocket === undefined
-    ? createRuntimeClient({ address, viaMaster: true })
-    : createRuntimeClient({ address: { transport: "unix", path: statsSocket }, viaMaster: false });
-  const runtime = createRuntimePath({
-    client: options.client?.(real) ?? real,
-    drainTimeoutMs: 60_000,
-    drainPollMs: 50,
-  });
-  const files = await createApplier({
-    target: haproxy.configPath,
-    check: (path, signal) => checkConfig(path, { signal }),
-    reloader: createMasterSocketReloader({ address }),
-    runtime,
-  });
-  const applier: Applier = {
-    apply: (text, applyOptions) => files.apply(text, { files: maps, ...applyOptions }),
-    installed: () => files.installed(),
-    reloadPending: () => files.reloadPending(),
-  };
-  // The start-up reload every applier owes its installed file.
-  assert.equal((await applier.apply(render(sets))).status, "applied");
-  const cli = (command: string) => masterCommand(address, command);
-  return {
-    haproxy,
-    applier,
-    runtime,
-    listen,
-    listenSpec,
-    mapDir,
-    render,
-    cli,
-    async proc() {
-      const table = parseShowProc(await cli("show proc"));
-      return { reloads: table.master.reloads, worker: table.workers[0]?.pid };
-    },
-    async [Symbol.asyncDispose]() {
-      runtime.close();
-      await haproxy.stop();
-      await Deno.remove(mapDir, { recursive: true });
-    },
-  };
-}
-
-function expectRuntime(result: ApplyResult, what: string): void {
-  assert.equal(result.status, "runtime", `${what}: ${JSON.stringify(result)}`);
 }
 
 /** One HTTP/1.1 keep-alive connection that sends requests one after the other. */
@@ -448,7 +348,7 @@ Deno.test({
         const listenSpec = r.listenSpec;
         const keyword = generate(
           sets,
-          edited(":<%= s.port %> check", ":<%= s.port %> check weight 50"),
+          edited(":<%= s.port %><%=", ":<%= s.port %> maxconn 50<%="),
           listenSpec,
         );
         const k = await r.applier.apply(keyword.text);
@@ -456,7 +356,10 @@ Deno.test({
         assert.match(applyPathOf(k).reloadReason ?? "", /server a changed beyond its address/);
         const option = generate(
           sets,
-          edited("    balance roundrobin", "    balance roundrobin\n    option redispatch"),
+          edited(
+            '    balance <%= it.d.settings.balance ?? "roundrobin" %>',
+            '    balance <%= it.d.settings.balance ?? "roundrobin" %>\n    option redispatch',
+          ),
           listenSpec,
         );
         const o = await r.applier.apply(option.text);

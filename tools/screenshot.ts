@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { DEFAULT_SETTINGS } from "../lib/model/settings.ts";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createMetrics } from "../lib/status/metrics.ts";
@@ -58,6 +59,8 @@ function domain(
     notReadyIps: notReady,
     servers,
     listenPort,
+    host: name,
+    settings: DEFAULT_SETTINGS,
   }];
 }
 

@@ -7,7 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
-import type { BackendChange, ServerLine } from "../haproxy/plan.ts";
+import { type BackendChange, type ServerLine, weightOf } from "../haproxy/plan.ts";
 
 export type { BackendChange, ServerAdd, ServerLine } from "../haproxy/plan.ts";
 
@@ -194,6 +194,19 @@ function serversOf(section: Section): Map<string, ServerLine> | string {
     servers.set(parsed.name, parsed);
   }
   return servers;
+}
+
+/** Without their `weight N` pairs. */
+function withoutWeight(keywords: readonly string[]): string {
+  return keywords.filter((k, i) => k !== "weight" && keywords[i - 1] !== "weight").join(" ");
+}
+
+/** The new weight when only the weight of a server changed (address and port alike), else undefined. */
+function weightChange(was: ServerLine, now: ServerLine): number | undefined {
+  if (was.address !== now.address || was.port !== now.port) return undefined;
+  if (withoutWeight(was.keywords) !== withoutWeight(now.keywords)) return undefined;
+  const weight = weightOf(now.keywords);
+  return Number.isInteger(weight) && weight >= 0 && weight <= 256 ? weight : undefined;
 }
 
 function sameKeywords(a: ServerLine, b: ServerLine): boolean {
@@ -544,6 +557,8 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     removes: [],
     removedKeywords: {},
     updates: [],
+    weights: [],
+    dynamicCookies: b.lines.some((l) => words(l)[0] === "cookie" && words(l).includes("dynamic")),
     expected: [...now.values()],
   };
   for (const [name, server] of now) {
@@ -551,7 +566,9 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     if (was === undefined) {
       change.adds.push({ ...server, effectiveKeywords: [...inherited, ...server.keywords] });
     } else if (!sameKeywords(was, server)) {
-      return `server ${name} changed beyond its address`;
+      const weight = weightChange(was, server);
+      if (weight === undefined) return `server ${name} changed beyond its address`;
+      change.weights.push({ name, weight });
     } else if (was.address !== server.address || was.port !== server.port) {
       change.updates.push(server);
     }
@@ -561,6 +578,7 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     change.removes.push(name);
     change.removedKeywords[name] = [...inherited, ...server.keywords].join(" ");
   }
-  const empty = change.adds.length + change.removes.length + change.updates.length === 0;
+  const empty =
+    change.adds.length + change.removes.length + change.updates.length + change.weights.length === 0;
   return empty ? undefined : change;
 }

@@ -50,8 +50,14 @@ export async function loadRenderer(
 }
 
 /** The bind addresses templates see, from the settings. */
-export function listenOf(settings: Pick<Settings, "httpBind" | "httpsBind" | "tcpBindAddress">): Listen {
-  return { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
+export function listenOf(
+  settings:
+    & Pick<Settings, "httpBind" | "httpsBind" | "tcpBindAddress">
+    & Partial<Pick<Settings, "acceptProxy">>,
+): Listen {
+  const listen: Listen = { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
+  if (settings.acceptProxy === true) listen.acceptProxy = true;
+  return listen;
 }
 
 /** Whom HAProxy's workers run as, from `--haproxy-user`. */

@@ -35,6 +35,10 @@ export interface BackendChange {
   removedKeywords: Record<string, string>;
   /** Servers whose address or port changed (keywords unchanged). */
   updates: ServerLine[];
+  /** Servers whose only change is their `weight` (a draining pod goes to weight 0, HAProxy's drain). */
+  weights: { name: string; weight: number }[];
+  /** Whether the backend's cookies are `dynamic` (added servers get theirs from the Runtime API). */
+  dynamicCookies: boolean;
   /** Every server of the backend in the new file, for the read-back. */
   expected: ServerLine[];
 }
@@ -51,4 +55,10 @@ export interface MapChange {
   dels: string[];
   /** Every entry of the new file, for the read-back (`show map`). */
   expected: [key: string, value: string][];
+}
+
+/** A server's `weight` as its keywords set it (HAProxy's default is 1). */
+export function weightOf(keywords: readonly string[]): number {
+  const at = keywords.lastIndexOf("weight");
+  return at < 0 ? 1 : Number(keywords[at + 1]);
 }

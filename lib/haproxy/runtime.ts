@@ -7,6 +7,7 @@
  */
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { BackendChange, MapChange, ServerLine } from "./plan.ts";
+import { weightOf } from "./plan.ts";
 import { mapReadBackProblems, parseShowMap, planMapCommands } from "./runtime_maps.ts";
 import type { MasterAddress } from "../settings/values.ts";
 import { masterCommand } from "./master_cli.ts";
@@ -156,6 +157,13 @@ export function planCommands(
         plan.push({ command: `set server ${id} state ready`, expect: EMPTY });
       }
     }
+    for (const { name, weight } of change.weights) {
+      plan.push({ command: `set server ${be}/${name} weight ${weight}`, expect: EMPTY });
+    }
+    // Added servers get no cookie of their own: this (re)computes every server's from its address.
+    if (change.dynamicCookies && change.adds.length + change.updates.length > 0) {
+      plan.push({ command: `enable dynamic-cookie backend ${be}`, expect: EMPTY });
+    }
     // Last: a backend going from {a} to {b} never passes through "no server available".
     for (const name of change.removes) {
       plan.push({ command: `set server ${be}/${name} state maint`, expect: EMPTY });
@@ -176,6 +184,8 @@ export interface ServerState {
   admin: number;
   /** `srv_check_state` bit mask (0x04: health check enabled). */
   check: number;
+  /** `srv_uweight`: the weight set by the config or the Runtime API. */
+  weight: number;
 }
 
 /** Parses `show servers state` (format 1) into backend → servers. */
@@ -191,6 +201,7 @@ export function parseServersState(text: string): Map<string, ServerState[]> {
       port: Number(f[18]),
       admin: Number(f[6]),
       check: Number(f[13]),
+      weight: Number(f[7]),
     };
     backends.set(backend, [...(backends.get(backend) ?? []), row]);
   }
@@ -223,6 +234,7 @@ export function readBackProblems(
       }
       const maint = (got.admin & 0x05) !== 0;
       if (maint !== startsDisabled(want.keywords)) problems.push(`${id} admin state ${got.admin}`);
+      if (got.weight !== weightOf(want.keywords)) problems.push(`${id} weight ${got.weight}`);
       if (want.keywords.includes("check") && (got.check & 0x04) === 0) {
         problems.push(`${id} health check not enabled`);
       }

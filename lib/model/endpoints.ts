@@ -18,7 +18,13 @@ export const PortView = z.object({ name: z.string(), port: PORT });
 export type PortView = z.infer<typeof PortView>;
 
 /** One address of an endpoint group, with its readiness and the pod it belongs to where known. */
-export const AddressView = z.object({ ip: IP, ready: z.boolean(), target: z.string().optional() });
+export const AddressView = z.object({
+  ip: IP,
+  ready: z.boolean(),
+  target: z.string().optional(),
+  /** Terminating but still serving (EndpointSlice conditions): drains instead of leaving at once. */
+  draining: z.boolean().optional(),
+});
 /** One address of an endpoint group. */
 export type AddressView = z.infer<typeof AddressView>;
 

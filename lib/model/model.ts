@@ -10,6 +10,7 @@ import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.
 import { fnv1aHex } from "../hash.ts";
 import { HostTls, tlsOf, type TlsRequested } from "./tls.ts";
 import { tlsAnnotations } from "./tls_annotations.ts";
+import { parseSettings, ServiceSettings } from "./settings.ts";
 
 /** Protos routed by the HTTP and HTTPS frontends; every other proto is a TCP service with a listen port. */
 export const WEB_PROTOS: readonly string[] = ["http", "https"];
@@ -87,6 +88,8 @@ export const Server = z.object({
   port: z.number(),
   name: z.string(),
   ready: z.boolean(),
+  /** Terminating but still serving (EndpointSlices): kept in HAProxy's drain state; only present when true. */
+  draining: z.literal(true).optional(),
 });
 /** One server of a domain's backend. */
 export type Server = z.infer<typeof Server>;
@@ -112,6 +115,10 @@ export const Domain = z.object({
   listenPort: z.number().nullable(),
   /** TLS termination (`haconfd.io/tls-secret`), only on a domain that asks for it. */
   tls: HostTls.optional(),
+  /** The host name routed (the key without the path of a `haconfd.io/path` route). */
+  host: z.string(),
+  /** The service's settings from its `haconfd.io/*` annotations (lib/model/settings.ts). */
+  settings: ServiceSettings,
 });
 /** What templates get for one domain. */
 export type Domain = z.infer<typeof Domain>;
@@ -230,6 +237,8 @@ export function candidate(
   if (proto.data === "https" && isIp(domain.data)) {
     return `annotation "domain": "${domain.data}" is an IP address, but proto "https" routes by SNI, which carries host names only`;
   }
+  const settings = parseSettings(set.annotations, proto.data);
+  if (Array.isArray(settings)) return settings.join("; ");
   const wantedPort = annotation(set, "port")?.trim();
   if (wantedPort !== undefined && !/^([a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?|\d{1,5})$/.test(wantedPort)) {
     return `annotation "haconfd.io/port": "${wantedPort}" is not a port name or number`;
@@ -283,17 +292,25 @@ export function candidate(
       seen.add(address.ip);
       continue;
     }
-    servers.push({ ip: address.ip, port, name: serverName(address, port, names), ready: address.ready });
+    const server: Server = {
+      ip: address.ip,
+      port,
+      name: serverName(address, port, names),
+      ready: address.ready,
+    };
+    if (address.draining === true) server.draining = true;
+    servers.push(server);
   }
   const unique = (list: string[]) => [...new Set(list)];
+  const key = settings.path === "/" ? domain.data : `${domain.data}${settings.path}`;
   return {
     set,
-    domain: domain.data,
+    domain: key,
     data: {
       ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
       proto: proto.data,
       port: chosen ?? (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
-      id: domainId(domain.data),
+      id: domainId(key),
       namespace: set.namespace,
       name: set.name,
       ports: Object.fromEntries(Object.entries(ports).sort(([a], [b]) => a.localeCompare(b))),
@@ -301,6 +318,8 @@ export function candidate(
       servers,
       listenPort,
       ...(tlsRequest === null ? {} : { tls: tlsOf(set as TlsRequested, tlsRequest, set.namespace) }),
+      host: domain.data,
+      settings,
     },
   };
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import type { Domain } from "../model/model.ts";
+import { DEFAULT_SETTINGS } from "../model/settings.ts";
 import { type Frame, oneNewline, type Renderer, stripTrailingBlanks, type TemplateData } from "./render.ts";
 
 /** Renders a template set incrementally from the domains that changed since the last call. */
@@ -238,6 +239,8 @@ function probeDomain(i: number): Domain {
     notReadyIps: [],
     servers: [],
     listenPort: null,
+    host: `probe-${i}.test`,
+    settings: DEFAULT_SETTINGS,
   };
 }
 

@@ -18,6 +18,8 @@ export interface Listen {
   https: string;
   /** Address TCP services bind to; the port comes from the domain's `listenPort`, e.g. `*`. */
   tcp: string;
+  /** Every bind accepts the PROXY protocol (`--accept-proxy`: HAProxy behind another L4 balancer). */
+  acceptProxy?: boolean;
 }
 
 /** Whom HAProxy's workers run as: `user`/`group` in the global section when set. */

@@ -234,6 +234,14 @@ export const OPTIONS = {
     group: "templates",
     help: "address TCP services bind to, with their listen port (it.listen.tcp)",
   }),
+  acceptProxy: option({
+    flag: "accept-proxy",
+    env: "ACCEPT_PROXY",
+    default: "false",
+    schema: boolean,
+    group: "templates",
+    help: "every bind accepts the PROXY protocol (behind an L4 balancer; it.listen.acceptProxy)",
+  }),
   haproxyConf: option({
     flag: "haproxy-conf",
     env: "HAPROXY_CONF",

@@ -86,7 +86,7 @@ Deno.test("runtimeDiff() anything but server lines forces a reload, naming the s
     ],
     ["balance roundrobin", "balance static-rr", /backend be_app changed beyond its server lines/],
     ["    server b 10.0.0.2:80 check\n", "    server b 10.0.0.2:80 check\n\nbackend be_new\n", /sections/],
-    ["10.0.0.2:80 check", "10.0.0.2:80 check weight 3", /server b changed beyond its address/],
+    ["10.0.0.2:80 check", "10.0.0.2:80 check inter 1s", /server b changed beyond its address/],
     ["10.0.0.2:80", "b.example:80", /not an IP address/],
     ["10.0.0.2:80", "10.0.0.1:80", /^(?!)/], // same address twice is allowed (the runtime path adds nothing)
   ];

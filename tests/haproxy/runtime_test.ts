@@ -26,6 +26,8 @@ const change: BackendChange = {
   removes: ["a"],
   removedKeywords: { a: "inter 2s check" },
   updates: [{ name: "c", address: "10.0.0.3", port: 81, keywords: [] }],
+  weights: [],
+  dynamicCookies: false,
   expected: [],
 };
 

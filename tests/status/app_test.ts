@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from "../../lib/model/settings.ts";
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/status/metrics.ts";
@@ -79,6 +80,8 @@ function fixture(): DaemonState {
           { ip: "10.244.0.8", port: 3000, name: "grafana-1", ready: false },
         ],
         listenPort: null,
+        host: "grafana.example.com",
+        settings: DEFAULT_SETTINGS,
       },
       "redis.example.com": {
         ips: ["10.244.1.9"],
@@ -91,6 +94,8 @@ function fixture(): DaemonState {
         notReadyIps: [],
         servers: [{ ip: "10.244.1.9", port: 6379, name: "redis-0", ready: true }],
         listenPort: 6379,
+        host: "redis.example.com",
+        settings: DEFAULT_SETTINGS,
       },
     },
     skipped: [{

@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from "../../lib/model/settings.ts";
 import assert from "node:assert/strict";
 import { APPLY_RESULTS, createMetrics, METRIC_PREFIX, type Metrics } from "../../lib/status/metrics.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../../lib/record/state.ts";
@@ -63,6 +64,8 @@ function state(overrides: Partial<DaemonState> = {}): DaemonState {
           { ip: "10.0.0.3", port: 80, name: "a-3", ready: false },
         ],
         listenPort: null,
+        host: "a.example.com",
+        settings: DEFAULT_SETTINGS,
       },
       "redis.example.com": {
         ips: ["10.0.1.1"],
@@ -75,6 +78,8 @@ function state(overrides: Partial<DaemonState> = {}): DaemonState {
         notReadyIps: [],
         servers: [{ ip: "10.0.1.1", port: 6379, name: "redis-0", ready: true }],
         listenPort: 6379,
+        host: "redis.example.com",
+        settings: DEFAULT_SETTINGS,
       },
     },
     skipped: [{ object: "x/y", reason: "bad domain" }],

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createMetrics } from "../../lib/status/metrics.ts";
 import type { Domain } from "../../lib/model/model.ts";
 import type { DaemonState } from "../../lib/record/state.ts";
+import { DEFAULT_SETTINGS } from "../../lib/model/settings.ts";
 import { createStatusApp } from "../../lib/status/app.ts";
 import { initialStatus } from "../../lib/source/source.ts";
 
@@ -17,6 +18,8 @@ function domain(i: number): Domain {
     notReadyIps: [],
     servers: [{ ip: `10.0.${i >> 8}.${i & 255}`, port: 8080, name: `pod-${i}`, ready: true }],
     listenPort: null,
+    host: `d${i}.example.test`,
+    settings: DEFAULT_SETTINGS,
   };
 }
 

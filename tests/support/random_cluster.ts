@@ -64,6 +64,11 @@ export function randomSet(random: () => number, name: string): EndpointSet {
     annotations["haconfd.io/listen-port"] = pick(random, ["80", "443", "6379", "7000", "7001", "0"]);
   }
   if (random() < 0.15) annotations["haconfd.io/port"] = pick(random, ["http", "metrics", "8080", "9999"]);
+  // Settings: path routes sharing a host, sticky and allow (valid or not), so that claims per host and path
+  // and the settings partials are exercised too.
+  if (random() < 0.2) annotations["haconfd.io/path"] = pick(random, ["/api", "/api/v2", "/x", "api"]);
+  if (random() < 0.1) annotations["haconfd.io/sticky"] = pick(random, ["true", "s", "no way"]);
+  if (random() < 0.1) annotations["haconfd.io/allow"] = pick(random, ["10.0.0.0/8", "10.0.0.0/8,::1", "any"]);
   const ips = Array.from(
     { length: Math.floor(random() * 4) },
     () => {
@@ -88,6 +93,7 @@ export function randomSet(random: () => number, name: string): EndpointSet {
         ip,
         ready: ready.includes(ip),
         ...(i % 2 ? { target: `pod-${i}` } : {}),
+        ...(!ready.includes(ip) && i % 3 === 0 ? { draining: true } : {}),
       })),
     }],
   };

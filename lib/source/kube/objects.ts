@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { SETTING_ANNOTATIONS } from "../../model/settings.ts";
 import { z } from "zod";
 import {
   type AddressView,
@@ -122,7 +123,7 @@ export interface ServiceView {
 
 function keepAnnotations(annotations: Record<string, string> | null | undefined): Record<string, string> {
   const kept: Record<string, string> = {};
-  for (const key of ANNOTATION_KEYS) {
+  for (const key of [...ANNOTATION_KEYS, ...SETTING_ANNOTATIONS]) {
     const value = annotations?.[key];
     if (value !== undefined) kept[key] = value;
   }
@@ -180,7 +181,8 @@ export function projectEndpoints(object: Endpoints): EndpointSet {
  * Projects a validated EndpointSlice, or explains why it cannot be used.
  *
  * An endpoint serves when `ready` is not false (Kubernetes: unset means ready); serving-but-terminating
- * endpoints count as not ready, so they drain instead of taking new connections.
+ * endpoints count as not ready and are marked `draining`: they stay servers in HAProxy's drain state (no
+ * new requests, the ones in flight finish) until they leave the slice.
  */
 export function projectSlice(object: EndpointSlice): SliceView | string {
   const { metadata } = object;
@@ -189,10 +191,13 @@ export function projectSlice(object: EndpointSlice): SliceView | string {
   if (object.addressType === "FQDN") return 'addressType "FQDN" is not supported';
   const addresses: AddressView[] = [];
   for (const endpoint of object.endpoints ?? []) {
-    const ready = endpoint.conditions?.ready !== false && endpoint.conditions?.terminating !== true;
+    const terminating = endpoint.conditions?.terminating === true;
+    const ready = endpoint.conditions?.ready !== false && !terminating;
+    const draining = terminating && endpoint.conditions?.serving === true;
     for (const address of endpoint.addresses) {
       if (!IP.safeParse(address).success) return `address "${address}" is not an IP address`;
-      addresses.push(addressView(address, ready, endpoint.targetRef?.name));
+      const view = addressView(address, ready, endpoint.targetRef?.name);
+      addresses.push(draining ? { ...view, draining } : view);
     }
   }
   return {

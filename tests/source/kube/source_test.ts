@@ -173,7 +173,7 @@ Deno.test("createKubeSource() joins EndpointSlices to their annotated Service an
     assert.deepEqual(web.annotations, routed("web.example.com"));
     assert.deepEqual(web.groups[0]!.addresses, [
       { ip: "10.0.0.1", ready: true },
-      { ip: "10.0.0.2", ready: false },
+      { ip: "10.0.0.2", ready: false, draining: true },
       { ip: "10.0.0.3", ready: false },
       { ip: "10.0.0.4", ready: true },
     ]);
