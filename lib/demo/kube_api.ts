@@ -93,6 +93,7 @@ export const STORAGE_HASHES: Record<ResourceName, string> = {
   endpoints: "fWeeMqaN/OA=",
   services: "0/CO1lhkEBI=",
   endpointslices: "Nx3SIv6I0mE=",
+  nodes: "XwShjMxG9Fs=",
 };
 /** Verbs listed in discovery for every served resource. */
 export const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -188,7 +189,14 @@ export function defaultReason(status: number): string | undefined {
 /** What a URL path addresses. */
 export type Route =
   | { kind: "path"; path: string }
-  | { kind: "resource"; type: ResourceType; namespace: string | undefined; name: string | undefined }
+  | {
+    kind: "resource";
+    type: ResourceType;
+    namespace: string | undefined;
+    name: string | undefined;
+    /** `status` for a Node's status subresource (`/api/v1/nodes/NAME/status`). */
+    subresource?: string;
+  }
   | { kind: "unknown"; status: boolean };
 
 /** Parses a URL path into discovery, a served resource (with namespace/name) or unknown. */
@@ -213,7 +221,11 @@ export function route(path: string): Route {
     rest = rest.slice(2);
   }
   const type = (RESOURCES as Record<string, ResourceType | undefined>)[rest[0] ?? ""];
+  if (type?.clusterScoped && rest.length === 3 && rest[2] === "status" && namespace === undefined) {
+    return { kind: "resource", type, namespace, name: rest[1], subresource: "status" };
+  }
   if (!type || type.group !== group || rest.length > 2) return { kind: "unknown", status: true };
+  if (type.clusterScoped && namespace !== undefined) return { kind: "unknown", status: true };
   return { kind: "resource", type, namespace, name: rest[1] };
 }
 
@@ -309,18 +321,19 @@ export function forbidden(user: KubeUser, attrs: RequestAttributes): StatusError
 export function discoveryDocument(path: string, port: number): JsonObject | string {
   const gv = (group: string) => ({ groupVersion: `${group}/v1`, version: "v1" });
   const resources = (group: string): JsonObject[] =>
-    Object.values(RESOURCES).filter((t) => t.group === group).map((t) => {
-      const r: JsonObject = {
-        name: t.name,
-        singularName: "",
-        namespaced: true,
-        kind: t.kind,
-        verbs: ALL_VERBS,
-      };
-      if (t.shortNames.length > 0) r.shortNames = t.shortNames;
-      r.storageVersionHash = STORAGE_HASHES[t.name];
-      return r;
-    });
+    Object.values(RESOURCES).filter((t) => t.group === group).sort((a, b) => a.name.localeCompare(b.name))
+      .map((t) => {
+        const r: JsonObject = {
+          name: t.name,
+          singularName: "",
+          namespaced: !t.clusterScoped,
+          kind: t.kind,
+          verbs: ALL_VERBS,
+        };
+        if (t.shortNames.length > 0) r.shortNames = t.shortNames;
+        r.storageVersionHash = STORAGE_HASHES[t.name];
+        return r;
+      });
   const group = {
     name: "discovery.k8s.io",
     versions: [gv("discovery.k8s.io")],

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { freeNodePort, nodeBookmarkFields, normalizeNode, serviceNodePorts } from "./kube_nodes.ts";
+
 /** A JSON value. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 /** A JSON object. */
@@ -14,7 +16,7 @@ export interface JsonObject {
 }
 
 /** The resources the test server serves. */
-export type ResourceName = "endpoints" | "services" | "endpointslices";
+export type ResourceName = "endpoints" | "services" | "endpointslices" | "nodes";
 
 /** Static facts of one served resource. */
 export interface ResourceType {
@@ -36,9 +38,11 @@ export interface ResourceType {
   createOnUpdate: boolean;
   /** Whether metadata.generation is kept (EndpointSlice). */
   generation: boolean;
+  /** Cluster-scoped (Node): no namespace; stored under the key `/name`. */
+  clusterScoped?: boolean;
 }
 
-/** The three served resources. */
+/** The served resources. */
 export const RESOURCES: Record<ResourceName, ResourceType> = {
   endpoints: {
     name: "endpoints",
@@ -72,6 +76,18 @@ export const RESOURCES: Record<ResourceName, ResourceType> = {
     shortNames: [],
     createOnUpdate: false,
     generation: true,
+  },
+  nodes: {
+    name: "nodes",
+    kind: "Node",
+    listKind: "NodeList",
+    group: "",
+    version: "v1",
+    apiVersion: "v1",
+    shortNames: ["no"],
+    createOnUpdate: false,
+    generation: false,
+    clusterScoped: true,
   },
 };
 
@@ -259,7 +275,7 @@ const SERVICE_SPEC_ORDER = [
   "internalTrafficPolicy",
 ];
 
-function normalizeService(o: JsonObject, allocateIp: () => string): JsonObject {
+function normalizeService(o: JsonObject, allocateIp: () => string, allocatePort: () => number): JsonObject {
   const spec = obj(o.spec);
   const type = typeof spec.type === "string" ? spec.type : "ClusterIP";
   const out: JsonObject = { ...spec, type };
@@ -285,7 +301,10 @@ function normalizeService(o: JsonObject, allocateIp: () => string): JsonObject {
   return ordered(
     {
       ...o,
-      spec: ordered(omitEmpty(out, ["ports", "selector"]), SERVICE_SPEC_ORDER),
+      spec: ordered(
+        omitEmpty(serviceNodePorts(out, allocatePort), ["ports", "selector"]),
+        SERVICE_SPEC_ORDER,
+      ),
       status: o.status ?? { loadBalancer: {} },
     },
     ["metadata", "spec", "status"],
@@ -294,10 +313,17 @@ function normalizeService(o: JsonObject, allocateIp: () => string): JsonObject {
 
 /**
  * An object as the server stores it: no kind/apiVersion, metadata in order, defaults applied.
- * `allocateIp` hands out Service cluster IPs.
+ * `allocateIp` hands out Service cluster IPs, `allocatePort` node ports.
  */
-export function normalizeObject(type: ResourceType, o: JsonObject, allocateIp: () => string): JsonObject {
-  const rest: JsonObject = { ...o, metadata: normalizeMetadata(obj(o.metadata)) };
+export function normalizeObject(
+  type: ResourceType,
+  o: JsonObject,
+  allocateIp: () => string,
+  allocatePort: () => number = () => freeNodePort(new Set()),
+): JsonObject {
+  const metadata = { ...obj(o.metadata) };
+  if (type.clusterScoped) delete metadata.namespace;
+  const rest: JsonObject = { ...o, metadata: normalizeMetadata(metadata) };
   delete rest.kind;
   delete rest.apiVersion;
   switch (type.name) {
@@ -306,7 +332,9 @@ export function normalizeObject(type: ResourceType, o: JsonObject, allocateIp: (
     case "endpointslices":
       return normalizeEndpointSlice(rest);
     case "services":
-      return normalizeService(rest, allocateIp);
+      return normalizeService(rest, allocateIp, allocatePort);
+    case "nodes":
+      return normalizeNode(rest);
   }
 }
 
@@ -324,6 +352,7 @@ export function bookmarkObject(type: ResourceType, rv: number): JsonObject {
   };
   if (type.name === "endpointslices") Object.assign(out, { addressType: "", endpoints: null, ports: null });
   if (type.name === "services") Object.assign(out, { spec: {}, status: { loadBalancer: {} } });
+  if (type.name === "nodes") Object.assign(out, nodeBookmarkFields());
   return out;
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { NodePortContext } from "./nodeport_input.ts";
 
 /** An IPv4 or IPv6 address. */
 export const IP = z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" });
@@ -18,7 +19,13 @@ export const PortView = z.object({ name: z.string(), port: PORT });
 export type PortView = z.infer<typeof PortView>;
 
 /** One address of an endpoint group, with its readiness and the pod it belongs to where known. */
-export const AddressView = z.object({ ip: IP, ready: z.boolean(), target: z.string().optional() });
+export const AddressView = z.object({
+  ip: IP,
+  ready: z.boolean(),
+  target: z.string().optional(),
+  /** The node the address runs on (Endpoints / EndpointSlice `nodeName`), where known. */
+  node: z.string().optional(),
+});
 /** One address of an endpoint group. */
 export type AddressView = z.infer<typeof AddressView>;
 
@@ -37,6 +44,8 @@ export const EndpointSet = z.object({
   created: z.string(),
   annotations: z.record(z.string(), z.string()),
   groups: z.array(GroupView),
+  /** The Service's node ports and the cluster's nodes, where the source watches them (lib/model/nodeport.ts). */
+  nodePort: NodePortContext.optional(),
 });
 /** The projection of one service's endpoints. */
 export type EndpointSet = z.infer<typeof EndpointSet>;

@@ -8,6 +8,8 @@ import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.ts";
 import { fnv1aHex } from "../hash.ts";
+import { BackendMode } from "./nodeport_input.ts";
+import { backendModeOf, nodePortBackend, NodePortData } from "./nodeport.ts";
 
 /** Protos routed by the HTTP and HTTPS frontends; every other proto is a TCP service with a listen port. */
 export const WEB_PROTOS: readonly string[] = ["http", "https"];
@@ -85,6 +87,8 @@ export const Server = z.object({
   port: z.number(),
   name: z.string(),
   ready: z.boolean(),
+  /** The node of a nodeport-mode server (its name is the node's). */
+  node: z.string().optional(),
 });
 /** One server of a domain's backend. */
 export type Server = z.infer<typeof Server>;
@@ -108,6 +112,10 @@ export const Domain = z.object({
   servers: z.array(Server),
   /** The frontend port of a TCP proto; null for http and https. */
   listenPort: z.number().nullable(),
+  /** Where the servers come from (lib/model/nodeport.ts); set on every domain the model builds. */
+  backendMode: BackendMode.optional(),
+  /** Backend mode nodeport: node port, traffic policy, health check, and which nodes get traffic and why. */
+  nodePort: NodePortData.optional(),
 });
 /** What templates get for one domain. */
 export type Domain = z.infer<typeof Domain>;
@@ -233,6 +241,10 @@ export function candidate(
   if (wantedPort !== undefined && /^\d+$/.test(wantedPort) && !PortNumber.safeParse(wantedPort).success) {
     return `annotation "haconfd.io/port": "${wantedPort}" is not in 1..65535`;
   }
+  const mode = backendModeOf(set);
+  if (typeof mode !== "string") return mode.reason;
+  const nodeport = mode === "nodeport" ? nodePortBackend(set, wantedPort, refusedAddress) : null;
+  if (typeof nodeport === "string") return nodeport;
 
   let listenPort: number | null = null;
   if (!WEB_PROTOS.includes(proto.data)) {
@@ -260,9 +272,12 @@ export function candidate(
     const port = pickPort(group, wantedPort);
     if (port === undefined) continue;
     chosen ??= port;
-    for (const address of group.addresses) addresses.push({ address, port });
+    if (nodeport === null) { for (const address of group.addresses) addresses.push({ address, port }); }
   }
-  if (wantedPort !== undefined && chosen === undefined && addresses.length === 0 && set.groups.length > 0) {
+  if (
+    nodeport === null && wantedPort !== undefined && chosen === undefined && addresses.length === 0 &&
+    set.groups.length > 0
+  ) {
     return `annotation "haconfd.io/port": no port named "${wantedPort}"`;
   }
   addresses.sort((a, b) => compareIps(a.address.ip, b.address.ip) || a.port - b.port);
@@ -278,6 +293,7 @@ export function candidate(
     }
     servers.push({ ip: address.ip, port, name: serverName(address, port, names), ready: address.ready });
   }
+  if (nodeport !== null) servers.push(...nodeport.servers);
   const unique = (list: string[]) => [...new Set(list)];
   return {
     set,
@@ -285,7 +301,8 @@ export function candidate(
     data: {
       ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
       proto: proto.data,
-      port: chosen ?? (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
+      port: nodeport?.port ?? chosen ??
+        (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
       id: domainId(domain.data),
       namespace: set.namespace,
       name: set.name,
@@ -293,6 +310,8 @@ export function candidate(
       notReadyIps: unique(servers.filter((s) => !s.ready).map((s) => s.ip)),
       servers,
       listenPort,
+      backendMode: mode,
+      ...(nodeport === null ? {} : { nodePort: nodeport.data }),
     },
   };
 }

@@ -347,6 +347,45 @@ export const OPTIONS = {
     group: "kubernetes",
     help: "label selector passed to the API, e.g. haconfd=yes",
   }),
+  backendMode: option({
+    flag: "backend-mode",
+    env: "BACKEND_MODE",
+    default: "pods",
+    schema: z.enum(["pods", "nodeport"], { error: (i) => `"${i.input}" is not pods or nodeport` }),
+    arg: "MODE",
+    group: "kubernetes",
+    help: "servers are the pods (pods) or the nodes at the Service's nodePort (nodeport: also watches " +
+      "Services and Nodes); annotation haconfd.io/backend-mode overrides it per service",
+  }),
+  nodeAddressType: option({
+    flag: "node-address-type",
+    env: "NODE_ADDRESS_TYPE",
+    default: "InternalIP",
+    schema: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, {
+      error: (i) => `"${i.input}" is not a node address type like InternalIP or ExternalIP`,
+    }),
+    arg: "TYPE",
+    group: "kubernetes",
+    help: "nodeport mode: which node address servers use (InternalIP, ExternalIP, …)",
+  }),
+  nodeSelector: option({
+    flag: "node-selector",
+    env: "NODE_SELECTOR",
+    schema: labelSelector,
+    arg: "SELECTOR",
+    group: "kubernetes",
+    help: "nodeport mode: only nodes matching this label selector receive traffic",
+  }),
+  nodeIncludeUnschedulable: option({
+    flag: "node-include-unschedulable",
+    env: "NODE_INCLUDE_UNSCHEDULABLE",
+    default: "true",
+    // Takes a value (--node-include-unschedulable=false): a bare flag could not turn a true default off.
+    schema: z.string().transform((text) => text as string | boolean).pipe(boolean),
+    arg: "BOOL",
+    group: "kubernetes",
+    help: "nodeport mode: cordoned nodes keep receiving traffic (cordoning does not stop kube-proxy)",
+  }),
   interval: option({
     flag: "interval",
     env: "REFRESH_INTERVAL",

@@ -431,4 +431,5 @@ export const RECORDED_OBJECTS: Record<ResourceName, JsonObject[]> = {
       ports: [{ name: "https", port: 8443 }],
     },
   ],
+  nodes: [],
 };

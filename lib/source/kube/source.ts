@@ -34,6 +34,8 @@ import {
   type SliceView,
 } from "./objects.ts";
 import { type EndpointSet } from "../../model/endpoints.ts";
+import { nodePolicyOf, NODES_KIND, SERVICE_FACTS_KIND, withNodePort } from "./nodeport.ts";
+import type { NodeView, ServiceFacts } from "../../model/nodeport_input.ts";
 import { type Change, createWatcher, type ResourceKind, type Watcher, type WatcherOptions } from "./watch.ts";
 
 /** v1 Endpoints, projected; `null` for an object with no routing annotation. */
@@ -83,7 +85,8 @@ export const SERVICES_KIND: ResourceKind<ServiceView | null> = {
 export type KubeSourceSettings =
   & AuthSettings
   & Pick<Settings, "resource" | "namespace" | "labelSelector" | "interval">
-  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes">>;
+  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes">>
+  & Partial<Pick<Settings, "backendMode" | "nodeAddressType" | "nodeSelector" | "nodeIncludeUnschedulable">>;
 
 /** Timing and paging knobs of the watches (tests make them small). */
 export type WatchTuning = Pick<
@@ -198,7 +201,39 @@ export async function createKubeSource(
   let endpointWatchers: Watcher<EndpointSet | null>[] = [];
   let sliceWatchers: Watcher<SliceView | null>[] = [];
   let serviceWatchers: Watcher<ServiceView | null>[] = [];
-  const all = (): Watcher<unknown>[] => [...endpointWatchers, ...sliceWatchers, ...serviceWatchers];
+  // Backend mode nodeport (lib/source/kube/nodeport.ts): Nodes and every Service's node ports.
+  const nodePolicy = nodePolicyOf(settings);
+  let nodeWatchers: Watcher<NodeView>[] = [];
+  let factsWatchers: Watcher<ServiceFacts>[] = [];
+  let nodes: NodeView[] | undefined;
+  const all = (): Watcher<unknown>[] => [
+    ...endpointWatchers,
+    ...sliceWatchers,
+    ...serviceWatchers,
+    ...factsWatchers,
+    ...nodeWatchers,
+  ];
+
+  /** `set` with its Service's node ports and the nodes attached, in nodeport mode. */
+  function attach(set: EndpointSet): EndpointSet {
+    if (nodePolicy === undefined) return set;
+    nodes ??= nodeWatchers.flatMap((w) => [...w.store.values()]);
+    const key = `${set.namespace}/${set.name}`;
+    const facts = factsWatchers.map((w) => w.store.get(key)).find((f) => f) ?? null;
+    return withNodePort(set, facts, nodes, nodePolicy);
+  }
+
+  /** A node changed: every routed set is affected (the store re-resolves the nodeport ones). */
+  function onNodeChange(): void {
+    nodes = undefined;
+    if (journal !== null) {
+      const watchers = settings.resource === "endpoints" ? endpointWatchers : serviceWatchers;
+      for (const w of watchers as Watcher<unknown>[]) {
+        for (const [key, value] of w.store) if (value) journal.add(key);
+      }
+    }
+    notify();
+  }
 
   function annotatedService(key: string): boolean {
     return serviceWatchers.some((w) => w.store.get(key));
@@ -249,13 +284,13 @@ export async function createKubeSource(
     if (settings.resource === "endpoints") {
       const sets: EndpointSet[] = [];
       for (const w of endpointWatchers) for (const set of w.store.values()) if (set) sets.push(set);
-      cache = sets.sort(byName);
+      cache = sets.sort(byName).map(attach);
     } else {
       const services: ServiceView[] = [];
       for (const w of serviceWatchers) for (const s of w.store.values()) if (s) services.push(s);
       const slices: SliceView[] = [];
       for (const w of sliceWatchers) for (const s of w.store.values()) if (s) slices.push(s);
-      cache = joinSlices(services.sort(byName), slices);
+      cache = joinSlices(services.sort(byName), slices).map(attach);
     }
     return cache;
   }
@@ -265,7 +300,7 @@ export async function createKubeSource(
     if (settings.resource === "endpoints") {
       for (const w of endpointWatchers) {
         const set = w.store.get(key);
-        if (set) return set;
+        if (set) return attach(set);
       }
       return null;
     }
@@ -276,7 +311,8 @@ export async function createKubeSource(
       const slice = sliceWatchers.map((w) => w.store.get(sliceKey)).find((s) => s);
       if (slice) slices.push(slice);
     }
-    return joinSlices([service], slices)[0] ?? null;
+    const set = joinSlices([service], slices)[0];
+    return set === undefined ? null : attach(set);
   }
 
   function takeChanges(): Map<string, EndpointSet | null> | null {
@@ -338,7 +374,26 @@ export async function createKubeSource(
         createWatcher(c, ENDPOINTSLICES_KIND, watcherOptions(ns, onSliceChange))
       );
     }
+    if (nodePolicy !== undefined) {
+      const { labelSelector: _, ...unselected } = tuning;
+      factsWatchers = namespaces.map((ns) =>
+        createWatcher(c, SERVICE_FACTS_KIND, {
+          ...(unselected as WatcherOptions<ServiceFacts>),
+          ...(ns === undefined ? {} : { namespace: ns }),
+          onChange: (changes) => (track(changes), notify()),
+          onSync: notify,
+        })
+      );
+      const nodeOptions: WatcherOptions<NodeView> = {
+        ...(unselected as WatcherOptions<NodeView>),
+        onChange: onNodeChange,
+        onSync: onNodeChange,
+      };
+      if (nodePolicy.selector !== undefined) nodeOptions.labelSelector = nodePolicy.selector;
+      nodeWatchers = [createWatcher(c, NODES_KIND, nodeOptions)];
+    }
     cache = undefined;
+    nodes = undefined;
     journal = null;
     sliceIndex.clear();
     try {
