@@ -361,12 +361,14 @@ export const OPTIONS = {
     flag: "node-address-type",
     env: "NODE_ADDRESS_TYPE",
     default: "InternalIP",
-    schema: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, {
-      error: (i) => `"${i.input}" is not a node address type like InternalIP or ExternalIP`,
+    // IP types only: a Hostname or InternalDNS value would need DNS at HAProxy start and cannot be a
+    // dynamic server's address.
+    schema: z.enum(["InternalIP", "ExternalIP"], {
+      error: (i) => `"${i.input}" is not InternalIP or ExternalIP`,
     }),
     arg: "TYPE",
     group: "kubernetes",
-    help: "nodeport mode: which node address servers use (InternalIP, ExternalIP, …)",
+    help: "nodeport mode: which node address servers use, InternalIP or ExternalIP",
   }),
   nodeSelector: option({
     flag: "node-selector",

@@ -9,6 +9,7 @@ import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
 import type { Domain } from "../model/model.ts";
+import { nodePortDetail } from "./page_nodes.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../daemon/state.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
 import STYLE from "./page.css" with { type: "text" };
@@ -238,6 +239,7 @@ function domainDetail(state: DaemonState, haproxy: HaproxyView | null, name: str
         <dt>not ready</dt>
         <dd class="mono">${domain.notReadyIps.join(", ") || "none"}</dd>
       </dl>
+      ${nodePortDetail(domain)}
     `;
   return html`
     <section id="domains">

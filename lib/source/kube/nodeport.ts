@@ -50,11 +50,17 @@ export const ServiceSpec = z.object({
 /** The spec fields of a v1 Service that nodeport mode reads. */
 export type ServiceSpec = z.infer<typeof ServiceSpec>;
 
-/** Projects a validated Node: Ready, the first address of each type (IP types must be IPs), labels, cordon. */
+/** Node address types that can be a server's address (Hostname / InternalDNS ones are left out). */
+export const NODE_ADDRESS_TYPES: readonly string[] = ["InternalIP", "ExternalIP"];
+
+const IP = z.union([z.ipv4(), z.ipv6()]);
+
+/** Projects a validated Node: Ready, its first address of each IP type (must be an IP), labels, cordon. */
 export function projectNode(node: KubeNode): NodeView | string {
   const addresses: Record<string, string> = {};
   for (const { type, address } of node.status?.addresses ?? []) {
-    if (type.endsWith("IP") && !z.union([z.ipv4(), z.ipv6()]).safeParse(address).success) {
+    if (!NODE_ADDRESS_TYPES.includes(type)) continue;
+    if (!IP.safeParse(address).success) {
       return `status.addresses: ${type} ${JSON.stringify(address)} is not an IP address`;
     }
     addresses[type] ??= address;
