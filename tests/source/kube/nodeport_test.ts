@@ -103,3 +103,42 @@ Deno.test("createKubeSource() watches Nodes and Services' node ports only in nod
     }
   }
 });
+
+Deno.test("createKubeSource() with --resource endpoints joins the Service of the same name and the Endpoints' nodeName", async () => {
+  await using kube = await startKubeServer({
+    objects: {
+      nodes: [nodeObject("node-a", "127.0.0.2", true)],
+      services: [{
+        ...serviceObject("web", "web.test", { type: "LoadBalancer", externalTrafficPolicy: "Local" }),
+        metadata: { name: "web", namespace: "e2e" },
+      }],
+      endpoints: [{
+        metadata: { name: "web", namespace: "e2e", annotations: { domain: "web.test", proto: "http" } },
+        subsets: [{
+          addresses: [{ ip: "10.244.0.5", nodeName: "node-a" }],
+          notReadyAddresses: [{ ip: "10.244.1.5", nodeName: "node-b" }],
+          ports: [{ name: "http", port: 8080 }],
+        }],
+      }],
+    },
+  });
+  const source = await createKubeSource(
+    settings(kube.url, { resource: "endpoints", backendMode: "nodeport" }),
+  );
+  const controller = new AbortController();
+  const running = source.run(controller.signal);
+  try {
+    await waitFor(() => source.status().synced || undefined, { what: "the first sync", timeoutMs: 10_000 });
+    const [set] = source.snapshot();
+    assert.deepEqual(set!.groups[0]!.addresses.map((a) => [a.ip, a.ready, a.node]), [
+      ["10.244.0.5", true, "node-a"],
+      ["10.244.1.5", false, "node-b"],
+    ]);
+    const service = set!.nodePort!.service!;
+    assert.equal(service.externalTrafficPolicy, "Local");
+    assert.ok(service.healthCheckNodePort !== undefined && service.ports[0]!.nodePort !== undefined);
+  } finally {
+    controller.abort();
+    await running;
+  }
+});
