@@ -34,6 +34,7 @@ import {
   type SliceView,
 } from "./objects.ts";
 import { type EndpointSet } from "../../model/endpoints.ts";
+import { BACKEND_MODE_ANNOTATION } from "../../model/nodeport.ts";
 import { nodePolicyOf, NODES_KIND, SERVICE_FACTS_KIND, withNodePort } from "./nodeport.ts";
 import type { NodeView, ServiceFacts } from "../../model/nodeport_input.ts";
 import { type Change, createWatcher, type ResourceKind, type Watcher, type WatcherOptions } from "./watch.ts";
@@ -214,22 +215,32 @@ export async function createKubeSource(
     ...nodeWatchers,
   ];
 
+  // The set handed on last for a stored set: the same object while its facts and the nodes are unchanged,
+  // so that the model store (which compares by reference) redoes nothing for it.
+  const attached = new WeakMap<EndpointSet, EndpointSet>();
+
   /** `set` with its Service's node ports and the nodes attached, in nodeport mode. */
   function attach(set: EndpointSet): EndpointSet {
     if (nodePolicy === undefined) return set;
     nodes ??= nodeWatchers.flatMap((w) => [...w.store.values()]);
     const key = `${set.namespace}/${set.name}`;
     const facts = factsWatchers.map((w) => w.store.get(key)).find((f) => f) ?? null;
-    return withNodePort(set, facts, nodes, nodePolicy);
+    const last = attached.get(set)?.nodePort;
+    if (last?.nodes === nodes && last.service === facts) return attached.get(set)!;
+    const result = withNodePort(set, facts, nodes, nodePolicy);
+    attached.set(set, result);
+    return result;
   }
 
-  /** A node changed: every routed set is affected (the store re-resolves the nodeport ones). */
+  /** A node changed: the routed sets in nodeport mode are affected (pods-mode ones ignore the nodes). */
   function onNodeChange(): void {
     nodes = undefined;
     if (journal !== null) {
       const watchers = settings.resource === "endpoints" ? endpointWatchers : serviceWatchers;
-      for (const w of watchers as Watcher<unknown>[]) {
-        for (const [key, value] of w.store) if (value) journal.add(key);
+      for (const w of watchers as Watcher<{ annotations: Record<string, string> } | null>[]) {
+        for (const [key, value] of w.store) {
+          if (value && value.annotations[BACKEND_MODE_ANNOTATION] !== "pods") journal.add(key);
+        }
       }
     }
     notify();
