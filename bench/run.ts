@@ -90,6 +90,12 @@ if (Deno.args[0] === "runtime") {
   Deno.exit(0);
 }
 
+if (Deno.args[0] === "nodeport") {
+  const { nodePortBenchmark } = await import("./nodeport.ts");
+  await nodePortBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
+}
+
 if (Deno.args[0] === "scale") {
   const { scaleBenchmark } = await import("./scale.ts");
   await scaleBenchmark(Deno.args.slice(1));
