@@ -780,6 +780,11 @@ function crossCheck(settings: Settings, origin: Readonly<Record<string, string>>
       `Invalid ${given}: --ssl-key/--ssl-cert (SSL_KEY_FILE/SSL_CERT_FILE): give both or neither`,
     );
   }
+  if (settings.backendMode === "nodeport" && settings.from !== undefined) {
+    throw new ConfigError(
+      `Invalid ${origin.backendMode}: backend mode nodeport reads Nodes and Services from the API; --from has neither`,
+    );
+  }
   if (settings.statusToken !== undefined && settings.statusTokenFile !== undefined) {
     throw new ConfigError(
       `Invalid ${origin.statusToken} and ${origin.statusTokenFile}: give a status token or a token file, not both`,
