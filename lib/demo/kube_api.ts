@@ -321,19 +321,18 @@ export function forbidden(user: KubeUser, attrs: RequestAttributes): StatusError
 export function discoveryDocument(path: string, port: number): JsonObject | string {
   const gv = (group: string) => ({ groupVersion: `${group}/v1`, version: "v1" });
   const resources = (group: string): JsonObject[] =>
-    Object.values(RESOURCES).filter((t) => t.group === group).sort((a, b) => a.name.localeCompare(b.name))
-      .map((t) => {
-        const r: JsonObject = {
-          name: t.name,
-          singularName: "",
-          namespaced: !t.clusterScoped,
-          kind: t.kind,
-          verbs: ALL_VERBS,
-        };
-        if (t.shortNames.length > 0) r.shortNames = t.shortNames;
-        r.storageVersionHash = STORAGE_HASHES[t.name];
-        return r;
-      });
+    Object.values(RESOURCES).filter((t) => t.group === group).map((t) => {
+      const r: JsonObject = {
+        name: t.name,
+        singularName: "",
+        namespaced: !t.clusterScoped,
+        kind: t.kind,
+        verbs: ALL_VERBS,
+      };
+      if (t.shortNames.length > 0) r.shortNames = t.shortNames;
+      r.storageVersionHash = STORAGE_HASHES[t.name];
+      return r;
+    }).sort((a, b) => String(a.name).localeCompare(String(b.name)));
   const group = {
     name: "discovery.k8s.io",
     versions: [gv("discovery.k8s.io")],

@@ -508,10 +508,14 @@ export class KubeServer {
     return normalizeObject(type, o, this.#allocateIp, this.#nodePortAllocator());
   }
 
-  /** Hands out node ports free across all Services (and across the ports of the object being written). */
+  /**
+   * Hands out node ports free across all Services (and across the ports of the object being written); the
+   * Services are read only when a port is needed.
+   */
   #nodePortAllocator(): () => number {
-    const used = new Set([...this.#states.services.current.values()].flatMap(nodePortsOf));
+    let used: Set<number> | undefined;
     return () => {
+      used ??= new Set([...this.#states.services.current.values()].flatMap(nodePortsOf));
       const port = freeNodePort(used);
       used.add(port);
       return port;
