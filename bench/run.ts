@@ -102,6 +102,11 @@ if (Deno.args[0] === "routing") {
   await routingBenchmark(Deno.args.slice(1));
   Deno.exit(0);
 }
+if (Deno.args[0] === "nodeport") {
+  const { nodePortBenchmark } = await import("./nodeport.ts");
+  await nodePortBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
+}
 
 if (Deno.args[0] === "scale") {
   const { scaleBenchmark } = await import("./scale.ts");

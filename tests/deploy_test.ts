@@ -262,7 +262,7 @@ function find<T = K8sObject>(objects: K8sObject[], kind: string): T {
   return found[0] as T;
 }
 
-Deno.test("deploy/kubernetes: ClusterRole grants exactly get/list/watch on endpoints, endpointslices, services", async () => {
+Deno.test("deploy/kubernetes: ClusterRole grants exactly get/list/watch on endpoints, endpointslices, nodes, services", async () => {
   const objects = await manifests();
   const role = find<
     {
@@ -282,6 +282,7 @@ Deno.test("deploy/kubernetes: ClusterRole grants exactly get/list/watch on endpo
   }
   assert.deepEqual([...grants].toSorted(), [
     "/endpoints",
+    "/nodes",
     "/services",
     "discovery.k8s.io/endpointslices",
   ]);

@@ -248,3 +248,53 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: `kubectl creates Nodes, patches their status subresource, cordons and lists them${SKIP}`,
+  ignore: !KUBECTL,
+  async fn() {
+    await using k = await setup();
+    const file = `${k.certs.dir}/node.json`;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "node-a", labels: { pool: "edge" } },
+      }),
+    );
+    // The test server serves no OpenAPI document: no client-side schema validation.
+    const created = await k.run("admin", "create", "--validate=false", "-f", file);
+    assert.equal(created.code, 0, created.stderr);
+    const status = JSON.stringify({
+      status: {
+        conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "ok" }],
+        addresses: [{ type: "InternalIP", address: "127.0.0.2" }],
+      },
+    });
+    const patched = await k.run(
+      "admin",
+      "patch",
+      "node",
+      "node-a",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      status,
+    );
+    assert.equal(patched.code, 0, patched.stderr);
+    const cordoned = await k.run("admin", "cordon", "node-a");
+    assert.equal(cordoned.code, 0, cordoned.stderr);
+    assert.match(cordoned.stdout, /node\/node-a cordoned/);
+    const out = await k.run("admin", "get", "nodes", "-l", "pool=edge", "-o", "json");
+    assert.equal(out.code, 0, out.stderr);
+    const [node] = (JSON.parse(out.stdout) as JsonObject).items as JsonObject[];
+    assert.equal((node!.metadata as JsonObject).namespace, undefined);
+    assert.equal((node!.spec as JsonObject).unschedulable, true);
+    const conditions = (node!.status as JsonObject).conditions as JsonObject[];
+    assert.equal(conditions[0]!.status, "True");
+    assert.ok(
+      k.server.requests.some((r) => r.path === "/api/v1/nodes/node-a/status" && r.method === "PATCH"),
+    );
+  },
+});

@@ -94,6 +94,7 @@ export const STORAGE_HASHES: Record<ResourceName, string> = {
   services: "0/CO1lhkEBI=",
   endpointslices: "Nx3SIv6I0mE=",
   secrets: "S6u1pOWzb84=",
+  nodes: "XwShjMxG9Fs=",
 };
 /** Verbs listed in discovery for every served resource. */
 export const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -189,7 +190,14 @@ export function defaultReason(status: number): string | undefined {
 /** What a URL path addresses. */
 export type Route =
   | { kind: "path"; path: string }
-  | { kind: "resource"; type: ResourceType; namespace: string | undefined; name: string | undefined }
+  | {
+    kind: "resource";
+    type: ResourceType;
+    namespace: string | undefined;
+    name: string | undefined;
+    /** `status` for a Node's status subresource (`/api/v1/nodes/NAME/status`). */
+    subresource?: string;
+  }
   | { kind: "unknown"; status: boolean };
 
 /** Parses a URL path into discovery, a served resource (with namespace/name) or unknown. */
@@ -214,7 +222,11 @@ export function route(path: string): Route {
     rest = rest.slice(2);
   }
   const type = (RESOURCES as Record<string, ResourceType | undefined>)[rest[0] ?? ""];
+  if (type?.clusterScoped && rest.length === 3 && rest[2] === "status" && namespace === undefined) {
+    return { kind: "resource", type, namespace, name: rest[1], subresource: "status" };
+  }
   if (!type || type.group !== group || rest.length > 2) return { kind: "unknown", status: true };
+  if (type.clusterScoped && namespace !== undefined) return { kind: "unknown", status: true };
   return { kind: "resource", type, namespace, name: rest[1] };
 }
 
@@ -314,14 +326,14 @@ export function discoveryDocument(path: string, port: number): JsonObject | stri
       const r: JsonObject = {
         name: t.name,
         singularName: "",
-        namespaced: true,
+        namespaced: !t.clusterScoped,
         kind: t.kind,
         verbs: ALL_VERBS,
       };
       if (t.shortNames.length > 0) r.shortNames = t.shortNames;
       r.storageVersionHash = STORAGE_HASHES[t.name];
       return r;
-    });
+    }).sort((a, b) => String(a.name).localeCompare(String(b.name)));
   const group = {
     name: "discovery.k8s.io",
     versions: [gv("discovery.k8s.io")],

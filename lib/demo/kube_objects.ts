@@ -7,6 +7,8 @@
  */
 import { normalizeSecret } from "./kube_secrets.ts";
 
+import { freeNodePort, nodeBookmarkFields, normalizeNode, serviceNodePorts } from "./kube_nodes.ts";
+
 /** A JSON value. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 /** A JSON object. */
@@ -15,7 +17,7 @@ export interface JsonObject {
 }
 
 /** The resources the test server serves. */
-export type ResourceName = "endpoints" | "services" | "endpointslices" | "secrets";
+export type ResourceName = "endpoints" | "services" | "endpointslices" | "secrets" | "nodes";
 
 /** Static facts of one served resource. */
 export interface ResourceType {
@@ -37,6 +39,8 @@ export interface ResourceType {
   createOnUpdate: boolean;
   /** Whether metadata.generation is kept (EndpointSlice). */
   generation: boolean;
+  /** Cluster-scoped (Node): no namespace; stored under the key `/name`. */
+  clusterScoped?: boolean;
 }
 
 /** The served resources. */
@@ -84,6 +88,18 @@ export const RESOURCES: Record<ResourceName, ResourceType> = {
     shortNames: [],
     createOnUpdate: false,
     generation: false,
+  },
+  nodes: {
+    name: "nodes",
+    kind: "Node",
+    listKind: "NodeList",
+    group: "",
+    version: "v1",
+    apiVersion: "v1",
+    shortNames: ["no"],
+    createOnUpdate: false,
+    generation: false,
+    clusterScoped: true,
   },
 };
 
@@ -271,7 +287,7 @@ const SERVICE_SPEC_ORDER = [
   "internalTrafficPolicy",
 ];
 
-function normalizeService(o: JsonObject, allocateIp: () => string): JsonObject {
+function normalizeService(o: JsonObject, allocateIp: () => string, allocatePort: () => number): JsonObject {
   const spec = obj(o.spec);
   const type = typeof spec.type === "string" ? spec.type : "ClusterIP";
   const out: JsonObject = { ...spec, type };
@@ -297,7 +313,10 @@ function normalizeService(o: JsonObject, allocateIp: () => string): JsonObject {
   return ordered(
     {
       ...o,
-      spec: ordered(omitEmpty(out, ["ports", "selector"]), SERVICE_SPEC_ORDER),
+      spec: ordered(
+        omitEmpty(serviceNodePorts(out, allocatePort), ["ports", "selector"]),
+        SERVICE_SPEC_ORDER,
+      ),
       status: o.status ?? { loadBalancer: {} },
     },
     ["metadata", "spec", "status"],
@@ -306,10 +325,17 @@ function normalizeService(o: JsonObject, allocateIp: () => string): JsonObject {
 
 /**
  * An object as the server stores it: no kind/apiVersion, metadata in order, defaults applied.
- * `allocateIp` hands out Service cluster IPs.
+ * `allocateIp` hands out Service cluster IPs, `allocatePort` node ports.
  */
-export function normalizeObject(type: ResourceType, o: JsonObject, allocateIp: () => string): JsonObject {
-  const rest: JsonObject = { ...o, metadata: normalizeMetadata(obj(o.metadata)) };
+export function normalizeObject(
+  type: ResourceType,
+  o: JsonObject,
+  allocateIp: () => string,
+  allocatePort: () => number = () => freeNodePort(new Set()),
+): JsonObject {
+  const metadata = { ...obj(o.metadata) };
+  if (type.clusterScoped) delete metadata.namespace;
+  const rest: JsonObject = { ...o, metadata: normalizeMetadata(metadata) };
   delete rest.kind;
   delete rest.apiVersion;
   switch (type.name) {
@@ -318,9 +344,11 @@ export function normalizeObject(type: ResourceType, o: JsonObject, allocateIp: (
     case "endpointslices":
       return normalizeEndpointSlice(rest);
     case "services":
-      return normalizeService(rest, allocateIp);
+      return normalizeService(rest, allocateIp, allocatePort);
     case "secrets":
       return normalizeSecret(rest);
+    case "nodes":
+      return normalizeNode(rest);
   }
 }
 
@@ -338,6 +366,7 @@ export function bookmarkObject(type: ResourceType, rv: number): JsonObject {
   };
   if (type.name === "endpointslices") Object.assign(out, { addressType: "", endpoints: null, ports: null });
   if (type.name === "services") Object.assign(out, { spec: {}, status: { loadBalancer: {} } });
+  if (type.name === "nodes") Object.assign(out, nodeBookmarkFields());
   return out;
 }
 

@@ -52,6 +52,7 @@
  * @module
  */
 import { type HttpExchange, HttpServer, type HttpStream } from "./kube_http.ts";
+import { freeNodePort, nodePortsOf, splitNodeWrite } from "./kube_nodes.ts";
 import {
   authenticate,
   type Authorizer,
@@ -258,6 +259,7 @@ export class KubeServer {
       services: new ResourceState(RESOURCES.services),
       endpointslices: new ResourceState(RESOURCES.endpointslices),
       secrets: new ResourceState(RESOURCES.secrets),
+      nodes: new ResourceState(RESOURCES.nodes),
     };
     this.#seeding = true;
     for (const [name, objects] of Object.entries(options.objects ?? {})) {
@@ -312,7 +314,11 @@ export class KubeServer {
   upsert(resource: ResourceName, object: JsonObject, options: { manager?: string } = {}): JsonObject {
     const type = RESOURCES[resource];
     const m = meta(object);
-    const namespace = typeof m.namespace === "string" && m.namespace !== "" ? m.namespace : "default";
+    const namespace = type.clusterScoped
+      ? ""
+      : typeof m.namespace === "string" && m.namespace !== ""
+      ? m.namespace
+      : "default";
     const o = { ...object, metadata: { ...m, namespace } };
     const existing = this.#states[resource].current.has(`${namespace}/${m.name}`);
     const manager = options.manager ?? "kube-server-test";
@@ -320,19 +326,23 @@ export class KubeServer {
     return clone(withKind(type, stored));
   }
 
-  /** Applies a JSON merge patch to an existing object (MODIFIED); throws when it does not exist. */
+  /**
+   * Applies a JSON merge patch to an existing object (MODIFIED); throws when it does not exist. A Node's
+   * namespace is "", and `subresource: "status"` writes only its status, as `kubectl patch --subresource`.
+   */
   patch(
     resource: ResourceName,
     namespace: string,
     name: string,
     patch: JsonObject,
-    options: { manager?: string } = {},
+    options: { manager?: string; subresource?: "status" } = {},
   ): JsonObject {
     const type = RESOURCES[resource];
     const current = this.#states[resource].current.get(`${namespace}/${name}`);
     if (!current) throw notFound(type, name);
     const next = mergePatch(current, patch) as JsonObject;
-    return clone(withKind(type, this.#update(type, next, options.manager ?? "kube-server-test", true).obj));
+    const manager = options.manager ?? "kube-server-test";
+    return clone(withKind(type, this.#update(type, next, manager, true, options.subresource).obj));
   }
 
   /** Deletes an object (DELETED); returns false when it did not exist. */
@@ -497,7 +507,21 @@ export class KubeServer {
   #allocateIp = (): string => `10.0.0.${this.#nextIp++ % 250 + 2}`;
 
   #prepare(type: ResourceType, o: JsonObject): JsonObject {
-    return normalizeObject(type, o, this.#allocateIp);
+    return normalizeObject(type, o, this.#allocateIp, this.#nodePortAllocator());
+  }
+
+  /**
+   * Hands out node ports free across all Services (and across the ports of the object being written); the
+   * Services are read only when a port is needed.
+   */
+  #nodePortAllocator(): () => number {
+    let used: Set<number> | undefined;
+    return () => {
+      used ??= new Set([...this.#states.services.current.values()].flatMap(nodePortsOf));
+      const port = freeNodePort(used);
+      used.add(port);
+      return port;
+    };
   }
 
   #withManagedFields(
@@ -526,7 +550,7 @@ export class KubeServer {
         );
       }
     }
-    const key = `${m.namespace}/${m.name}`;
+    const key = `${m.namespace ?? ""}/${m.name}`;
     if (state.current.has(key)) {
       const details: JsonObject = { name: m.name as string };
       if (type.group) details.group = type.group;
@@ -553,18 +577,20 @@ export class KubeServer {
   /** Replaces an existing object; `checkRV`: a metadata.resourceVersion in the input must be current. */
   #update(
     type: ResourceType,
-    input: JsonObject,
+    written: JsonObject,
     manager: string,
     checkRV: boolean,
+    through?: "main" | "status",
   ): { obj: JsonObject; created: boolean } {
     const state = this.#states[type.name];
-    const m = { ...meta(input) };
-    const key = `${m.namespace}/${m.name}`;
+    const key = `${meta(written).namespace ?? ""}/${meta(written).name}`;
     const prev = state.current.get(key);
     if (!prev) {
-      if (type.createOnUpdate) return { obj: this.#create(type, input, manager), created: true };
-      throw notFound(type, String(m.name));
+      if (type.createOnUpdate) return { obj: this.#create(type, written, manager), created: true };
+      throw notFound(type, String(meta(written).name));
     }
+    const input = type.name === "nodes" ? splitNodeWrite(prev, written, through) : written;
+    const m = { ...meta(input) };
     const pm = meta(prev);
     if (
       checkRV && typeof m.resourceVersion === "string" && m.resourceVersion !== "" &&
@@ -1024,6 +1050,8 @@ export class KubeServer {
       }
 
       const { type, namespace, name } = r;
+      // Cluster-scoped resources (Node) are addressed without a namespace, namespaced ones with one.
+      const scoped = type.clusterScoped === true ? namespace === undefined : namespace !== undefined;
       const verb = ((): string => {
         switch (request.method) {
           case "GET":
@@ -1070,42 +1098,49 @@ export class KubeServer {
           send(200, await this.#list(type, namespace, query));
           return;
         case "get": {
-          const o = this.#states[type.name].current.get(`${namespace}/${name}`);
-          if (!o || namespace === undefined) throw notFound(type, name!);
+          const o = this.#states[type.name].current.get(`${namespace ?? ""}/${name}`);
+          if (!o || !scoped) throw notFound(type, name!);
           send(200, withKind(type, o));
           return;
         }
         case "create": {
-          if (namespace === undefined || name !== undefined) throw notAllowed();
-          const body = this.#bodyObject(ex, type, namespace, undefined);
+          if (!scoped || name !== undefined) throw notAllowed();
+          const body = this.#bodyObject(ex, type, namespace ?? "", undefined);
           send(201, withKind(type, this.#create(type, body, manager)));
           return;
         }
         case "update": {
-          if (namespace === undefined) throw notAllowed();
-          const body = this.#bodyObject(ex, type, namespace, name);
-          const result = this.#update(type, body, manager, true);
+          if (!scoped) throw notAllowed();
+          const body = this.#bodyObject(ex, type, namespace ?? "", name);
+          const result = this.#update(
+            type,
+            body,
+            manager,
+            true,
+            r.subresource === "status" ? "status" : "main",
+          );
           send(result.created ? 201 : 200, withKind(type, result.obj));
           return;
         }
         case "patch": {
-          if (namespace === undefined) throw notAllowed();
-          const current = this.#states[type.name].current.get(`${namespace}/${name}`);
+          if (!scoped) throw notAllowed();
+          const current = this.#states[type.name].current.get(`${namespace ?? ""}/${name}`);
           if (!current) throw notFound(type, name!);
           const patched = this.#applyPatch(ex, withKind(type, current));
           if (!isObject(patched)) {
             throw new StatusError(422, "the patch did not produce an object", "Invalid");
           }
-          const pm = { ...meta(patched), name: name!, namespace };
-          const result = this.#update(type, { ...patched, metadata: pm }, manager, true);
+          const pm = { ...meta(patched), name: name!, namespace: namespace ?? "" };
+          const through = r.subresource === "status" ? "status" : "main";
+          const result = this.#update(type, { ...patched, metadata: pm }, manager, true, through);
           send(200, withKind(type, result.obj));
           return;
         }
         case "delete": {
-          if (namespace === undefined) throw notAllowed();
-          const current = this.#states[type.name].current.get(`${namespace}/${name}`);
+          if (!scoped) throw notAllowed();
+          const current = this.#states[type.name].current.get(`${namespace ?? ""}/${name}`);
           if (!current) throw notFound(type, name!);
-          this.remove(type.name, namespace, name!);
+          this.remove(type.name, namespace ?? "", name!);
           const details: JsonObject = { name: name! };
           if (type.group) details.group = type.group;
           details.kind = type.name;

@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { NodePortContext } from "./nodeport_input.ts";
 
 /** An IPv4 or IPv6 address. */
 export const IP = z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" });
@@ -24,6 +25,8 @@ export const AddressView = z.object({
   target: z.string().optional(),
   /** Terminating but still serving (EndpointSlice conditions): drains instead of leaving at once. */
   draining: z.boolean().optional(),
+  /** The node the address runs on (Endpoints / EndpointSlice `nodeName`), where known. */
+  node: z.string().optional(),
 });
 /** One address of an endpoint group. */
 export type AddressView = z.infer<typeof AddressView>;
@@ -43,6 +46,8 @@ export const EndpointSet = z.object({
   created: z.string(),
   annotations: z.record(z.string(), z.string()),
   groups: z.array(GroupView),
+  /** The Service's node ports and the cluster's nodes, where the source watches them (lib/model/nodeport.ts). */
+  nodePort: NodePortContext.optional(),
 });
 /** The projection of one service's endpoints. */
 export type EndpointSet = z.infer<typeof EndpointSet>;

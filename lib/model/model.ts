@@ -11,6 +11,8 @@ import { fnv1aHex } from "../hash.ts";
 import { HostTls, tlsOf, type TlsRequested } from "./tls.ts";
 import { tlsAnnotations } from "./tls_annotations.ts";
 import { parseSettings, ServiceSettings } from "./settings.ts";
+import { BackendMode } from "./nodeport_input.ts";
+import { backendModeOf, nodePortBackend, NodePortData } from "./nodeport.ts";
 
 /** Protos routed by the HTTP and HTTPS frontends; every other proto is a TCP service with a listen port. */
 export const WEB_PROTOS: readonly string[] = ["http", "https"];
@@ -90,6 +92,8 @@ export const Server = z.object({
   ready: z.boolean(),
   /** Terminating but still serving (EndpointSlices): kept in HAProxy's drain state; only present when true. */
   draining: z.literal(true).optional(),
+  /** The node of a nodeport-mode server (its name is the node's). */
+  node: z.string().optional(),
 });
 /** One server of a domain's backend. */
 export type Server = z.infer<typeof Server>;
@@ -119,6 +123,10 @@ export const Domain = z.object({
   host: z.string(),
   /** The service's settings from its `haconfd.io/*` annotations (lib/model/settings.ts). */
   settings: ServiceSettings,
+  /** Where the servers come from (lib/model/nodeport.ts); set on every domain the model builds. */
+  backendMode: BackendMode.optional(),
+  /** Backend mode nodeport: node port, traffic policy, health check, and which nodes get traffic and why. */
+  nodePort: NodePortData.optional(),
 });
 /** What templates get for one domain. */
 export type Domain = z.infer<typeof Domain>;
@@ -246,6 +254,10 @@ export function candidate(
   if (wantedPort !== undefined && /^\d+$/.test(wantedPort) && !PortNumber.safeParse(wantedPort).success) {
     return `annotation "haconfd.io/port": "${wantedPort}" is not in 1..65535`;
   }
+  const mode = backendModeOf(set);
+  if (typeof mode !== "string") return mode.reason;
+  const nodeport = mode === "nodeport" ? nodePortBackend(set, wantedPort, refusedAddress) : null;
+  if (typeof nodeport === "string") return nodeport;
 
   const tlsRequest = tlsAnnotations(set.annotations, proto.data, isIp(domain.data));
   if (typeof tlsRequest === "string") return tlsRequest;
@@ -276,9 +288,12 @@ export function candidate(
     const port = pickPort(group, wantedPort);
     if (port === undefined) continue;
     chosen ??= port;
-    for (const address of group.addresses) addresses.push({ address, port });
+    if (nodeport === null) { for (const address of group.addresses) addresses.push({ address, port }); }
   }
-  if (wantedPort !== undefined && chosen === undefined && addresses.length === 0 && set.groups.length > 0) {
+  if (
+    nodeport === null && wantedPort !== undefined && chosen === undefined && addresses.length === 0 &&
+    set.groups.length > 0
+  ) {
     return `annotation "haconfd.io/port": no port named "${wantedPort}"`;
   }
   addresses.sort((a, b) => compareIps(a.address.ip, b.address.ip) || a.port - b.port);
@@ -301,6 +316,7 @@ export function candidate(
     if (address.draining === true) server.draining = true;
     servers.push(server);
   }
+  if (nodeport !== null) servers.push(...nodeport.servers);
   const unique = (list: string[]) => [...new Set(list)];
   const key = settings.path === "/" ? domain.data : `${domain.data}${settings.path}`;
   return {
@@ -309,7 +325,8 @@ export function candidate(
     data: {
       ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
       proto: proto.data,
-      port: chosen ?? (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
+      port: nodeport?.port ?? chosen ??
+        (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
       id: domainId(key),
       namespace: set.namespace,
       name: set.name,
@@ -320,6 +337,8 @@ export function candidate(
       ...(tlsRequest === null ? {} : { tls: tlsOf(set as TlsRequested, tlsRequest, set.namespace) }),
       host: domain.data,
       settings,
+      backendMode: mode,
+      ...(nodeport === null ? {} : { nodePort: nodeport.data }),
     },
   };
 }

@@ -151,6 +151,47 @@ export const OPTIONS = {
     group: "kubernetes",
     help: "label selector for the TLS Secrets haconfd may read (haconfd.io/tls-secret), e.g. haconfd-tls=yes",
   }),
+  backendMode: option({
+    flag: "backend-mode",
+    env: "BACKEND_MODE",
+    default: "pods",
+    schema: z.enum(["pods", "nodeport"], { error: (i) => `"${i.input}" is not pods or nodeport` }),
+    arg: "MODE",
+    group: "kubernetes",
+    help: "servers are the pods (pods) or the nodes at the Service's nodePort (nodeport: also watches " +
+      "Services and Nodes); annotation haconfd.io/backend-mode overrides it per service",
+  }),
+  nodeAddressType: option({
+    flag: "node-address-type",
+    env: "NODE_ADDRESS_TYPE",
+    default: "InternalIP",
+    // IP types only: a Hostname or InternalDNS value would need DNS at HAProxy start and cannot be a
+    // dynamic server's address.
+    schema: z.enum(["InternalIP", "ExternalIP"], {
+      error: (i) => `"${i.input}" is not InternalIP or ExternalIP`,
+    }),
+    arg: "TYPE",
+    group: "kubernetes",
+    help: "nodeport mode: which node address servers use, InternalIP or ExternalIP",
+  }),
+  nodeSelector: option({
+    flag: "node-selector",
+    env: "NODE_SELECTOR",
+    schema: labelSelector,
+    arg: "SELECTOR",
+    group: "kubernetes",
+    help: "nodeport mode: only nodes matching this label selector receive traffic",
+  }),
+  nodeIncludeUnschedulable: option({
+    flag: "node-include-unschedulable",
+    env: "NODE_INCLUDE_UNSCHEDULABLE",
+    default: "true",
+    // Takes a value (--node-include-unschedulable=false): a bare flag could not turn a true default off.
+    schema: z.string().transform((text) => text as string | boolean).pipe(boolean),
+    arg: "BOOL",
+    group: "kubernetes",
+    help: "nodeport mode: cordoned nodes keep receiving traffic (cordoning does not stop kube-proxy)",
+  }),
   interval: option({
     flag: "interval",
     env: "REFRESH_INTERVAL",
@@ -573,6 +614,11 @@ function crossCheck(settings: Settings, origin: Readonly<Record<string, string>>
     const given = settings.sslKey === undefined ? origin.sslCert : origin.sslKey;
     throw new ConfigError(
       `Invalid ${given}: --ssl-key/--ssl-cert (SSL_KEY_FILE/SSL_CERT_FILE): give both or neither`,
+    );
+  }
+  if (settings.backendMode === "nodeport" && settings.from !== undefined) {
+    throw new ConfigError(
+      `Invalid ${origin.backendMode}: backend mode nodeport reads Nodes and Services from the API; --from has neither`,
     );
   }
   if (settings.statusToken !== undefined && settings.statusTokenFile !== undefined) {

@@ -10,6 +10,7 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
 import { tlsNote } from "./tls_status.ts";
 import type { Domain } from "../model/model.ts";
+import { nodePortDetail } from "./page_nodes.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
 import STYLE from "./page.css" with { type: "text" };
@@ -239,6 +240,7 @@ function domainDetail(state: DaemonState, haproxy: HaproxyView | null, name: str
         <dt>not ready</dt>
         <dd class="mono">${domain.notReadyIps.join(", ") || "none"}</dd>
       </dl>
+      ${nodePortDetail(domain)}
     `;
   return html`
     <section id="domains">

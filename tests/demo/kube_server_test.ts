@@ -660,7 +660,12 @@ Deno.test("startKubeServer() serves discovery like recording 15", async () => {
   const apis = JSON.parse((await raw(server, "/apis")).body);
   assert.deepEqual(apis.groups.map((g: JsonObject) => g.name), ["discovery.k8s.io"]);
   const v1 = JSON.parse((await raw(server, "/api/v1")).body);
-  assert.deepEqual(v1.resources.map((r: JsonObject) => r.name), ["endpoints", "services", "secrets"]);
+  assert.deepEqual(v1.resources.map((r: JsonObject) => r.name), [
+    "endpoints",
+    "nodes",
+    "services",
+    "secrets",
+  ]);
   const discovery = await raw(server, "/apis/discovery.k8s.io/v1");
   assert.equal(
     discovery.body.trimEnd(),

@@ -236,3 +236,35 @@ Deno.test("optionsHelp() lists every flag with its environment variable", () => 
     if ("env" in def) assert.ok(help.includes(`env ${def.env}`), def.env);
   }
 });
+
+Deno.test("loadSettings() reads the nodeport options: defaults, flags, environment, and refuses them with --from", () => {
+  const defaults = settingsOf([]);
+  assert.equal(defaults.backendMode, "pods");
+  assert.equal(defaults.nodeAddressType, "InternalIP");
+  assert.equal(defaults.nodeIncludeUnschedulable, true);
+  assert.equal(defaults.nodeSelector, undefined);
+  const given = settingsOf(
+    [
+      "--backend-mode",
+      "nodeport",
+      "--node-selector",
+      "pool in (edge,lb)",
+      "--node-include-unschedulable=false",
+    ],
+    { NODE_ADDRESS_TYPE: "ExternalIP" },
+  );
+  assert.equal(given.backendMode, "nodeport");
+  assert.equal(given.nodeSelector, "pool in (edge,lb)");
+  assert.equal(given.nodeIncludeUnschedulable, false);
+  assert.equal(given.nodeAddressType, "ExternalIP");
+  assert.equal(settingsOf([], { BACKEND_MODE: "nodeport" }).backendMode, "nodeport");
+  assert.throws(
+    () => settingsOf(["--node-address-type", "Hostname"]),
+    /"Hostname" is not InternalIP or ExternalIP/,
+  );
+  assert.throws(
+    () => settingsOf(["--backend-mode", "nodeport", "--from", "x.json"]),
+    (e: Error) =>
+      e instanceof ConfigError && /--backend-mode: backend mode nodeport reads Nodes/.test(e.message),
+  );
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Domain } from "../../lib/model/model.ts";
+import { DEFAULT_SETTINGS } from "../../lib/model/settings.ts";
 import type { ApplyRecord, DaemonState } from "../../lib/record/state.ts";
 import { initialStatus } from "../../lib/source/source.ts";
 import {
@@ -39,6 +40,8 @@ function domain(name: string, ready: boolean[]): Domain {
     notReadyIps: [],
     servers: ready.map((r, i) => ({ ip: `10.0.0.${i + 1}`, port: 80, name: `${name}-${i}`, ready: r })),
     listenPort: null,
+    host: name,
+    settings: DEFAULT_SETTINGS,
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Domain } from "../../lib/model/model.ts";
+import { DEFAULT_SETTINGS } from "../../lib/model/settings.ts";
 import {
   DEFAULT_LIMIT,
   MAX_LIMIT,
@@ -20,6 +21,8 @@ function domain(namespace: string, name: string): Domain {
     notReadyIps: [],
     servers: [{ ip: "10.0.0.1", port: 8080, name: "pod", ready: true }],
     listenPort: null,
+    host: name,
+    settings: DEFAULT_SETTINGS,
   };
 }
 

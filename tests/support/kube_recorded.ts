@@ -431,4 +431,5 @@ export const RECORDED_OBJECTS: Record<Exclude<ResourceName, "secrets">, JsonObje
       ports: [{ name: "https", port: 8443 }],
     },
   ],
+  nodes: [],
 };

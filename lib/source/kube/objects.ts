@@ -26,6 +26,7 @@ export const ANNOTATION_KEYS = [
   "haconfd.io/listen-port",
   "haconfd.io/tls-secret",
   "haconfd.io/redirect-https",
+  "haconfd.io/backend-mode",
 ] as const;
 
 /** Label that ties an EndpointSlice to its Service. */
@@ -54,7 +55,7 @@ export const ObjectMeta = z.object({
 
 const TargetRef = z.object({ kind: z.string().optional(), name: z.string().optional() }).nullish();
 
-const EndpointAddress = z.object({ ip: IP, targetRef: TargetRef });
+const EndpointAddress = z.object({ ip: IP, targetRef: TargetRef, nodeName: z.string().nullish() });
 const EndpointPort = z.object({ name: z.string().nullish(), port: PORT, protocol: z.string().nullish() });
 
 /** A v1 Endpoints object (the fields haconfd uses). */
@@ -83,6 +84,7 @@ export const EndpointSlice = z.object({
       terminating: z.boolean().nullish(),
     }).nullish(),
     targetRef: TargetRef,
+    nodeName: z.string().nullish(),
   })).nullish(),
   ports: z.array(
     z.object({ name: z.string().nullish(), port: PORT.nullish(), protocol: z.string().nullish() }),
@@ -149,8 +151,15 @@ function portViews(
   return views.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
 }
 
-function addressView(ip: string, ready: boolean, target: string | null | undefined): AddressView {
-  return target ? { ip, ready, target } : { ip, ready };
+function addressView(
+  ip: string,
+  ready: boolean,
+  target: string | null | undefined,
+  node?: string | null,
+): AddressView {
+  const view: AddressView = target ? { ip, ready, target } : { ip, ready };
+  if (node) view.node = node;
+  return view;
 }
 
 /** The identity and routing annotations of an object: what Endpoints and Service projections share. */
@@ -170,8 +179,10 @@ export function projectEndpoints(object: Endpoints): EndpointSet {
     groups: (object.subsets ?? []).map((subset) => ({
       ports: portViews(subset.ports),
       addresses: [
-        ...(subset.addresses ?? []).map((a) => addressView(a.ip, true, a.targetRef?.name)),
-        ...(subset.notReadyAddresses ?? []).map((a) => addressView(a.ip, false, a.targetRef?.name)),
+        ...(subset.addresses ?? []).map((a) => addressView(a.ip, true, a.targetRef?.name, a.nodeName)),
+        ...(subset.notReadyAddresses ?? []).map((a) =>
+          addressView(a.ip, false, a.targetRef?.name, a.nodeName)
+        ),
       ],
     })),
   };
@@ -196,7 +207,7 @@ export function projectSlice(object: EndpointSlice): SliceView | string {
     const draining = terminating && endpoint.conditions?.serving === true;
     for (const address of endpoint.addresses) {
       if (!IP.safeParse(address).success) return `address "${address}" is not an IP address`;
-      const view = addressView(address, ready, endpoint.targetRef?.name);
+      const view = addressView(address, ready, endpoint.targetRef?.name, endpoint.nodeName);
       addresses.push(draining ? { ...view, draining } : view);
     }
   }

@@ -34,6 +34,9 @@ import {
   type SliceView,
 } from "./objects.ts";
 import { type EndpointSet } from "../../model/endpoints.ts";
+import { BACKEND_MODE_ANNOTATION } from "../../model/nodeport.ts";
+import { nodePolicyOf, NODES_KIND, SERVICE_FACTS_KIND, withNodePort } from "./nodeport.ts";
+import type { NodeView, ServiceFacts } from "../../model/nodeport_input.ts";
 import { type Change, createWatcher, type ResourceKind, type Watcher, type WatcherOptions } from "./watch.ts";
 import { SECRETS_KIND } from "./secrets.ts";
 import type { SecretView } from "../../model/secret_view.ts";
@@ -86,7 +89,8 @@ export const SERVICES_KIND: ResourceKind<ServiceView | null> = {
 export type KubeSourceSettings =
   & AuthSettings
   & Pick<Settings, "resource" | "namespace" | "labelSelector" | "interval">
-  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes" | "secretLabelSelector" | "tls">>;
+  & Partial<Pick<Settings, "maxResponseBytes" | "maxEventBytes" | "secretLabelSelector" | "tls">>
+  & Partial<Pick<Settings, "backendMode" | "nodeAddressType" | "nodeSelector" | "nodeIncludeUnschedulable">>;
 
 /** Timing and paging knobs of the watches (tests make them small). */
 export type WatchTuning = Pick<
@@ -209,11 +213,18 @@ export async function createKubeSource(
   let sliceWatchers: Watcher<SliceView | null>[] = [];
   let serviceWatchers: Watcher<ServiceView | null>[] = [];
   let secretWatchers: Watcher<SecretView | null>[] = [];
+  // Backend mode nodeport (lib/source/kube/nodeport.ts): Nodes and every Service's node ports.
+  const nodePolicy = nodePolicyOf(settings);
+  let nodeWatchers: Watcher<NodeView>[] = [];
+  let factsWatchers: Watcher<ServiceFacts>[] = [];
+  let nodes: NodeView[] | undefined;
   const all = (): Watcher<unknown>[] => [
     ...endpointWatchers,
     ...sliceWatchers,
     ...serviceWatchers,
     ...secretWatchers,
+    ...factsWatchers,
+    ...nodeWatchers,
   ];
   // Set while running: starts the Secrets watch (once) when the first object names a TLS Secret.
   let startSecrets: (() => void) | undefined;
@@ -231,6 +242,37 @@ export async function createKubeSource(
     const held: SecretView[] = [];
     for (const w of secretWatchers) for (const secret of w.store.values()) if (secret) held.push(secret);
     return held.sort(byName);
+  }
+
+  // The set handed on last for a stored set: the same object while its facts and the nodes are unchanged,
+  // so that the model store (which compares by reference) redoes nothing for it.
+  const attached = new WeakMap<EndpointSet, EndpointSet>();
+
+  /** `set` with its Service's node ports and the nodes attached, in nodeport mode. */
+  function attach(set: EndpointSet): EndpointSet {
+    if (nodePolicy === undefined) return set;
+    nodes ??= nodeWatchers.flatMap((w) => [...w.store.values()]);
+    const key = `${set.namespace}/${set.name}`;
+    const facts = factsWatchers.map((w) => w.store.get(key)).find((f) => f) ?? null;
+    const last = attached.get(set)?.nodePort;
+    if (last?.nodes === nodes && last.service === facts) return attached.get(set)!;
+    const result = withNodePort(set, facts, nodes, nodePolicy);
+    attached.set(set, result);
+    return result;
+  }
+
+  /** A node changed: the routed sets in nodeport mode are affected (pods-mode ones ignore the nodes). */
+  function onNodeChange(): void {
+    nodes = undefined;
+    if (journal !== null) {
+      const watchers = settings.resource === "endpoints" ? endpointWatchers : serviceWatchers;
+      for (const w of watchers as Watcher<{ annotations: Record<string, string> } | null>[]) {
+        for (const [key, value] of w.store) {
+          if (value && value.annotations[BACKEND_MODE_ANNOTATION] !== "pods") journal.add(key);
+        }
+      }
+    }
+    notify();
   }
 
   function annotatedService(key: string): boolean {
@@ -282,13 +324,13 @@ export async function createKubeSource(
     if (settings.resource === "endpoints") {
       const sets: EndpointSet[] = [];
       for (const w of endpointWatchers) for (const set of w.store.values()) if (set) sets.push(set);
-      cache = sets.sort(byName);
+      cache = sets.sort(byName).map(attach);
     } else {
       const services: ServiceView[] = [];
       for (const w of serviceWatchers) for (const s of w.store.values()) if (s) services.push(s);
       const slices: SliceView[] = [];
       for (const w of sliceWatchers) for (const s of w.store.values()) if (s) slices.push(s);
-      cache = joinSlices(services.sort(byName), slices);
+      cache = joinSlices(services.sort(byName), slices).map(attach);
     }
     return cache;
   }
@@ -298,7 +340,7 @@ export async function createKubeSource(
     if (settings.resource === "endpoints") {
       for (const w of endpointWatchers) {
         const set = w.store.get(key);
-        if (set) return set;
+        if (set) return attach(set);
       }
       return null;
     }
@@ -309,7 +351,8 @@ export async function createKubeSource(
       const slice = sliceWatchers.map((w) => w.store.get(sliceKey)).find((s) => s);
       if (slice) slices.push(slice);
     }
-    return joinSlices([service], slices)[0] ?? null;
+    const set = joinSlices([service], slices)[0];
+    return set === undefined ? null : attach(set);
   }
 
   function takeChanges(): Map<string, EndpointSet | null> | null {
@@ -380,7 +423,26 @@ export async function createKubeSource(
         createWatcher(c, ENDPOINTSLICES_KIND, watcherOptions(ns, onSliceChange))
       );
     }
+    if (nodePolicy !== undefined) {
+      const { labelSelector: _, ...unselected } = tuning;
+      factsWatchers = namespaces.map((ns) =>
+        createWatcher(c, SERVICE_FACTS_KIND, {
+          ...(unselected as WatcherOptions<ServiceFacts>),
+          ...(ns === undefined ? {} : { namespace: ns }),
+          onChange: (changes) => (track(changes), notify()),
+          onSync: notify,
+        })
+      );
+      const nodeOptions: WatcherOptions<NodeView> = {
+        ...(unselected as WatcherOptions<NodeView>),
+        onChange: onNodeChange,
+        onSync: onNodeChange,
+      };
+      if (nodePolicy.selector !== undefined) nodeOptions.labelSelector = nodePolicy.selector;
+      nodeWatchers = [createWatcher(c, NODES_KIND, nodeOptions)];
+    }
     cache = undefined;
+    nodes = undefined;
     journal = null;
     sliceIndex.clear();
     runs.push(...all().map((w) => w.run(signal)));

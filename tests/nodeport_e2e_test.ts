@@ -1,0 +1,205 @@
+/**
+ * End-to-end, backend mode nodeport: `haconfd run --backend-mode nodeport` against the test API server
+ * serving Nodes, Services and EndpointSlices, with a real managed HAProxy. Small HTTP servers on
+ * 127.0.0.x play the nodes at their node port (each answers with its node's name) and kube-proxy's
+ * health check port; the nodes' InternalIPs are those 127.0.0.x addresses.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { httpGet, startHttpBackend } from "../lib/demo/backends.ts";
+import { startKubeServer } from "../lib/demo/kube_server.ts";
+import {
+  type DaemonProcess,
+  NAMESPACE,
+  reloadsTotal,
+  startDaemonProcess,
+  startHttpBackends,
+  waitForBackends,
+} from "./support/daemon.ts";
+import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import {
+  nodeObject,
+  readyCondition,
+  serviceObject,
+  sliceObject,
+  startHealthChecks,
+} from "./support/nodeport.ts";
+
+const ignore = !haproxyAvailable();
+const NODES = ["node-a", "node-b", "node-c", "node-d", "node-e"];
+/** Node name → its InternalIP (the address its node-port server listens on). */
+const IPS: Record<string, string> = Object.fromEntries(NODES.map((n, i) => [n, `127.0.0.${i + 2}`]));
+const ARGS = ["--resource", "endpointslices", "--backend-mode", "nodeport", "--node-selector", "pool=edge"];
+
+interface LiveServer {
+  server: string;
+  address: string;
+  status: string;
+}
+
+/** HAProxy's servers of a domain's backend from /status (the view the status page shows). */
+async function liveServers(daemon: DaemonProcess, domain: string): Promise<LiveServer[]> {
+  const detail = JSON.parse((await daemon.get(`/status/domains/${domain}`)).body) as {
+    haproxy: LiveServer[];
+  };
+  return detail.haproxy;
+}
+
+/** The server lines of a backend in the installed file, as `name address:port`. */
+async function fileServers(daemon: DaemonProcess, backendPrefix: string): Promise<string[]> {
+  const text = await Deno.readTextFile(daemon.configPath);
+  const section = text.split(/\n(?=backend |listen |frontend )/).find((s) => s.startsWith(backendPrefix)) ??
+    "";
+  return [...section.matchAll(/^\s+server (\S+) (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
+}
+
+/** The file's servers of `domain` equal HAProxy's live servers in service (removed ones sit in MAINT). */
+async function assertFileMatchesLive(daemon: DaemonProcess, domain: string): Promise<void> {
+  const id = domain.replaceAll(".", "_");
+  const file = await fileServers(daemon, `backend be_${id}`);
+  const live = (await liveServers(daemon, domain)).filter((s) => s.status !== "MAINT")
+    .map((s) => `${s.server} ${s.address}`).sort();
+  assert.deepEqual(live, file);
+}
+
+Deno.test({
+  name:
+    "haconfd run --backend-mode nodeport routes eTP Cluster to every ready selected node, follows node changes without a reload",
+  ignore,
+  async fn() {
+    const nodePorts = await startHttpBackends(NODES);
+    await using pod = await startHttpBackend("pod-1", { hostname: "127.0.0.9" });
+    try {
+      const selected = { pool: "edge" };
+      await using kube = await startKubeServer({
+        objects: {
+          nodes: [
+            nodeObject("node-a", IPS["node-a"]!, true, selected),
+            nodeObject("node-b", IPS["node-b"]!, true, selected),
+            nodeObject("node-c", IPS["node-c"]!, true, selected),
+            nodeObject("node-d", IPS["node-d"]!, true, { pool: "other" }),
+          ],
+          services: [
+            serviceObject("cl", "cl.test", { type: "NodePort", nodePort: nodePorts.port }),
+            serviceObject("cip", "cip.test", { type: "ClusterIP" }),
+            serviceObject("web", "web.test", { type: "NodePort" }, { "haconfd.io/backend-mode": "pods" }),
+            serviceObject("bad", "bad.test", { type: "NodePort" }, { "haconfd.io/backend-mode": "nodes" }),
+          ],
+          endpointslices: [sliceObject("web", [{ ip: pod.hostname, node: "node-a" }], pod.port)],
+        },
+      });
+      await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ARGS });
+      const http = daemon.ports.http;
+
+      // Every Ready node in the selector; node-d (pool=other) is never seen.
+      await waitForBackends(http, "cl.test", ["node-a", "node-b", "node-c"], 12);
+      // A pods-mode service beside it goes to its pod.
+      await waitForBackends(http, "web.test", ["pod-1"], 2);
+      const skipped = (await daemon.status()).skipped as { object: string; reason: string }[];
+      const reasonOf = (o: string) => skipped.find((s) => s.object === `${NAMESPACE}/${o}`)?.reason ?? "";
+      assert.match(reasonOf("cip"), /Service type "ClusterIP" has no node ports/);
+      assert.match(reasonOf("bad"), /annotation "haconfd.io\/backend-mode": "nodes" is not pods or nodeport/);
+      const before = await reloadsTotal(daemon);
+
+      kube.patch("nodes", "", "node-b", { status: { conditions: [readyCondition(false)] } }, {
+        subresource: "status",
+      });
+      await waitForBackends(http, "cl.test", ["node-a", "node-c"], 12);
+      kube.upsert("nodes", nodeObject("node-e", IPS["node-e"]!, true, selected));
+      await waitForBackends(http, "cl.test", ["node-a", "node-c", "node-e"], 12);
+      kube.patch("nodes", "", "node-a", { spec: { unschedulable: true } });
+      kube.upsert("nodes", nodeObject("node-d", IPS["node-d"]!, true, { pool: "other", zone: "z" }));
+      await waitForBackends(http, "cl.test", ["node-a", "node-c", "node-e"], 12);
+
+      assert.equal(await reloadsTotal(daemon), before, "node changes went through the Runtime API");
+      await waitFor(async () => {
+        await assertFileMatchesLive(daemon, "cl.test");
+        return true;
+      }, { what: "file and HAProxy to agree", timeoutMs: 10_000 });
+      const detail = JSON.parse((await daemon.get("/status/domains/cl.test")).body);
+      assert.equal(detail.backendMode, "nodeport");
+      const reasons = Object.fromEntries(
+        (detail.nodePort.nodes as { node: string; reason: string }[]).map((n) => [n.node, n.reason]),
+      );
+      assert.equal(reasons["node-b"], "not Ready");
+      assert.equal(reasons["node-d"], undefined, "outside the selector: never seen");
+      assert.equal((await daemon.stop()).code, 0);
+    } finally {
+      await Promise.all(nodePorts.backends.map((b) => b.close()));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "haconfd run --backend-mode nodeport routes eTP Local to nodes with a ready endpoint, checked on healthCheckNodePort",
+  ignore,
+  async fn() {
+    const local = ["node-a", "node-b", "node-c"];
+    const nodePorts = await startHttpBackends(local);
+    await using checks = await startHealthChecks(Object.fromEntries(local.map((n) => [n, IPS[n]!])));
+    try {
+      checks.set("node-b", 200);
+      await using kube = await startKubeServer({
+        objects: {
+          nodes: local.map((n) => nodeObject(n, IPS[n]!, true, { pool: "edge" })),
+          services: [serviceObject("lo", "lo.test", {
+            type: "LoadBalancer",
+            externalTrafficPolicy: "Local",
+            nodePort: nodePorts.port,
+            healthCheckNodePort: checks.port,
+          })],
+          endpointslices: [sliceObject("lo", [{ ip: "10.244.1.5", node: "node-b" }], 8080)],
+        },
+      });
+      await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ARGS });
+      const http = daemon.ports.http;
+
+      await waitForBackends(http, "lo.test", ["node-b"], 6);
+      const installed = await Deno.readTextFile(daemon.configPath);
+      assert.match(installed, /option httpchk GET \/healthz\n/);
+      assert.match(
+        installed,
+        new RegExp(`server node-b 127\\.0\\.0\\.3:${nodePorts.port} check port ${checks.port}\\n`),
+      );
+      const before = await reloadsTotal(daemon);
+
+      // The pod moves from node-b to node-c: the traffic moves with it.
+      checks.set("node-c", 200);
+      kube.upsert("endpointslices", sliceObject("lo", [{ ip: "10.244.2.7", node: "node-c" }], 8080));
+      checks.set("node-b", 503);
+      await waitForBackends(http, "lo.test", ["node-c"], 6);
+
+      // A second pod on node-a; then it dies before any API event: kube-proxy answers 503 on node-a.
+      checks.set("node-a", 200);
+      kube.upsert(
+        "endpointslices",
+        sliceObject("lo", [{ ip: "10.244.2.7", node: "node-c" }, { ip: "10.244.0.9", node: "node-a" }], 8080),
+      );
+      await waitForBackends(http, "lo.test", ["node-a", "node-c"], 8);
+      checks.set("node-a", 503);
+      await waitFor(
+        async () =>
+          (await liveServers(daemon, "lo.test")).some((s) =>
+            s.server === "node-a" && s.status.startsWith("DOWN")
+          ),
+        {
+          what: "HAProxy to mark node-a down by its health check",
+          timeoutMs: 20_000,
+        },
+      );
+      // No request fails, and none reaches node-a, though the API still lists its endpoint.
+      for (let i = 0; i < 20; i++) {
+        const answer = await httpGet(http, "lo.test");
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers["x-backend"], "node-c");
+      }
+      assert.equal(await reloadsTotal(daemon), before, "endpoint changes went through the Runtime API");
+      await assertFileMatchesLive(daemon, "lo.test");
+      assert.equal((await daemon.stop()).code, 0);
+    } finally {
+      await Promise.all(nodePorts.backends.map((b) => b.close()));
+    }
+  },
+});
