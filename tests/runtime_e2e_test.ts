@@ -22,6 +22,7 @@ import { startHttpBackends } from "./support/daemon.ts";
 import { seenBackends } from "./support/daemon.ts";
 import {
   freePort,
+  guardApplier,
   haproxyAvailable,
   type HaproxyInstance,
   startHaproxy,
@@ -84,12 +85,14 @@ async function rig(
     drainTimeoutMs: 60_000,
     drainPollMs: 50,
   });
-  const applier = await createApplier({
-    target: haproxy.configPath,
-    check: (path, signal) => checkConfig(path, { signal }),
-    reloader: createMasterSocketReloader({ address }),
-    runtime,
-  });
+  const applier = guardApplier(
+    await createApplier({
+      target: haproxy.configPath,
+      check: (path, signal) => checkConfig(path, { signal }),
+      reloader: createMasterSocketReloader({ address }),
+      runtime,
+    }),
+  );
   // The start-up reload every applier owes its installed file.
   assert.equal((await applier.apply(render(sets))).status, "applied");
   const cli = (command: string) => masterCommand(address, command);
