@@ -252,7 +252,7 @@ for (const path of ["reload", "runtime"] as const) {
 }
 
 Deno.test({
-  name: "haconfd run stops its managed HAProxy on SIGTERM",
+  name: "haconfd run stops its managed HAProxy on SIGTERM and logs nothing at error level",
   ignore,
   async fn() {
     await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
@@ -275,6 +275,13 @@ Deno.test({
     assert.ok(daemon.logsWith("stopping").length === 1);
     assert.ok(daemon.logsWith("haproxy stopped").some((l) => l.pid === pid));
     await assert.rejects(httpGet(daemon.ports.http, "web.example.test", "/", { timeoutMs: 2_000 }));
+    await daemon.stop(); // every line read
+    const lines = daemon.logs();
+    assert.ok(
+      lines.some((l) => /Current worker \(\d+\) exited with code 143/.test(String(l.msg))),
+      "HAProxy said it",
+    );
+    assert.deepEqual(lines.filter((l) => l.level === "error"), [], "a clean stop is no error");
   },
 });
 

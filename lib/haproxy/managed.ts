@@ -11,6 +11,7 @@ import { errorText, type Logger, silentLogger } from "../log.ts";
 import { masterCommand, parseShowProc } from "./master_cli.ts";
 import { DEFAULT_RELOAD_TIMEOUT_MS, type Reloader, type ReloadResult, reloadViaMaster } from "./reload.ts";
 import { haproxyEnv } from "./malloc_env.ts";
+import { haproxyLineLevel } from "./line_level.ts";
 
 /** Options of {@linkcode startManagedHaproxy}. */
 export interface ManagedHaproxyOptions {
@@ -75,15 +76,14 @@ async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
   if (rest.trim() !== "") onLine(rest);
 }
 
-function logHaproxyLine(log: Logger, line: string, alerts?: string[]): void {
+function logHaproxyLine(log: Logger, line: string, stopping: boolean, alerts?: string[]): void {
   const text = line.trimEnd();
   if (text.startsWith("[ALERT]") && alerts !== undefined) {
     alerts.push(text.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ""));
     alerts.splice(0, Math.max(0, alerts.length - 5));
   }
-  if (text.startsWith("[ALERT]")) log.error(text);
-  else if (text.startsWith("[WARNING]")) log.warn(text);
-  else log.info(text);
+  const { level, backend } = haproxyLineLevel(text, stopping);
+  log[level](text, backend === undefined ? {} : { backend });
 }
 
 /**
@@ -144,7 +144,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
   let currentOutput: Promise<void> = Promise.resolve();
 
   function onStderr(line: string): void {
-    logHaproxyLine(log, line, recentAlerts);
+    logHaproxyLine(log, line, closed, recentAlerts);
     stderrSeen.lines++;
     if (line.startsWith("[ALERT]")) stderrSeen.alerts.push(line.trimEnd());
     for (const listener of stderrSeen.listeners) listener(line);
