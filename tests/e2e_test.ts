@@ -286,6 +286,41 @@ Deno.test({
 });
 
 Deno.test({
+  name: "haconfd run --haproxy-run killed with SIGKILL leaves no HAProxy process, and its ports free",
+  ignore,
+  async fn() {
+    await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+    const route = (domain: string) =>
+      endpoints(domain.split(".")[0]!, { domain, proto: "http" }, [web.hostname], web.port);
+    await using kube = await startKube([route("web.example.test")]);
+    await using daemon = await startDaemonProcess({ apiServer: kube.url });
+    // A reload first: the master re-execs itself, and must still die with haconfd afterwards.
+    const from = daemon.logs().length;
+    kube.upsert("endpoints", route("other.example.test"));
+    await daemon.waitForLog((l) => l.msg === "haproxy reloaded", { from });
+    const running = await daemon.haproxyProcesses();
+    assert.ok(running.length >= 2, `a master and a worker: ${running.join(", ")}`);
+
+    daemon.kill("SIGKILL");
+    assert.equal((await daemon.exited).signal, "SIGKILL");
+    try {
+      await waitFor(async () => (await daemon.haproxyProcesses()).length === 0, {
+        timeoutMs: 5_000,
+        what: `HAProxy processes ${running.join(", ")} to die with haconfd`,
+      });
+    } catch (error) {
+      // Left running they would hold the daemon's output pipes, and the test would hang instead of failing.
+      for (const pid of await daemon.haproxyProcesses()) Deno.kill(pid, "SIGKILL");
+      throw error;
+    }
+    for (const pid of running) assert.equal(await pidAlive(pid), false, `pid ${pid}`);
+    for (const port of [daemon.ports.http, daemon.ports.https]) {
+      Deno.listen({ hostname: "127.0.0.1", port }).close(); // throws AddrInUse while a HAProxy holds it
+    }
+  },
+});
+
+Deno.test({
   name: "haconfd run --once installs a checked config, reloads once and exits 0",
   ignore,
   async fn() {
