@@ -10,7 +10,7 @@ const PROTOS = ["http", "http", "http", "https", "redis"] as const;
 
 /** The i-th object's address n, changed by `version` (every version moves the addresses). */
 function address(i: number, n: number, version: number): string {
-  return `10.${(i >> 8) & 255}.${i & 255}.${(n + 1 + version * 3) % 250 + 1}`;
+  return `127.${(i >> 8) & 255}.${i & 255}.${(n + 1 + version * 3) % 250 + 1}`;
 }
 
 /**

@@ -23,6 +23,8 @@ import {
   writeChecksums,
 } from "../tools/compile.ts";
 import { freePort } from "./support/haproxy.ts";
+import { ExampleDump, loopbackDump } from "../lib/demo/cluster.ts";
+import { assertLocalConfig } from "../lib/demo/traffic_guard.ts";
 import { note, ROOT, run, signalQuietly, which, whichOrNote } from "./support/process.ts";
 
 const DENO = Deno.execPath();
@@ -346,8 +348,25 @@ async function processesMentioning(needle: string): Promise<number[]> {
 }
 
 /**
- * Renders the example, checks it with haproxy -c, then starts `run --from … --haproxy-run` on free
- * loopback ports, waits for /readyz = 200, sends SIGTERM and expects a clean exit with HAProxy gone.
+ * The example with its pods on 127.0.0.x (as the demo serves it), rendered by the program under test and
+ * passed through the traffic guard: the run's HAProxy health-checks only this machine.
+ */
+async function loopbackExample(command: [string, ...string[]], tmp: string): Promise<string> {
+  const [cmd, ...pre] = command;
+  const path = join(tmp, "endpoints-loopback.json");
+  const dump = ExampleDump.parse(JSON.parse(await Deno.readTextFile(EXAMPLE)));
+  await Deno.writeTextFile(path, JSON.stringify(loopbackDump(dump)));
+  const rendered = await run(cmd, [...pre, "render", "--from", path]);
+  assert.equal(rendered.code, 0, rendered.stderr);
+  assert.match(rendered.stdout, /^\s*server \S+ 127\.0\.0\.\d+:\d+ check$/m);
+  assertLocalConfig(rendered.stdout);
+  return path;
+}
+
+/**
+ * Renders the example, checks it with haproxy -c, then starts `run --from … --haproxy-run` on the example
+ * moved to loopback pods and free loopback ports, waits for /readyz = 200, sends SIGTERM and expects a
+ * clean exit with HAProxy gone.
  */
 async function smoke(command: string[], haproxy: string): Promise<void> {
   const [cmd, ...pre] = command as [string, ...string[]];
@@ -366,6 +385,7 @@ async function smoke(command: string[], haproxy: string): Promise<void> {
       `haproxy -c rejected the rendered example:\n${checked.stdout}${checked.stderr}`,
     );
 
+    const source = await loopbackExample([cmd, ...pre], tmp);
     const ip = loopbackAddress();
     const status = freePort("127.0.0.1");
     const http = freePort(ip);
@@ -376,7 +396,7 @@ async function smoke(command: string[], haproxy: string): Promise<void> {
         ...pre,
         "run",
         "--from",
-        EXAMPLE,
+        source,
         "--haproxy-run",
         "--haproxy-bin",
         haproxy,

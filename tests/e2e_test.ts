@@ -252,7 +252,7 @@ for (const path of ["reload", "runtime"] as const) {
 }
 
 Deno.test({
-  name: "haconfd run stops its managed HAProxy on SIGTERM",
+  name: "haconfd run stops its managed HAProxy on SIGTERM and logs nothing at error level",
   ignore,
   async fn() {
     await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
@@ -275,6 +275,48 @@ Deno.test({
     assert.ok(daemon.logsWith("stopping").length === 1);
     assert.ok(daemon.logsWith("haproxy stopped").some((l) => l.pid === pid));
     await assert.rejects(httpGet(daemon.ports.http, "web.example.test", "/", { timeoutMs: 2_000 }));
+    await daemon.stop(); // every line read
+    const lines = daemon.logs();
+    assert.ok(
+      lines.some((l) => /Current worker \(\d+\) exited with code 143/.test(String(l.msg))),
+      "HAProxy said it",
+    );
+    assert.deepEqual(lines.filter((l) => l.level === "error"), [], "a clean stop is no error");
+  },
+});
+
+Deno.test({
+  name: "haconfd run --haproxy-run killed with SIGKILL leaves no HAProxy process, and its ports free",
+  ignore,
+  async fn() {
+    await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+    const route = (domain: string) =>
+      endpoints(domain.split(".")[0]!, { domain, proto: "http" }, [web.hostname], web.port);
+    await using kube = await startKube([route("web.example.test")]);
+    await using daemon = await startDaemonProcess({ apiServer: kube.url });
+    // A reload first: the master re-execs itself, and must still die with haconfd afterwards.
+    const from = daemon.logs().length;
+    kube.upsert("endpoints", route("other.example.test"));
+    await daemon.waitForLog((l) => l.msg === "haproxy reloaded", { from });
+    const running = await daemon.haproxyProcesses();
+    assert.ok(running.length >= 2, `a master and a worker: ${running.join(", ")}`);
+
+    daemon.kill("SIGKILL");
+    assert.equal((await daemon.exited).signal, "SIGKILL");
+    try {
+      await waitFor(async () => (await daemon.haproxyProcesses()).length === 0, {
+        timeoutMs: 5_000,
+        what: `HAProxy processes ${running.join(", ")} to die with haconfd`,
+      });
+    } catch (error) {
+      // Left running they would hold the daemon's output pipes, and the test would hang instead of failing.
+      for (const pid of await daemon.haproxyProcesses()) Deno.kill(pid, "SIGKILL");
+      throw error;
+    }
+    for (const pid of running) assert.equal(await pidAlive(pid), false, `pid ${pid}`);
+    for (const port of [daemon.ports.http, daemon.ports.https]) {
+      Deno.listen({ hostname: "127.0.0.1", port }).close(); // throws AddrInUse while a HAProxy holds it
+    }
   },
 });
 

@@ -205,3 +205,15 @@ export function endpointsObject(service: DemoService): JsonObject {
     subsets: service.pods.length > 0 ? [subset] : [],
   };
 }
+
+/**
+ * The example dump as the demo serves it — every address moved to 127.0.0.x — as a list `--from`
+ * reads: for runs of a real HAProxy whose servers must stay on this machine.
+ */
+export function loopbackDump(dump: ExampleDump): { kind: "List"; apiVersion: "v1"; items: JsonObject[] } {
+  return {
+    kind: "List",
+    apiVersion: "v1",
+    items: demoServices(dump, createAddressPool()).map(endpointsObject),
+  };
+}

@@ -29,6 +29,7 @@ import {
   withPort,
 } from "./cluster.ts";
 import { type KubeServer, startKubeServer } from "./kube_server.ts";
+import { localClusterAdmission } from "./traffic_guard.ts";
 import { startPods } from "./pods.ts";
 import { type DemoCluster, HOSTS, REDIS_LISTEN_PORT, SCRIPT, type StepResult } from "./script.ts";
 import { demoSettings, demoTiming, type DemoWiring } from "./settings.ts";
@@ -307,6 +308,8 @@ async function startCluster(
       tls: { cert, key },
       tokens: { [token]: "haconfd-demo" },
       objects: { endpoints: [...services.values()].map(endpointsObject) },
+      // Every pod the script adds must be on this machine, like those of the example.
+      admit: localClusterAdmission(),
     });
     log.info("API stand-in started", { url: kube.url, pods: pods.size });
     return { kube, services, pods, pool, wiring: { ...wiring, apiServer: kube.url } };

@@ -140,6 +140,8 @@ export interface KubeServerOptions {
   hostname?: string;
   /** Port to listen on. @default {0 (a free port)} */
   port?: number;
+  /** Called with every object before it is stored (seeded or written); throwing refuses the write. */
+  admit?: (resource: ResourceName, object: JsonObject) => void;
 }
 
 /** One request as the server received it. */
@@ -637,6 +639,7 @@ export class KubeServer {
 
   /** Stores a change under a new global RV, records the event and dispatches it to watches. */
   #commit(state: ResourceState, key: string, next: JsonObject | null, prev: JsonObject | null): void {
+    if (next) this.#options.admit?.(state.type.name, next);
     const rv = ++this.#rv;
     if (next) next.metadata = normalizeMetadata({ ...meta(next), resourceVersion: String(rv) });
     const versions = state.versions.get(key) ?? [];

@@ -11,6 +11,8 @@ import { errorText, type Logger, silentLogger } from "../log.ts";
 import { masterCommand, parseShowProc } from "./master_cli.ts";
 import { DEFAULT_RELOAD_TIMEOUT_MS, type Reloader, type ReloadResult, reloadViaMaster } from "./reload.ts";
 import { haproxyEnv } from "./malloc_env.ts";
+import { haproxyLineLevel } from "./line_level.ts";
+import { parentDeathPrefix, resolveProgram } from "./parent_death.ts";
 
 /** Options of {@linkcode startManagedHaproxy}. */
 export interface ManagedHaproxyOptions {
@@ -75,15 +77,14 @@ async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
   if (rest.trim() !== "") onLine(rest);
 }
 
-function logHaproxyLine(log: Logger, line: string, alerts?: string[]): void {
+function logHaproxyLine(log: Logger, line: string, stopping: boolean, alerts?: string[]): void {
   const text = line.trimEnd();
   if (text.startsWith("[ALERT]") && alerts !== undefined) {
     alerts.push(text.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ""));
     alerts.splice(0, Math.max(0, alerts.length - 5));
   }
-  if (text.startsWith("[ALERT]")) log.error(text);
-  else if (text.startsWith("[WARNING]")) log.warn(text);
-  else log.info(text);
+  const { level, backend } = haproxyLineLevel(text, stopping);
+  log[level](text, backend === undefined ? {} : { backend });
 }
 
 /**
@@ -127,6 +128,18 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     configPath,
   ];
   const address = { transport: "unix", path: masterSocket } as const;
+  let resolved: string;
+  try {
+    resolved = await resolveProgram(binary);
+  } catch (error) {
+    throw new Error(`Cannot start HAProxy "${binary}"`, { cause: error });
+  }
+  const [program = resolved, ...wrapped] = [...(await parentDeathPrefix()), resolved];
+  if (wrapped.length === 0) {
+    log.warn("setpriv --pdeathsig is not available: if haconfd is killed (SIGKILL), HAProxy keeps running", {
+      binary,
+    });
+  }
   const closing = new AbortController();
   let child: Deno.ChildProcess | undefined;
   /** Every started process until it exited and its output was read (old workers may hold the pipes). */
@@ -144,7 +157,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
   let currentOutput: Promise<void> = Promise.resolve();
 
   function onStderr(line: string): void {
-    logHaproxyLine(log, line, recentAlerts);
+    logHaproxyLine(log, line, closed, recentAlerts);
     stderrSeen.lines++;
     if (line.startsWith("[ALERT]")) stderrSeen.alerts.push(line.trimEnd());
     for (const listener of stderrSeen.listeners) listener(line);
@@ -154,8 +167,13 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     recentAlerts.length = 0;
     // stdout (the templates' traffic log) goes straight to haconfd's stdout; only stderr, where HAProxy
     // writes its alerts, warnings and notices, is read.
-    const proc = new Deno.Command(binary, { args, stdin: "null", stdout, stderr: "piped", env: haproxyEnv() })
-      .spawn();
+    const proc = new Deno.Command(program, {
+      args: [...wrapped, ...args],
+      stdin: "null",
+      stdout,
+      stderr: "piped",
+      env: haproxyEnv(),
+    }).spawn();
     child = proc;
     starts++;
     const spawnedAt = performance.now();

@@ -13,6 +13,7 @@ import { memoryLogger } from "../../lib/log.ts";
 import { httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
 import {
   freePort,
+  guardApplier,
   HAPROXY_BINARY,
   haproxyAvailable,
   routingConfig,
@@ -481,12 +482,14 @@ Deno.test({
     const port = freePort();
     const config = (server: string) => routingConfig({ http: { listen: port, server } });
     await using haproxy = await startHaproxy(config(`127.0.0.2:${alpha.port}`), { waitFor: [port] });
-    const applier = await createApplier({
-      target: haproxy.configPath,
-      check: (path, signal) => checkConfig(path, { command: [HAPROXY_BINARY, "-c", "-f"], signal }),
-      reloader: createMasterSocketReloader({ address: haproxy.masterSocket, timeoutMs: 10_000 }),
-      minReloadIntervalMs: 0,
-    });
+    const applier = guardApplier(
+      await createApplier({
+        target: haproxy.configPath,
+        check: (path, signal) => checkConfig(path, { command: [HAPROXY_BINARY, "-c", "-f"], signal }),
+        reloader: createMasterSocketReloader({ address: haproxy.masterSocket, timeoutMs: 10_000 }),
+        minReloadIntervalMs: 0,
+      }),
+    );
     // The installed file is reloaded once at start-up, then the same render is unchanged.
     const startup = await applier.apply(config(`127.0.0.2:${alpha.port}`));
     assert.equal(startup.status, "applied", JSON.stringify(startup));

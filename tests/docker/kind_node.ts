@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { z } from "zod";
 import { type Backend, startHttpBackend } from "../../lib/demo/backends.ts";
 import { type JsonObject, startKubeServer } from "../../lib/demo/kube_server.ts";
+import { localClusterAdmission } from "../../lib/demo/traffic_guard.ts";
 
 /** What the test hands the node (a JSON file). */
 export const NodeConfig = z.object({
@@ -34,6 +35,8 @@ async function main(path: string): Promise<void> {
     tokens: { [config.api.token]: "haconfd" },
     objects: { endpoints: config.endpoints as JsonObject[] },
     port: config.api.port,
+    // The haconfd and HAProxy containers share the host's network: their servers must be local.
+    admit: localClusterAdmission(),
   });
   const backends: Backend[] = [];
   for (const b of config.backends) {

@@ -7,7 +7,14 @@ import { buildModel } from "../../lib/model/model.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
 import { endpointSet } from "../support/fixtures.ts";
-import { freePort, HAPROXY_BINARY, haproxyAvailable, routingConfig, waitFor } from "../support/haproxy.ts";
+import {
+  freePort,
+  HAPROXY_BINARY,
+  haproxyAvailable,
+  routingConfig,
+  waitFor,
+  writeHaproxyConfig,
+} from "../support/haproxy.ts";
 
 const NO_HAPROXY = !haproxyAvailable();
 
@@ -39,7 +46,7 @@ Deno.test({
       const port = freePort();
       const configPath = join(dir, "haproxy.cfg");
       const config = (server: string) => routingConfig({ http: { listen: port, server } });
-      await Deno.writeTextFile(configPath, config(`127.0.0.2:${alpha.port}`));
+      await writeHaproxyConfig(configPath, config(`127.0.0.2:${alpha.port}`));
       const log = memoryLogger();
       const managed = await startManagedHaproxy({
         configPath,
@@ -70,7 +77,7 @@ Deno.test({
         );
 
         // Reload through the master socket switches the config.
-        await Deno.writeTextFile(configPath, config(`127.0.0.3:${bravo.port}`));
+        await writeHaproxyConfig(configPath, config(`127.0.0.3:${bravo.port}`));
         const reloaded = await managed.reload();
         assert.equal(reloaded.ok, true, reloaded.error);
         assert.equal(managed.pid, first, "a reload keeps the master");
@@ -109,7 +116,7 @@ Deno.test({
     withDir(async (dir) => {
       const port = freePort();
       const configPath = join(dir, "haproxy.cfg");
-      await Deno.writeTextFile(configPath, routingConfig({ tcp: { listen: port, server: "127.0.0.2:1" } }));
+      await writeHaproxyConfig(configPath, routingConfig({ tcp: { listen: port, server: "127.0.0.2:1" } }));
       const log = memoryLogger();
       const managed = await startManagedHaproxy({
         configPath,
@@ -133,7 +140,7 @@ Deno.test({
   fn: () =>
     withDir(async (dir) => {
       const configPath = join(dir, "haproxy.cfg");
-      await Deno.writeTextFile(configPath, "global\n  bogus-keyword\n");
+      await writeHaproxyConfig(configPath, "global\n  bogus-keyword\n");
       const log = memoryLogger();
       await assert.rejects(
         () =>
@@ -174,7 +181,7 @@ Deno.test({
     withDir(async (dir) => {
       const port = freePort();
       const configPath = join(dir, "haproxy.cfg");
-      await Deno.writeTextFile(configPath, routingConfig({ http: { listen: port, server: "127.0.0.2:1" } }));
+      await writeHaproxyConfig(configPath, routingConfig({ http: { listen: port, server: "127.0.0.2:1" } }));
       const managed = await startManagedHaproxy({
         configPath,
         masterSocket: join(dir, "master.sock"),
@@ -194,7 +201,7 @@ Deno.test({
           ], { namespace: "cache" }),
         ]);
         const id = model.domains["redis.example.test"]!.id;
-        await Deno.writeTextFile(
+        await writeHaproxyConfig(
           configPath,
           routingConfig({ http: { listen: port, server: "127.0.0.2:1" } }) +
             `\nlisten tcp_${id}\n  mode tcp\n  bind 127.0.0.1:${busy}\n  server s 127.0.0.3:6379\n`,
@@ -223,7 +230,7 @@ Deno.test({
         .replace(/log stderr format raw local0 notice/, "log stdout format raw local0 info")
         .replace(/frontend http_in\n/, "frontend http_in\n  option httplog\n  log global\n");
       assert.match(traffic, /log stdout/);
-      await Deno.writeTextFile(configPath, traffic);
+      await writeHaproxyConfig(configPath, traffic);
       const log = memoryLogger();
       const managed = await startManagedHaproxy({
         configPath,

@@ -4,7 +4,8 @@ import { parse as parseYamlForTest } from "yaml";
 import { createFileSource, parseDump } from "../../lib/source/file.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { waitForSync } from "../../lib/source/source.ts";
-import { endpoints, startKube } from "../support/daemon.ts";
+import { endpoints } from "../support/daemon.ts";
+import { startKubeServer } from "../../lib/demo/kube_server.ts";
 import { waitFor } from "../support/haproxy.ts";
 import { endpointsList, endpointsObject } from "../support/fixtures.ts";
 import { installed, run } from "../support/process.ts";
@@ -272,15 +273,20 @@ Deno.test({
   name: "parseDump() reads what the real kubectl get endpoints -A -o yaml prints, as its -o json",
   ignore: !installed("kubectl"),
   async fn() {
-    await using kube = await startKube([
-      endpoints(
-        "grafana",
-        { domain: "grafana.example.test", proto: "http" },
-        ["10.244.0.77", "10.244.1.78"],
-        3000,
-      ),
-      endpoints("redis", { domain: "redis.example.test", proto: "redis" }, ["10.244.3.20"], 6379),
-    ]);
+    // Only kubectl talks to this server (no HAProxy, no daemon): cluster addresses as a real cluster has.
+    await using kube = await startKubeServer({
+      objects: {
+        endpoints: [
+          endpoints(
+            "grafana",
+            { domain: "grafana.example.test", proto: "http" },
+            ["10.244.0.77", "10.244.1.78"],
+            3000,
+          ),
+          endpoints("redis", { domain: "redis.example.test", proto: "redis" }, ["10.244.3.20"], 6379),
+        ],
+      },
+    });
     const dir = await Deno.makeTempDir();
     try {
       await Deno.writeTextFile(

@@ -15,10 +15,17 @@
  */
 
 import { join } from "node:path";
+import { z } from "zod";
 import { type Backend, httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
 import { freePort, waitFor } from "./haproxy.ts";
 import { type JsonObject, type KubeServer, startKubeServer } from "../../lib/demo/kube_server.ts";
 import { signalQuietly, terminate } from "./process.ts";
+import {
+  assertLocalAddresses,
+  clusterAddresses,
+  localClusterAdmission,
+  type TrafficGuardOptions,
+} from "../../lib/demo/traffic_guard.ts";
 import { V8_FLAGS } from "../../tools/compile.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -27,8 +34,11 @@ const decoder = new TextDecoder();
 /** One log line of the daemon (JSON), or `{ msg: <raw text>, raw: true }` for anything else. */
 export type LogLine = Record<string, unknown> & { msg?: unknown };
 
-/** Options of {@linkcode startDaemonProcess}. */
-export interface DaemonProcessOptions {
+/**
+ * Options of {@linkcode startDaemonProcess}; `allow` names addresses of test-made network namespaces
+ * that the cluster may hold beside loopback ones.
+ */
+export interface DaemonProcessOptions extends TrafficGuardOptions {
   /** `--api-servers` URL (the fake API server). */
   apiServer: string;
   /** Start and supervise HAProxy (`--haproxy-run`). @default {true} */
@@ -225,13 +235,45 @@ export function runOnce(options: RunOnceOptions): Promise<CompletedRun> {
   ]);
 }
 
+/** The cluster lists whose addresses a daemon turns into servers (a 404: the server has no such resource). */
+const ClusterList = z.object({ items: z.array(z.unknown()).nullish() });
+const CLUSTER_LISTS = {
+  endpoints: "/api/v1/endpoints",
+  endpointslices: "/apis/discovery.k8s.io/v1/endpointslices",
+  nodes: "/api/v1/nodes",
+};
+
+/**
+ * Refuses to go on when the API server at `apiServer` serves an address a daemon would send traffic to
+ * off this machine (see lib/demo/traffic_guard.ts); later writes are refused by the server itself when
+ * it was started by {@linkcode startKube}.
+ */
+export async function assertLocalCluster(
+  apiServer: string,
+  options: TrafficGuardOptions = {},
+): Promise<void> {
+  for (const [resource, path] of Object.entries(CLUSTER_LISTS)) {
+    const res = await fetch(`${apiServer}${path}`, { signal: AbortSignal.timeout(10_000) });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      continue;
+    }
+    if (!res.ok) throw new Error(`Cannot check the cluster's addresses: GET ${path} answered ${res.status}`);
+    const { items } = ClusterList.parse(await res.json());
+    for (const item of items ?? []) assertLocalAddresses(clusterAddresses(resource, item), options);
+  }
+}
+
 /**
  * Starts `haconfd run` against `apiServer` with the end-to-end defaults: `--haproxy-run`, the config in a
  * fresh temp dir, `--http-bind`/`--https-bind`/`--status-listen` on free 127.0.0.1 ports,
  * `--tcp-bind-address 127.0.0.1`, `--wait 50ms:500ms`, `--min-reload-interval 200ms`, `--log-format json`.
- * Waits for `/readyz` unless told not to; on any start-up failure the daemon is stopped again.
+ * Before it starts, the cluster's addresses must be on this machine or in `allow`
+ * ({@linkcode assertLocalCluster}). Waits for `/readyz` unless told not to; on any start-up failure the
+ * daemon is stopped again.
  */
 export async function startDaemonProcess(options: DaemonProcessOptions): Promise<DaemonProcess> {
+  await assertLocalCluster(options.apiServer, options);
   const {
     apiServer,
     haproxyRun = true,
@@ -434,9 +476,12 @@ export function endpoints(
   };
 }
 
-/** The fake API server (plain HTTP on 127.0.0.1, no auth) holding `objects` as Endpoints. */
-export function startKube(objects: JsonObject[]): Promise<KubeServer> {
-  return startKubeServer({ objects: { endpoints: objects } });
+/**
+ * The fake API server (plain HTTP on 127.0.0.1, no auth) holding `objects` as Endpoints; it refuses any
+ * object (now or written later) with an address off this machine that `allow` does not name.
+ */
+export function startKube(objects: JsonObject[], options: TrafficGuardOptions = {}): Promise<KubeServer> {
+  return startKubeServer({ objects: { endpoints: objects }, admit: localClusterAdmission(options) });
 }
 
 /**

@@ -7,6 +7,8 @@
 
 import { join } from "node:path";
 import { masterCommand, parseShowProc } from "../../lib/haproxy/master_cli.ts";
+import { assertLocalConfig, type TrafficGuardOptions } from "../../lib/demo/traffic_guard.ts";
+import type { Applier } from "../../lib/apply/apply.ts";
 import { missingDependency, terminate } from "./process.ts";
 
 /** The haproxy binary the tests use (`HAPROXY_BIN` overrides). */
@@ -129,7 +131,7 @@ export interface HaproxyInstance extends AsyncDisposable {
   readonly pid: number;
   /** Everything HAProxy wrote to stdout/stderr so far. */
   logs(): string;
-  /** Replaces the config file (not reloaded). */
+  /** Replaces the config file (not reloaded); refused like the first config when it leaves the machine. */
   writeConfig(text: string): Promise<void>;
   /** Whether the master process has exited. */
   exited(): boolean;
@@ -137,8 +139,8 @@ export interface HaproxyInstance extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** Options of {@linkcode startHaproxy}. */
-export interface StartHaproxyOptions {
+/** Options of {@linkcode startHaproxy}; `allow` names addresses of test-made network namespaces. */
+export interface StartHaproxyOptions extends TrafficGuardOptions {
   /** Ports on 127.0.0.1 to wait for before returning. @default {[]} */
   waitFor?: number[];
   /** Extra haproxy arguments before `-f`. @default {[]} */
@@ -151,7 +153,8 @@ export interface StartHaproxyOptions {
 
 /**
  * Starts HAProxy in master-worker mode with `config`, waits until the master socket exists and the
- * `waitFor` ports accept connections.
+ * `waitFor` ports accept connections. A config whose servers (or checks, peers, log targets) are not on
+ * this machine nor in `allow` is refused before anything starts (`OffMachineAddressError`).
  *
  * @example
  * ```ts
@@ -163,7 +166,8 @@ export async function startHaproxy(
   config: string,
   options: StartHaproxyOptions = {},
 ): Promise<HaproxyInstance> {
-  const { waitFor: ports = [], extraArgs = [], timeoutMs = 10_000 } = options;
+  const { waitFor: ports = [], extraArgs = [], timeoutMs = 10_000, allow = [] } = options;
+  assertLocalConfig(config, { allow });
   const dir = await Deno.makeTempDir({ prefix: "haconfd-haproxy-" });
   const configPath = join(dir, "haproxy.cfg");
   const masterSocket = join(dir, "master.sock");
@@ -198,7 +202,10 @@ export async function startHaproxy(
     masterSocket,
     pid: child.pid,
     logs: () => output,
-    writeConfig: (text) => Deno.writeTextFile(configPath, text),
+    async writeConfig(text) {
+      assertLocalConfig(text, { allow });
+      await Deno.writeTextFile(configPath, text);
+    },
     exited: () => hasExited,
     stop() {
       stopped ??= (async () => {
@@ -233,6 +240,34 @@ export async function startHaproxy(
     throw new Error(`Cannot start haproxy: ${output.trim()}`, { cause: error });
   }
   return instance;
+}
+
+/**
+ * Writes a config for a HAProxy the test starts itself (e.g. through `startManagedHaproxy`), refused like
+ * {@linkcode startHaproxy}'s when an address in it is not on this machine nor in `allow`.
+ */
+export async function writeHaproxyConfig(
+  path: string,
+  text: string,
+  options: TrafficGuardOptions = {},
+): Promise<void> {
+  assertLocalConfig(text, options);
+  await Deno.writeTextFile(path, text);
+}
+
+/**
+ * `applier` whose every apply first passes the traffic guard, for tests that drive a real HAProxy through
+ * an Applier (the runtime path adds servers without any restart the harness could check).
+ */
+export function guardApplier(applier: Applier, options: TrafficGuardOptions = {}): Applier {
+  return {
+    apply(text, applyOptions) {
+      assertLocalConfig(text, options);
+      return applier.apply(text, applyOptions);
+    },
+    installed: () => applier.installed(),
+    reloadPending: () => applier.reloadPending(),
+  };
 }
 
 /** Where {@linkcode routingConfig} sends each kind of traffic. */

@@ -23,7 +23,7 @@ import {
   type Listen,
   type TemplateFile,
 } from "../../lib/render/render.ts";
-import { freePort, type HaproxyInstance, startHaproxy } from "./haproxy.ts";
+import { freePort, guardApplier, type HaproxyInstance, startHaproxy } from "./haproxy.ts";
 
 /** HAProxy running the default templates' config, with an applier that takes the runtime path. */
 export interface Rig extends AsyncDisposable {
@@ -89,11 +89,12 @@ export async function rig(
     reloader: createMasterSocketReloader({ address }),
     runtime,
   });
-  const applier: Applier = {
+  // Every config it applies passes the traffic guard first: the Runtime API adds servers with no restart.
+  const applier: Applier = guardApplier({
     apply: (text, applyOptions) => files.apply(text, { files: maps, ...applyOptions }),
     installed: () => files.installed(),
     reloadPending: () => files.reloadPending(),
-  };
+  });
   // The start-up reload every applier owes its installed file.
   assert.equal((await applier.apply(render(sets))).status, "applied");
   const cli = (command: string) => masterCommand(address, command);
