@@ -501,3 +501,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "check_haproxy.sh does not count an HAProxy of another network namespace (another host on the same machine)",
+  ignore: NETNS_PROBLEM !== undefined || !installed("pidof"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "haconfd-check-ns-" });
+    const namespaces = new Namespaces("hckn");
+    const name = `hcchk${Deno.pid}${Math.floor(Math.random() * 1e6)}`;
+    const fake = join(dir, name);
+    await Deno.copyFile(which("sleep") as string, fake);
+    await Deno.chmod(fake, 0o755);
+    // The stand-in HAProxy runs in this test's own namespace, the check in another one.
+    const proc = new Deno.Command(fake, { args: ["30"], stdin: "null", stdout: "null", stderr: "null" })
+      .spawn();
+    const check = (args: string[]) =>
+      run(args[0] as string, [...args.slice(1), join(DIR, "check_haproxy.sh")], {
+        env: { HAPROXY_PROCESS: name },
+      });
+    try {
+      const ns = await namespaces.add("other");
+      const here = await check(["sh"]);
+      assert.equal(here.code, 0, `the stand-in runs in this namespace: ${here.stderr}`);
+      const there = await check(["ip", "netns", "exec", ns, "sh"]);
+      assert.equal(there.code, 1, "another namespace's HAProxy does not count");
+      assert.match(there.stderr, /no ".*" process is running in this network namespace/);
+    } finally {
+      proc.kill("SIGKILL");
+      await proc.status;
+      await namespaces.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
