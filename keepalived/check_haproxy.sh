@@ -21,10 +21,9 @@ set -u
 
 process="${HAPROXY_PROCESS:-haproxy}"
 
-self_ns="$(readlink /proc/self/ns/net 2>/dev/null)"
 for pid in $(pidof "$process" 2>/dev/null); do
-  ns="$(readlink "/proc/$pid/ns/net" 2>/dev/null)"
-  if [ -z "$ns" ] || [ -z "$self_ns" ] || [ "$ns" = "$self_ns" ]; then
+  # -ef: the same namespace (device and inode); no fork per process, the check runs every second.
+  if [ ! -e "/proc/$pid/ns/net" ] || [ "/proc/$pid/ns/net" -ef "/proc/$$/ns/net" ]; then
     exit 0
   fi
 done
