@@ -74,6 +74,8 @@ const MOVE_DEADLINE_MS = (6 + PREEMPT_DELAY_S + 4 + 15) * 1000;
 /** Longer than a host with a higher priority needs to take the VIP over. */
 const HOLD_MS = (PREEMPT_DELAY_S + 4 + 2) * 1000;
 const PRIORITY = { a: 150, b: 100 };
+/** The helper processes end by themselves after this, should the test die without stopping them. */
+const AGENT_LIFETIME_S = 300;
 
 const KEEPALIVED = whichOrNote("keepalived", "ha_pair_test: keepalived not installed: its test is skipped");
 const PROBLEM = KEEPALIVED === undefined
@@ -218,8 +220,8 @@ async function setUp(namespaces: Namespaces, tmp: string): Promise<Pair> {
   for (const address of BACKEND_ADDRESSES) {
     await ip(["-n", clusterNs, "addr", "add", `${address}/24`, "dev", "eth0"]);
   }
-  const cluster = startAgent(clusterNs, 170);
-  const client = startAgent(clientNs, 170);
+  const cluster = startAgent(clusterNs, AGENT_LIFETIME_S);
+  const client = startAgent(clientNs, AGENT_LIFETIME_S);
   const pair = { a, b, lan, cluster, client };
   await cluster.call({
     op: "kube",
