@@ -22,58 +22,23 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { endpoints, startDaemonProcess, startKube } from "./support/daemon.ts";
 import { haproxyAvailable, waitFor as waitUntil } from "./support/haproxy.ts";
-import { installed, note, ROOT, run, terminate, which, whichOrNote } from "./support/process.ts";
-
-const DIR = join(ROOT, "keepalived");
-const SCRIPTS = ["check_haproxy.sh", "check_haconfd_ready.sh", "notify.sh"];
-
-/** Replaces the `$NAME=value` definitions at the top of keepalived.conf. */
-function define(config: string, values: Record<string, string>): string {
-  let out = config;
-  for (const [name, value] of Object.entries(values)) {
-    const re = new RegExp(`^\\$${name}=.*$`, "m");
-    assert.match(out, re, `keepalived.conf defines $${name}`);
-    out = out.replace(re, `$${name}=${value}`);
-  }
-  return out;
-}
-
-/** Sets every `keyword value` line of the config to `value` (e.g. all script intervals). */
-function setAll(config: string, keyword: string, value: string): string {
-  const re = new RegExp(`^(\\s*)${keyword} \\S+$`, "gm");
-  assert.match(config, re, `keepalived.conf sets ${keyword}`);
-  return config.replace(re, `$1${keyword} ${value}`);
-}
-
-/** Options of {@linkcode installTo}. */
-interface InstallOptions {
-  /** Replacement text for some of the shipped scripts, by file name. */
-  stubs?: Record<string, string>;
-  /** Edits the config text after the definitions are set. */
-  edit?: (config: string) => string;
-}
-
-/** A directory like /etc/keepalived: the shipped scripts (or stand-ins) and the config. */
-async function installTo(
-  dir: string,
-  values: Record<string, string>,
-  options: InstallOptions = {},
-): Promise<string> {
-  for (const script of SCRIPTS) {
-    const stub = options.stubs?.[script];
-    if (stub === undefined) await Deno.copyFile(join(DIR, script), join(dir, script));
-    else await Deno.writeTextFile(join(dir, script), stub);
-    await Deno.chmod(join(dir, script), 0o755);
-  }
-  const config = join(dir, "keepalived.conf");
-  let text = define(await Deno.readTextFile(join(DIR, "keepalived.conf")), {
-    SCRIPT_DIR: dir,
-    ...values,
-  });
-  if (options.edit !== undefined) text = options.edit(text);
-  await Deno.writeTextFile(config, text);
-  return config;
-}
+import {
+  define,
+  holdsVip,
+  installKeepalived as installTo,
+  KEEPALIVED_DIR as DIR,
+  KEEPALIVED_SCRIPTS as SCRIPTS,
+  keepalivedLogs,
+  type KeepalivedNode as Node,
+  keepalivedNode,
+  notifications,
+  priorities,
+  setAll,
+  startKeepalived as start,
+  stopKeepalived as stop,
+} from "./support/keepalived.ts";
+import { holdsFor as holds, ip, Namespaces, netnsProblem, pollUntil, veth } from "./support/netns.ts";
+import { installed, note, run, which, whichOrNote } from "./support/process.ts";
 
 /** The shipped keepalived.conf without comments. */
 async function shippedConfig(): Promise<string> {
@@ -371,139 +336,30 @@ const PREEMPT_DELAY_S = 2;
 /** Longer than a higher-priority backup needs to take over: preempt delay + master-down interval + margin. */
 const HOLD_MS = (PREEMPT_DELAY_S + 3 * ADVERT_INT + 1 + 2) * 1000;
 
-async function netnsUsable(): Promise<string | undefined> {
-  if (KEEPALIVED === undefined) return "keepalived is not installed";
-  if (!installed("ip")) return "ip (iproute2) is not installed";
-  const name = `hcka-probe-${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
-  const add = await run("ip", ["netns", "add", name]);
-  if (add.code !== 0) return `"ip netns add" failed: ${add.stderr.trim()}`;
-  await run("ip", ["netns", "del", name]);
-  return undefined;
-}
-
-const NETNS_PROBLEM = await netnsUsable();
+const NETNS_PROBLEM = KEEPALIVED === undefined ? "keepalived is not installed" : await netnsProblem();
 if (NETNS_PROBLEM !== undefined) {
   note(`keepalived_test: failover test skipped: ${NETNS_PROBLEM}`);
 }
 
-async function ip(args: string[]): Promise<string> {
-  const res = await run("ip", args);
-  assert.equal(res.code, 0, `ip ${args.join(" ")}: ${res.stderr}`);
-  return res.stdout;
-}
+const hasVip = (node: Node) => holdsVip(node, VIP);
 
-interface Node {
-  name: "a" | "b";
-  ns: string;
-  dev: string;
-  dir: string;
-  log: string;
-  notifyLog: string;
-  proc?: Deno.ChildProcess | undefined;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function hasVip(node: Node): Promise<boolean> {
-  const out = await ip([
-    "-n",
-    node.ns,
-    "-4",
-    "-o",
-    "addr",
-    "show",
-    "dev",
-    node.dev,
-  ]);
-  return out.includes(`inet ${VIP}/`);
-}
-
-async function notifications(node: Node): Promise<string[]> {
-  const text = await Deno.readTextFile(node.notifyLog).catch(() => "");
-  return [...text.matchAll(/state=(\w+)/g)].map((m) => m[1] as string);
-}
-
-/** The effective priorities keepalived logged for `node`, oldest first. */
-async function priorities(node: Node): Promise<number[]> {
-  const text = await Deno.readTextFile(node.log).catch(() => "");
-  return [...text.matchAll(/effective priority from \d+ to (\d+)/g)].map((m) => Number(m[1]));
-}
-
-async function logs(nodes: Node[]): Promise<string> {
-  const parts = [];
-  for (const node of nodes) {
-    const text = await Deno.readTextFile(node.log).catch(() => "");
-    parts.push(
-      `--- keepalived ${node.name} ---\n${text.trimEnd().split("\n").slice(-30).join("\n")}`,
-    );
-  }
-  return parts.join("\n");
-}
-
-/** Waits until `cond` holds (polling every 200 ms), failing with both keepalived logs after `ms`. */
+/** Waits until `cond` holds, failing with both keepalived logs after `ms`. */
 async function waitFor(
   what: string,
   cond: () => Promise<boolean>,
   nodes: Node[],
   ms = 15_000,
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await sleep(200);
-  }
-  assert.fail(`Timed out waiting for: ${what}\n${await logs(nodes)}`);
+  await pollUntil(what, cond, ms, { describe: () => keepalivedLogs(nodes) });
 }
 
-/** Asserts that `cond` holds at every check (every 200 ms) for `ms`. */
-async function holdsFor(
-  what: string,
-  cond: () => Promise<boolean>,
-  nodes: Node[],
-  ms: number,
-): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < ms) {
-    if (!(await cond())) {
-      assert.fail(`Stopped holding after ${Date.now() - started} ms: ${what}\n${await logs(nodes)}`);
-    }
-    await sleep(200);
-  }
+/** Asserts that `cond` holds at every check for `ms`, failing with both keepalived logs. */
+function holdsFor(what: string, cond: () => Promise<boolean>, nodes: Node[], ms: number): Promise<void> {
+  return holds(what, cond, ms, { describe: () => keepalivedLogs(nodes) });
 }
 
 async function vipOnlyOn(holder: Node, other: Node): Promise<boolean> {
   return (await hasVip(holder)) && !(await hasVip(other));
-}
-
-function start(node: Node, config: string): void {
-  // `ip netns exec` execs keepalived in place, so the child's pid is keepalived's main process.
-  node.proc = new Deno.Command("sh", {
-    args: [
-      "-c",
-      'exec ip netns exec "$1" keepalived --dont-fork --log-console --log-detail --vrrp ' +
-      '--use-file="$2" --pid="$3/keepalived.pid" --vrrp_pid="$3/vrrp.pid" >"$4" 2>&1',
-      "sh",
-      node.ns,
-      config,
-      node.dir,
-      node.log,
-    ],
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-      HACONFD_NOTIFY_LOG: node.notifyLog,
-    },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-}
-
-async function stop(node: Node): Promise<void> {
-  const proc = node.proc;
-  if (proc === undefined) return;
-  node.proc = undefined;
-  await terminate(proc, 5000);
 }
 
 /** The shipped config with the test's small timers. */
@@ -519,57 +375,22 @@ Deno.test({
     "keepalived.conf moves the VIP off a host that cannot serve or is not ready, not when no host is ready",
   ignore: NETNS_PROBLEM !== undefined,
   async fn() {
-    const tag = `${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
     const tmp = await Deno.makeTempDir({ prefix: "haconfd-failover-" });
-    const node = (name: "a" | "b", dev: string): Node => ({
-      name,
-      ns: `hcka-${tag}-${name}`,
-      dev,
-      dir: join(tmp, name),
-      log: join(tmp, `${name}.log`),
-      notifyLog: join(tmp, `${name}.notify`),
-    });
-    const a = node("a", "va");
-    const b = node("b", "vb");
-    const nodes = [a, b];
-    const created: string[] = [];
+    const namespaces = new Namespaces("hcka");
+    const nodes: Node[] = [];
     /** Makes one of `node`'s stand-in checks fail (`true`) or pass (`false`). */
     const fail = async (n: Node, flag: "haproxy-down" | "not-ready", failing: boolean) => {
       if (failing) await Deno.writeTextFile(join(n.dir, flag), "");
       else await Deno.remove(join(n.dir, flag));
     };
     try {
+      const a = keepalivedNode("a", await namespaces.add("a"), "va", tmp);
+      const b = keepalivedNode("b", await namespaces.add("b"), "vb", tmp);
+      nodes.push(a, b);
+      await veth(a.ns, a.dev, b.ns, b.dev);
+      const address = (n: Node) => n === a ? `${SUBNET}.1` : `${SUBNET}.2`;
       for (const n of nodes) {
-        await ip(["netns", "add", n.ns]);
-        created.push(n.ns);
-        await ip(["-n", n.ns, "link", "set", "lo", "up"]);
-      }
-      await ip([
-        "link",
-        "add",
-        a.dev,
-        "netns",
-        a.ns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b.dev,
-        "netns",
-        b.ns,
-      ]);
-      const address = { a: `${SUBNET}.1`, b: `${SUBNET}.2` };
-      for (const n of nodes) {
-        await ip([
-          "-n",
-          n.ns,
-          "addr",
-          "add",
-          `${address[n.name]}/24`,
-          "dev",
-          n.dev,
-        ]);
-        await ip(["-n", n.ns, "link", "set", n.dev, "up"]);
+        await ip(["-n", n.ns, "addr", "add", `${address(n)}/24`, "dev", n.dev]);
       }
 
       const configs: Record<string, string> = {};
@@ -582,9 +403,9 @@ Deno.test({
         configs[n.name] = await installTo(n.dir, {
           IFACE: n.dev,
           VIP: `${VIP}/24`,
-          SELF: address[n.name],
-          PEER: address[peer.name],
-          PRIORITY: String(PRIORITY[n.name]),
+          SELF: address(n),
+          PEER: address(peer),
+          PRIORITY: String(PRIORITY[n.name as "a" | "b"]),
           READYZ_URL: readyzUrl(n),
         }, {
           stubs: {
@@ -681,8 +502,42 @@ Deno.test({
       );
     } finally {
       for (const n of nodes) await stop(n);
-      for (const ns of created) await run("ip", ["netns", "del", ns]);
+      await namespaces.close();
       await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "check_haproxy.sh does not count an HAProxy of another network namespace (another host on the same machine)",
+  ignore: NETNS_PROBLEM !== undefined || !installed("pidof"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "haconfd-check-ns-" });
+    const namespaces = new Namespaces("hckn");
+    const name = `hcchk${Deno.pid}${Math.floor(Math.random() * 1e6)}`;
+    const fake = join(dir, name);
+    await Deno.copyFile(which("sleep") as string, fake);
+    await Deno.chmod(fake, 0o755);
+    // The stand-in HAProxy runs in this test's own namespace, the check in another one.
+    const proc = new Deno.Command(fake, { args: ["30"], stdin: "null", stdout: "null", stderr: "null" })
+      .spawn();
+    const check = (args: string[]) =>
+      run(args[0] as string, [...args.slice(1), join(DIR, "check_haproxy.sh")], {
+        env: { HAPROXY_PROCESS: name },
+      });
+    try {
+      const ns = await namespaces.add("other");
+      const here = await check(["sh"]);
+      assert.equal(here.code, 0, `the stand-in runs in this namespace: ${here.stderr}`);
+      const there = await check(["ip", "netns", "exec", ns, "sh"]);
+      assert.equal(there.code, 1, "another namespace's HAProxy does not count");
+      assert.match(there.stderr, /no ".*" process is running in this network namespace/);
+    } finally {
+      proc.kill("SIGKILL");
+      await proc.status;
+      await namespaces.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -121,7 +121,11 @@ function parseLine(line: string): LogLine {
   return { msg: line, raw: true };
 }
 
-async function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+/** Calls `onLine` with each non-blank line of `stream` (UTF-8) until it ends. */
+export async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
   let rest = "";
   for await (const chunk of stream) {
     const parts = (rest + decoder.decode(chunk, { stream: true })).split("\n");
