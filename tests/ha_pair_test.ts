@@ -228,6 +228,7 @@ async function setUp(namespaces: Namespaces, tmp: string): Promise<Pair> {
     hostname: ADDRESS.api,
     port: 6443,
     endpoints: [web(["web-1", "web-2"]), blog],
+    allow: [...BACKEND_ADDRESSES],
   });
   await cluster.call({
     op: "backends",

@@ -6,7 +6,7 @@
  *
  * ```ts
  * await using cluster = await startAgent(clusterNs, 170);
- * await cluster.call({ op: "kube", hostname: "10.231.8.10", port: 6443, endpoints: [web] });
+ * await cluster.call({ op: "kube", hostname: "10.231.8.10", port: 6443, endpoints: [web], allow: ["10.231.8.11"] });
  * await cluster.call({ op: "backends", backends: [{ name: "web-1", hostname: "10.231.8.11", port: 8080 }] });
  * await cluster.call({ op: "upsert", object: web2 });
  * ```
@@ -19,6 +19,7 @@
 import { z } from "zod";
 import { type Backend, httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
 import { type KubeServer, startKubeServer } from "../../lib/demo/kube_server.ts";
+import { localClusterAdmission } from "../../lib/demo/traffic_guard.ts";
 import type { JsonObject } from "../../lib/demo/kube_objects.ts";
 import { readLines } from "./daemon.ts";
 import { terminate } from "./process.ts";
@@ -28,7 +29,14 @@ const jsonObject = z.record(z.string(), z.unknown()).transform((o) => o as JsonO
 /** What the test can ask an agent to do. */
 export const AgentCommand = z.discriminatedUnion("op", [
   /** Serve the test Kubernetes API (plain HTTP, no auth) on `hostname:port` with these Endpoints. */
-  z.object({ op: z.literal("kube"), hostname: z.string(), port: z.number(), endpoints: z.array(jsonObject) }),
+  z.object({
+    op: z.literal("kube"),
+    hostname: z.string(),
+    port: z.number(),
+    endpoints: z.array(jsonObject),
+    // The test namespaces' own addresses that endpoints may name (the traffic guard refuses any other).
+    allow: z.array(z.string()),
+  }),
   /** Create or replace an Endpoints object (a watch event). */
   z.object({ op: z.literal("upsert"), object: jsonObject }),
   /** Delete Endpoints objects, all in the same moment (one change for a watcher). */
@@ -122,6 +130,7 @@ async function perform(command: AgentCommand, running: Running): Promise<void> {
         hostname: command.hostname,
         port: command.port,
         objects: { endpoints: command.endpoints },
+        admit: localClusterAdmission({ allow: command.allow }),
       });
       return;
     case "upsert":
