@@ -115,14 +115,41 @@ Deno.test("haconfd render: a template syntax error names the file and line", asy
       "frontend x\n<% if (true) { %>\n {4}bind <%= it.listen.http \n<% } %>\n",
     );
     const run = await haconfd(["render", "--from", "examples/endpoints.json", "--template-dir", dir]);
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 2, "a template that does not compile is a bad --template-dir");
     assert.match(
       run.stderr,
-      new RegExp(`Cannot render template \\\\"${dir}/10-broken\\.eta\\\\" line 3: \\S`),
+      new RegExp(`Invalid --template-dir: Cannot render template "${dir}/10-broken\\.eta" line 3: \\S`),
     );
     assert.equal(run.stdout, "");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("haconfd run: each unusable --template-dir exits 2 naming the option", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${root}/empty`);
+    await Deno.mkdir(`${root}/jinja`);
+    await Deno.writeTextFile(`${root}/jinja/haproxy.cfg.j2`, "{% for d in domains %}{{ d }}{% endfor %}\n");
+    for (const dir of [`${root}/missing`, `${root}/empty`, `${root}/jinja`]) {
+      const run = await haconfd([
+        "run",
+        "--once",
+        "--dry-run",
+        "--from",
+        "examples/endpoints.json",
+        "--haproxy-conf",
+        `${root}/haproxy.cfg`,
+        "--template-dir",
+        dir,
+      ]);
+      assert.equal(run.code, 2, `${dir}: ${run.stderr}`);
+      assert.match(run.stderr, /--template-dir/, dir);
+      assert.doesNotMatch(run.stderr, /level=error/, `${dir}: a bad option is not a run failure`);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 

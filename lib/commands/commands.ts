@@ -21,6 +21,7 @@ import { stageSet } from "../apply/file_set.ts";
 import { checkConfig } from "../haproxy/check.ts";
 import { RENDERED_PLACEHOLDER } from "../apply/apply.ts";
 import type { EndpointSet } from "../model/endpoints.ts";
+import { skipMessage, skippedObjectCount } from "../model/model.ts";
 import { errorText, type Logger } from "../log.ts";
 import { passSucceeded } from "../daemon/loop.ts";
 import { waitForSync } from "../source/source.ts";
@@ -76,8 +77,11 @@ async function renderFilesOnce(
     haproxyProcessOf(settings),
     reservedPortsOf(settings),
   );
-  for (const skipped of model.skipped) log.warn("object skipped", { ...skipped });
-  log.info("rendered", { domains: Object.keys(model.domains).length, skipped: model.skipped.length });
+  for (const skipped of model.skipped) log.warn(skipMessage(skipped), { ...skipped });
+  log.info("rendered", {
+    domains: Object.keys(model.domains).length,
+    skipped: skippedObjectCount(model.skipped),
+  });
   return { text, maps: maps ?? [] };
 }
 

@@ -7,7 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import { type Applier, createApplier } from "../apply/apply.ts";
-import type { Settings } from "../settings/options.ts";
+import { ConfigError, type Settings } from "../settings/options.ts";
 import { createFileSource } from "../source/file.ts";
 import { bindPort, createGenerator, type Generator, type ReservedPort } from "../render/generate.ts";
 import { checkConfig, DEFAULT_CHECK_COMMAND } from "../haproxy/check.ts";
@@ -42,11 +42,15 @@ import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 export async function loadRenderer(
   settings: Pick<Settings, "templateDir" | "haproxyConf">,
 ): Promise<Renderer> {
-  const files = settings.templateDir === undefined
-    ? defaultTemplates()
-    : await loadTemplateDir(settings.templateDir);
   // Map files are installed beside the config, which names them by absolute path.
-  return compileTemplates(files, { mapDir: dirname(settings.haproxyConf) });
+  const mapDir = dirname(settings.haproxyConf);
+  if (settings.templateDir === undefined) return compileTemplates(defaultTemplates(), { mapDir });
+  try {
+    return compileTemplates(await loadTemplateDir(settings.templateDir), { mapDir });
+  } catch (error) {
+    // An unusable directory is a bad option like any other: exit 2, naming it (main.ts).
+    throw new ConfigError(`Invalid --template-dir: ${errorText(error)}`);
+  }
 }
 
 /** The bind addresses templates see, from the settings. */

@@ -14,7 +14,7 @@ import { type Generated, type Generator, trailerDomains } from "../render/genera
 import { type Culprit, type InstalledConfig, reloadCulprits } from "./culprits.ts";
 import { Quarantine } from "./quarantine.ts";
 import { errorText, type Logger } from "../log.ts";
-import type { Model } from "../model/model.ts";
+import { type Model, skipMessage } from "../model/model.ts";
 import { createQuiescence, type Quiescence, realTimers, type Timers } from "./quiescence.ts";
 import type { Source, SourceStatus } from "../source/source.ts";
 import type { ApplyOutcome, ApplyRecord, DaemonState } from "../record/state.ts";
@@ -377,7 +377,7 @@ class ReconcileLoop implements Loop {
       const quiet = this.#nothingNew(generated, started, renderMs);
       if (quiet !== null) return quiet;
       const rendered = hashed(generated);
-      for (const skipped of generated.model.skipped) log.debug("object skipped", { ...skipped });
+      for (const skipped of generated.model.skipped) log.debug(skipMessage(skipped), { ...skipped });
 
       const held = this.#dryRun ? null : this.#shrinkHeld(rendered.generated);
       if (held !== null) {

@@ -137,6 +137,23 @@ export interface Skipped {
   object: string;
   /** Why it was skipped, naming the annotation or field. */
   reason: string;
+  /** Set when only this address of the object is not used (the object itself still serves). */
+  address?: string;
+}
+
+/** A skip entry: the whole object, or with `address` only one of its addresses. */
+export function skipEntry(object: string, reason: string, address?: string): Skipped {
+  return address === undefined ? { object, reason } : { object, reason, address };
+}
+
+/** How many objects take no part at all (entries about a single address do not count). */
+export function skippedObjectCount(skipped: readonly Skipped[]): number {
+  return new Set(skipped.filter((s) => s.address === undefined).map((s) => s.object)).size;
+}
+
+/** The log message for a skip entry: what happened to what. */
+export function skipMessage(skipped: Skipped): string {
+  return skipped.address === undefined ? "object skipped" : "address not used";
 }
 
 /** The model: domains in sorted order and the objects that were skipped. */
@@ -231,7 +248,7 @@ export type ResolvedModelOptions = Required<ModelOptions>;
 export function candidate(
   set: EndpointSet,
   options: ResolvedModelOptions,
-  refused: (reason: string) => void,
+  refused: (reason: string, address?: string) => void,
 ): Candidate | string | null {
   const rawDomain = annotation(set, "domain");
   const rawProto = annotation(set, "proto");
@@ -303,7 +320,9 @@ export function candidate(
     seen.add(key);
     const refusal = refusedAddress(address.ip);
     if (refusal !== undefined) {
-      if (!seen.has(address.ip)) refused(`address "${address.ip}" is ${refusal}: not used as a server`);
+      if (!seen.has(address.ip)) {
+        refused(`address "${address.ip}" is ${refusal}: not used as a server`, address.ip);
+      }
       seen.add(address.ip);
       continue;
     }
@@ -410,7 +429,11 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
   for (const set of sets) {
     const object = `${set.namespace}/${set.name}`;
     const refusals: Skipped[] = [];
-    const result = candidate(set, resolved, (reason) => refusals.push({ object, reason }));
+    const result = candidate(
+      set,
+      resolved,
+      (reason, address) => refusals.push(skipEntry(object, reason, address)),
+    );
     if (result === null) continue;
     if (typeof result === "string") skipped.push({ object, reason: result });
     else {

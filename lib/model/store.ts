@@ -25,6 +25,7 @@ import {
   portTaken,
   RESERVED_HOLDER,
   resolveModelOptions,
+  skipEntry,
   type Skipped,
   skippedOrder,
 } from "./model.ts";
@@ -166,7 +167,11 @@ class IncrementalModel implements ModelStore {
         continue;
       }
       const refusals: Skipped[] = [];
-      const result = candidate(set, this.#options, (reason) => refusals.push({ object: key, reason }));
+      const result = candidate(
+        set,
+        this.#options,
+        (reason, address) => refusals.push(skipEntry(key, reason, address)),
+      );
       const claim = result === null || typeof result === "string" ? null : result;
       this.#objects.set(key, { set, claim, refusals: claim === null ? [] : refusals });
       this.#skip(key, typeof result === "string" ? result : null, changed);

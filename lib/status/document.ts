@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { skippedObjectCount } from "../model/model.ts";
 import type { DaemonState, HaproxyView } from "../record/state.ts";
 import type { Verdict } from "./page.ts";
 import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
@@ -138,7 +139,7 @@ export function statusDocument(
       objects: source.objects,
       domains: counted.domains,
       servers: { ready: counted.ready, notReady: counted.notReady },
-      skipped: state.skipped.length,
+      skipped: skippedObjectCount(state.skipped),
     },
     skipped: state.skipped.slice(0, query.limit),
     config: {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { skippedObjectCount } from "../model/model.ts";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ApplyOutcome, ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 import { commit, VERSION } from "../version.ts";
@@ -232,7 +233,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     const total = all.reduce((n, d) => n + d.servers.length, 0);
     servers.set({ state: "ready" }, up);
     servers.set({ state: "not_ready" }, total - up);
-    skipped.set(state.skipped.length);
+    skipped.set(skippedObjectCount(state.skipped));
     certificateExpiry.reset();
     for (const [domain, at] of certificateExpiries(state.domains)) certificateExpiry.set({ domain }, at);
     const source = state.source;

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { buildModel, compareIps, DEFAULT_LISTEN_PORTS, domainId } from "../../lib/model/model.ts";
+import {
+  buildModel,
+  compareIps,
+  DEFAULT_LISTEN_PORTS,
+  domainId,
+  skipMessage,
+  skippedObjectCount,
+} from "../../lib/model/model.ts";
 import { endpointSet } from "../support/fixtures.ts";
 
 const web = { domain: "grafana.example.test", proto: "http" };
@@ -238,7 +245,22 @@ Deno.test("buildModel() refuses unspecified, multicast, broadcast and link-local
     assert.match(model.skipped[0]!.reason, new RegExp(`^address "${ip.replaceAll(".", "\\.")}" is `));
     assert.match(model.skipped[0]!.reason, what);
     assert.match(model.skipped[0]!.reason, /not used as a server$/);
+    assert.equal(model.skipped[0]?.address, ip, `${ip}: the entry names the address, not the whole object`);
+    assert.equal(skipMessage(model.skipped[0]!), "address not used");
+    assert.equal(skippedObjectCount(model.skipped), 0, `${ip}: no object is skipped`);
   }
+});
+
+Deno.test("skippedObjectCount() counts objects left out, not addresses", () => {
+  const model = buildModel([
+    endpointSet("web", web, ["10.0.0.1", "0.0.0.0", "224.0.0.1"], { namespace: "shop" }),
+    endpointSet("bad", { domain: "not a name", proto: "http" }, ["10.0.0.2"], { namespace: "shop" }),
+  ]);
+  assert.equal(model.skipped.length, 3);
+  assert.equal(skippedObjectCount(model.skipped), 1);
+  assert.deepEqual(model.skipped.filter((s) => skipMessage(s) === "object skipped").map((s) => s.object), [
+    "shop/bad",
+  ]);
 });
 
 Deno.test("buildModel() keeps loopback, private and public addresses as servers", () => {
