@@ -663,8 +663,8 @@ Deno.test("startKubeServer() serves discovery like recording 15", async () => {
   assert.deepEqual(v1.resources.map((r: JsonObject) => r.name), [
     "endpoints",
     "nodes",
-    "services",
     "secrets",
+    "services",
   ]);
   const discovery = await raw(server, "/apis/discovery.k8s.io/v1");
   assert.equal(
