@@ -150,7 +150,9 @@ Deno.test({
             nodePort: nodePorts.port,
             healthCheckNodePort: checks.port,
           })],
-          endpointslices: [sliceObject("lo", [{ ip: "10.244.1.5", node: "node-b" }], 8080)],
+          // Pod addresses on loopback: in nodeport mode nothing connects to them, and the traffic guard
+          // (startDaemonProcess) refuses any address off the machine all the same.
+          endpointslices: [sliceObject("lo", [{ ip: "127.0.1.5", node: "node-b" }], 8080)],
         },
       });
       await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ARGS });
@@ -167,7 +169,7 @@ Deno.test({
 
       // The pod moves from node-b to node-c: the traffic moves with it.
       checks.set("node-c", 200);
-      kube.upsert("endpointslices", sliceObject("lo", [{ ip: "10.244.2.7", node: "node-c" }], 8080));
+      kube.upsert("endpointslices", sliceObject("lo", [{ ip: "127.0.2.7", node: "node-c" }], 8080));
       checks.set("node-b", 503);
       await waitForBackends(http, "lo.test", ["node-c"], 6);
 
@@ -175,7 +177,7 @@ Deno.test({
       checks.set("node-a", 200);
       kube.upsert(
         "endpointslices",
-        sliceObject("lo", [{ ip: "10.244.2.7", node: "node-c" }, { ip: "10.244.0.9", node: "node-a" }], 8080),
+        sliceObject("lo", [{ ip: "127.0.2.7", node: "node-c" }, { ip: "127.0.0.9", node: "node-a" }], 8080),
       );
       await waitForBackends(http, "lo.test", ["node-a", "node-c"], 8);
       checks.set("node-a", 503);
