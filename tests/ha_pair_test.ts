@@ -171,13 +171,26 @@ async function installHost(host: HaHost, peer: string, priority: number): Promis
   }, { edit: (config) => setAll(config, "preempt_delay", String(PREEMPT_DELAY_S)) });
 }
 
-/** Both installed configs, once they are identical and `cond` holds for the text. */
+/**
+ * A host's installed config and its map files, with the host's own directory written as `<dir>`: the
+ * config names its map files by absolute path, and the two test hosts share one file system, so their
+ * directories differ (on real hosts both are /etc/haproxy and the files are the same to the byte).
+ */
+async function installedFiles(host: HaHost): Promise<string> {
+  const names = [];
+  for await (const entry of Deno.readDir(host.dir)) if (entry.name.endsWith(".map")) names.push(entry.name);
+  const files = [host.config, ...names.sort().map((n) => join(host.dir, n))];
+  const texts = await Promise.all(files.map((f) => Deno.readTextFile(f)));
+  return texts.map((t, i) => `== ${files[i]}\n${t}`).join("").replaceAll(host.dir, "<dir>");
+}
+
+/** Both installed configs (and their maps), once they are identical and `cond` holds for the config. */
 async function sameConfig(pair: Pair, what: string, cond: (text: string) => boolean): Promise<string> {
   let text = "";
   await until(pair, `both hosts install the same config, ${what}`, async () => {
-    const [a, b] = await Promise.all([Deno.readFile(pair.a.config), Deno.readFile(pair.b.config)]);
-    text = new TextDecoder().decode(a);
-    return cond(text) && a.length === b.length && a.every((byte, i) => byte === b[i]);
+    const [a, b] = await Promise.all([installedFiles(pair.a), installedFiles(pair.b)]);
+    text = await Deno.readTextFile(pair.a.config);
+    return cond(text) && a === b;
   }, 20_000);
   return text;
 }
