@@ -22,6 +22,7 @@ import {
   startKube,
 } from "../tests/support/daemon.ts";
 import { freePort, startHaproxy } from "../tests/support/haproxy.ts";
+import { EVERY_SETTING } from "../tests/support/fixtures.ts";
 import type { JsonObject } from "../lib/demo/kube_server.ts";
 import { cpuMs, inode, percentile, replaced } from "./measure.ts";
 
@@ -29,20 +30,6 @@ const HOST = "app.example.test";
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 10);
 
 type Report = (name: string, value: string, note?: string) => void;
-
-/** `--settings`: the app service uses every per-service setting that keeps "/" routed to it. */
-const EVERY_SETTING: Readonly<Record<string, string>> = {
-  "haconfd.io/balance": "hdr(X-User)",
-  "haconfd.io/timeout-connect": "2s",
-  "haconfd.io/timeout-server": "30s",
-  "haconfd.io/timeout-tunnel": "1h",
-  "haconfd.io/maxconn": "100",
-  "haconfd.io/check-path": "/healthz",
-  "haconfd.io/check-status": "200-399",
-  "haconfd.io/check-interval": "500ms",
-  "haconfd.io/allow": "127.0.0.0/8",
-  "haconfd.io/sticky": "true",
-};
 
 /** `filler` annotated objects, 3 addresses each, on 127.x addresses where nothing listens. */
 function fillers(count: number, port: number): JsonObject[] {

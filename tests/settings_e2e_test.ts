@@ -10,6 +10,7 @@ import { httpGet, tcpRoundTrip } from "../lib/demo/backends.ts";
 import { seenBackends, startHttpBackends } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { expectRuntime, rig } from "./support/runtime_rig.ts";
+import { EVERY_SETTING } from "./support/fixtures.ts";
 
 /** An Endpoints-like set: pods by name → IP (ready unless listed in `draining`), one port. */
 function service(
@@ -314,15 +315,7 @@ Deno.test({
 const EVERYTHING = {
   domain: "all.test",
   proto: "http",
-  "haconfd.io/balance": "hdr(X-User)",
-  "haconfd.io/timeout-connect": "2s",
-  "haconfd.io/timeout-server": "30s",
-  "haconfd.io/timeout-tunnel": "1h",
-  "haconfd.io/maxconn": "100",
-  "haconfd.io/check-path": "/healthz",
-  "haconfd.io/check-status": "200-399",
-  "haconfd.io/check-interval": "500ms",
-  "haconfd.io/allow": "127.0.0.0/8",
+  ...EVERY_SETTING,
   "haconfd.io/sticky": "shop",
   "haconfd.io/path": "/app",
 };

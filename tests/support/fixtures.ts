@@ -65,3 +65,20 @@ export function endpointSet(
     }],
   };
 }
+
+/**
+ * Every per-service setting that keeps "/" routed to its service (no path, no send-proxy): the runtime
+ * benchmark's and the settings tests' "service using every setting".
+ */
+export const EVERY_SETTING: Readonly<Record<string, string>> = {
+  "haconfd.io/balance": "hdr(X-User)",
+  "haconfd.io/timeout-connect": "2s",
+  "haconfd.io/timeout-server": "30s",
+  "haconfd.io/timeout-tunnel": "1h",
+  "haconfd.io/maxconn": "100",
+  "haconfd.io/check-path": "/healthz",
+  "haconfd.io/check-status": "200-399",
+  "haconfd.io/check-interval": "500ms",
+  "haconfd.io/allow": "127.0.0.0/8",
+  "haconfd.io/sticky": "true",
+};
