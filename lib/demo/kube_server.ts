@@ -51,65 +51,54 @@
  *
  * @module
  */
-import { type HttpExchange, HttpServer, type HttpStream } from "./kube_http.ts";
-import { freeNodePort, nodePortsOf, splitNodeWrite } from "./kube_nodes.ts";
+import { type HttpExchange, HttpServer } from "./kube_http.ts";
 import {
   authenticate,
   type Authorizer,
-  decodeContinue,
-  defaultReason,
-  discoveryDocument,
-  encodeContinue,
   FLOW_HEADERS,
-  forbidden,
-  invalidRV,
-  isAuthorized,
   notFound,
-  nowTimestamp,
   parseBool,
-  parseRV,
   type RbacTable,
-  type RequestAttributes,
-  resourceLabel,
   route,
-  tooLarge,
 } from "./kube_api.ts";
 import {
   bookmarkObject,
   clone,
   encodeJson,
-  type FieldRequirement,
-  isObject,
   type JsonObject,
-  jsonPatch,
   type JsonValue,
-  type LabelRequirement,
-  managedFieldsAfter,
-  matchesFields,
-  matchesLabels,
   mergePatch,
-  meta,
-  normalizeMetadata,
-  normalizeObject,
-  parseFieldSelector,
-  parseLabelSelector,
   type ResourceName,
   RESOURCES,
   type ResourceType,
   StatusError,
-  statusObject,
-  strategicMergePatch,
-  stringMap,
   withKind,
 } from "./kube_objects.ts";
-import { fieldLabels } from "./kube_secrets.ts";
+import { listObjects } from "./kube_list.ts";
+import {
+  type AuthorizeContext,
+  authorizeResource,
+  discoveryAnswer,
+  type FailureSpec,
+  type PendingFailure,
+  plainNotFound,
+  type RecordedRequest,
+  recordOf,
+  takeFailure,
+  verbOf,
+} from "./kube_routing.ts";
+import { KubeStore, type StoreOptions, type Watch } from "./kube_store.ts";
+import { Timers } from "./kube_timers.ts";
+import { publishEvent, startWatch, type WatchOptions, writeEvent } from "./kube_watch.ts";
+import { writeObject } from "./kube_write.ts";
 
 export type { JsonObject, JsonValue, ResourceName } from "./kube_objects.ts";
 export type { Authorizer, KubeUser, RbacRule, RbacTable, RequestAttributes } from "./kube_api.ts";
+export type { FailureSpec, RecordedRequest } from "./kube_routing.ts";
 export { RESOURCES } from "./kube_objects.ts";
 
 /** Options of {@linkcode startKubeServer}. */
-export interface KubeServerOptions {
+export interface KubeServerOptions extends StoreOptions, WatchOptions {
   /** Serve HTTPS with this certificate; `clientCa` also enables client-certificate authentication. */
   tls?: { cert: string; key: string; clientCa?: string };
   /** Bearer tokens: token -> user name or user. */
@@ -144,134 +133,34 @@ export interface KubeServerOptions {
   admit?: (resource: ResourceName, object: JsonObject) => void;
 }
 
-/** One request as the server received it. */
-export interface RecordedRequest {
-  /** HTTP method. */
-  method: string;
-  /** Path and query exactly as sent. */
-  url: string;
-  /** URL path. */
-  path: string;
-  /** Query parameters. */
-  query: URLSearchParams;
-  /** Request headers (lower-case names). */
+/** How a request is answered: its record, the response headers, and JSON pretty-printing. */
+interface Reply {
+  ex: HttpExchange;
+  record: RecordedRequest;
   headers: Record<string, string>;
-  /** Request body as text. */
-  body: string;
-  /** The authenticated user, when authentication succeeded. */
-  user?: string;
-  /** Response status (a watch: 200 once started). */
-  status?: number;
-  /** True for watch requests. */
-  watch: boolean;
+  pretty: boolean;
 }
-
-/** An injected failure for {@linkcode KubeServer.failNext}. */
-export interface FailureSpec {
-  /** HTTP status. @default {500} */
-  status?: number;
-  /** Only requests whose path starts with this string, or whose full URL matches this RegExp. */
-  path?: string | RegExp;
-  /** Only this method. */
-  method?: string;
-  /** Only watch (true) or only non-watch (false) requests. */
-  watch?: boolean;
-  /** Status message. @default {"Internal error occurred: injected failure"} */
-  message?: string;
-  /** Status reason. @default {chosen from the status code} */
-  reason?: string;
-  /** Adds Retry-After and details.retryAfterSeconds. */
-  retryAfterSeconds?: number;
-  /** Cut the connection instead of answering. */
-  abort?: boolean;
-  /**
-   * Answer with this body instead of a Status (JSON values are encoded, strings sent as they are), with
-   * `status` (then @default {200}): a wrong answer rather than an error, e.g. a list of another kind.
-   */
-  body?: JsonValue | string;
-}
-
-interface CacheEvent {
-  type: "ADDED" | "MODIFIED" | "DELETED";
-  rv: number;
-  obj: JsonObject;
-  prev: JsonObject | null;
-}
-
-interface Watch {
-  type: ResourceType;
-  namespace: string | undefined;
-  labels: LabelRequirement[];
-  fields: FieldRequirement[];
-  /** The requested RV: live events at or below it are not sent (a too-large RV stays silent). */
-  fromRV: number;
-  /** Bookmarks need an event of the type newer than this (v1.26). */
-  startRV: number;
-  bookmarks: boolean;
-  stream: HttpStream;
-  stalled: boolean;
-}
-
-class ResourceState {
-  /** MVCC history ("etcd"): every version of every key since the last compaction. */
-  readonly versions = new Map<string, Array<{ rv: number; obj: JsonObject | null }>>();
-  /** Current objects in watch-cache order (changed objects move to the end). */
-  readonly current = new Map<string, JsonObject>();
-  history: CacheEvent[] = [];
-  /** The oldest RV a watch may start from. */
-  windowStart = 0;
-  /** RV of the watch cache (lists served from the cache). */
-  cacheRV = 0;
-  /** RV of the last event since start; 0 = none, then no bookmarks. */
-  lastEventRV = 0;
-  readonly watches = new Set<Watch>();
-  readonly rvWaiters = new Set<() => void>();
-  constructor(readonly type: ResourceType) {}
-}
-
-type Timer = ReturnType<typeof setTimeout>;
-
-const REPLAY_CHUNK = 2048;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** The running fake API server; see the module documentation. */
 export class KubeServer {
   readonly #options: KubeServerOptions;
   readonly #http: HttpServer;
-  readonly #states: Record<ResourceName, ResourceState>;
-  readonly #timers = new Set<Timer>();
-  readonly #failures: Array<{ remaining: number; spec: FailureSpec }> = [];
+  readonly #store: KubeStore;
+  readonly #timers = new Timers();
+  readonly #failures: PendingFailure[] = [];
   readonly #requests: RecordedRequest[] = [];
-  readonly #authConfigured: boolean;
-  #rv: number;
-  #compactedRV = 0;
-  #nextIp = 10;
-  #seeding = false;
+  readonly #auth: AuthorizeContext;
   #closed = false;
 
   /** Use {@linkcode startKubeServer}. */
   constructor(options: KubeServerOptions) {
     this.#options = options;
-    this.#rv = options.startResourceVersion ?? 100;
-    this.#authConfigured = options.tokens !== undefined || options.tls?.clientCa !== undefined ||
-      options.authorize !== undefined;
-    this.#states = {
-      endpoints: new ResourceState(RESOURCES.endpoints),
-      services: new ResourceState(RESOURCES.services),
-      endpointslices: new ResourceState(RESOURCES.endpointslices),
-      secrets: new ResourceState(RESOURCES.secrets),
-      nodes: new ResourceState(RESOURCES.nodes),
+    this.#auth = {
+      configured: options.tokens !== undefined || options.tls?.clientCa !== undefined ||
+        options.authorize !== undefined,
+      authorize: options.authorize,
     };
-    this.#seeding = true;
-    for (const [name, objects] of Object.entries(options.objects ?? {})) {
-      for (const o of objects ?? []) this.upsert(name as ResourceName, o);
-    }
-    this.#seeding = false;
-    for (const state of Object.values(this.#states)) {
-      state.windowStart = this.#rv;
-      state.cacheRV = this.#rv;
-    }
+    this.#store = new KubeStore(options, publishEvent);
     this.#http = new HttpServer((ex) => this.#handle(ex), options.tls, options.hostname ?? "127.0.0.1");
   }
 
@@ -294,7 +183,7 @@ export class KubeServer {
 
   /** The current global resourceVersion (the "etcd revision"). */
   get resourceVersion(): number {
-    return this.#rv;
+    return this.#store.rv;
   }
 
   /** Every request received so far, oldest first. */
@@ -314,18 +203,8 @@ export class KubeServer {
    * when unchanged). Returns the stored object with kind/apiVersion.
    */
   upsert(resource: ResourceName, object: JsonObject, options: { manager?: string } = {}): JsonObject {
-    const type = RESOURCES[resource];
-    const m = meta(object);
-    const namespace = type.clusterScoped
-      ? ""
-      : typeof m.namespace === "string" && m.namespace !== ""
-      ? m.namespace
-      : "default";
-    const o = { ...object, metadata: { ...m, namespace } };
-    const existing = this.#states[resource].current.has(`${namespace}/${m.name}`);
-    const manager = options.manager ?? "kube-server-test";
-    const stored = existing ? this.#update(type, o, manager, false).obj : this.#create(type, o, manager);
-    return clone(withKind(type, stored));
+    const stored = this.#store.upsert(resource, object, options.manager ?? "kube-server-test");
+    return clone(withKind(RESOURCES[resource], stored));
   }
 
   /**
@@ -340,32 +219,27 @@ export class KubeServer {
     options: { manager?: string; subresource?: "status" } = {},
   ): JsonObject {
     const type = RESOURCES[resource];
-    const current = this.#states[resource].current.get(`${namespace}/${name}`);
+    const current = this.#store.current(resource, namespace, name);
     if (!current) throw notFound(type, name);
     const next = mergePatch(current, patch) as JsonObject;
     const manager = options.manager ?? "kube-server-test";
-    return clone(withKind(type, this.#update(type, next, manager, true, options.subresource).obj));
+    return clone(withKind(type, this.#store.update(type, next, manager, true, options.subresource).obj));
   }
 
   /** Deletes an object (DELETED); returns false when it did not exist. */
   remove(resource: ResourceName, namespace: string, name: string): boolean {
-    const state = this.#states[resource];
-    const key = `${namespace}/${name}`;
-    const prev = state.current.get(key);
-    if (!prev) return false;
-    this.#commit(state, key, null, prev);
-    return true;
+    return this.#store.remove(resource, namespace, name);
   }
 
   /** The stored object with kind/apiVersion, or undefined. */
   get(resource: ResourceName, namespace: string, name: string): JsonObject | undefined {
-    const o = this.#states[resource].current.get(`${namespace}/${name}`);
+    const o = this.#store.current(resource, namespace, name);
     return o ? clone(withKind(RESOURCES[resource], o)) : undefined;
   }
 
   /** All current objects of a resource, sorted by namespace/name, shaped like list items (no kind). */
   objects(resource: ResourceName): JsonObject[] {
-    return [...this.#states[resource].current.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return [...this.#store.state(resource).current.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, o]) => clone(o));
   }
 
@@ -375,22 +249,7 @@ export class KubeServer {
    * event (the watch cache keeps serving RVs at or above it, as after a real apiserver's cache refill).
    */
   compact(options: { keepWatchHistory?: boolean } = {}): void {
-    this.#compactedRV = this.#rv;
-    for (const state of Object.values(this.#states)) {
-      for (const [key, versions] of state.versions) {
-        const older = versions.filter((v) => v.rv <= this.#compactedRV);
-        const kept = versions.filter((v) => v.rv > this.#compactedRV);
-        const base = older[older.length - 1];
-        if (base && base.obj) kept.unshift(base);
-        if (kept.length === 0) state.versions.delete(key);
-        else state.versions.set(key, kept);
-      }
-      if (!options.keepWatchHistory) {
-        // The type's own cache RV (not the global one), so an informer's list with RV=0 can still watch.
-        state.history = [];
-        state.windowStart = state.cacheRV;
-      }
-    }
+    this.#store.compact(options.keepWatchHistory === true);
   }
 
   /**
@@ -402,12 +261,8 @@ export class KubeServer {
     let sent = 0;
     for (const watch of this.#watches(resource)) {
       if (!watch.bookmarks || watch.stalled) continue;
-      const state = this.#states[watch.type.name];
-      this.#writeEvent(
-        watch,
-        "BOOKMARK",
-        bookmarkObject(watch.type, Math.max(state.lastEventRV, watch.startRV)),
-      );
+      const state = this.#store.state(watch.type.name);
+      writeEvent(watch, "BOOKMARK", bookmarkObject(watch.type, Math.max(state.lastEventRV, watch.startRV)));
       sent++;
     }
     return sent;
@@ -472,9 +327,8 @@ export class KubeServer {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#http.stop();
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
-    for (const state of Object.values(this.#states)) {
+    this.#timers.clearAll();
+    for (const state of this.#store.states()) {
       for (const wake of state.rvWaiters) wake();
       state.rvWaiters.clear();
     }
@@ -485,729 +339,116 @@ export class KubeServer {
     await this.close();
   }
 
-  // ---------------------------------------------------------------------------------------- storage
-
   #watches(resource?: ResourceName): Watch[] {
-    const states = resource ? [this.#states[resource]] : Object.values(this.#states);
-    return states.flatMap((s) => [...s.watches]);
-  }
-
-  #timer(fn: () => void, ms: number): Timer {
-    const id = setTimeout(() => {
-      this.#timers.delete(id);
-      fn();
-    }, ms);
-    this.#timers.add(id);
-    return id;
-  }
-
-  #clearTimer(id: Timer): void {
-    clearTimeout(id);
-    this.#timers.delete(id);
-  }
-
-  #allocateIp = (): string => `10.0.0.${this.#nextIp++ % 250 + 2}`;
-
-  #prepare(type: ResourceType, o: JsonObject): JsonObject {
-    return normalizeObject(type, o, this.#allocateIp, this.#nodePortAllocator());
-  }
-
-  /**
-   * Hands out node ports free across all Services (and across the ports of the object being written); the
-   * Services are read only when a port is needed.
-   */
-  #nodePortAllocator(): () => number {
-    let used: Set<number> | undefined;
-    return () => {
-      used ??= new Set([...this.#states.services.current.values()].flatMap(nodePortsOf));
-      const port = freeNodePort(used);
-      used.add(port);
-      return port;
-    };
-  }
-
-  #withManagedFields(
-    type: ResourceType,
-    o: JsonObject,
-    previous: JsonValue | undefined,
-    manager: string,
-  ): void {
-    if (this.#options.managedFields === false) return;
-    const m = meta(o);
-    m.managedFields = managedFieldsAfter(type, previous, manager, o, nowTimestamp());
-  }
-
-  #create(type: ResourceType, input: JsonObject, manager: string): JsonObject {
-    const state = this.#states[type.name];
-    const m = { ...meta(input) };
-    if (typeof m.name !== "string" || m.name === "") {
-      if (typeof m.generateName === "string" && m.generateName !== "") {
-        m.name = m.generateName + crypto.randomUUID().slice(0, 5);
-      } else {
-        throw new StatusError(
-          422,
-          `${type.kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
-          "Invalid",
-          { group: type.group, kind: type.kind },
-        );
-      }
-    }
-    const key = `${m.namespace ?? ""}/${m.name}`;
-    if (state.current.has(key)) {
-      const details: JsonObject = { name: m.name as string };
-      if (type.group) details.group = type.group;
-      details.kind = type.name;
-      throw new StatusError(
-        409,
-        `${resourceLabel(type)} "${m.name}" already exists`,
-        "AlreadyExists",
-        details,
-      );
-    }
-    delete m.resourceVersion;
-    m.uid = crypto.randomUUID();
-    m.creationTimestamp = nowTimestamp();
-    if (type.generation) m.generation = 1;
-    else delete m.generation;
-    delete m.managedFields;
-    const o = this.#prepare(type, { ...input, metadata: m });
-    this.#withManagedFields(type, o, undefined, manager);
-    this.#commit(state, key, o, null);
-    return o;
-  }
-
-  /** Replaces an existing object; `checkRV`: a metadata.resourceVersion in the input must be current. */
-  #update(
-    type: ResourceType,
-    written: JsonObject,
-    manager: string,
-    checkRV: boolean,
-    through?: "main" | "status",
-  ): { obj: JsonObject; created: boolean } {
-    const state = this.#states[type.name];
-    const key = `${meta(written).namespace ?? ""}/${meta(written).name}`;
-    const prev = state.current.get(key);
-    if (!prev) {
-      if (type.createOnUpdate) return { obj: this.#create(type, written, manager), created: true };
-      throw notFound(type, String(meta(written).name));
-    }
-    const input = type.name === "nodes" ? splitNodeWrite(prev, written, through) : written;
-    const m = { ...meta(input) };
-    const pm = meta(prev);
-    if (
-      checkRV && typeof m.resourceVersion === "string" && m.resourceVersion !== "" &&
-      m.resourceVersion !== pm.resourceVersion
-    ) {
-      const details: JsonObject = { name: String(m.name) };
-      if (type.group) details.group = type.group;
-      details.kind = type.name;
-      throw new StatusError(
-        409,
-        `Operation cannot be fulfilled on ${
-          resourceLabel(type)
-        } "${m.name}": the object has been modified; ` +
-          "please apply your changes to the latest version and try again",
-        "Conflict",
-        details,
-      );
-    }
-    m.uid = pm.uid ?? null;
-    m.creationTimestamp = pm.creationTimestamp ?? null;
-    m.resourceVersion = pm.resourceVersion ?? null;
-    if (pm.managedFields !== undefined) m.managedFields = pm.managedFields;
-    else delete m.managedFields;
-    if (type.generation) m.generation = pm.generation ?? 1;
-    else delete m.generation;
-    const next = this.#prepare(type, { ...input, metadata: m });
-    const comparable = (o: JsonObject): string => {
-      const copy = { ...o, metadata: { ...meta(o) } };
-      delete (copy.metadata as JsonObject).managedFields;
-      return encodeJson(copy);
-    };
-    if (comparable(next) === comparable(prev)) return { obj: prev, created: false };
-    if (type.generation) {
-      const spec = (o: JsonObject): string => {
-        const { metadata: _, ...rest } = o;
-        return encodeJson([rest, meta(o).labels ?? null]);
-      };
-      if (spec(next) !== spec(prev)) meta(next).generation = Number(pm.generation ?? 1) + 1;
-    }
-    this.#withManagedFields(type, next, pm.managedFields, manager);
-    this.#commit(state, key, next, prev);
-    return { obj: next, created: false };
-  }
-
-  /** Stores a change under a new global RV, records the event and dispatches it to watches. */
-  #commit(state: ResourceState, key: string, next: JsonObject | null, prev: JsonObject | null): void {
-    if (next) this.#options.admit?.(state.type.name, next);
-    const rv = ++this.#rv;
-    if (next) next.metadata = normalizeMetadata({ ...meta(next), resourceVersion: String(rv) });
-    const versions = state.versions.get(key) ?? [];
-    versions.push({ rv, obj: next });
-    state.versions.set(key, versions);
-    state.current.delete(key);
-    if (next) state.current.set(key, next);
-    state.cacheRV = rv;
-    if (this.#seeding) return;
-    const event: CacheEvent = next ? { type: prev ? "MODIFIED" : "ADDED", rv, obj: next, prev } : {
-      type: "DELETED",
-      rv,
-      obj: { ...prev!, metadata: { ...meta(prev!), resourceVersion: String(rv) } },
-      prev,
-    };
-    state.history.push(event);
-    const limit = this.#options.historyLimit ?? 1000;
-    while (state.history.length > limit) {
-      state.history.shift();
-      state.windowStart = Math.max(state.windowStart, state.history[0]!.rv - 1);
-    }
-    state.lastEventRV = rv;
-    for (const watch of state.watches) {
-      if (watch.stalled || rv <= watch.fromRV) continue;
-      const out = this.#eventFor(watch, event);
-      if (out) this.#writeEvent(watch, out[0], withKind(watch.type, out[1]));
-    }
-    for (const wake of state.rvWaiters) wake();
-  }
-
-  /** Reads the "etcd" snapshot at `rv`: objects sorted by key. */
-  #readAt(state: ResourceState, rv: number): Array<[string, JsonObject]> {
-    const out: Array<[string, JsonObject]> = [];
-    for (const [key, versions] of state.versions) {
-      let found: JsonObject | null = null;
-      for (const v of versions) if (v.rv <= rv) found = v.obj;
-      if (found) out.push([key, found]);
-    }
-    return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  }
-
-  // ---------------------------------------------------------------------------------------- watches
-
-  #matches(watch: Watch, o: JsonObject | null): boolean {
-    if (!o) return false;
-    const m = meta(o);
-    return (watch.namespace === undefined || m.namespace === watch.namespace) &&
-      matchesLabels(watch.labels, stringMap(m.labels)) && matchesFields(watch.fields, o);
-  }
-
-  #eventFor(watch: Watch, event: CacheEvent): [string, JsonObject] | undefined {
-    const now = this.#matches(watch, event.obj);
-    if (event.type === "ADDED") return now ? ["ADDED", event.obj] : undefined;
-    if (event.type === "DELETED") return now ? ["DELETED", event.obj] : undefined;
-    const before = this.#matches(watch, event.prev);
-    if (before && now) return ["MODIFIED", event.obj];
-    if (now) return ["ADDED", event.obj];
-    if (before) {
-      const prev = event.prev!;
-      return ["DELETED", { ...prev, metadata: { ...meta(prev), resourceVersion: String(event.rv) } }];
-    }
-    return undefined;
-  }
-
-  #writeEvent(watch: Watch, type: string, object: JsonObject): void {
-    watch.stream.write(encodeJson({ type, object }) + "\n");
-  }
-
-  #maybeBookmark(watch: Watch): void {
-    const state = this.#states[watch.type.name];
-    if (watch.stalled || watch.stream.closed) return;
-    if (state.lastEventRV > 0 && state.lastEventRV > watch.startRV) {
-      this.#writeEvent(watch, "BOOKMARK", bookmarkObject(watch.type, state.lastEventRV));
-    }
-  }
-
-  #startWatch(
-    ex: HttpExchange,
-    type: ResourceType,
-    namespace: string | undefined,
-    query: URLSearchParams,
-    headers: Record<string, string>,
-  ): void {
-    const state = this.#states[type.name];
-    const rvParam = query.get("resourceVersion") ?? "";
-    const rv = rvParam === "" ? 0 : parseRV(rvParam);
-    if (rv === undefined) throw new StatusError(500, invalidRV(rvParam), undefined);
-    const labels = parseLabelSelector(query.get("labelSelector") ?? "");
-    const fields = parseFieldSelector(query.get("fieldSelector") ?? "", fieldLabels(type));
-    const timeoutParam = query.get("timeoutSeconds");
-    const timeoutSeconds = timeoutParam === null || timeoutParam === "0"
-      ? this.#options.defaultWatchTimeoutSeconds ?? 1800
-      : Number(timeoutParam);
-    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) {
-      throw new StatusError(400, `timeoutSeconds: Invalid value: "${timeoutParam}"`, "BadRequest");
-    }
-    const stream = ex.stream(200, headers);
-    if (rv > 0 && rv < state.windowStart) {
-      stream.write(
-        encodeJson({
-          type: "ERROR",
-          object: statusObject(410, `too old resource version: ${rv} (${state.windowStart})`, "Expired"),
-        }) + "\n",
-      );
-      stream.end();
-      return;
-    }
-    const watch: Watch = {
-      type,
-      namespace,
-      labels,
-      fields,
-      fromRV: rv,
-      startRV: rv,
-      bookmarks: parseBool(query.get("allowWatchBookmarks")),
-      stream,
-      stalled: false,
-    };
-    const initial: Array<[string, JsonObject]> = [];
-    if (rv === 0) {
-      for (const o of state.current.values()) if (this.#matches(watch, o)) initial.push(["ADDED", o]);
-      if (initial.length > 0) watch.startRV = state.cacheRV;
-    } else {
-      for (const event of state.history) {
-        if (event.rv <= rv) continue;
-        const out = this.#eventFor(watch, event);
-        if (out) initial.push(out);
-        watch.startRV = event.rv;
-      }
-    }
-    if (initial.length > 0) {
-      const bytes = encoder.encode(
-        initial.map(([t, o]) => encodeJson({ type: t, object: withKind(type, o) }) + "\n").join(""),
-      );
-      for (let i = 0; i < bytes.length; i += REPLAY_CHUNK) stream.write(bytes.subarray(i, i + REPLAY_CHUNK));
-    }
-    state.watches.add(watch);
-    const timers: Timer[] = [];
-    const timeoutMs = timeoutSeconds * 1000;
-    timers.push(this.#timer(() => {
-      if (!watch.stalled) stream.end();
-    }, timeoutMs));
-    if (watch.bookmarks) {
-      const due = timeoutMs - (this.#options.bookmarkBeforeTimeoutMs ?? 2000);
-      if (due > 0) timers.push(this.#timer(() => this.#maybeBookmark(watch), due));
-      const interval = this.#options.bookmarkIntervalMs ?? 60_000;
-      const periodic = (): void => {
-        this.#maybeBookmark(watch);
-        timers.push(this.#timer(periodic, interval));
-      };
-      if (interval < timeoutMs) timers.push(this.#timer(periodic, interval));
-    }
-    stream.onClose(() => {
-      state.watches.delete(watch);
-      for (const t of timers) this.#clearTimer(t);
-    });
-  }
-
-  // ---------------------------------------------------------------------------------------- lists
-
-  async #waitForCacheRV(state: ResourceState, rv: number): Promise<boolean> {
-    if (state.cacheRV >= rv) return true;
-    const wait = this.#options.tooLargeWaitMs ?? 3000;
-    await new Promise<void>((resolve) => {
-      const wake = (): void => {
-        if (state.cacheRV >= rv || this.#closed) done();
-      };
-      const timer = this.#timer(() => done(), wait);
-      const done = (): void => {
-        this.#clearTimer(timer);
-        state.rvWaiters.delete(wake);
-        resolve();
-      };
-      state.rvWaiters.add(wake);
-    });
-    return state.cacheRV >= rv;
-  }
-
-  async #list(
-    type: ResourceType,
-    namespace: string | undefined,
-    query: URLSearchParams,
-  ): Promise<JsonObject> {
-    const state = this.#states[type.name];
-    const rvParam = query.get("resourceVersion") ?? "";
-    const match = query.get("resourceVersionMatch") ?? "";
-    const cont = query.get("continue") ?? "";
-    const limit = Math.max(0, Number(query.get("limit") ?? "0") || 0);
-    if (match !== "" && rvParam === "") {
-      throw new StatusError(
-        422,
-        'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is ' +
-          "forbidden unless resourceVersion is provided",
-        "Invalid",
-        {
-          group: "meta.k8s.io",
-          kind: "ListOptions",
-          causes: [{
-            reason: "FieldValueForbidden",
-            message: "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
-            field: "resourceVersionMatch",
-          }],
-        },
-      );
-    }
-    const labels = parseLabelSelector(query.get("labelSelector") ?? "");
-    const fields = parseFieldSelector(query.get("fieldSelector") ?? "", fieldLabels(type));
-    const selected = (o: JsonObject): boolean => {
-      const m = meta(o);
-      return (namespace === undefined || m.namespace === namespace) &&
-        matchesLabels(labels, stringMap(m.labels)) && matchesFields(fields, o);
-    };
-    const listOf = (metadata: JsonObject, items: JsonObject[]): JsonObject => ({
-      kind: type.listKind,
-      apiVersion: type.apiVersion,
-      metadata,
-      items,
-    });
-
-    const fromCache = rvParam !== "" && cont === "" && (limit === 0 || rvParam === "0") && match !== "Exact";
-    if (fromCache) {
-      const rv = parseRV(rvParam);
-      if (rv === undefined) throw new StatusError(500, invalidRV(rvParam), undefined);
-      if (!(await this.#waitForCacheRV(state, rv))) throw tooLarge(rv, state.cacheRV);
-      return listOf({ resourceVersion: String(state.cacheRV) }, [...state.current.values()].filter(selected));
-    }
-
-    let snapshot = this.#rv;
-    let start = "";
-    if (cont !== "") {
-      if (rvParam !== "") {
-        throw new StatusError(
-          400,
-          "specifying resource version is not allowed when using continue",
-          "BadRequest",
-        );
-      }
-      const token = decodeContinue(cont);
-      start = token.start;
-      if (token.rv !== -1) {
-        if (token.rv < this.#compactedRV) {
-          throw new StatusError(
-            410,
-            "The provided continue parameter is too old to display a consistent list result. You can start a " +
-              "new list without the continue parameter, or use the continue token in this response to retrieve " +
-              "the remainder of the results. Continuing with the provided token results in an inconsistent list " +
-              "- objects that were created, modified, or deleted between the time the first chunk was returned " +
-              "and now may show up in the list.",
-            "Expired",
-            undefined,
-            {},
-          ).withContinue(encodeContinue(-1, start));
-        }
-        snapshot = token.rv;
-      }
-    } else if (rvParam !== "") {
-      const rv = parseRV(rvParam);
-      if (rv === undefined) {
-        throw new StatusError(400, `invalid resource version: ${invalidRV(rvParam)}`, "BadRequest");
-      }
-      if (rv > this.#rv) throw tooLarge(rv, this.#rv);
-      const exact = match === "Exact" || (match === "" && limit > 0);
-      if (exact && rv > 0) {
-        if (rv < this.#compactedRV) {
-          throw new StatusError(410, "The resourceVersion for the provided list is too old.", "Expired");
-        }
-        snapshot = rv;
-      }
-    }
-
-    const relative = (
-      key: string,
-    ): string => (namespace === undefined ? key : key.slice(key.indexOf("/") + 1));
-    const items = this.#readAt(state, snapshot).filter(([key, o]) => selected(o) && relative(key) >= start);
-    const metadata: JsonObject = { resourceVersion: String(snapshot) };
-    if (limit > 0 && items.length > limit) {
-      const page = items.slice(0, limit);
-      metadata.continue = encodeContinue(snapshot, relative(page[page.length - 1]![0]) + "\u0000");
-      if (labels.length === 0 && fields.length === 0) metadata.remainingItemCount = items.length - limit;
-      return listOf(metadata, page.map(([, o]) => o));
-    }
-    return listOf(metadata, items.map(([, o]) => o));
+    return this.#store.states(resource).flatMap((s) => [...s.watches]);
   }
 
   // ---------------------------------------------------------------------------------------- HTTP
 
-  #readBody(ex: HttpExchange): JsonValue {
-    try {
-      return JSON.parse(decoder.decode(ex.request.body)) as JsonValue;
-    } catch (error) {
-      throw new StatusError(
-        400,
-        `the server could not read the request body: ${error instanceof Error ? error.message : error}`,
-        "BadRequest",
-      );
-    }
-  }
-
   async #handle(ex: HttpExchange): Promise<void> {
     const { request } = ex;
-    const query = request.url.searchParams;
-    const isWatch = parseBool(query.get("watch"));
-    const record: RecordedRequest = {
-      method: request.method,
-      url: request.target,
-      path: request.url.pathname,
-      query,
-      headers: Object.fromEntries(request.headers.entries()),
-      body: decoder.decode(request.body),
-      watch: isWatch,
-    };
+    const record = recordOf(request);
     this.#requests.push(record);
     const ua = request.headers.get("user-agent") ?? "";
-    const pretty = /^(curl|Wget|Mozilla\/5\.0)/.test(ua) || parseBool(query.get("pretty"));
-    const headers: Record<string, string> = {
-      "Audit-Id": crypto.randomUUID(),
-      "Cache-Control": "no-cache, private",
-      "Content-Type": "application/json",
+    const reply: Reply = {
+      ex,
+      record,
+      headers: {
+        "Audit-Id": crypto.randomUUID(),
+        "Cache-Control": "no-cache, private",
+        "Content-Type": "application/json",
+      },
+      pretty: /^(curl|Wget|Mozilla\/5\.0)/.test(ua) || parseBool(request.url.searchParams.get("pretty")),
     };
-    const send = (status: number, body: JsonValue | string, extra: Record<string, string> = {}): void => {
-      record.status = status;
-      const text = typeof body === "string" ? body : encodeJson(body, pretty) + "\n";
-      ex.respond(status, { ...headers, ...extra }, text);
-    };
-    const sendError = (error: StatusError): void => {
-      send(error.code, error.toStatus(), error.extraHeaders);
-    };
-
     try {
-      const failure = this.#failures.find(({ remaining, spec }) =>
-        remaining > 0 && (spec.method === undefined || spec.method.toUpperCase() === request.method) &&
-        (spec.watch === undefined || spec.watch === isWatch) &&
-        (spec.path === undefined ||
-          (typeof spec.path === "string"
-            ? request.url.pathname.startsWith(spec.path)
-            : spec.path.test(request.target)))
-      );
-      if (failure) {
-        failure.remaining--;
-        const spec = failure.spec;
-        if (spec.abort) {
-          record.status = 0;
-          ex.abort();
-          return;
-        }
-        if (spec.body !== undefined) {
-          send(spec.status ?? 200, spec.body);
-          return;
-        }
-        const status = spec.status ?? 500;
-        const details: JsonObject | undefined = spec.retryAfterSeconds !== undefined
-          ? { retryAfterSeconds: spec.retryAfterSeconds }
-          : undefined;
-        const extra: Record<string, string> = spec.retryAfterSeconds !== undefined
-          ? { "Retry-After": String(spec.retryAfterSeconds) }
-          : {};
-        sendError(
-          new StatusError(
-            status,
-            spec.message ?? "Internal error occurred: injected failure",
-            spec.reason ?? defaultReason(status),
-            details,
-            extra,
-          ),
-        );
+      const failure = takeFailure(this.#failures, record);
+      if (failure?.kind === "abort") {
+        record.status = 0;
+        ex.abort();
         return;
       }
-
+      if (failure !== undefined) {
+        if (failure.kind === "body") this.#send(reply, failure.status, failure.body);
+        else this.#sendError(reply, failure.error);
+        return;
+      }
       const user = authenticate(
-        ex.request,
+        request,
         this.#options.tokens,
-        !this.#authConfigured || this.#options.anonymous !== false,
+        !this.#auth.configured || this.#options.anonymous !== false,
       );
       if (!user) {
-        sendError(new StatusError(401, "Unauthorized", "Unauthorized"));
+        this.#sendError(reply, new StatusError(401, "Unauthorized", "Unauthorized"));
         return;
       }
       record.user = user.name;
-      Object.assign(headers, FLOW_HEADERS);
-
+      Object.assign(reply.headers, FLOW_HEADERS);
       const r = route(request.url.pathname);
+      if (r.kind === "unknown" && r.status) {
+        throw new StatusError(404, "the server could not find the requested resource", "NotFound", {});
+      }
       if (r.kind === "unknown") {
-        if (r.status) {
-          sendError(new StatusError(404, "the server could not find the requested resource", "NotFound", {}));
-        } else {
-          record.status = 404;
-          ex.respond(404, {
-            "Cache-Control": "no-cache, private",
-            "Content-Type": "text/plain; charset=utf-8",
-            "X-Content-Type-Options": "nosniff",
-          }, "404 page not found\n");
-        }
-        return;
-      }
-      if (r.kind === "path") {
-        const attrs: RequestAttributes = { verb: "get", resourceRequest: false, path: request.url.pathname };
-        if ((this.#authConfigured && !isAuthorized(this.#options.authorize, user, attrs))) {
-          throw forbidden(user, attrs);
-        }
-        if (request.method !== "GET") {
-          throw new StatusError(
-            405,
-            `the server does not allow this method on the requested resource`,
-            "MethodNotAllowed",
-            {},
-          );
-        }
-        const doc = discoveryDocument(request.url.pathname, this.port);
-        send(200, typeof doc === "string" ? doc : doc);
-        return;
-      }
-
-      const { type, namespace, name } = r;
-      // Cluster-scoped resources (Node) are addressed without a namespace, namespaced ones with one.
-      const scoped = type.clusterScoped === true ? namespace === undefined : namespace !== undefined;
-      const verb = ((): string => {
-        switch (request.method) {
-          case "GET":
-            return name === undefined ? (isWatch ? "watch" : "list") : "get";
-          case "POST":
-            return "create";
-          case "PUT":
-            return "update";
-          case "PATCH":
-            return "patch";
-          case "DELETE":
-            return name === undefined ? "deletecollection" : "delete";
-          default:
-            return request.method.toLowerCase();
-        }
-      })();
-      const attrs: RequestAttributes = {
-        verb,
-        resourceRequest: true,
-        resource: type.name,
-        group: type.group,
-        path: request.url.pathname,
-      };
-      if (namespace !== undefined) attrs.namespace = namespace;
-      if (name !== undefined) attrs.name = name;
-      if ((this.#authConfigured && !isAuthorized(this.#options.authorize, user, attrs))) {
-        throw forbidden(user, attrs);
-      }
-      const manager = query.get("fieldManager") ?? (ua.split("/")[0] || "unknown");
-      const notAllowed = (): StatusError =>
-        new StatusError(
-          405,
-          "the server does not allow this method on the requested resource",
-          "MethodNotAllowed",
-          {},
-        );
-
-      switch (verb) {
-        case "watch":
-          this.#startWatch(ex, type, namespace, query, headers);
-          record.status = 200;
-          return;
-        case "list":
-          send(200, await this.#list(type, namespace, query));
-          return;
-        case "get": {
-          const o = this.#states[type.name].current.get(`${namespace ?? ""}/${name}`);
-          if (!o || !scoped) throw notFound(type, name!);
-          send(200, withKind(type, o));
-          return;
-        }
-        case "create": {
-          if (!scoped || name !== undefined) throw notAllowed();
-          const body = this.#bodyObject(ex, type, namespace ?? "", undefined);
-          send(201, withKind(type, this.#create(type, body, manager)));
-          return;
-        }
-        case "update": {
-          if (!scoped) throw notAllowed();
-          const body = this.#bodyObject(ex, type, namespace ?? "", name);
-          const result = this.#update(
-            type,
-            body,
-            manager,
-            true,
-            r.subresource === "status" ? "status" : "main",
-          );
-          send(result.created ? 201 : 200, withKind(type, result.obj));
-          return;
-        }
-        case "patch": {
-          if (!scoped) throw notAllowed();
-          const current = this.#states[type.name].current.get(`${namespace ?? ""}/${name}`);
-          if (!current) throw notFound(type, name!);
-          const patched = this.#applyPatch(ex, withKind(type, current));
-          if (!isObject(patched)) {
-            throw new StatusError(422, "the patch did not produce an object", "Invalid");
-          }
-          const pm = { ...meta(patched), name: name!, namespace: namespace ?? "" };
-          const through = r.subresource === "status" ? "status" : "main";
-          const result = this.#update(type, { ...patched, metadata: pm }, manager, true, through);
-          send(200, withKind(type, result.obj));
-          return;
-        }
-        case "delete": {
-          if (!scoped) throw notAllowed();
-          const current = this.#states[type.name].current.get(`${namespace ?? ""}/${name}`);
-          if (!current) throw notFound(type, name!);
-          this.remove(type.name, namespace ?? "", name!);
-          const details: JsonObject = { name: name! };
-          if (type.group) details.group = type.group;
-          details.kind = type.name;
-          details.uid = meta(current).uid ?? "";
-          send(200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details });
-          return;
-        }
-        default:
-          throw notAllowed();
+        record.status = 404;
+        plainNotFound(ex);
+      } else if (r.kind === "path") {
+        this.#send(reply, 200, discoveryAnswer(request, user, this.#auth, this.port));
+      } else {
+        const verb = verbOf(request.method, r.name, record.watch);
+        authorizeResource(this.#auth, user, { verb, ...r, path: request.url.pathname });
+        const manager = request.url.searchParams.get("fieldManager") ?? (ua.split("/")[0] || "unknown");
+        await this.#resource(reply, verb, r, manager);
       }
     } catch (error) {
       if (!(error instanceof StatusError)) throw error;
-      sendError(error);
+      this.#sendError(reply, error);
     }
   }
 
-  #bodyObject(ex: HttpExchange, type: ResourceType, namespace: string, name: string | undefined): JsonObject {
-    const body = this.#readBody(ex);
-    if (!isObject(body)) {
-      throw new StatusError(400, "the body of the request was not an object", "BadRequest");
+  async #resource(
+    reply: Reply,
+    verb: string,
+    target: {
+      type: ResourceType;
+      namespace: string | undefined;
+      name: string | undefined;
+      subresource?: string;
+    },
+    manager: string,
+  ): Promise<void> {
+    const { type, namespace, name } = target;
+    // Cluster-scoped resources (Node) are addressed without a namespace, namespaced ones with one.
+    const scoped = type.clusterScoped === true ? namespace === undefined : namespace !== undefined;
+    const state = this.#store.state(type.name);
+    if (verb === "watch") {
+      const options: WatchOptions = this.#options;
+      startWatch(reply.ex, state, namespace, reply.headers, { options, timers: this.#timers });
+      reply.record.status = 200;
+    } else if (verb === "list") {
+      const context = {
+        store: this.#store,
+        timers: this.#timers,
+        tooLargeWaitMs: this.#options.tooLargeWaitMs ?? 3000,
+        closed: () => this.#closed,
+      };
+      this.#send(reply, 200, await listObjects(context, state, namespace, reply.ex.request.url.searchParams));
+    } else if (verb === "get") {
+      const o = this.#store.current(type.name, namespace, name);
+      if (!o || !scoped) throw notFound(type, name!);
+      this.#send(reply, 200, withKind(type, o));
+    } else {
+      const { status, body } = writeObject(this.#store, verb, reply.ex, { ...target, scoped }, manager);
+      this.#send(reply, status, body);
     }
-    if (body.kind !== undefined && body.kind !== type.kind) {
-      throw new StatusError(
-        400,
-        `the API version in the data (${body.apiVersion}) does not match the expected API version (${type.apiVersion})`,
-        "BadRequest",
-      );
-    }
-    const m = meta(body);
-    if (m.namespace !== undefined && m.namespace !== "" && m.namespace !== namespace) {
-      throw new StatusError(
-        400,
-        "the namespace of the provided object does not match the namespace sent on the request",
-        "BadRequest",
-      );
-    }
-    if (name !== undefined && m.name !== undefined && m.name !== name) {
-      throw new StatusError(
-        400,
-        `the name of the object (${m.name}) does not match the name on the URL (${name})`,
-        "BadRequest",
-      );
-    }
-    return { ...body, metadata: { ...m, namespace, ...(name !== undefined ? { name } : {}) } };
   }
 
-  #applyPatch(ex: HttpExchange, current: JsonObject): JsonValue {
-    const contentType = (ex.request.headers.get("content-type") ?? "").split(";")[0]!.trim();
-    const patch = this.#readBody(ex);
-    switch (contentType) {
-      case "application/merge-patch+json":
-        return mergePatch(current, patch);
-      case "application/strategic-merge-patch+json":
-        return strategicMergePatch(current, patch);
-      case "application/json-patch+json":
-        return jsonPatch(current, patch);
-      default:
-        throw new StatusError(
-          415,
-          `the body of the request was in an unknown format - accepted media types include: ` +
-            "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
-          "UnsupportedMediaType",
-        );
-    }
+  #send(reply: Reply, status: number, body: JsonValue | string, extra: Record<string, string> = {}): void {
+    reply.record.status = status;
+    const text = typeof body === "string" ? body : encodeJson(body, reply.pretty) + "\n";
+    reply.ex.respond(status, { ...reply.headers, ...extra }, text);
+  }
+
+  #sendError(reply: Reply, error: StatusError): void {
+    this.#send(reply, error.code, error.toStatus(), error.extraHeaders);
   }
 }
 
