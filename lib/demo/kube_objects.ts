@@ -545,76 +545,83 @@ function pointer(path: string): string[] {
 export function jsonPatch(target: JsonValue, operations: JsonValue): JsonValue {
   if (!Array.isArray(operations)) throw new StatusError(400, "json patch must be an array", "BadRequest");
   let doc = clone(target);
-  const fail = (message: string): never => {
-    throw new StatusError(422, message, "Invalid");
-  };
-  const get = (path: string[]): JsonValue | undefined => {
-    let cur: JsonValue | undefined = doc;
-    for (const part of path) {
-      if (Array.isArray(cur)) cur = cur[Number(part)];
-      else if (isObject(cur)) cur = cur[part];
-      else return undefined;
-    }
-    return cur;
-  };
-  const put = (path: string[], value: JsonValue | undefined, mode: "add" | "replace" | "remove"): void => {
-    if (path.length === 0) {
-      if (value === undefined) fail("cannot remove the root");
-      doc = value!;
-      return;
-    }
-    const parent = get(path.slice(0, -1));
-    const last = path[path.length - 1]!;
-    if (Array.isArray(parent)) {
-      const index = last === "-" ? parent.length : Number(last);
-      if (!Number.isInteger(index) || index < 0 || index > parent.length) {
-        fail(`index out of range: "${last}"`);
-      }
-      if (mode === "add") parent.splice(index, 0, value!);
-      else if (index >= parent.length) fail(`index out of range: "${last}"`);
-      else if (mode === "replace") parent[index] = value!;
-      else parent.splice(index, 1);
-    } else if (isObject(parent)) {
-      if (mode !== "add" && !(last in parent)) fail(`missing path: "/${path.join("/")}"`);
-      if (mode === "remove") delete parent[last];
-      else parent[last] = value!;
-    } else {
-      fail(`doc is missing path: "/${path.join("/")}"`);
-    }
-  };
   for (const op of operations) {
     if (!isObject(op) || typeof op.op !== "string" || typeof op.path !== "string") {
-      fail("invalid json patch operation");
+      patchFail("invalid json patch operation");
     }
-    const o = op as JsonObject & { op: string; path: string };
-    const path = pointer(o.path);
-    switch (o.op) {
-      case "add":
-        put(path, clone(o.value ?? null), "add");
-        break;
-      case "replace":
-        put(path, clone(o.value ?? null), "replace");
-        break;
-      case "remove":
-        put(path, undefined, "remove");
-        break;
-      case "test":
-        if (JSON.stringify(get(path)) !== JSON.stringify(o.value)) {
-          fail(`testing value /${path.join("/")} failed`);
-        }
-        break;
-      case "move":
-      case "copy": {
-        const from = pointer(String(o.from ?? ""));
-        const value = get(from);
-        if (value === undefined) fail(`missing path: "${o.from}"`);
-        if (o.op === "move") put(from, undefined, "remove");
-        put(path, clone(value!), "add");
-        break;
+    doc = applyOperation(doc, op as JsonObject & { op: string; path: string });
+  }
+  return doc;
+}
+
+function applyOperation(doc: JsonValue, o: JsonObject & { op: string; path: string }): JsonValue {
+  const path = pointer(o.path);
+  switch (o.op) {
+    case "add":
+    case "replace":
+      return pointerPut(doc, path, clone(o.value ?? null), o.op);
+    case "remove":
+      return pointerPut(doc, path, undefined, "remove");
+    case "test":
+      if (JSON.stringify(pointerGet(doc, path)) !== JSON.stringify(o.value)) {
+        patchFail(`testing value /${path.join("/")} failed`);
       }
-      default:
-        fail(`unexpected kind: "${o.op}"`);
+      return doc;
+    case "move":
+    case "copy": {
+      const from = pointer(String(o.from ?? ""));
+      const value = pointerGet(doc, from);
+      if (value === undefined) patchFail(`missing path: "${o.from}"`);
+      const rest = o.op === "move" ? pointerPut(doc, from, undefined, "remove") : doc;
+      return pointerPut(rest, path, clone(value!), "add");
     }
+    default:
+      return patchFail(`unexpected kind: "${o.op}"`);
+  }
+}
+
+function patchFail(message: string): never {
+  throw new StatusError(422, message, "Invalid");
+}
+
+function pointerGet(doc: JsonValue, path: string[]): JsonValue | undefined {
+  let cur: JsonValue | undefined = doc;
+  for (const part of path) {
+    if (Array.isArray(cur)) cur = cur[Number(part)];
+    else if (isObject(cur)) cur = cur[part];
+    else return undefined;
+  }
+  return cur;
+}
+
+/** Adds, replaces or removes at `path` in `doc` (changed in place); the document, new when `path` is the root. */
+function pointerPut(
+  doc: JsonValue,
+  path: string[],
+  value: JsonValue | undefined,
+  mode: "add" | "replace" | "remove",
+): JsonValue {
+  if (path.length === 0) {
+    if (value === undefined) patchFail("cannot remove the root");
+    return value!;
+  }
+  const parent = pointerGet(doc, path.slice(0, -1));
+  const last = path[path.length - 1]!;
+  if (Array.isArray(parent)) {
+    const index = last === "-" ? parent.length : Number(last);
+    if (!Number.isInteger(index) || index < 0 || index > parent.length) {
+      patchFail(`index out of range: "${last}"`);
+    }
+    if (mode === "add") parent.splice(index, 0, value!);
+    else if (index >= parent.length) patchFail(`index out of range: "${last}"`);
+    else if (mode === "replace") parent[index] = value!;
+    else parent.splice(index, 1);
+  } else if (isObject(parent)) {
+    if (mode !== "add" && !(last in parent)) patchFail(`missing path: "/${path.join("/")}"`);
+    if (mode === "remove") delete parent[last];
+    else parent[last] = value!;
+  } else {
+    patchFail(`doc is missing path: "/${path.join("/")}"`);
   }
   return doc;
 }
