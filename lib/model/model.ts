@@ -250,6 +250,54 @@ export function candidate(
   options: ResolvedModelOptions,
   refused: (reason: string, address?: string) => void,
 ): Candidate | string | null {
+  const routing = routingAnnotations(set);
+  if (routing === null || typeof routing === "string") return routing;
+  const { domain, proto } = routing;
+  const settings = parseSettings(set.annotations, proto);
+  if (Array.isArray(settings)) return settings.join("; ");
+  const wantedPort = annotation(set, "port")?.trim();
+  const badPort = wantedPortError(wantedPort);
+  if (badPort !== undefined) return badPort;
+  const mode = backendModeOf(set);
+  if (typeof mode !== "string") return mode.reason;
+  const nodeport = mode === "nodeport" ? nodePortBackend(set, wantedPort, refusedAddress) : null;
+  if (typeof nodeport === "string") return nodeport;
+  const tlsRequest = tlsAnnotations(set.annotations, proto, isIp(domain));
+  if (typeof tlsRequest === "string") return tlsRequest;
+  const listen = listenPortOf(set, proto, options);
+  if (typeof listen === "string") return listen;
+  const picked = pickAddresses(set, wantedPort, nodeport === null);
+  if (typeof picked === "string") return picked;
+  const servers = serversOf(picked.addresses, refused);
+  if (nodeport !== null) servers.push(...nodeport.servers);
+  const unique = (list: string[]) => [...new Set(list)];
+  const key = settings.path === "/" ? domain : `${domain}${settings.path}`;
+  return {
+    set,
+    domain: key,
+    data: {
+      ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
+      proto,
+      port: nodeport?.port ?? picked.chosen ??
+        (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
+      id: domainId(key),
+      namespace: set.namespace,
+      name: set.name,
+      ports: Object.fromEntries(Object.entries(picked.ports).sort(([a], [b]) => a.localeCompare(b))),
+      notReadyIps: unique(servers.filter((s) => !s.ready).map((s) => s.ip)),
+      servers,
+      listenPort: listen.port,
+      ...(tlsRequest === null ? {} : { tls: tlsOf(set as TlsRequested, tlsRequest, set.namespace) }),
+      host: domain,
+      settings,
+      backendMode: mode,
+      ...(nodeport === null ? {} : { nodePort: nodeport.data }),
+    },
+  };
+}
+
+/** The `domain` and `proto` annotations, checked: `null` when neither is set, a reason when unusable. */
+function routingAnnotations(set: EndpointSet): { domain: string; proto: string } | string | null {
   const rawDomain = annotation(set, "domain");
   const rawProto = annotation(set, "proto");
   if (rawDomain === undefined && rawProto === undefined) return null;
@@ -262,42 +310,46 @@ export function candidate(
   if (proto.data === "https" && isIp(domain.data)) {
     return `annotation "domain": "${domain.data}" is an IP address, but proto "https" routes by SNI, which carries host names only`;
   }
-  const settings = parseSettings(set.annotations, proto.data);
-  if (Array.isArray(settings)) return settings.join("; ");
-  const wantedPort = annotation(set, "port")?.trim();
+  return { domain: domain.data, proto: proto.data };
+}
+
+function wantedPortError(wantedPort: string | undefined): string | undefined {
   if (wantedPort !== undefined && !/^([a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?|\d{1,5})$/.test(wantedPort)) {
     return `annotation "haconfd.io/port": "${wantedPort}" is not a port name or number`;
   }
   if (wantedPort !== undefined && /^\d+$/.test(wantedPort) && !PortNumber.safeParse(wantedPort).success) {
     return `annotation "haconfd.io/port": "${wantedPort}" is not in 1..65535`;
   }
-  const mode = backendModeOf(set);
-  if (typeof mode !== "string") return mode.reason;
-  const nodeport = mode === "nodeport" ? nodePortBackend(set, wantedPort, refusedAddress) : null;
-  if (typeof nodeport === "string") return nodeport;
+  return undefined;
+}
 
-  const tlsRequest = tlsAnnotations(set.annotations, proto.data, isIp(domain.data));
-  if (typeof tlsRequest === "string") return tlsRequest;
-
-  let listenPort: number | null = null;
-  if (!WEB_PROTOS.includes(proto.data)) {
-    const rawListen = annotation(set, "listen-port");
-    if (rawListen !== undefined) {
-      const parsed = PortNumber.safeParse(rawListen);
-      if (!parsed.success) return `annotation "haconfd.io/listen-port": ${parsed.error.issues[0]?.message}`;
-      listenPort = parsed.data;
-    } else {
-      listenPort = options.listenPorts[proto.data] ?? null;
-      if (listenPort === null) {
-        return `proto "${proto.data}" has no default listen port: set annotation "haconfd.io/listen-port"`;
-      }
-    }
+/** The port HAProxy listens on for a TCP proto (null for the web protos), or why there is none. */
+function listenPortOf(
+  set: EndpointSet,
+  proto: string,
+  options: ResolvedModelOptions,
+): { port: number | null } | string {
+  if (WEB_PROTOS.includes(proto)) return { port: null };
+  const rawListen = annotation(set, "listen-port");
+  if (rawListen !== undefined) {
+    const parsed = PortNumber.safeParse(rawListen);
+    if (!parsed.success) return `annotation "haconfd.io/listen-port": ${parsed.error.issues[0]?.message}`;
+    return { port: parsed.data };
   }
+  const port = options.listenPorts[proto] ?? null;
+  if (port === null) {
+    return `proto "${proto}" has no default listen port: set annotation "haconfd.io/listen-port"`;
+  }
+  return { port };
+}
 
+/** Every port by name, the chosen port, and (for pod backends) the addresses with it, sorted by IP. */
+function pickAddresses(set: EndpointSet, wantedPort: string | undefined, pods: boolean): {
+  ports: Record<string, number>;
+  chosen: number | undefined;
+  addresses: { address: AddressView; port: number }[];
+} | string {
   const ports: Record<string, number> = {};
-  const servers: Server[] = [];
-  const seen = new Set<string>();
-  const names = new Set<string>();
   let chosen: number | undefined;
   const addresses: { address: AddressView; port: number }[] = [];
   for (const group of set.groups) {
@@ -305,15 +357,26 @@ export function candidate(
     const port = pickPort(group, wantedPort);
     if (port === undefined) continue;
     chosen ??= port;
-    if (nodeport === null) { for (const address of group.addresses) addresses.push({ address, port }); }
+    if (pods) { for (const address of group.addresses) addresses.push({ address, port }); }
   }
   if (
-    nodeport === null && wantedPort !== undefined && chosen === undefined && addresses.length === 0 &&
+    pods && wantedPort !== undefined && chosen === undefined && addresses.length === 0 &&
     set.groups.length > 0
   ) {
     return `annotation "haconfd.io/port": no port named "${wantedPort}"`;
   }
   addresses.sort((a, b) => compareIps(a.address.ip, b.address.ip) || a.port - b.port);
+  return { ports, chosen, addresses };
+}
+
+/** One server per address and port, once; an address that may not be a server is told to `refused`. */
+function serversOf(
+  addresses: { address: AddressView; port: number }[],
+  refused: (reason: string, address?: string) => void,
+): Server[] {
+  const servers: Server[] = [];
+  const seen = new Set<string>();
+  const names = new Set<string>();
   for (const { address, port } of addresses) {
     const key = `${address.ip}|${port}`;
     if (seen.has(key)) continue;
@@ -335,31 +398,7 @@ export function candidate(
     if (address.draining === true) server.draining = true;
     servers.push(server);
   }
-  if (nodeport !== null) servers.push(...nodeport.servers);
-  const unique = (list: string[]) => [...new Set(list)];
-  const key = settings.path === "/" ? domain.data : `${domain.data}${settings.path}`;
-  return {
-    set,
-    domain: key,
-    data: {
-      ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
-      proto: proto.data,
-      port: nodeport?.port ?? chosen ??
-        (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
-      id: domainId(key),
-      namespace: set.namespace,
-      name: set.name,
-      ports: Object.fromEntries(Object.entries(ports).sort(([a], [b]) => a.localeCompare(b))),
-      notReadyIps: unique(servers.filter((s) => !s.ready).map((s) => s.ip)),
-      servers,
-      listenPort,
-      ...(tlsRequest === null ? {} : { tls: tlsOf(set as TlsRequested, tlsRequest, set.namespace) }),
-      host: domain.data,
-      settings,
-      backendMode: mode,
-      ...(nodeport === null ? {} : { nodePort: nodeport.data }),
-    },
-  };
+  return servers;
 }
 
 /** Older claims win; ties go to the smaller `namespace/name`. */
