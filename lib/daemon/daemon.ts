@@ -6,7 +6,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { type Applier, createApplier } from "../apply/apply.ts";
+import { type Applier, type ApplyResult, createApplier } from "../apply/apply.ts";
 import { ConfigError, type Settings } from "../settings/options.ts";
 import { createFileSource } from "../source/file.ts";
 import { bindPort, createGenerator, type Generator, type ReservedPort } from "../render/generate.ts";
@@ -224,24 +224,18 @@ export interface Daemon {
  * off loopback without a token) throw; everything after start is recorded and retried.
  */
 export async function startDaemon(settings: Settings, log: Logger, hooks: DaemonHooks = {}): Promise<Daemon> {
-  const commandCounts = { ok: 0, failed: 0 };
   const renderer = await loadRenderer(settings);
   const untouched = await createSource(settings, log);
   const tls = await tlsSetup(settings, untouched, log.child("tls"));
-  const source = tls?.source ?? untouched;
-  const { reloader, master } = settings.dryRun
-    ? {
-      reloader: { kind: "none", reload: () => Promise.reject(new Error("dry run")), close: async () => {} },
-      master: null,
-    }
-    : reloadSetup(settings, log.child("reload"));
-  const checkArgv = checkCommand(settings);
+  const { reloader, master } = settings.dryRun ? dryRunSetup() : reloadSetup(settings, log.child("reload"));
   const runtimeTarget = runtimeTargetOf(settings, master);
-  const runtime: RuntimePath | null = runtimeTarget === null ? null : createRuntimePath({
+  const commands = { ok: 0, failed: 0 };
+  const checkArgv = checkCommand(settings);
+  const runtime = runtimeTarget === null ? null : createRuntimePath({
     client: createRuntimeClient(runtimeTarget),
     drainTimeoutMs: settings.drainTimeout,
     onCommands(result, count) {
-      commandCounts[result] += count;
+      commands[result] += count;
       hooks.onRuntimeCommands?.(result, count);
     },
     log: log.child("runtime"),
@@ -256,78 +250,114 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
     ...(runtime === null ? {} : { runtime }),
   });
   const applier = tls === null ? installer : tls.applier(installer, reloader, runtimeTarget);
-  let lastDiff = "";
-  const portProbe = new ListenPortProbe(settings.tcpBindAddress);
-  const loop = createLoop({
-    source,
-    generate: generatorOf(renderer, settings, tls),
-    applier,
-    configPath: settings.haproxyConf,
-    reloadMode: settings.dryRun ? "none" : reloader.kind,
-    wait: settings.wait,
-    maxShrink: settings.maxShrink,
-    dryRun: settings.dryRun,
-    probe: (generated, installed) => portProbe.culprits(generated, installed),
-    log: log.child("loop"),
-    onPass(record, result) {
-      hooks.onPass?.(record);
-      // A dry-run daemon shows each new diff once, not again on every resync.
-      if (result?.status === "dry-run" && result.diff !== "" && result.diff !== lastDiff) {
-        lastDiff = result.diff;
-        hooks.onDiff?.(result.diff);
-      }
-    },
-  });
+  const source = tls?.source ?? untouched;
+  const parts = { settings, log, hooks, renderer, source, tls, applier, reloader, master };
+  return new RunningDaemon({ ...parts, runtime, runtimeTarget, commands });
+}
 
-  const controller = new AbortController();
+function dryRunSetup(): ReloadSetup {
+  return {
+    reloader: { kind: "none", reload: () => Promise.reject(new Error("dry run")), close: async () => {} },
+    master: null,
+  };
+}
 
-  function withRuntime(state: DaemonState): DaemonState {
-    if (runtime === null || runtimeTarget === null) return state;
+/** What {@linkcode RunningDaemon} runs, built by {@linkcode startDaemon}. */
+interface DaemonParts {
+  settings: Settings;
+  log: Logger;
+  hooks: DaemonHooks;
+  renderer: Renderer;
+  source: Source;
+  tls: TlsWiring | null;
+  applier: Applier;
+  reloader: Reloader;
+  master: MasterAddress | null;
+  runtime: RuntimePath | null;
+  runtimeTarget: RuntimeTarget | null;
+  /** Runtime commands sent so far, by result (counted by the runtime path's `onCommands`). */
+  commands: { ok: number; failed: number };
+}
+
+/** The loop running over the parts, the source watching, until {@linkcode RunningDaemon.stop}. */
+class RunningDaemon implements Daemon {
+  readonly loop: Loop;
+  readonly readHaproxy: (() => Promise<HaproxyView>) | null;
+  readonly finished: Promise<void>;
+  readonly #parts: DaemonParts;
+  readonly #controller = new AbortController();
+  #lastDiff = "";
+
+  constructor(parts: DaemonParts) {
+    this.#parts = parts;
+    const { settings, log, source, tls, applier, reloader, master } = parts;
+    const portProbe = new ListenPortProbe(settings.tcpBindAddress);
+    this.loop = createLoop({
+      source,
+      generate: generatorOf(parts.renderer, settings, tls),
+      applier,
+      configPath: settings.haproxyConf,
+      reloadMode: settings.dryRun ? "none" : reloader.kind,
+      wait: settings.wait,
+      maxShrink: settings.maxShrink,
+      dryRun: settings.dryRun,
+      probe: (generated, installed) => portProbe.culprits(generated, installed),
+      log: log.child("loop"),
+      onPass: (record, result) => this.#onPass(record, result),
+    });
+    this.readHaproxy = master === null ? null : () => readHaproxyView(master);
+    // With --once, the caller drives the one pass through once().
+    if (!settings.once) this.loop.start();
+    this.finished = source.run(this.#controller.signal);
+    this.finished.catch((error) => log.error("source stopped", { error: errorText(error) }));
+  }
+
+  state(): DaemonState {
+    const state = this.loop.state();
+    const { runtime, runtimeTarget: target, commands } = this.#parts;
+    if (runtime === null || target === null) return state;
     const now = Date.now();
-    const target = `${runtimeTarget.viaMaster ? "master CLI" : "stats socket"} ${
-      formatMasterAddress(runtimeTarget.address)
-    }`;
+    const via = target.viaMaster ? "master CLI" : "stats socket";
     return {
       ...state,
       runtime: {
-        target,
+        target: `${via} ${formatMasterAddress(target.address)}`,
         draining: runtime.draining().map((d) => ({ server: d.id, sinceMs: now - d.since })),
-        commands: { ...commandCounts },
+        commands: { ...commands },
       },
     };
   }
 
-  // With --once, the caller drives the one pass through once().
-  if (!settings.once) loop.start();
-  const finished = source.run(controller.signal);
-  finished.catch((error) => log.error("source stopped", { error: errorText(error) }));
-
-  async function stop(): Promise<void> {
-    await loop.close();
-    runtime?.close();
-    controller.abort();
-    await finished.catch(() => {});
-    await reloader.close();
+  async reloadTemplates(): Promise<void> {
+    const { settings, log, tls } = this.#parts;
+    try {
+      const next = await loadRenderer(settings);
+      this.loop.setGenerator(generatorOf(next, settings, tls));
+      log.info("templates re-read", { files: next.files.length });
+    } catch (error) {
+      log.error("cannot re-read templates, keeping the current ones", { error: errorText(error) });
+    }
   }
 
-  return {
-    loop,
-    state: () => withRuntime(loop.state()),
-    readHaproxy: master === null ? null : () => readHaproxyView(master),
-    finished,
-    async reloadTemplates() {
-      try {
-        const next = await loadRenderer(settings);
-        loop.setGenerator(generatorOf(next, settings, tls));
-        log.info("templates re-read", { files: next.files.length });
-      } catch (error) {
-        log.error("cannot re-read templates, keeping the current ones", { error: errorText(error) });
-      }
-    },
-    async once() {
-      await waitForSync(source, finished, settings.syncTimeout);
-      return await loop.runNow();
-    },
-    stop,
-  };
+  async once(): Promise<ApplyRecord> {
+    await waitForSync(this.#parts.source, this.finished, this.#parts.settings.syncTimeout);
+    return await this.loop.runNow();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.close();
+    this.#parts.runtime?.close();
+    this.#controller.abort();
+    await this.finished.catch(() => {});
+    await this.#parts.reloader.close();
+  }
+
+  #onPass(record: ApplyRecord, result: ApplyResult | undefined): void {
+    this.#parts.hooks.onPass?.(record);
+    // A dry-run daemon shows each new diff once, not again on every resync.
+    if (result?.status === "dry-run" && result.diff !== "" && result.diff !== this.#lastDiff) {
+      this.#lastDiff = result.diff;
+      this.#parts.hooks.onDiff?.(result.diff);
+    }
+  }
 }
