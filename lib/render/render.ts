@@ -333,39 +333,8 @@ export function compileTemplates(files: readonly TemplateFile[], options: Compil
 /** {@linkcode compileTemplates} of one output: its top-level templates and the partials. */
 function compileSet(files: readonly TemplateFile[], maps: readonly MapTemplate[]): Renderer {
   const partials = files.filter((f) => isPartial(f.name)).map((file) => ({ file, fn: compileEta(file) }));
-  /** An Eta instance holding the partials, each checked by `guard` (when given) before it renders. */
-  const withPartials = (guard?: (file: TemplateFile) => void) => {
-    const on = new Eta(ETA_CONFIG);
-    for (const { file, fn } of partials) {
-      on.loadTemplate(file.name, function (this: Eta, data, options) {
-        guard?.(file);
-        try {
-          return fn.call(this, data, options);
-        } catch (error) {
-          throw renderError(file, error);
-        }
-      });
-    }
-    return on;
-  };
-  const instance = withPartials();
-  const frames = files.filter((f) => !isPartial(f.name)).map((file) => {
-    if (!file.name.endsWith(".eta")) return { file, text: confText(file.source), loops: null, fn: null };
-    const fn = compileEta(file);
-    const loops = domainLoops(file.source);
-    const missing = loops?.find((name) => !partials.some((p) => p.file.name === name));
-    if (missing !== undefined) {
-      throw new TemplateError(file.origin, undefined, `it includes partial "${missing}", which is not there`);
-    }
-    return { file, text: null, loops, fn };
-  });
-  const run = (frame: (typeof frames)[number], on: Eta, data: TemplateData) => {
-    try {
-      return on.render(frame.fn!, data);
-    } catch (error) {
-      throw renderError(frame.file, error);
-    }
-  };
+  const instance = etaWithPartials(partials);
+  const frames = files.filter((f) => !isPartial(f.name)).map((file) => compileFrame(file, partials));
   return {
     files,
     frames,
@@ -373,22 +342,68 @@ function compileSet(files: readonly TemplateFile[], maps: readonly MapTemplate[]
     render(data) {
       // Each *.eta output is tidied and *.conf text stays as written; parts are separated by one blank
       // line and the whole ends with exactly one newline.
-      const parts = frames.map((f) => f.text ?? tidy(run(f, instance, data))).filter((p) => p.trim() !== "");
-      return parts.map(oneNewline).join("\n");
+      const parts = frames.map((f) => f.text ?? tidy(renderFrame(f, instance, data)));
+      return parts.filter((p) => p.trim() !== "").map(oneNewline).join("\n");
     },
     probe(frame, data, stand) {
       // Partials the template includes outside its loops render as they are, unless they could read the
       // domains: then the text around the loops could change with them, and the probe fails.
-      const probing = withPartials((file) => {
+      const probing = etaWithPartials(partials, (file) => {
         if (/domains/.test(file.source)) throw new Error(`partial "${file.name}" could read it.domains`);
       });
       for (const [name, fn] of Object.entries(stand)) {
         probing.loadTemplate(name, (d?: object) => fn({ ...d }));
       }
-      return run(frames.find((f) => f.file === frame.file)!, probing, data);
+      return renderFrame(frames.find((f) => f.file === frame.file)!, probing, data);
     },
     partial(name, data) {
       return instance.render(name, data);
     },
   };
+}
+
+/** A partial compiled once. */
+interface CompiledPartial {
+  file: TemplateFile;
+  fn: EtaFunction;
+}
+
+/** A frame with its compiled function (null for `*.conf` text). */
+interface CompiledFrame extends Frame {
+  readonly fn: EtaFunction | null;
+}
+
+/** An Eta instance holding the partials, each checked by `guard` (when given) before it renders. */
+function etaWithPartials(partials: readonly CompiledPartial[], guard?: (file: TemplateFile) => void): Eta {
+  const on = new Eta(ETA_CONFIG);
+  for (const { file, fn } of partials) {
+    on.loadTemplate(file.name, function (this: Eta, data, options) {
+      guard?.(file);
+      try {
+        return fn.call(this, data, options);
+      } catch (error) {
+        throw renderError(file, error);
+      }
+    });
+  }
+  return on;
+}
+
+function compileFrame(file: TemplateFile, partials: readonly CompiledPartial[]): CompiledFrame {
+  if (!file.name.endsWith(".eta")) return { file, text: confText(file.source), loops: null, fn: null };
+  const fn = compileEta(file);
+  const loops = domainLoops(file.source);
+  const missing = loops?.find((name) => !partials.some((p) => p.file.name === name));
+  if (missing !== undefined) {
+    throw new TemplateError(file.origin, undefined, `it includes partial "${missing}", which is not there`);
+  }
+  return { file, text: null, loops, fn };
+}
+
+function renderFrame(frame: CompiledFrame, on: Eta, data: TemplateData): string {
+  try {
+    return on.render(frame.fn!, data);
+  } catch (error) {
+    throw renderError(frame.file, error);
+  }
 }
