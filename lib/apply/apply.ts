@@ -20,6 +20,7 @@ import {
 import type { CheckResult } from "../haproxy/check.ts";
 import type { Reloader, ReloadResult } from "../haproxy/reload.ts";
 import type { RuntimePath } from "../haproxy/runtime.ts";
+import type { BackendChange, MapChange } from "../haproxy/plan.ts";
 import { sha256Hex } from "../hash.ts";
 import { runtimeDiff } from "./config_diff.ts";
 import { mapDiff } from "./map_diff.ts";
@@ -600,35 +601,57 @@ class FileApplier implements Applier {
     current: string,
     pass: Pass,
   ): Promise<{ result: RuntimeAppliedResult | WriteFailedResult } | { reason: string }> {
-    const { log, target } = this.#config;
-    let checked = false;
-    const prove = async (): Promise<string | undefined> => {
-      if (this.#installed.proven) return undefined;
-      const staged = await this.#stageAndCheck(pass);
-      if ("error" in staged) return `cannot check: ${staged.error}`;
-      await staged.file.discard();
-      if (staged.check.verdict !== "valid") return "the config check did not pass";
-      checked = true;
-      return undefined;
-    };
-    const installedParts = this.#installed.parts;
-    const parts = installedParts !== undefined && pass.parts !== undefined
-      ? { installed: installedParts, next: pass.parts }
-      : undefined;
-    const servers = runtimeDiff(current, pass.text, parts);
-    const maps = servers.path === "reload" ? [] : mapDiff(await this.#installedFiles(pass), pass.files);
-    const verdict = typeof maps === "string" ? { path: "reload" as const, reason: maps } : servers;
-    if (verdict.path === "reload") {
+    const { log } = this.#config;
+    const verdict = await this.#runtimeVerdict(current, pass);
+    if ("reason" in verdict) {
       log.warn("runtime path not taken, reloading", { reason: verdict.reason });
       return { reason: verdict.reason };
     }
-    const changes = verdict.path === "runtime" ? verdict.changes : [];
-    const outcome = await path.apply(changes, pass.signal, prove, typeof maps === "string" ? [] : maps);
+    const proof = { checked: false };
+    const prove = () => this.#prove(pass, proof);
+    const outcome = await path.apply(verdict.changes, pass.signal, prove, verdict.maps);
     if (!outcome.ok) {
       if (outcome.touched) this.#pending = true;
       log.warn("runtime path not taken, reloading", { reason: outcome.reason });
       return { reason: outcome.reason };
     }
+    return await this.#installAfterRuntime(pass, outcome, proof.checked);
+  }
+
+  /** The decision: the server and map changes the Runtime API can carry, or why the pass must reload. */
+  async #runtimeVerdict(
+    current: string,
+    pass: Pass,
+  ): Promise<{ changes: readonly BackendChange[]; maps: readonly MapChange[] } | { reason: string }> {
+    const installedParts = this.#installed.parts;
+    const parts = installedParts !== undefined && pass.parts !== undefined
+      ? { installed: installedParts, next: pass.parts }
+      : undefined;
+    const servers = runtimeDiff(current, pass.text, parts);
+    if (servers.path === "reload") return { reason: servers.reason };
+    const maps = mapDiff(await this.#installedFiles(pass), pass.files);
+    if (typeof maps === "string") return { reason: maps };
+    return { changes: servers.path === "runtime" ? servers.changes : [], maps };
+  }
+
+  /** Proves the pass's text with `haproxy -c` unless the installed text already passed it; why not, if it fails. */
+  async #prove(pass: Pass, proof: { checked: boolean }): Promise<string | undefined> {
+    if (this.#installed.proven) return undefined;
+    const staged = await this.#stageAndCheck(pass);
+    if ("error" in staged) return `cannot check: ${staged.error}`;
+    await staged.file.discard();
+    if (staged.check.verdict !== "valid") return "the config check did not pass";
+    proof.checked = true;
+    return undefined;
+  }
+
+  /** Installs the file after HAProxy took the runtime changes; a failed write leaves a reload owed. */
+  async #installAfterRuntime(
+    pass: Pass,
+    outcome: { commands: number; detail: string },
+    checked: boolean,
+  ): Promise<{ result: RuntimeAppliedResult | WriteFailedResult }> {
+    const { log, target } = this.#config;
     try {
       await writeSideFiles(pass.files);
       await atomicWrite(target, pass.parts ?? pass.text);
