@@ -148,49 +148,12 @@ function hostname(): string {
  * ```
  */
 export function createStatusApp(readState: () => DaemonState, options: StatusAppOptions): StatusApp {
-  const {
-    metrics,
-    token,
-    exposeConfig = false,
-    readConfig = async () => (await readTextIfExists(readState().config.path)) ?? null,
-    readHaproxy,
-    staleAfterMs = DEFAULT_STALE_AFTER_MS,
-    haproxyTimeoutMs = DEFAULT_HAPROXY_TIMEOUT_MS,
-    now = Date.now,
-    logger = silentLogger,
-    node = hostname(),
-  } = options;
+  const { token, logger = silentLogger } = options;
   if (token !== undefined && token.trim() === "") throw new TypeError("Invalid status token: it is empty");
+  const s = resolveOptions(readState, options);
   const app = new Hono();
-
-  async function haproxyView(): Promise<HaproxyView | null> {
-    if (readHaproxy === undefined) return null;
-    try {
-      return await withTimeout(readHaproxy(), haproxyTimeoutMs, "the HAProxy master socket");
-    } catch (error) {
-      return { processes: [], backends: {}, readAt: now(), error: errorText(error) };
-    }
-  }
-
-  function verdictText(c: Context, verdict: Verdict): Response {
-    return c.text(`${verdict.reason}\n`, verdict.ok ? 200 : 503);
-  }
-
-  app.onError((error, c) => {
-    if (error instanceof HTTPException) {
-      if (error.status === 401) {
-        // Basic first: Chromium gives up on the whole header when Bearer comes first, and then shows
-        // no login prompt (seen with Debian's chromium 156 headless).
-        c.header("WWW-Authenticate", `Basic realm="${AUTH_REALM}", charset="UTF-8"`);
-        c.header("WWW-Authenticate", `Bearer realm="${AUTH_REALM}"`, { append: true });
-      }
-      return c.text(`${error.message}\n`, error.status);
-    }
-    logger.error("Status request failed", { path: c.req.path, error: errorText(error) });
-    return c.text(`${INTERNAL_ERROR_TEXT}\n`, 500);
-  });
+  app.onError((error, c) => errorAnswer(c, error, logger));
   app.notFound((c) => c.text(`${NOT_FOUND_TEXT}\n`, 404));
-
   app.use("*", async (c, next) => {
     c.header("Cache-Control", "no-store");
     c.header("X-Content-Type-Options", "nosniff");
@@ -202,90 +165,146 @@ export function createStatusApp(readState: () => DaemonState, options: StatusApp
     }
     await next();
   });
-
-  app.get(ROUTES.healthz, (c) => verdictText(c, liveness(readState(), now(), staleAfterMs)));
-  app.get(ROUTES.readyz, (c) => verdictText(c, readinessVerdict(readState(), now(), staleAfterMs)));
-
-  function listQuery(c: Context): DomainQuery {
-    try {
-      return parseDomainQuery({
-        q: c.req.query("q"),
-        offset: c.req.query("offset"),
-        limit: c.req.query("limit"),
-      });
-    } catch (error) {
-      throw new HTTPException(400, { message: errorText(error) });
-    }
-  }
-
-  app.get(ROUTES.status, async (c) => {
-    const query = listQuery(c);
-    const doc = { node, ...statusDocument(readState(), await haproxyView(), now(), staleAfterMs, query) };
-    const pretty = c.req.query("pretty") !== undefined;
-    c.header("Content-Type", "application/json; charset=utf-8");
-    return c.body(JSON.stringify(doc, null, pretty ? 2 : undefined) + "\n");
-  });
-
-  app.get(ROUTES.domain, async (c) => {
-    const name = c.req.param("name");
-    const domains = readState().domains;
-    const domain = Object.hasOwn(domains, name) ? domains[name] : undefined;
-    if (domain === undefined) {
-      throw new HTTPException(404, {
-        message: `Not found: no domain ${JSON.stringify(name)} in the last model`,
-      });
-    }
-    const detail = { domain: name, ...domain, haproxy: backendOf(domain, await haproxyView()) ?? null };
-    c.header("Content-Type", "application/json; charset=utf-8");
-    return c.body(JSON.stringify(detail, null, c.req.query("pretty") !== undefined ? 2 : undefined) + "\n");
-  });
-
+  app.get(ROUTES.healthz, (c) => verdictText(c, liveness(readState(), s.now(), s.staleAfterMs)));
+  app.get(ROUTES.readyz, (c) => verdictText(c, readinessVerdict(readState(), s.now(), s.staleAfterMs)));
+  app.get(ROUTES.status, (c) => statusAnswer(c, s));
+  app.get(ROUTES.domain, (c) => domainAnswer(c, s));
   app.get(ROUTES.metrics, async (c) => {
-    const text = await metrics.render(readState(), await haproxyView());
-    c.header("Content-Type", metrics.contentType);
+    const text = await s.metrics.render(readState(), await haproxyView(s));
+    c.header("Content-Type", s.metrics.contentType);
     return c.body(text);
   });
-
-  app.get(ROUTES.page, async (c) => {
-    const refreshText = c.req.query("refresh");
-    let refreshSeconds: number | undefined;
-    if (refreshText !== undefined) {
-      refreshSeconds = Number(refreshText);
-      if (!Number.isInteger(refreshSeconds) || refreshSeconds < 1 || refreshSeconds > MAX_REFRESH_SECONDS) {
-        throw new HTTPException(400, {
-          message: `Invalid refresh "${refreshText}": give whole seconds from 1 to ${MAX_REFRESH_SECONDS}`,
-        });
-      }
-    }
-    const state = readState();
-    const at = now();
-    const domain = c.req.query("domain");
-    const page = await renderStatusPage({
-      query: listQuery(c),
-      ...(domain === undefined ? {} : { domain }),
-      state,
-      haproxy: await haproxyView(),
-      health: liveness(state, at, staleAfterMs),
-      ready: readinessVerdict(state, at, staleAfterMs),
-      now: at,
-      configExposed: exposeConfig,
-      node,
-      ...(refreshSeconds === undefined ? {} : { refreshSeconds }),
-    });
-    c.header("Content-Security-Policy", PAGE_SECURITY_POLICY);
-    c.header("Referrer-Policy", "no-referrer");
-    return c.html(page);
-  });
-
+  app.get(ROUTES.page, (c) => pageAnswer(c, s));
   app.get(ROUTES.config, async (c) => {
-    if (!exposeConfig) throw new HTTPException(404, { message: CONFIG_OFF_TEXT });
-    const text = await readConfig();
+    if (!s.exposeConfig) throw new HTTPException(404, { message: CONFIG_OFF_TEXT });
+    const text = await s.readConfig();
     if (text === null) throw new HTTPException(404, { message: NO_CONFIG_TEXT });
     c.header("Content-Type", TEXT_TYPE);
     return c.body(text);
   });
-
   return Object.assign(app, { authRequired: token !== undefined });
+}
+
+/** {@linkcode StatusAppOptions} with their defaults, and the state reader: what the routes read. */
+interface StatusSources {
+  readState: () => DaemonState;
+  metrics: Metrics;
+  exposeConfig: boolean;
+  readConfig: () => Promise<string | null>;
+  readHaproxy: (() => Promise<HaproxyView | null>) | undefined;
+  staleAfterMs: number;
+  haproxyTimeoutMs: number;
+  now: () => number;
+  node: string;
+}
+
+function resolveOptions(readState: () => DaemonState, options: StatusAppOptions): StatusSources {
+  return {
+    readState,
+    metrics: options.metrics,
+    exposeConfig: options.exposeConfig ?? false,
+    readConfig: options.readConfig ?? (async () => (await readTextIfExists(readState().config.path)) ?? null),
+    readHaproxy: options.readHaproxy,
+    staleAfterMs: options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
+    haproxyTimeoutMs: options.haproxyTimeoutMs ?? DEFAULT_HAPROXY_TIMEOUT_MS,
+    now: options.now ?? Date.now,
+    node: options.node ?? hostname(),
+  };
+}
+
+function errorAnswer(c: Context, error: Error, logger: Logger): Response {
+  if (error instanceof HTTPException) {
+    if (error.status === 401) {
+      // Basic first: Chromium gives up on the whole header when Bearer comes first, and then shows
+      // no login prompt (seen with Debian's chromium 156 headless).
+      c.header("WWW-Authenticate", `Basic realm="${AUTH_REALM}", charset="UTF-8"`);
+      c.header("WWW-Authenticate", `Bearer realm="${AUTH_REALM}"`, { append: true });
+    }
+    return c.text(`${error.message}\n`, error.status);
+  }
+  logger.error("Status request failed", { path: c.req.path, error: errorText(error) });
+  return c.text(`${INTERNAL_ERROR_TEXT}\n`, 500);
+}
+
+async function haproxyView(s: StatusSources): Promise<HaproxyView | null> {
+  if (s.readHaproxy === undefined) return null;
+  try {
+    return await withTimeout(s.readHaproxy(), s.haproxyTimeoutMs, "the HAProxy master socket");
+  } catch (error) {
+    return { processes: [], backends: {}, readAt: s.now(), error: errorText(error) };
+  }
+}
+
+function verdictText(c: Context, verdict: Verdict): Response {
+  return c.text(`${verdict.reason}\n`, verdict.ok ? 200 : 503);
+}
+
+function listQuery(c: Context): DomainQuery {
+  try {
+    return parseDomainQuery({
+      q: c.req.query("q"),
+      offset: c.req.query("offset"),
+      limit: c.req.query("limit"),
+    });
+  } catch (error) {
+    throw new HTTPException(400, { message: errorText(error) });
+  }
+}
+
+function jsonAnswer(c: Context, value: unknown): Response {
+  c.header("Content-Type", "application/json; charset=utf-8");
+  return c.body(JSON.stringify(value, null, c.req.query("pretty") !== undefined ? 2 : undefined) + "\n");
+}
+
+async function statusAnswer(c: Context, s: StatusSources): Promise<Response> {
+  const query = listQuery(c);
+  const document = statusDocument(s.readState(), await haproxyView(s), s.now(), s.staleAfterMs, query);
+  return jsonAnswer(c, { node: s.node, ...document });
+}
+
+async function domainAnswer(c: Context, s: StatusSources): Promise<Response> {
+  const name = c.req.param("name") ?? "";
+  const domains = s.readState().domains;
+  const domain = Object.hasOwn(domains, name) ? domains[name] : undefined;
+  if (domain === undefined) {
+    throw new HTTPException(404, {
+      message: `Not found: no domain ${JSON.stringify(name)} in the last model`,
+    });
+  }
+  return jsonAnswer(c, { domain: name, ...domain, haproxy: backendOf(domain, await haproxyView(s)) ?? null });
+}
+
+async function pageAnswer(c: Context, s: StatusSources): Promise<Response> {
+  const refreshSeconds = refreshOf(c.req.query("refresh"));
+  const state = s.readState();
+  const at = s.now();
+  const domain = c.req.query("domain");
+  const page = await renderStatusPage({
+    query: listQuery(c),
+    ...(domain === undefined ? {} : { domain }),
+    state,
+    haproxy: await haproxyView(s),
+    health: liveness(state, at, s.staleAfterMs),
+    ready: readinessVerdict(state, at, s.staleAfterMs),
+    now: at,
+    configExposed: s.exposeConfig,
+    node: s.node,
+    ...(refreshSeconds === undefined ? {} : { refreshSeconds }),
+  });
+  c.header("Content-Security-Policy", PAGE_SECURITY_POLICY);
+  c.header("Referrer-Policy", "no-referrer");
+  return c.html(page);
+}
+
+function refreshOf(refreshText: string | undefined): number | undefined {
+  if (refreshText === undefined) return undefined;
+  const refreshSeconds = Number(refreshText);
+  if (!Number.isInteger(refreshSeconds) || refreshSeconds < 1 || refreshSeconds > MAX_REFRESH_SECONDS) {
+    throw new HTTPException(400, {
+      message: `Invalid refresh "${refreshText}": give whole seconds from 1 to ${MAX_REFRESH_SECONDS}`,
+    });
+  }
+  return refreshSeconds;
 }
 
 /**
