@@ -112,7 +112,6 @@ export function statusDocument(
   const page = pageOfDomains(state.domains, query);
   const counted = serverCounts(state.domains);
   const next = query.offset + query.limit < page.matched ? pageLink(query, query.offset + query.limit) : null;
-  const source = state.source;
   return {
     version: state.version,
     commit: commit(),
@@ -121,22 +120,9 @@ export function statusDocument(
     heartbeatAt: iso(state.heartbeatAt),
     healthy: liveness(state, now, staleAfterMs),
     ready: readinessVerdict(state, now, staleAfterMs),
-    source: {
-      kind: source.kind,
-      endpoint: source.endpoint,
-      resource: source.resource,
-      namespaces: source.namespaces,
-      synced: source.synced,
-      fullSyncs: source.fullSyncs,
-      lastEventAt: iso(source.lastEventAt),
-      lastFullSyncAt: iso(source.lastFullSyncAt),
-      events: source.events,
-      restarts: source.restarts,
-      lastError: source.lastError,
-      problems: source.problems,
-    },
+    source: sourceSummary(state.source),
     counts: {
-      objects: source.objects,
+      objects: state.source.objects,
       domains: counted.domains,
       servers: { ready: counted.ready, notReady: counted.notReady },
       skipped: skippedObjectCount(state.skipped),
@@ -166,6 +152,23 @@ export function statusDocument(
     },
     domains: Object.fromEntries(page.entries.map(([name, d]) => [name, domainSummary(d)])),
     haproxy: haproxy === null ? null : { ...haproxy, readAt: iso(haproxy.readAt) },
+  };
+}
+
+function sourceSummary(source: DaemonState["source"]): Record<string, unknown> {
+  return {
+    kind: source.kind,
+    endpoint: source.endpoint,
+    resource: source.resource,
+    namespaces: source.namespaces,
+    synced: source.synced,
+    fullSyncs: source.fullSyncs,
+    lastEventAt: iso(source.lastEventAt),
+    lastFullSyncAt: iso(source.lastFullSyncAt),
+    events: source.events,
+    restarts: source.restarts,
+    lastError: source.lastError,
+    problems: source.problems,
   };
 }
 
