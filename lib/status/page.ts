@@ -478,37 +478,10 @@ function configCard(state: DaemonState, now: number): Html {
 }
 
 function haproxyCard(haproxy: HaproxyView | null, now: number): Html {
-  if (haproxy === null) {
-    return html`
-      <div class="card">
-        <h2>HAProxy</h2>
-        <div class="big">${pill("not read", "muted")}</div>
-        <div class="sub">No master socket configured.</div>
-      </div>
-    `;
-  }
-  if (haproxy.error !== null) {
-    return html`
-      <div class="card">
-        <h2>HAProxy</h2>
-        <div class="big">${pill("unreachable", "bad")}</div>
-        <div class="sub">${haproxy.error}</div>
-      </div>
-    `;
-  }
+  if (haproxy === null) return haproxyNotRead(pill("not read", "muted"), "No master socket configured.");
+  if (haproxy.error !== null) return haproxyNotRead(pill("unreachable", "bad"), haproxy.error);
   const workers = haproxy.processes.filter((p) => p.role !== "master");
   const master = haproxy.processes.find((p) => p.role === "master");
-  const counts = new Map<string, number>();
-  for (const list of Object.values(haproxy.backends)) {
-    for (const s of list) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
-  }
-  const order = (status: string): string =>
-    `${["good", "warn", "bad", "muted"].indexOf(haproxyTone(status))}${status}`;
-  const statuses = [...counts].sort(([a], [b]) => order(a).localeCompare(order(b))).map(([status, n]) =>
-    html`
-      <span class="nowrap"><span class="dot ${haproxyTone(status)}"></span> ${n} ${status}</span>
-    `
-  );
   const label = `${workers.length} worker${workers.length === 1 ? "" : "s"}`;
   const masterRow = master
     ? html`
@@ -531,12 +504,37 @@ function haproxyCard(haproxy: HaproxyView | null, now: number): Html {
         <dt>version</dt>
         <dd>${haproxy.processes[0]?.version ?? "unknown"}</dd>
         <dt>servers</dt>
-        <dd>${statuses}</dd>
+        <dd>${serverStatuses(haproxy)}</dd>
         <dt>read</dt>
         <dd>${when(haproxy.readAt, now)}</dd>
       </dl>
     </div>
   `;
+}
+
+function haproxyNotRead(state: Html, why: string): Html {
+  return html`
+    <div class="card">
+      <h2>HAProxy</h2>
+      <div class="big">${state}</div>
+      <div class="sub">${why}</div>
+    </div>
+  `;
+}
+
+/** How many of HAProxy's servers are in each status, good ones first. */
+function serverStatuses(haproxy: HaproxyView): Html[] {
+  const counts = new Map<string, number>();
+  for (const list of Object.values(haproxy.backends)) {
+    for (const s of list) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+  }
+  const order = (status: string): string =>
+    `${["good", "warn", "bad", "muted"].indexOf(haproxyTone(status))}${status}`;
+  return [...counts].sort(([a], [b]) => order(a).localeCompare(order(b))).map(([status, n]) =>
+    html`
+      <span class="nowrap"><span class="dot ${haproxyTone(status)}"></span> ${n} ${status}</span>
+    `
+  );
 }
 
 function banners(input: StatusPageInput): Html {
