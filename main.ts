@@ -118,40 +118,9 @@ export async function main(
   args: readonly string[] = Deno.args,
   env: Readonly<Record<string, string | undefined>> = Deno.env.toObject(),
 ): Promise<number> {
-  let command: Command = "run";
-  let settings: Settings;
-  let flags: Record<string, string | boolean> = {};
-  try {
-    const line = parseCommandLine(args, optionSpecs());
-    flags = line.values;
-    const [first, ...rest] = line.positionals;
-    if (first !== undefined) {
-      if (!(first in COMMANDS)) {
-        throw new ConfigError(`Unknown command "${first}": use one of ${Object.keys(COMMANDS).join(", ")}`);
-      }
-      command = first as Command;
-    }
-    if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}" after "${command}"`);
-    if (line.values.help === true) {
-      console.log(usage(first === undefined ? undefined : command));
-      return EXIT.ok;
-    }
-    if (command === "version") {
-      console.log(versionLine());
-      return EXIT.ok;
-    }
-    settings = loadSettings(line.values, env);
-    // Files, programs and the API connection the settings name are checked now, so that a typo is a
-    // usage error (exit 2) naming the flag, not a failure later. The demo makes its own files and API.
-    if (command !== "demo") await preflight(settings, command, { flags: line.values, env });
-  } catch (error) {
-    if (error instanceof ConfigError || error instanceof TypeError) {
-      console.error(`haconfd: ${error.message}\nRun "haconfd --help" for usage.`);
-      return EXIT.usage;
-    }
-    throw error;
-  }
-
+  const invocation = await parseInvocation(args, env);
+  if ("exit" in invocation) return invocation.exit;
+  const { command, settings, flags } = invocation;
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat, component: command });
   try {
     switch (command) {
@@ -174,6 +143,48 @@ export async function main(
     }
     log.error(`${command} failed`, { error: errorText(error) });
     return EXIT.failure;
+  }
+}
+
+/** A command to run with its settings, or the exit code when there is nothing more to do (help, version, bad usage). */
+type Invocation =
+  | { command: Exclude<Command, "version">; settings: Settings; flags: Record<string, string | boolean> }
+  | { exit: number };
+
+async function parseInvocation(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<Invocation> {
+  try {
+    const line = parseCommandLine(args, optionSpecs());
+    const [first, ...rest] = line.positionals;
+    let command: Command = "run";
+    if (first !== undefined) {
+      if (!(first in COMMANDS)) {
+        throw new ConfigError(`Unknown command "${first}": use one of ${Object.keys(COMMANDS).join(", ")}`);
+      }
+      command = first as Command;
+    }
+    if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}" after "${command}"`);
+    if (line.values.help === true) {
+      console.log(usage(first === undefined ? undefined : command));
+      return { exit: EXIT.ok };
+    }
+    if (command === "version") {
+      console.log(versionLine());
+      return { exit: EXIT.ok };
+    }
+    const settings = loadSettings(line.values, env);
+    // Files, programs and the API connection the settings name are checked now, so that a typo is a
+    // usage error (exit 2) naming the flag, not a failure later. The demo makes its own files and API.
+    if (command !== "demo") await preflight(settings, command, { flags: line.values, env });
+    return { command, settings, flags: line.values };
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof TypeError) {
+      console.error(`haconfd: ${error.message}\nRun "haconfd --help" for usage.`);
+      return { exit: EXIT.usage };
+    }
+    throw error;
   }
 }
 
