@@ -34,8 +34,7 @@ import {
   type SliceView,
 } from "./objects.ts";
 import { type EndpointSet } from "../../model/endpoints.ts";
-import { BACKEND_MODE_ANNOTATION } from "../../model/nodeport.ts";
-import { nodePolicyOf, NODES_KIND, SERVICE_FACTS_KIND, withNodePort } from "./nodeport.ts";
+import { nodePolicyOf, NODES_KIND, SERVICE_FACTS_KIND, wantsNodePort, withNodePort } from "./nodeport.ts";
 import type { NodePolicy, NodeView, ServiceFacts } from "../../model/nodeport_input.ts";
 import { type Change, createWatcher, type ResourceKind, type Watcher, type WatcherOptions } from "./watch.ts";
 import { SECRETS_KIND } from "./secrets.ts";
@@ -217,7 +216,7 @@ class KubeWatchSource implements KubeSource {
   readonly #clientOptions: KubeClientOptions;
   readonly #watchSecrets: boolean;
   readonly #namespaces: (string | undefined)[];
-  readonly #nodePolicy: NodePolicy | undefined;
+  readonly #nodePolicy: NodePolicy;
   readonly #listeners: (() => void)[] = [];
   // service key → its slices' keys.
   readonly #sliceIndex = new Map<string, Set<string>>();
@@ -300,15 +299,16 @@ class KubeWatchSource implements KubeSource {
     if (this.#running !== undefined) throw new Error("Cannot run the Kubernetes source twice at once");
     const running: Running = { client: this.#openClient(), signal, runs: [] };
     this.#running = running;
-    this.#w = { ...this.#routedWatchers(running.client), secrets: [], ...this.#nodeWatchers(running.client) };
+    this.#w = { ...this.#routedWatchers(running.client), secrets: [], facts: [], nodes: [] };
     this.#cache = undefined;
     this.#nodes = undefined;
     this.#journal = null;
     this.#sliceIndex.clear();
     running.runs.push(...this.#all().map((w) => w.run(signal)));
     if (this.#watchSecrets) this.#startSecrets();
+    if (this.#nodePolicy.defaultMode === "nodeport") this.#startNodes();
     try {
-      // The Secrets watch may join later: wait until no run was added while waiting.
+      // The Secrets and Nodes watches may join later: wait until no run was added while waiting.
       for (let count = 0; count !== running.runs.length;) {
         count = running.runs.length;
         await Promise.all(running.runs);
@@ -369,13 +369,16 @@ class KubeWatchSource implements KubeSource {
     };
   }
 
-  /** Backend mode nodeport: every Service's node-port facts (whatever its labels) and the selected Nodes. */
-  #nodeWatchers(client: KubeClient): Pick<Watchers, "facts" | "nodes"> {
-    const policy = this.#nodePolicy;
-    if (policy === undefined) return { facts: [], nodes: [] };
+  /**
+   * Starts (once, while running) the watches of backend mode nodeport when the first object asks for it:
+   * every Service's node-port facts (whatever its labels) and the selected Nodes.
+   */
+  #startNodes(): void {
+    const running = this.#running;
+    if (running === undefined || this.#w.nodes.length > 0) return;
     const { labelSelector: _, ...unselected } = this.#tuning;
-    const facts = this.#namespaces.map((ns) =>
-      createWatcher(client, SERVICE_FACTS_KIND, {
+    this.#w.facts = this.#namespaces.map((ns) =>
+      createWatcher(running.client, SERVICE_FACTS_KIND, {
         ...(unselected as WatcherOptions<ServiceFacts>),
         ...(ns === undefined ? {} : { namespace: ns }),
         onChange: (changes) => (this.#track(changes), this.#notify()),
@@ -387,8 +390,11 @@ class KubeWatchSource implements KubeSource {
       onChange: () => this.#onNodeChange(),
       onSync: () => this.#onNodeChange(),
     };
-    if (policy.selector !== undefined) nodeOptions.labelSelector = policy.selector;
-    return { facts, nodes: [createWatcher(client, NODES_KIND, nodeOptions)] };
+    const selector = this.#nodePolicy.selector;
+    if (selector !== undefined) nodeOptions.labelSelector = selector;
+    this.#w.nodes = [createWatcher(running.client, NODES_KIND, nodeOptions)];
+    this.#log.info("watching Nodes and Services' node ports", { nodeSelector: selector ?? "" });
+    running.runs.push(...[...this.#w.facts, ...this.#w.nodes].map((w) => w.run(running.signal)));
   }
 
   /** Starts the Secrets watch (once, while running) when the first object names a TLS Secret. */
@@ -414,6 +420,9 @@ class KubeWatchSource implements KubeSource {
     ) {
       this.#startSecrets();
     }
+    if (changes.some((c) => c.value && wantsNodePort(c.value.annotations, this.#nodePolicy))) {
+      this.#startNodes();
+    }
     this.#notify();
   }
 
@@ -421,10 +430,10 @@ class KubeWatchSource implements KubeSource {
     for (const change of changes) this.#journal?.add(change.key);
   }
 
-  /** `set` with its Service's node ports and the nodes attached, in nodeport mode. */
+  /** `set` with its Service's node ports and the nodes attached, when it asks for nodeport. */
   #attach(set: EndpointSet): EndpointSet {
     const policy = this.#nodePolicy;
-    if (policy === undefined) return set;
+    if (!wantsNodePort(set.annotations, policy)) return set;
     this.#nodes ??= this.#w.nodes.flatMap((w) => [...w.store.values()]);
     const key = `${set.namespace}/${set.name}`;
     const facts = this.#w.facts.map((w) => w.store.get(key)).find((f) => f) ?? null;
@@ -445,7 +454,7 @@ class KubeWatchSource implements KubeSource {
         : this.#w.services;
       for (const w of watchers) {
         for (const [key, value] of w.store) {
-          if (value && value.annotations[BACKEND_MODE_ANNOTATION] !== "pods") journal.add(key);
+          if (value && wantsNodePort(value.annotations, this.#nodePolicy)) journal.add(key);
         }
       }
     }
