@@ -298,6 +298,8 @@ Deno.test({
       assert.equal(sticky.backend, "127.0.0.9");
       assert.ok(sticky.setCookie !== undefined, "the slow pod's cookie");
       const inFlight = httpGet(r.listen, "web.test", "/hold", { timeoutMs: 30_000 });
+      // Awaited below; should an assertion fail first, its message is the one reported.
+      inFlight.catch(() => {});
       await slow.held;
       const pods = { a: "127.0.0.2", slow: "127.0.0.9" };
       const draining = service("web", ann, port, pods, ["slow"]);
