@@ -19,6 +19,7 @@ import {
 } from "./support/daemon.ts";
 import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import {
+  endpointsObject,
   nodeObject,
   readyCondition,
   serviceObject,
@@ -199,6 +200,72 @@ Deno.test({
       }
       assert.equal(await reloadsTotal(daemon), before, "endpoint changes went through the Runtime API");
       await assertFileMatchesLive(daemon, "lo.test");
+      assert.equal((await daemon.stop()).code, 0);
+    } finally {
+      await Promise.all(nodePorts.backends.map((b) => b.close()));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "haconfd run with default backend mode pods routes a service annotated nodeport to node ports beside a pods service, watching Nodes and Services only once asked",
+  ignore,
+  async fn() {
+    const nodes = ["node-a", "node-b", "node-c"];
+    const nodePorts = await startHttpBackends(nodes);
+    await using pod = await startHttpBackend("pod-1", { hostname: "127.0.0.9" });
+    try {
+      await using kube = await startKubeServer({
+        objects: {
+          nodes: nodes.map((n) => nodeObject(n, IPS[n]!, true)),
+          services: [serviceObject("np", "np.test", { type: "NodePort", nodePort: nodePorts.port })],
+          endpoints: [endpointsObject("web", "web.test", [{ ip: pod.hostname, node: "node-a" }], pod.port)],
+        },
+      });
+      await using daemon = await startDaemonProcess({
+        apiServer: kube.url,
+        args: ["--resource", "endpoints"],
+      });
+      const http = daemon.ports.http;
+      // haconfd's requests (the test's own reads of the cluster are not haconfd's).
+      const watched = () =>
+        kube.requests.filter((r) =>
+          r.headers["user-agent"] === "haconfd" && /^\/api\/v1\/(nodes|services)\b/.test(r.path)
+        ).map((r) => r.path);
+
+      await waitForBackends(http, "web.test", ["pod-1"], 2);
+      // Ready means synced: every watch haconfd started has listed, and none was of Nodes or Services.
+      assert.deepEqual(watched(), [], "no Nodes or Services watch while no object asks for nodeport");
+      const started = await reloadsTotal(daemon);
+
+      kube.upsert(
+        "endpoints",
+        endpointsObject("np", "np.test", [{ ip: "127.0.1.5", node: "node-a" }], 8080, {
+          "haconfd.io/backend-mode": "nodeport",
+        }),
+      );
+      await waitForBackends(http, "np.test", nodes, 9);
+      await waitForBackends(http, "web.test", ["pod-1"], 2);
+      assert.deepEqual([...new Set(watched())].sort(), ["/api/v1/nodes", "/api/v1/services"]);
+      // A new domain reloads; HAProxy may answer before haconfd has confirmed and counted the reload.
+      const before = await waitFor(async () => {
+        const total = await reloadsTotal(daemon);
+        return total > started ? total : undefined;
+      }, { what: "the reload that added np.test to be counted" });
+
+      kube.patch("nodes", "", "node-b", { status: { conditions: [readyCondition(false)] } }, {
+        subresource: "status",
+      });
+      await waitForBackends(http, "np.test", ["node-a", "node-c"], 8);
+      assert.equal(await reloadsTotal(daemon), before, "the node change went through the Runtime API");
+      await waitFor(async () => {
+        await assertFileMatchesLive(daemon, "np.test");
+        return true;
+      }, { what: "file and HAProxy to agree", timeoutMs: 10_000 });
+      await waitForBackends(http, "web.test", ["pod-1"], 2);
+      const detail = JSON.parse((await daemon.get("/status/domains/np.test")).body);
+      assert.equal(detail.backendMode, "nodeport");
       assert.equal((await daemon.stop()).code, 0);
     } finally {
       await Promise.all(nodePorts.backends.map((b) => b.close()));

@@ -34,23 +34,28 @@ function service(
   };
 }
 
-/** A backend on `hostname:port` answering after `delayMs`, or with `status()` on /healthz. */
+/**
+ * A backend on `hostname:port` answering after `delayMs`, or with `health()` on /healthz; requests for
+ * /hold wait for `hold` (`held` resolves when the first one arrives).
+ */
 function testBackend(
   hostname: string,
   port: number,
   options: { delayMs?: number; health?: () => number; hold?: Promise<void> } = {},
 ) {
   let arrived!: () => void;
-  const first = new Promise<void>((resolve) => (arrived = resolve));
+  const held = new Promise<void>((resolve) => (arrived = resolve));
   const server = Deno.serve({ hostname, port, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (path === "/healthz") return new Response("", { status: options.health?.() ?? 200 });
-    arrived();
-    if (options.hold !== undefined) await options.hold;
+    if (path === "/hold" && options.hold !== undefined) {
+      arrived();
+      await options.hold;
+    }
     if (options.delayMs !== undefined) await new Promise((r) => setTimeout(r, options.delayMs));
     return new Response(`${hostname}\n`, { headers: { "x-backend": hostname } });
   });
-  return { first, close: () => server.shutdown() };
+  return { held, close: () => server.shutdown() };
 }
 
 Deno.test({
@@ -277,7 +282,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "settings: a terminating-but-serving pod finishes its in-flight request and gets no new one",
+  name:
+    "settings: a terminating-but-serving pod finishes its in-flight request and gets no new one, sticky clients included",
   ignore: !haproxyAvailable(),
   async fn() {
     const { backends, port } = await startHttpBackends(["a"]);
@@ -285,20 +291,30 @@ Deno.test({
     const hold = new Promise<void>((resolve) => (release = resolve));
     const slow = testBackend("127.0.0.9", port, { hold });
     try {
-      const pods = { a: "127.0.0.2", slow: "127.0.0.9" };
-      await using r = await rig([
-        service("web", { domain: "web.test", proto: "http" }, port, { slow: "127.0.0.9" }),
-      ]);
+      const ann = { domain: "web.test", proto: "http", "haconfd.io/sticky": "true" };
+      await using r = await rig([service("web", ann, port, { slow: "127.0.0.9" })]);
       const reloads = (await r.proc()).reloads;
-      const inFlight = httpGet(r.listen, "web.test", "/", { timeoutMs: 30_000 });
-      await slow.first;
-      const draining = service("web", { domain: "web.test", proto: "http" }, port, pods, ["slow"]);
-      expectRuntime(await r.applier.apply(r.render([draining])), "slow drains");
+      const sticky = await getWithCookie(r.listen, "web.test", undefined);
+      assert.equal(sticky.backend, "127.0.0.9");
+      assert.ok(sticky.setCookie !== undefined, "the slow pod's cookie");
+      const inFlight = httpGet(r.listen, "web.test", "/hold", { timeoutMs: 30_000 });
+      // Awaited below; should an assertion fail first, its message is the one reported.
+      inFlight.catch(() => {});
+      await slow.held;
+      const pods = { a: "127.0.0.2", slow: "127.0.0.9" };
+      const draining = service("web", ann, port, pods, ["slow"]);
+      const text = r.render([draining]);
+      assert.match(text, /server slow 127\.0\.0\.9:\d+ .*disabled\n/, "the file has it in maintenance");
+      expectRuntime(await r.applier.apply(text), "slow drains");
       assert.deepEqual(
         await seenBackends(r.listen, "web.test", 6),
         ["a"],
         "no new request to the draining pod",
       );
+      for (let i = 0; i < 4; i++) {
+        const answer = await getWithCookie(r.listen, "web.test", sticky.setCookie);
+        assert.equal(answer.backend, "a", "a client with the draining pod's cookie goes to another pod");
+      }
       release();
       const answer = await inFlight;
       assert.equal(answer.status, 200);
@@ -341,16 +357,26 @@ Deno.test({
         const text = r.render([service("all", EVERYTHING, port, pods, draining)]);
         expectRuntime(await r.applier.apply(text), what);
         const file = text.split("\n").filter((l) => l.trim().startsWith("server ")).map(parseServerLine);
-        const live = [...parseServersState(await r.cli("@1 show servers state")).values()].flat()
-          .filter((s) => (s.admin & 0x01) === 0);
+        // Every file server live with its address, weight and state; any other live one is removed (MAINT).
+        const live = [...parseServersState(await r.cli("@1 show servers state")).values()].flat();
+        const state = (maint: boolean) => maint ? "maint" : "ready";
         assert.deepEqual(
-          live.map((s) => `${s.name} ${s.address}:${s.port} weight ${s.weight}`).sort(),
+          live.filter((s) => file.some((f) => typeof f !== "string" && f.name === s.name))
+            .map((s) =>
+              `${s.name} ${s.address}:${s.port} weight ${s.weight} ${state((s.admin & 0x05) !== 0)}`
+            )
+            .sort(),
           file.map((s) =>
             typeof s === "string"
               ? s
-              : `${s.name} ${s.address}:${s.port} weight ${s.keywords.includes("weight") ? 0 : 1}`
+              : `${s.name} ${s.address}:${s.port} weight 1 ${state(s.keywords.includes("disabled"))}`
           ).sort(),
           what,
+        );
+        const removed = live.filter((s) => !file.some((f) => typeof f !== "string" && f.name === s.name));
+        assert.ok(
+          removed.every((s) => (s.admin & 0x01) !== 0),
+          `${what}: removed servers are in maintenance`,
         );
       }
       assert.equal((await r.proc()).reloads, reloads, "no reload");

@@ -7,7 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
-import { type BackendChange, type ServerLine, weightOf } from "../haproxy/plan.ts";
+import { type BackendChange, type ServerLine, startsDisabled, weightOf } from "../haproxy/plan.ts";
 
 export type { BackendChange, ServerAdd, ServerLine } from "../haproxy/plan.ts";
 
@@ -196,17 +196,29 @@ function serversOf(section: Section): Map<string, ServerLine> | string {
   return servers;
 }
 
-/** Without their `weight N` pairs. */
-function withoutWeight(keywords: readonly string[]): string {
-  return keywords.filter((k, i) => k !== "weight" && keywords[i - 1] !== "weight").join(" ");
+/** Without their `weight N` pairs and `enabled`/`disabled`: what a runtime `weight` or `state` leaves alone. */
+function withoutAdminKeywords(keywords: readonly string[]): string {
+  return keywords.filter((k, i) =>
+    k !== "weight" && keywords[i - 1] !== "weight" && k !== "enabled" && k !== "disabled"
+  ).join(" ");
 }
 
-/** The new weight when only the weight of a server changed (address and port alike), else undefined. */
-function weightChange(was: ServerLine, now: ServerLine): number | undefined {
+/**
+ * The new weight and maintenance state when only those of a server changed (address, port and other
+ * keywords alike; each undefined when unchanged), else undefined.
+ */
+function adminChange(was: ServerLine, now: ServerLine): { weight?: number; maint?: boolean } | undefined {
   if (was.address !== now.address || was.port !== now.port) return undefined;
-  if (withoutWeight(was.keywords) !== withoutWeight(now.keywords)) return undefined;
+  if (withoutAdminKeywords(was.keywords) !== withoutAdminKeywords(now.keywords)) return undefined;
+  const change: { weight?: number; maint?: boolean } = {};
   const weight = weightOf(now.keywords);
-  return Number.isInteger(weight) && weight >= 0 && weight <= 256 ? weight : undefined;
+  if (weight !== weightOf(was.keywords)) {
+    if (!Number.isInteger(weight) || weight < 0 || weight > 256) return undefined;
+    change.weight = weight;
+  }
+  const maint = startsDisabled(now.keywords);
+  if (maint !== startsDisabled(was.keywords)) change.maint = maint;
+  return change.weight === undefined && change.maint === undefined ? undefined : change;
 }
 
 function sameKeywords(a: ServerLine, b: ServerLine): boolean {
@@ -558,6 +570,7 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     removedKeywords: {},
     updates: [],
     weights: [],
+    states: [],
     dynamicCookies: b.lines.some((l) => words(l)[0] === "cookie" && words(l).includes("dynamic")),
     expected: [...now.values()],
   };
@@ -566,9 +579,10 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     if (was === undefined) {
       change.adds.push({ ...server, effectiveKeywords: [...inherited, ...server.keywords] });
     } else if (!sameKeywords(was, server)) {
-      const weight = weightChange(was, server);
-      if (weight === undefined) return `server ${name} changed beyond its address`;
-      change.weights.push({ name, weight });
+      const admin = adminChange(was, server);
+      if (admin === undefined) return `server ${name} changed beyond its address`;
+      if (admin.weight !== undefined) change.weights.push({ name, weight: admin.weight });
+      if (admin.maint !== undefined) change.states.push({ name, maint: admin.maint });
     } else if (was.address !== server.address || was.port !== server.port) {
       change.updates.push(server);
     }
@@ -578,7 +592,7 @@ function backendChange(defaults: string[], a: Section, b: Section): BackendChang
     change.removes.push(name);
     change.removedKeywords[name] = [...inherited, ...server.keywords].join(" ");
   }
-  const empty =
-    change.adds.length + change.removes.length + change.updates.length + change.weights.length === 0;
+  const empty = change.adds.length + change.removes.length + change.updates.length + change.weights.length +
+      change.states.length === 0;
   return empty ? undefined : change;
 }

@@ -35,8 +35,13 @@ export interface BackendChange {
   removedKeywords: Record<string, string>;
   /** Servers whose address or port changed (keywords unchanged). */
   updates: ServerLine[];
-  /** Servers whose only change is their `weight` (a draining pod goes to weight 0, HAProxy's drain). */
+  /** Servers whose `weight` changed (address, port and other keywords alike). */
   weights: { name: string; weight: number }[];
+  /**
+   * Servers whose `disabled` (maintenance) changed (address, port and other keywords alike): a terminating
+   * pod goes to maintenance, which takes no new request, sticky ones included, and lets the ones in flight end.
+   */
+  states: { name: string; maint: boolean }[];
   /** Whether the backend's cookies are `dynamic` (added servers get theirs from the Runtime API). */
   dynamicCookies: boolean;
   /** Every server of the backend in the new file, for the read-back. */
@@ -61,4 +66,9 @@ export interface MapChange {
 export function weightOf(keywords: readonly string[]): number {
   const at = keywords.lastIndexOf("weight");
   return at < 0 ? 1 : Number(keywords[at + 1]);
+}
+
+/** Whether a server starts in maintenance: the last of `enabled`/`disabled` wins, as in the file. */
+export function startsDisabled(keywords: readonly string[]): boolean {
+  return keywords.lastIndexOf("disabled") > keywords.lastIndexOf("enabled");
 }

@@ -7,7 +7,7 @@
  */
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { BackendChange, MapChange, ServerLine } from "./plan.ts";
-import { weightOf } from "./plan.ts";
+import { startsDisabled, weightOf } from "./plan.ts";
 import { mapReadBackProblems, parseShowMap, planMapCommands } from "./runtime_maps.ts";
 import type { MasterAddress } from "../settings/values.ts";
 import { masterCommand } from "./master_cli.ts";
@@ -104,11 +104,6 @@ function endpoint(server: Pick<ServerLine, "address" | "port">): string {
     : `${server.address}:${server.port}`;
 }
 
-/** The last of `enabled`/`disabled` wins, as in the file. */
-function startsDisabled(keywords: readonly string[]): boolean {
-  return keywords.lastIndexOf("disabled") > keywords.lastIndexOf("enabled");
-}
-
 /** Key of a server in the drain table. */
 function keyOf(backend: string, name: string): string {
   return `${backend}/${name}`;
@@ -160,12 +155,17 @@ export function planCommands(
     for (const { name, weight } of change.weights) {
       plan.push({ command: `set server ${be}/${name} weight ${weight}`, expect: EMPTY });
     }
+    for (const { name } of change.states.filter((s) => !s.maint)) {
+      plan.push({ command: `set server ${be}/${name} state ready`, expect: EMPTY });
+    }
     // Added servers get no cookie of their own: this (re)computes every server's from its address.
     if (change.dynamicCookies && change.adds.length + change.updates.length > 0) {
       plan.push({ command: `enable dynamic-cookie backend ${be}`, expect: EMPTY });
     }
-    // Last: a backend going from {a} to {b} never passes through "no server available".
-    for (const name of change.removes) {
+    // Last: a backend going from {a} to {b} never passes through "no server available". Maintenance
+    // takes no new request, sticky ones included; the ones in flight end (unlike `shutdown sessions`).
+    const maint = change.states.filter((s) => s.maint).map((s) => s.name);
+    for (const name of [...maint, ...change.removes]) {
       plan.push({ command: `set server ${be}/${name} state maint`, expect: EMPTY });
     }
   }

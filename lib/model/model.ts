@@ -90,7 +90,7 @@ export const Server = z.object({
   port: z.number(),
   name: z.string(),
   ready: z.boolean(),
-  /** Terminating but still serving (EndpointSlices): kept in HAProxy's drain state; only present when true. */
+  /** Terminating but still serving (EndpointSlices): kept as a server in maintenance; only present when true. */
   draining: z.literal(true).optional(),
   /** The node of a nodeport-mode server (its name is the node's). */
   node: z.string().optional(),

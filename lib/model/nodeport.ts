@@ -118,7 +118,7 @@ export function nodePortBackend(
 ): NodePortBackend | string {
   const context = set.nodePort;
   if (context === undefined) {
-    return `backend mode nodeport: Nodes and Services are not watched (start haconfd with --backend-mode nodeport)`;
+    return `backend mode nodeport: Nodes and Services are not watched (a --from file has neither)`;
   }
   const service = context.service;
   if (service === null) return `backend mode nodeport: no Service ${set.namespace}/${set.name}`;

@@ -75,6 +75,24 @@ Deno.test("runtimeDiff() removed servers and address changes are runtime changes
   }]);
 });
 
+Deno.test("runtimeDiff() a server going to maintenance (disabled) and back, or to another weight, is a runtime change", () => {
+  const maint = edit(BASE, "10.0.0.2:80 check\n", "10.0.0.2:80 check disabled\n");
+  const diff = runtimeDiff(BASE, maint);
+  assert.ok(diff.path === "runtime", JSON.stringify(diff));
+  assert.deepEqual([diff.changes[0]?.states, diff.changes[0]?.weights], [[{ name: "b", maint: true }], []]);
+  const back = runtimeDiff(maint, BASE);
+  assert.ok(back.path === "runtime");
+  assert.deepEqual(back.changes[0]?.states, [{ name: "b", maint: false }]);
+  const weighted = runtimeDiff(BASE, edit(BASE, "10.0.0.2:80 check\n", "10.0.0.2:80 check weight 0\n"));
+  assert.ok(weighted.path === "runtime");
+  assert.deepEqual([weighted.changes[0]?.states, weighted.changes[0]?.weights], [[], [{
+    name: "b",
+    weight: 0,
+  }]]);
+  const beyond = runtimeDiff(BASE, edit(BASE, "10.0.0.2:80 check\n", "10.0.0.2:80 disabled\n"));
+  assert.equal(beyond.path, "reload", "maintenance plus another keyword change");
+});
+
 Deno.test("runtimeDiff() anything but server lines forces a reload, naming the section", () => {
   const cases: [string, string, RegExp][] = [
     ["bind *:80", "bind *:81", /frontend f changed/],

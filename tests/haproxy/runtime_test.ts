@@ -27,6 +27,7 @@ const change: BackendChange = {
   removedKeywords: { a: "inter 2s check" },
   updates: [{ name: "c", address: "10.0.0.3", port: 81, keywords: [] }],
   weights: [],
+  states: [],
   dynamicCookies: false,
   expected: [],
 };
@@ -41,6 +42,20 @@ Deno.test("planCommands() adds and moves before it removes, so a backend never r
     "set server be/b state ready",
     "set server be/a state maint",
   ]);
+});
+
+Deno.test("planCommands() puts a terminating server in maintenance after the additions, and back to ready", () => {
+  const plan = planCommands([{
+    ...change,
+    states: [{ name: "t", maint: true }, { name: "u", maint: false }],
+  }], new Map());
+  assert.ok(typeof plan !== "string");
+  const commands = plan.map((p) => p.command);
+  assert.ok(
+    commands.indexOf("set server be/u state ready") >
+      commands.indexOf("add server be/b [fd00::2]:80 inter 2s check"),
+  );
+  assert.deepEqual(commands.slice(-2), ["set server be/t state maint", "set server be/a state maint"]);
 });
 
 Deno.test("planCommands() re-enables a draining server that comes back, refuses one with other keywords", () => {

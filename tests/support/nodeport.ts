@@ -1,5 +1,5 @@
 /**
- * Fixtures of the backend-mode nodeport tests: Node, Service and EndpointSlice objects for the test API
+ * Fixtures of the backend-mode nodeport tests: Node, Service, EndpointSlice and Endpoints objects for the test API
  * server, and small servers on 127.0.0.x that play a node's kube-proxy health check port.
  *
  * @module
@@ -67,6 +67,26 @@ export function sliceObject(
       nodeName: node,
     })),
     ports: [{ name: "http", port, protocol: "TCP" }],
+  };
+}
+
+/**
+ * An Endpoints object in {@linkcode NAMESPACE} routed to `domain` (proto http, plus `annotations`): ready
+ * addresses `ip` on node `node`, port `http` at `port`.
+ */
+export function endpointsObject(
+  name: string,
+  domain: string,
+  endpoints: { ip: string; node: string }[],
+  port: number,
+  annotations: Record<string, string> = {},
+): JsonObject {
+  return {
+    metadata: { name, namespace: NAMESPACE, annotations: { domain, proto: "http", ...annotations } },
+    subsets: [{
+      addresses: endpoints.map(({ ip, node }) => ({ ip, nodeName: node })),
+      ports: [{ name: "http", port, protocol: "TCP" }],
+    }],
   };
 }
 

@@ -1,8 +1,8 @@
 /**
  * The Kubernetes side of backend mode `nodeport`: Nodes and the Service fields the mode needs, validated
  * with zod and projected at the edge (lib/model/nodeport_input.ts), and the step that attaches them to
- * the endpoint sets the source hands on. Only watched when the default backend mode is nodeport, so
- * users of pod routing need no RBAC on Nodes.
+ * the endpoint sets the source hands on. Only watched once an object asks for nodeport (by default or by
+ * annotation), so users of pod routing need no RBAC on Nodes.
  *
  * @module
  */
@@ -12,6 +12,7 @@ import type { NodePolicy, NodeView, ServiceFacts, ServicePortFacts } from "../..
 import type { Settings } from "../../settings/options.ts";
 import { describeIssues } from "./objects.ts";
 import type { ResourceKind } from "./watch.ts";
+import { BACKEND_MODE_ANNOTATION } from "../../model/nodeport.ts";
 
 /** Node names as the API enforces them (DNS-1123 subdomain): they become HAProxy server names. */
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -123,20 +124,28 @@ export const SERVICE_FACTS_KIND: ResourceKind<ServiceFacts> = {
   },
 };
 
-/** The node policy of the settings, or undefined when nodeport mode is off (no Nodes watched). */
+/** The node policy of the settings (the default backend mode, node address type, cordon, selector). */
 export function nodePolicyOf(
   settings: Partial<
     Pick<Settings, "backendMode" | "nodeAddressType" | "nodeSelector" | "nodeIncludeUnschedulable">
   >,
-): NodePolicy | undefined {
-  if (settings.backendMode !== "nodeport") return undefined;
+): NodePolicy {
   const policy: NodePolicy = {
-    defaultMode: "nodeport",
+    defaultMode: settings.backendMode ?? "pods",
     addressType: settings.nodeAddressType ?? "InternalIP",
     includeUnschedulable: settings.nodeIncludeUnschedulable ?? true,
   };
   if (settings.nodeSelector !== undefined) policy.selector = settings.nodeSelector;
   return policy;
+}
+
+/**
+ * Whether an object's servers are nodes: its `haconfd.io/backend-mode` says nodeport, or it says nothing
+ * and the default is nodeport (an invalid value is not: the model refuses it).
+ */
+export function wantsNodePort(annotations: Record<string, string>, policy: NodePolicy): boolean {
+  const mode = annotations[BACKEND_MODE_ANNOTATION];
+  return mode === "nodeport" || (mode === undefined && policy.defaultMode === "nodeport");
 }
 
 /** `set` with its Service's facts (null: none seen), the nodes and the policy attached. */

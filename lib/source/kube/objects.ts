@@ -192,8 +192,8 @@ export function projectEndpoints(object: Endpoints): EndpointSet {
  * Projects a validated EndpointSlice, or explains why it cannot be used.
  *
  * An endpoint serves when `ready` is not false (Kubernetes: unset means ready); serving-but-terminating
- * endpoints count as not ready and are marked `draining`: they stay servers in HAProxy's drain state (no
- * new requests, the ones in flight finish) until they leave the slice.
+ * endpoints count as not ready and are marked `draining`: they stay servers in maintenance (no new
+ * requests, sticky ones included; the ones in flight finish) until they leave the slice.
  */
 export function projectSlice(object: EndpointSlice): SliceView | string {
   const { metadata } = object;

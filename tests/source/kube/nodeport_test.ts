@@ -10,7 +10,13 @@ import {
 import { createKubeSource, type KubeSourceSettings } from "../../../lib/source/kube/source.ts";
 import { waitFor } from "../../support/haproxy.ts";
 import { RECORDED_NODEPORT } from "../../support/kube_recorded_nodeport.ts";
-import { nodeObject, readyCondition, serviceObject, sliceObject } from "../../support/nodeport.ts";
+import {
+  endpointsObject,
+  nodeObject,
+  readyCondition,
+  serviceObject,
+  sliceObject,
+} from "../../support/nodeport.ts";
 
 function items(file: string): JsonObject[] {
   return (JSON.parse(RECORDED_NODEPORT[file]!.body) as { items: JsonObject[] }).items;
@@ -55,7 +61,7 @@ function settings(url: string, extra: Partial<KubeSourceSettings> = {}): KubeSou
   return { apiServers: [url], resource: "endpointslices", namespace: [], interval: 300_000, ...extra };
 }
 
-Deno.test("createKubeSource() watches Nodes and Services' node ports only in nodeport mode, and journals node changes", async () => {
+Deno.test("createKubeSource() watches Nodes and Services' node ports from the start with default nodeport, not with default pods and no object asking, and journals node changes", async () => {
   await using kube = await startKubeServer({
     objects: {
       nodes: [
@@ -78,7 +84,7 @@ Deno.test("createKubeSource() watches Nodes and Services' node ports only in nod
       const [set] = source.snapshot();
       const nodeRequests = kube.requests.filter((r) => r.path === "/api/v1/nodes");
       if (mode === "pods") {
-        assert.equal(nodeRequests.length, 0, "pods mode needs no RBAC on Nodes");
+        assert.equal(nodeRequests.length, 0, "no object asks for nodeport: no RBAC on Nodes needed");
         assert.equal(set!.nodePort, undefined);
         continue;
       }
@@ -137,6 +143,52 @@ Deno.test("createKubeSource() with --resource endpoints joins the Service of the
     const service = set!.nodePort!.service!;
     assert.equal(service.externalTrafficPolicy, "Local");
     assert.ok(service.healthCheckNodePort !== undefined && service.ports[0]!.nodePort !== undefined);
+  } finally {
+    controller.abort();
+    await running;
+  }
+});
+
+const POD = [{ ip: "127.0.1.5", node: "node-a" }];
+
+Deno.test("createKubeSource() with default pods starts the Nodes and Services watches when the first object asks for nodeport", async () => {
+  await using kube = await startKubeServer({
+    objects: {
+      nodes: [nodeObject("node-a", "127.0.0.2", true)],
+      services: [{
+        ...serviceObject("np", "np.test", { type: "NodePort", nodePort: 30080 }),
+        metadata: { name: "np", namespace: "e2e" },
+      }],
+      endpoints: [endpointsObject("web", "web.test", POD, 8080)],
+    },
+  });
+  const source = await createKubeSource(settings(kube.url, { resource: "endpoints", backendMode: "pods" }));
+  const controller = new AbortController();
+  const running = source.run(controller.signal);
+  const watched = () => kube.requests.filter((r) => /^\/api\/v1\/(nodes|services)\b/.test(r.path));
+  try {
+    await waitFor(() => source.status().synced || undefined, { what: "the first sync", timeoutMs: 10_000 });
+    // Synced means every watcher started has listed: none of them asked for Nodes or Services.
+    assert.deepEqual(watched().map((r) => r.path), [], "no Nodes or Services watch while no object asks");
+    assert.equal(source.snapshot()[0]!.nodePort, undefined);
+    source.takeChanges();
+    kube.upsert(
+      "endpoints",
+      endpointsObject("np", "np.test", POD, 8080, { "haconfd.io/backend-mode": "nodeport" }),
+    );
+    const np = await waitFor(() => {
+      const changed = source.status().synced ? source.takeChanges()?.get("e2e/np") : undefined;
+      return changed?.nodePort?.service ? changed : undefined;
+    }, { what: "np with its Service and nodes", timeoutMs: 10_000 });
+    assert.deepEqual(np.nodePort!.nodes.map((n) => n.name), ["node-a"]);
+    assert.equal(np.nodePort!.service!.ports[0]!.nodePort, 30080);
+    assert.equal(np.nodePort!.policy.defaultMode, "pods");
+    assert.deepEqual([...new Set(watched().map((r) => r.path))].sort(), [
+      "/api/v1/nodes",
+      "/api/v1/services",
+    ]);
+    const web = source.snapshot().find((set) => set.name === "web")!;
+    assert.equal(web.nodePort, undefined, "a pods-mode set carries no node context");
   } finally {
     controller.abort();
     await running;
