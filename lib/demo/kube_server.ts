@@ -59,6 +59,7 @@ import {
   notFound,
   parseBool,
   type RbacTable,
+  type Route,
   route,
 } from "./kube_api.ts";
 import {
@@ -70,7 +71,6 @@ import {
   mergePatch,
   type ResourceName,
   RESOURCES,
-  type ResourceType,
   StatusError,
   withKind,
 } from "./kube_objects.ts";
@@ -79,6 +79,7 @@ import {
   type AuthorizeContext,
   authorizeResource,
   discoveryAnswer,
+  type FailureAnswer,
   type FailureSpec,
   type PendingFailure,
   plainNotFound,
@@ -132,6 +133,9 @@ export interface KubeServerOptions extends StoreOptions, WatchOptions {
   /** Called with every object before it is stored (seeded or written); throwing refuses the write. */
   admit?: (resource: ResourceName, object: JsonObject) => void;
 }
+
+/** A URL path that addresses a resource. */
+type ResourceRoute = Extract<Route, { kind: "resource" }>;
 
 /** How a request is answered: its record, the response headers, and JSON pretty-printing. */
 interface Reply {
@@ -362,25 +366,10 @@ export class KubeServer {
     };
     try {
       const failure = takeFailure(this.#failures, record);
-      if (failure?.kind === "abort") {
-        record.status = 0;
-        ex.abort();
-        return;
-      }
-      if (failure !== undefined) {
-        if (failure.kind === "body") this.#send(reply, failure.status, failure.body);
-        else this.#sendError(reply, failure.error);
-        return;
-      }
-      const user = authenticate(
-        request,
-        this.#options.tokens,
-        !this.#auth.configured || this.#options.anonymous !== false,
-      );
-      if (!user) {
-        this.#sendError(reply, new StatusError(401, "Unauthorized", "Unauthorized"));
-        return;
-      }
+      if (failure !== undefined) return this.#injectFailure(reply, failure);
+      const anonymous = !this.#auth.configured || this.#options.anonymous !== false;
+      const user = authenticate(request, this.#options.tokens, anonymous);
+      if (!user) throw new StatusError(401, "Unauthorized", "Unauthorized");
       record.user = user.name;
       Object.assign(reply.headers, FLOW_HEADERS);
       const r = route(request.url.pathname);
@@ -404,17 +393,18 @@ export class KubeServer {
     }
   }
 
-  async #resource(
-    reply: Reply,
-    verb: string,
-    target: {
-      type: ResourceType;
-      namespace: string | undefined;
-      name: string | undefined;
-      subresource?: string;
-    },
-    manager: string,
-  ): Promise<void> {
+  #injectFailure(reply: Reply, failure: FailureAnswer): void {
+    if (failure.kind === "abort") {
+      reply.record.status = 0;
+      reply.ex.abort();
+    } else if (failure.kind === "body") {
+      this.#send(reply, failure.status, failure.body);
+    } else {
+      this.#sendError(reply, failure.error);
+    }
+  }
+
+  async #resource(reply: Reply, verb: string, target: ResourceRoute, manager: string): Promise<void> {
     const { type, namespace, name } = target;
     // Cluster-scoped resources (Node) are addressed without a namespace, namespaced ones with one.
     const scoped = type.clusterScoped === true ? namespace === undefined : namespace !== undefined;
