@@ -14,6 +14,9 @@ import { haproxyEnv } from "./malloc_env.ts";
 import { haproxyLineLevel } from "./line_level.ts";
 import { parentDeathPrefix, resolveProgram } from "./parent_death.ts";
 
+/** Where HAProxy's stdout goes: haconfd's stdout, nowhere, or appended to a file. */
+export type ManagedStdout = "inherit" | "null" | { file: string };
+
 /** Options of {@linkcode startManagedHaproxy}. */
 export interface ManagedHaproxyOptions {
   /** The config file HAProxy loads (and reloads). */
@@ -31,9 +34,12 @@ export interface ManagedHaproxyOptions {
   /**
    * Where HAProxy's stdout goes. `"inherit"` (haconfd's own stdout) keeps the traffic log that the
    * default templates write there out of haconfd: the control plane never relays data-plane lines.
+   * `{ file }` appends it to a file (the demo, whose screen is its narrative), copied unread.
    * @default {"inherit"}
    */
-  stdout?: "inherit" | "null";
+  stdout?: ManagedStdout;
+  /** The domain a backend named in HAProxy's lines serves, for the log (`domain=`). @default {none} */
+  domainOf?: (backend: string) => string | undefined;
   /** Time for the master CLI to answer after a (re)start. @default {10000} */
   startTimeoutMs?: number;
   /** Time for a reload, confirmation included. @default {30000} */
@@ -77,14 +83,41 @@ async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
   if (rest.trim() !== "") onLine(rest);
 }
 
-function logHaproxyLine(log: Logger, line: string, stopping: boolean, alerts?: string[]): void {
+/** Copies `stream` to the end of `path` (created 0640 when missing). */
+async function appendTo(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { append: true, create: true, mode: 0o640 });
+  } catch (error) {
+    await stream.cancel(); // a pipe nobody reads would block HAProxy's writes
+    throw error;
+  }
+  try {
+    // Chunk by chunk, as it arrives (pipeTo held the lines back until the stream ended).
+    for await (const chunk of stream) {
+      for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
+    }
+  } finally {
+    file.close();
+  }
+}
+
+function logHaproxyLine(
+  log: Logger,
+  line: string,
+  stopping: boolean,
+  context: { alerts?: string[]; domainOf?: ((backend: string) => string | undefined) | undefined },
+): void {
+  const { alerts, domainOf } = context;
   const text = line.trimEnd();
   if (text.startsWith("[ALERT]") && alerts !== undefined) {
     alerts.push(text.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ""));
     alerts.splice(0, Math.max(0, alerts.length - 5));
   }
   const { level, backend } = haproxyLineLevel(text, stopping);
-  log[level](text, backend === undefined ? {} : { backend });
+  if (backend === undefined) return log[level](text);
+  const domain = domainOf?.(backend);
+  log[level](text, domain === undefined ? { backend } : { domain, backend });
 }
 
 /** The options with their defaults applied, and what was resolved before the first start. */
@@ -96,7 +129,8 @@ interface Resolved {
   /** HAProxy's own arguments, for the log. */
   haproxyArgs: readonly string[];
   log: Logger;
-  stdout: "inherit" | "null";
+  stdout: ManagedStdout;
+  domainOf: ((backend: string) => string | undefined) | undefined;
   startTimeoutMs: number;
   reloadTimeoutMs: number;
   stableAfterMs: number;
@@ -189,7 +223,10 @@ class ManagedProcess implements ManagedHaproxy {
   }
 
   #onStderr(line: string): void {
-    logHaproxyLine(this.#o.log, line, this.#closed, this.#recentAlerts);
+    logHaproxyLine(this.#o.log, line, this.#closed, {
+      alerts: this.#recentAlerts,
+      domainOf: this.#o.domainOf,
+    });
     this.#stderrSeen.lines++;
     if (line.startsWith("[ALERT]")) this.#stderrSeen.alerts.push(line.trimEnd());
     for (const listener of this.#stderrSeen.listeners) listener(line);
@@ -198,12 +235,12 @@ class ManagedProcess implements ManagedHaproxy {
   #spawn(): void {
     const { program, args, stdout, log } = this.#o;
     this.#recentAlerts.length = 0;
-    // stdout (the templates' traffic log) goes straight to haconfd's stdout; only stderr, where HAProxy
-    // writes its alerts, warnings and notices, is read.
+    // stdout (the templates' traffic log) goes straight to haconfd's stdout or a file; only stderr, where
+    // HAProxy writes its alerts, warnings and notices, is read line by line.
     const proc = new Deno.Command(program, {
       args: [...args],
       stdin: "null",
-      stdout,
+      stdout: typeof stdout === "string" ? stdout : "piped",
       stderr: "piped",
       env: haproxyEnv(),
     })
@@ -212,8 +249,10 @@ class ManagedProcess implements ManagedHaproxy {
     this.#starts++;
     const spawnedAt = performance.now();
     log.info("haproxy started", { pid: proc.pid, args: this.#o.haproxyArgs });
-    const output = pipeLines(proc.stderr, (line) => this.#onStderr(line))
-      .catch((error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
+    const output = Promise.all([
+      pipeLines(proc.stderr, (line) => this.#onStderr(line)),
+      typeof stdout === "string" ? undefined : appendTo(stdout.file, proc.stdout),
+    ]).then(() => {}, (error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
     this.#currentOutput = output;
     const lifetime = proc.status.then(async (status) => {
       this.#onExit(proc, status, spawnedAt);
@@ -430,6 +469,7 @@ export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promi
     log,
     masterSocket: options.masterSocket,
     stdout: options.stdout ?? "inherit",
+    domainOf: options.domainOf,
     startTimeoutMs: options.startTimeoutMs ?? 10_000,
     reloadTimeoutMs: options.reloadTimeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS,
     stableAfterMs: options.stableAfterMs ?? 10_000,

@@ -256,3 +256,39 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "startManagedHaproxy() appends HAProxy's stdout (the traffic log) to a file while it runs",
+  ignore: NO_HAPROXY,
+  fn: () =>
+    withDir(async (dir) => {
+      await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+      const port = freePort();
+      const configPath = join(dir, "haproxy.cfg");
+      const traffic = routingConfig({ http: { listen: port, server: `127.0.0.2:${web.port}` } })
+        .replace(/log stderr format raw local0 notice/, "log stdout format raw local0 info")
+        .replace(/frontend http_in\n/, "frontend http_in\n  option httplog\n  log global\n");
+      await writeHaproxyConfig(configPath, traffic);
+      const file = join(dir, "traffic.log");
+      await Deno.writeTextFile(file, "kept\n");
+      const log = memoryLogger();
+      const managed = await startManagedHaproxy({
+        configPath,
+        masterSocket: join(dir, "master.sock"),
+        binary: HAPROXY_BINARY,
+        log,
+        stdout: { file },
+      });
+      try {
+        assert.equal((await httpGet(port, "app.test", "/first")).status, 200);
+        await waitFor(async () => /GET \/first/.test(await Deno.readTextFile(file)), {
+          timeoutMs: 10_000,
+          what: `the request's line in ${file} while HAProxy runs`,
+        });
+        assert.match(await Deno.readTextFile(file), /^kept\n/, "appended, not replaced");
+        assert.equal(log.lines.filter((l) => /GET \/first/.test(String(l.msg))).length, 0, "not logged");
+      } finally {
+        await managed.close();
+      }
+    }),
+});
