@@ -298,10 +298,14 @@ Deno.test({
     // Its only pod goes not ready: the route stays, with no server (HAProxy answers 503).
     const notReady = endpoints("web", annotations, [], web.port);
     (notReady.subsets as JsonObject[])[0]!.notReadyAddresses = [{ ip: web.hostname }];
+    const from = daemon.logs().length;
     kube.upsert("endpoints", notReady);
     const line = await daemon.waitForLog((l) => /has no server available!/.test(String(l.msg)), {
+      from,
       timeoutMs: 15_000,
     });
+    // The pass ends before the stop: a stop during its read-back is another matter.
+    await daemon.waitForLog(applied, { from, timeoutMs: 15_000 });
     assert.equal(line.level, "warn", JSON.stringify(line));
     assert.equal(line.domain, "web.example.test", JSON.stringify(line));
     assert.match(String(line.backend), /^be_web_example_test_\w+$/);
