@@ -296,3 +296,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "tools/example.sh --traffic-log shows HAProxy's traffic log on the screen",
+  ignore: !installed("haproxy") || !installed("openssl"),
+  async fn() {
+    const ip = ownLoopback();
+    const run = startExample({
+      EXAMPLE_SECONDS: "300",
+      HTTP_BIND: `${ip}:8080`,
+      HTTPS_BIND: `${ip}:8443`,
+      TCP_BIND_ADDRESS: ip,
+      EXAMPLE_STATUS_LISTEN: `${ip}:9180`,
+    }, ["--traffic-log"]);
+    try {
+      await run.waitFor(/^ {2}traffic log +here, on the screen \(--traffic-log\)$/m, "the banner", 120_000);
+      assert.equal(
+        (await httpGet(8080, "grafana.example.test", "/traffic-log", { hostname: ip })).status,
+        200,
+      );
+      await run.waitFor(
+        /be_grafana_example_test_\w+\/\S+ .*GET \/traffic-log/,
+        "the request's log line",
+        10_000,
+      );
+      signalQuietly(run.child, "SIGINT");
+      assert.equal((await run.exited(60_000)).code, 0, run.output());
+    } finally {
+      signalQuietly(run.child, "SIGINT");
+      await run.exited(60_000).catch(() => signalQuietly(run.child, "SIGKILL"));
+    }
+  },
+});
