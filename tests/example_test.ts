@@ -12,6 +12,7 @@ import { installed, ROOT, signalQuietly } from "./support/process.ts";
 
 const GRAFANA_PODS = ["grafana-7b9f6d8c5-2lq8m", "grafana-7b9f6d8c5-h4x9t"];
 const NEW_GRAFANA_POD = "grafana-7b9f6d8c5-x7k2d";
+const NO_DEMO = !installed("haproxy") || !installed("openssl");
 
 /** A running `bash tools/example.sh` with its output collected line by line. */
 interface ExampleRun {
@@ -92,6 +93,22 @@ function ownLoopback(): string {
   return `127.${100 + Math.floor(Math.random() * 100)}.${byte()}.${byte()}`;
 }
 
+/** The demo's frontends and status page moved to `ip`, the test's own loopback address. */
+function frontendsOn(ip: string): Record<string, string> {
+  return {
+    HTTP_BIND: `${ip}:8080`,
+    HTTPS_BIND: `${ip}:8443`,
+    TCP_BIND_ADDRESS: ip,
+    EXAMPLE_STATUS_LISTEN: `${ip}:9180`,
+  };
+}
+
+/** The demo (for 300 s at most) on a loopback address of the test's own. */
+function startOnOwnAddress(args: string[] = []): { ip: string; run: ExampleRun } {
+  const ip = ownLoopback();
+  return { ip, run: startExample({ EXAMPLE_SECONDS: "300", ...frontendsOn(ip) }, args) };
+}
+
 async function refusesConnections(address: string): Promise<boolean> {
   const at = address.lastIndexOf(":");
   try {
@@ -113,10 +130,7 @@ Deno.test({
     const run = startExample({
       EXAMPLE_SECONDS: "300",
       DEMO_STEP_SECONDS: "2",
-      HTTP_BIND: `${ip}:8080`,
-      HTTPS_BIND: `${ip}:8443`,
-      TCP_BIND_ADDRESS: ip,
-      EXAMPLE_STATUS_LISTEN: `${ip}:9180`,
+      ...frontendsOn(ip),
     });
     let stopped = false;
     try {
@@ -245,16 +259,9 @@ Deno.test({
 
 Deno.test({
   name: "tools/example.sh killed with SIGKILL leaves no HAProxy process of it, and its ports free",
-  ignore: !installed("haproxy") || !installed("openssl"),
+  ignore: NO_DEMO,
   async fn() {
-    const ip = ownLoopback();
-    const run = startExample({
-      EXAMPLE_SECONDS: "300",
-      HTTP_BIND: `${ip}:8080`,
-      HTTPS_BIND: `${ip}:8443`,
-      TCP_BIND_ADDRESS: ip,
-      EXAMPLE_STATUS_LISTEN: `${ip}:9180`,
-    });
+    const { ip, run } = startOnOwnAddress();
     let configPath: string | undefined;
     try {
       const [, haproxyPids = ""] = await run.waitFor(
@@ -299,16 +306,9 @@ Deno.test({
 
 Deno.test({
   name: "tools/example.sh --traffic-log shows HAProxy's traffic log on the screen",
-  ignore: !installed("haproxy") || !installed("openssl"),
+  ignore: NO_DEMO,
   async fn() {
-    const ip = ownLoopback();
-    const run = startExample({
-      EXAMPLE_SECONDS: "300",
-      HTTP_BIND: `${ip}:8080`,
-      HTTPS_BIND: `${ip}:8443`,
-      TCP_BIND_ADDRESS: ip,
-      EXAMPLE_STATUS_LISTEN: `${ip}:9180`,
-    }, ["--traffic-log"]);
+    const { ip, run } = startOnOwnAddress(["--traffic-log"]);
     try {
       await run.waitFor(/^ {2}traffic log +here, on the screen \(--traffic-log\)$/m, "the banner", 120_000);
       assert.equal(
