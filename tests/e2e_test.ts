@@ -29,6 +29,7 @@ import {
   waitForBackends,
 } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import type { JsonObject } from "../lib/demo/kube_server.ts";
 import { run as runCommand } from "./support/process.ts";
 
 const ignore = !haproxyAvailable();
@@ -282,6 +283,34 @@ Deno.test({
       "HAProxy said it",
     );
     assert.deepEqual(lines.filter((l) => l.level === "error"), [], "a clean stop is no error");
+  },
+});
+
+Deno.test({
+  name: "haconfd run --haproxy-run logs a backend left without servers as a warning naming the domain",
+  ignore,
+  async fn() {
+    await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+    const annotations = { domain: "web.example.test", proto: "http" };
+    await using kube = await startKube([endpoints("web", annotations, [web.hostname], web.port)]);
+    await using daemon = await startDaemonProcess({ apiServer: kube.url });
+    await daemon.waitReady();
+    // Its only pod goes not ready: the route stays, with no server (HAProxy answers 503).
+    const notReady = endpoints("web", annotations, [], web.port);
+    (notReady.subsets as JsonObject[])[0]!.notReadyAddresses = [{ ip: web.hostname }];
+    const from = daemon.logs().length;
+    kube.upsert("endpoints", notReady);
+    const line = await daemon.waitForLog((l) => /has no server available!/.test(String(l.msg)), {
+      from,
+      timeoutMs: 15_000,
+    });
+    // The pass ends before the stop: a stop during its read-back is another matter.
+    await daemon.waitForLog(applied, { from, timeoutMs: 15_000 });
+    assert.equal(line.level, "warn", JSON.stringify(line));
+    assert.equal(line.domain, "web.example.test", JSON.stringify(line));
+    assert.match(String(line.backend), /^be_web_example_test_\w+$/);
+    await daemon.stop();
+    assert.deepEqual(daemon.logs().filter((l) => l.level === "error"), [], "nothing at error level");
   },
 });
 

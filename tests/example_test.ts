@@ -12,6 +12,7 @@ import { installed, ROOT, signalQuietly } from "./support/process.ts";
 
 const GRAFANA_PODS = ["grafana-7b9f6d8c5-2lq8m", "grafana-7b9f6d8c5-h4x9t"];
 const NEW_GRAFANA_POD = "grafana-7b9f6d8c5-x7k2d";
+const NO_DEMO = !installed("haproxy") || !installed("openssl");
 
 /** A running `bash tools/example.sh` with its output collected line by line. */
 interface ExampleRun {
@@ -92,6 +93,22 @@ function ownLoopback(): string {
   return `127.${100 + Math.floor(Math.random() * 100)}.${byte()}.${byte()}`;
 }
 
+/** The demo's frontends and status page moved to `ip`, the test's own loopback address. */
+function frontendsOn(ip: string): Record<string, string> {
+  return {
+    HTTP_BIND: `${ip}:8080`,
+    HTTPS_BIND: `${ip}:8443`,
+    TCP_BIND_ADDRESS: ip,
+    EXAMPLE_STATUS_LISTEN: `${ip}:9180`,
+  };
+}
+
+/** The demo (for 300 s at most) on a loopback address of the test's own. */
+function startOnOwnAddress(args: string[] = []): { ip: string; run: ExampleRun } {
+  const ip = ownLoopback();
+  return { ip, run: startExample({ EXAMPLE_SECONDS: "300", ...frontendsOn(ip) }, args) };
+}
+
 async function refusesConnections(address: string): Promise<boolean> {
   const at = address.lastIndexOf(":");
   try {
@@ -113,10 +130,7 @@ Deno.test({
     const run = startExample({
       EXAMPLE_SECONDS: "300",
       DEMO_STEP_SECONDS: "2",
-      HTTP_BIND: `${ip}:8080`,
-      HTTPS_BIND: `${ip}:8443`,
-      TCP_BIND_ADDRESS: ip,
-      EXAMPLE_STATUS_LISTEN: `${ip}:9180`,
+      ...frontendsOn(ip),
     });
     let stopped = false;
     try {
@@ -129,6 +143,8 @@ Deno.test({
         1_000,
       ))!;
       const configPath = (await run.waitFor(/config (\/\S+haproxy\.cfg)/, "the config path", 1_000))[1]!;
+      const trafficLog =
+        (await run.waitFor(/^ {2}traffic log +(\/\S+)/m, "the traffic log's path", 1_000))[1]!;
       assert.equal(Number(demoPid), run.child.pid, "example.sh execs the demo, so Ctrl-C reaches it");
       assert.ok(listening.includes(`${ip}:8080`), `the banner lists ${ip}:8080: ${listening.join(" ")}`);
       assert.match(
@@ -149,6 +165,17 @@ Deno.test({
       );
       assert.equal((await tcpRoundTrip(16379, "NAME\r\n", { hostname: ip })).trim(), "+redis-0");
       assert.equal((await httpGet(9180, ip, "/readyz", { hostname: ip })).status, 200);
+
+      // HAProxy's line for each of those requests lands in the traffic log, not on the screen.
+      await waitFor(async () => /be_grafana_example_test_\w+/.test(await Deno.readTextFile(trafficLog)), {
+        timeoutMs: 10_000,
+        what: `HAProxy's log line for the grafana request in ${trafficLog}`,
+      });
+      assert.doesNotMatch(
+        run.output(),
+        /be_grafana_example_test_|haproxy\[\d+\]/,
+        "no traffic log on the screen",
+      );
 
       // The first scripted change (scale up) is reported as in traffic, and HAProxy indeed routes to the new pod.
       const reached = await run.waitFor(
@@ -173,6 +200,16 @@ Deno.test({
       const status = await run.exited(60_000);
       assert.equal(status.code, 0, run.output());
       assert.match(run.output(), /^Stopped: HAProxy, the demo pods and the API stand-in; removed (\S+)$/m);
+      // The last lines: the run's figures.
+      assert.match(
+        run.output(),
+        /^Summary: \d+ changes? made.*\n {2}time to traffic: median \d+ ms, worst \d+ ms\n {2}reloads avoided: \d+ of \d+ applies went through the Runtime API, \d+ reloaded HAProxy\n+--- stderr/m,
+      );
+      assert.doesNotMatch(
+        run.output(),
+        /be_grafana_example_test_|haproxy\[\d+\]/,
+        "no traffic log on the screen",
+      );
       for (const pid of [Number(demoPid), ...(haproxyPids ?? "").trim().split(" ").map(Number)]) {
         assert.equal(await pidAlive(pid), false, `process ${pid} is still running`);
       }
@@ -213,6 +250,78 @@ Deno.test({
       const dir = /^Stopped: .*removed (\S+)$/m.exec(run.output())?.[1];
       assert.ok(dir !== undefined, run.output());
       assert.deepEqual(await processesNaming(dir), [], "no HAProxy runs on the demo's config");
+    } finally {
+      signalQuietly(run.child, "SIGINT");
+      await run.exited(60_000).catch(() => signalQuietly(run.child, "SIGKILL"));
+    }
+  },
+});
+
+Deno.test({
+  name: "tools/example.sh killed with SIGKILL leaves no HAProxy process of it, and its ports free",
+  ignore: NO_DEMO,
+  async fn() {
+    const { ip, run } = startOnOwnAddress();
+    let configPath: string | undefined;
+    try {
+      const [, haproxyPids = ""] = await run.waitFor(
+        /^ {2}processes +demo pid \d+, haproxy pids ([\d ]+)$/m,
+        "the demo's pids",
+        120_000,
+      );
+      configPath = (await run.waitFor(/config (\/\S+haproxy\.cfg)/, "the config path", 1_000))[1]!;
+      const listening = (await run.waitFor(/^ {2}listening +(.+)$/m, "the banner", 1_000))[1]!.split(" ");
+      const frontends = listening.filter((address) => address.startsWith(`${ip}:`));
+      assert.equal(
+        frontends.length,
+        5,
+        `HAProxy's four listeners and the status page: ${listening.join(" ")}`,
+      );
+      const pids = haproxyPids.trim().split(" ").map(Number);
+      assert.ok(pids.length >= 2, `a master and a worker: ${haproxyPids}`);
+
+      // example.sh execs the demo: its pid is the demo's.
+      signalQuietly(run.child, "SIGKILL");
+      assert.equal((await run.exited(30_000)).signal, "SIGKILL");
+      const config = configPath;
+      await waitFor(async () => (await processesNaming(config)).length === 0, {
+        timeoutMs: 10_000,
+        what: `the demo's HAProxy (pids ${pids.join(" ")}) to die with it`,
+      });
+      for (const pid of pids) assert.equal(await pidAlive(pid), false, `process ${pid} is still running`);
+      for (const address of frontends) {
+        assert.ok(await refusesConnections(address), `${address} still accepts connections`);
+      }
+    } finally {
+      signalQuietly(run.child, "SIGKILL");
+      await run.exited(30_000).catch(() => {});
+      if (configPath !== undefined) {
+        // Left running they would hold the test's pipes: end them, then fail above.
+        for (const pid of await processesNaming(configPath)) Deno.kill(pid, "SIGKILL");
+        await Deno.remove(configPath.replace(/\/haproxy\.cfg$/, ""), { recursive: true });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "tools/example.sh --traffic-log shows HAProxy's traffic log on the screen",
+  ignore: NO_DEMO,
+  async fn() {
+    const { ip, run } = startOnOwnAddress(["--traffic-log"]);
+    try {
+      await run.waitFor(/^ {2}traffic log +here, on the screen \(--traffic-log\)$/m, "the banner", 120_000);
+      assert.equal(
+        (await httpGet(8080, "grafana.example.test", "/traffic-log", { hostname: ip })).status,
+        200,
+      );
+      await run.waitFor(
+        /be_grafana_example_test_\w+\/\S+ .*GET \/traffic-log/,
+        "the request's log line",
+        10_000,
+      );
+      signalQuietly(run.child, "SIGINT");
+      assert.equal((await run.exited(60_000)).code, 0, run.output());
     } finally {
       signalQuietly(run.child, "SIGINT");
       await run.exited(60_000).catch(() => signalQuietly(run.child, "SIGKILL"));

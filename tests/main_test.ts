@@ -380,6 +380,7 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       maxShrink: { bad: "2" },
       once: { bad: "maybe" },
       dryRun: { bad: "maybe" },
+      trafficLog: { bad: "maybe" },
       statusListen: { bad: "127.0.0.1:99999" },
       statusToken: { bad: "short" },
       statusTokenFile: { bad: `${missing}.status-token` },

@@ -502,7 +502,9 @@ class FileApplier implements Applier {
     const reasonField = reloadReason === undefined ? {} : { reloadReason };
     if (!reload.ok) {
       const error = reload.error ?? "HAProxy reload failed";
-      log.error("reload failed, will retry", { error, detail: reload.detail, for: detail });
+      // A reload cut short because haconfd is stopping is the stop, not a fault.
+      const level = pass.signal?.aborted ? "info" : "error";
+      log[level]("reload failed, will retry", { error, detail: reload.detail, for: detail });
       const restored = changed ? await this.#restore(what.previous) : false;
       return {
         status: "reload-failed",

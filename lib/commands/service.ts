@@ -50,7 +50,7 @@ function servesStatus(settings: Settings): boolean {
 export async function startService(
   settings: Settings,
   log: Logger,
-  hooks: Pick<DaemonHooks, "onDiff"> = {},
+  hooks: Pick<DaemonHooks, "onDiff" | "onPass" | "trafficLog"> = {},
 ): Promise<Service> {
   let token: string | undefined;
   if (servesStatus(settings)) {
@@ -62,7 +62,10 @@ export async function startService(
   const metrics = createMetrics();
   const daemon = await startDaemon(settings, log, {
     ...hooks,
-    onPass: (record) => metrics.recordApply(record),
+    onPass(record) {
+      metrics.recordApply(record);
+      hooks.onPass?.(record);
+    },
     onRuntimeCommands: (result, count) => metrics.recordRuntimeCommands(result, count),
   });
   const controller = new AbortController();

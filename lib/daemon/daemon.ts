@@ -13,6 +13,7 @@ import { bindPort, createGenerator, type Generator, type ReservedPort } from "..
 import { checkConfig, DEFAULT_CHECK_COMMAND } from "../haproxy/check.ts";
 import { ListenPortProbe } from "./culprits.ts";
 import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts";
+import { backendDomain } from "../haproxy/line_level.ts";
 import { type MasterAddress, parseMasterAddress, splitCommand } from "../settings/values.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "../haproxy/reload.ts";
 import { readHaproxyView } from "../haproxy/view.ts";
@@ -127,7 +128,11 @@ interface ReloadSetup {
  * The managed HAProxy starts on the first reload, once a checked config is installed: before that there
  * is nothing it could load.
  */
-function lazyManaged(settings: Settings, log: Logger): Reloader & { managed(): ManagedHaproxy | null } {
+function lazyManaged(
+  settings: Settings,
+  log: Logger,
+  extras: ManagedExtras,
+): Reloader & { managed(): ManagedHaproxy | null } {
   let managed: ManagedHaproxy | null = null;
   let starting: Promise<ManagedHaproxy> | null = null;
   return {
@@ -143,6 +148,8 @@ function lazyManaged(settings: Settings, log: Logger): Reloader & { managed(): M
           binary: settings.haproxyBin,
           log: log.child("haproxy"),
           reloadTimeoutMs: settings.reloadTimeout,
+          stdout: extras.trafficLog === undefined ? "inherit" : { file: extras.trafficLog },
+          domainOf: extras.domainOf,
         });
         managed = await starting;
         return { ok: true, durationMs: Date.now() - started, detail: `started HAProxy (pid ${managed.pid})` };
@@ -159,9 +166,20 @@ function lazyManaged(settings: Settings, log: Logger): Reloader & { managed(): M
   };
 }
 
-function reloadSetup(settings: Settings, log: Logger): ReloadSetup {
+/** What a managed HAProxy gets beyond the settings. */
+interface ManagedExtras {
+  /** A file for its stdout (the traffic log); undefined: haconfd's stdout. */
+  trafficLog: string | undefined;
+  /** The domain a backend of the current config serves. */
+  domainOf: (backend: string) => string | undefined;
+}
+
+function reloadSetup(settings: Settings, log: Logger, extras: ManagedExtras): ReloadSetup {
   if (settings.haproxyRun) {
-    return { reloader: lazyManaged(settings, log), master: parseMasterAddress(managedSocketPath(settings)) };
+    return {
+      reloader: lazyManaged(settings, log, extras),
+      master: parseMasterAddress(managedSocketPath(settings)),
+    };
   }
   if (settings.haproxyMasterSocket !== undefined) {
     const master = parseMasterAddress(settings.haproxyMasterSocket);
@@ -199,6 +217,11 @@ export interface DaemonHooks {
   onPass?: (record: ApplyRecord) => void;
   /** Runtime commands were sent, `count` of them with this result. */
   onRuntimeCommands?: (result: "ok" | "failed", count: number) => void;
+  /**
+   * Not a callback: the file a managed HAProxy's stdout (the default templates' traffic log) is appended
+   * to; without it, haconfd's own stdout.
+   */
+  trafficLog?: string;
 }
 
 /** A running daemon. */
@@ -227,7 +250,13 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
   const renderer = await loadRenderer(settings);
   const untouched = await createSource(settings, log);
   const tls = await tlsSetup(settings, untouched, log.child("tls"));
-  const { reloader, master } = settings.dryRun ? dryRunSetup() : reloadSetup(settings, log.child("reload"));
+  // HAProxy logs alerts only after the first reload, when the daemon (and its loop) exists.
+  const late: { daemon?: RunningDaemon } = {};
+  const { reloader, master } = settings.dryRun ? dryRunSetup() : reloadSetup(settings, log.child("reload"), {
+    trafficLog: hooks.trafficLog,
+    domainOf: (backend) =>
+      late.daemon === undefined ? undefined : backendDomain(late.daemon.loop.state().domains, backend),
+  });
   const runtimeTarget = runtimeTargetOf(settings, master);
   const commands = { ok: 0, failed: 0 };
   const checkArgv = checkCommand(settings);
@@ -252,7 +281,8 @@ export async function startDaemon(settings: Settings, log: Logger, hooks: Daemon
   const applier = tls === null ? installer : tls.applier(installer, reloader, runtimeTarget);
   const source = tls?.source ?? untouched;
   const parts = { settings, log, hooks, renderer, source, tls, applier, reloader, master };
-  return new RunningDaemon({ ...parts, runtime, runtimeTarget, commands });
+  late.daemon = new RunningDaemon({ ...parts, runtime, runtimeTarget, commands });
+  return late.daemon;
 }
 
 function dryRunSetup(): ReloadSetup {

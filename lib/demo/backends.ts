@@ -137,86 +137,99 @@ export async function startTlsBackend(name: string, options: BackendOptions = {}
  * RESP framing lines (`*n`, `$n`) are skipped, so both inline and RESP-encoded commands work.
  */
 export function startRedisBackend(name: string, options: BackendOptions = {}): Promise<Backend> {
-  const { hostname = "127.0.0.2", port = 0 } = options;
-  const listener = Deno.listen({ hostname, port });
-  const conns = new Set<Deno.Conn>();
-  const handlers = new Set<Promise<void>>();
-  let hits = 0;
-  const encoder = new TextEncoder();
+  return Promise.resolve(new RedisBackend(name, options));
+}
 
-  async function handle(conn: Deno.Conn): Promise<void> {
+/** The replies to complete request lines (RESP framing lines skipped). */
+function redisReplies(name: string, lines: readonly string[]): string {
+  let reply = "";
+  for (const raw of lines) {
+    const line = raw.replace(/\r$/, "");
+    if (/^[*$]\d+$/.test(line)) continue;
+    const command = line.trim().toUpperCase();
+    reply += command === "PING" ? "+PONG\r\n" : command === "NAME" ? `+${name}\r\n` : `${line}\r\n`;
+  }
+  return reply;
+}
+
+function closeQuietly(closable: { close(): void }): void {
+  try {
+    closable.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** The server behind {@linkcode startRedisBackend}: a listener and its open connections. */
+class RedisBackend implements Backend {
+  readonly name: string;
+  readonly hostname: string;
+  readonly port: number;
+  readonly #listener: Deno.TcpListener;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #handlers = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+  #hits = 0;
+
+  constructor(name: string, options: BackendOptions) {
+    const { hostname = "127.0.0.2", port = 0 } = options;
+    this.name = name;
+    this.hostname = hostname;
+    this.#listener = Deno.listen({ hostname, port });
+    this.port = this.#listener.addr.port;
+    this.#accepting = this.#accept();
+  }
+
+  get hits(): number {
+    return this.#hits;
+  }
+
+  async close(): Promise<void> {
+    closeQuietly(this.#listener);
+    for (const conn of this.#conns) closeQuietly(conn);
+    await this.#accepting;
+    await Promise.all(this.#handlers);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        this.#hits++;
+        this.#conns.add(conn);
+        const handler = this.#handle(conn);
+        this.#handlers.add(handler);
+        handler.finally(() => this.#handlers.delete(handler));
+      }
+    } catch {
+      // listener closed
+    }
+  }
+
+  async #handle(conn: Deno.Conn): Promise<void> {
+    const encoder = new TextEncoder();
     const decoder = new TextDecoder();
     let pending = "";
     const buffer = new Uint8Array(4096);
     try {
-      for (;;) {
-        const n = await conn.read(buffer);
-        if (n === null) break;
+      for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
         pending += decoder.decode(buffer.subarray(0, n), { stream: true });
         const lines = pending.split("\n");
         pending = lines.pop() ?? "";
-        let reply = "";
-        for (const raw of lines) {
-          const line = raw.replace(/\r$/, "");
-          if (/^[*$]\d+$/.test(line)) continue;
-          const command = line.trim().toUpperCase();
-          reply += command === "PING" ? "+PONG\r\n" : command === "NAME" ? `+${name}\r\n` : `${line}\r\n`;
-        }
+        const reply = redisReplies(this.name, lines);
         if (reply !== "") await conn.write(encoder.encode(reply));
       }
       if (pending !== "") await conn.write(encoder.encode(pending));
     } catch {
       // connection reset or closed by close()
     } finally {
-      conns.delete(conn);
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
+      this.#conns.delete(conn);
+      closeQuietly(conn);
     }
   }
-
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        hits++;
-        conns.add(conn);
-        const handler = handle(conn);
-        handlers.add(handler);
-        handler.finally(() => handlers.delete(handler));
-      }
-    } catch {
-      // listener closed
-    }
-  })();
-
-  const backend: Backend = {
-    name,
-    hostname,
-    port: (listener.addr as Deno.NetAddr).port,
-    get hits() {
-      return hits;
-    },
-    async close() {
-      try {
-        listener.close();
-      } catch {
-        // already closed
-      }
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-      }
-      await accepting;
-      await Promise.all(handlers);
-    },
-    [Symbol.asyncDispose]: () => backend.close(),
-  };
-  return Promise.resolve(backend);
 }
 
 /** Options of the client helpers. */
@@ -435,70 +448,97 @@ function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
   return -1;
 }
 
+/** The answer's head: status and lower-cased headers. */
+function parseHead(head: string): { status: number; headers: Record<string, string> } {
+  const [statusLine = "", ...headerLines] = head.split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const line of headerLines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status: Number(statusLine.split(" ")[1]), headers };
+}
+
+/** The connection behind {@linkcode keepAliveClient} and the bytes read from it but not yet consumed. */
+class KeepAlive implements KeepAliveClient {
+  readonly #port: number;
+  readonly #host: string;
+  readonly #hostname: string;
+  readonly #timeoutMs: number;
+  #conn: Deno.TcpConn | undefined;
+  #buffered: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #connections = 0;
+
+  constructor(port: number, host: string, options: ClientOptions) {
+    this.#port = port;
+    this.#host = host;
+    this.#hostname = options.hostname ?? "127.0.0.1";
+    this.#timeoutMs = options.timeoutMs ?? 5_000;
+  }
+
+  get connections(): number {
+    return this.#connections;
+  }
+
+  get(path = "/"): Promise<HttpAnswer> {
+    const drop = () => this.close();
+    return withTimeout(this.#timeoutMs, `keep-alive GET http://${this.#host}${path}`, async (cleanups) => {
+      cleanups.add(drop);
+      try {
+        return await this.#exchange(path);
+      } catch (error) {
+        this.close();
+        throw error;
+      } finally {
+        cleanups.delete(drop);
+      }
+    });
+  }
+
+  close(): void {
+    if (this.#conn !== undefined) closeQuietly(this.#conn);
+    this.#conn = undefined;
+    this.#buffered = new Uint8Array(0);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async #exchange(path: string): Promise<HttpAnswer> {
+    if (this.#conn === undefined) {
+      this.#conn = await Deno.connect({ hostname: this.#hostname, port: this.#port });
+      this.#connections++;
+    }
+    const current = this.#conn;
+    const request = `GET ${path} HTTP/1.1\r\nHost: ${this.#host}\r\nUser-Agent: haconfd-test\r\n\r\n`;
+    await current.write(new TextEncoder().encode(request));
+    let split: number;
+    while ((split = indexOfBytes(this.#buffered, HEADER_END)) < 0) {
+      await this.#fill(current, "before the answer");
+    }
+    const { status, headers } = parseHead(new TextDecoder().decode(this.#buffered.subarray(0, split)));
+    const length = Number(headers["content-length"] ?? "0");
+    while (this.#buffered.length < split + 4 + length) await this.#fill(current, "inside the answer");
+    const body = new TextDecoder().decode(this.#buffered.subarray(split + 4, split + 4 + length));
+    this.#buffered = this.#buffered.slice(split + 4 + length);
+    if (headers["connection"]?.toLowerCase() === "close") this.close();
+    return { status, headers, body };
+  }
+
+  async #fill(current: Deno.TcpConn, what: string): Promise<void> {
+    const chunk = new Uint8Array(16 * 1024);
+    const n = await current.read(chunk);
+    if (n === null) throw new Error(`The server closed the connection ${what}`);
+    this.#buffered = concatBytes([this.#buffered, chunk.subarray(0, n)], this.#buffered.length + n);
+  }
+}
+
 /**
  * A keep-alive client for `Host: <host>` on `127.0.0.1:<port>`. A connection the server announced it
  * closes (`Connection: close`) is replaced before the next request, as any HTTP client does; any other
  * end of the connection during a request is an error (the request failed).
  */
 export function keepAliveClient(port: number, host: string, options: ClientOptions = {}): KeepAliveClient {
-  const { hostname = "127.0.0.1", timeoutMs = 5_000 } = options;
-  let conn: Deno.TcpConn | undefined;
-  let buffered: Uint8Array<ArrayBuffer> = new Uint8Array(0);
-  let connections = 0;
-  function drop(): void {
-    try {
-      conn?.close();
-    } catch {
-      // already closed
-    }
-    conn = undefined;
-    buffered = new Uint8Array(0);
-  }
-  async function fill(current: Deno.TcpConn, what: string): Promise<void> {
-    const chunk = new Uint8Array(16 * 1024);
-    const n = await current.read(chunk);
-    if (n === null) throw new Error(`The server closed the connection ${what}`);
-    buffered = concatBytes([buffered, chunk.subarray(0, n)], buffered.length + n);
-  }
-  return {
-    get connections() {
-      return connections;
-    },
-    get(path = "/") {
-      return withTimeout(timeoutMs, `keep-alive GET http://${host}${path}`, async (cleanups) => {
-        cleanups.add(drop);
-        try {
-          if (conn === undefined) {
-            conn = await Deno.connect({ hostname, port });
-            connections++;
-          }
-          const current = conn;
-          const request = `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: haconfd-test\r\n\r\n`;
-          await current.write(new TextEncoder().encode(request));
-          let split: number;
-          while ((split = indexOfBytes(buffered, HEADER_END)) < 0) await fill(current, "before the answer");
-          const [statusLine = "", ...headerLines] = new TextDecoder().decode(buffered.subarray(0, split))
-            .split("\r\n");
-          const headers: Record<string, string> = {};
-          for (const line of headerLines) {
-            const colon = line.indexOf(":");
-            if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-          }
-          const length = Number(headers["content-length"] ?? "0");
-          while (buffered.length < split + 4 + length) await fill(current, "inside the answer");
-          const body = new TextDecoder().decode(buffered.subarray(split + 4, split + 4 + length));
-          buffered = buffered.slice(split + 4 + length);
-          if (headers["connection"]?.toLowerCase() === "close") drop();
-          return { status: Number(statusLine.split(" ")[1]), headers, body };
-        } catch (error) {
-          drop();
-          throw error;
-        } finally {
-          cleanups.delete(drop);
-        }
-      });
-    },
-    close: drop,
-    [Symbol.dispose]: drop,
-  };
+  return new KeepAlive(port, host, options);
 }

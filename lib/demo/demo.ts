@@ -33,6 +33,8 @@ import { localClusterAdmission } from "./traffic_guard.ts";
 import { startPods } from "./pods.ts";
 import { type DemoCluster, HOSTS, REDIS_LISTEN_PORT, SCRIPT, type StepResult } from "./script.ts";
 import { demoSettings, demoTiming, type DemoWiring } from "./settings.ts";
+import { summarizeDemo, summaryLines } from "./summary.ts";
+import type { ApplyRecord } from "../record/state.ts";
 
 /** How long a change may take to reach traffic before the demo says it did not. */
 const TRAFFIC_DEADLINE_MS = 15_000;
@@ -183,23 +185,27 @@ async function until(
 
 /** The daemon's pass that followed a change, in a few words (it may end just after traffic moved). */
 async function passSummary(daemon: Daemon, since: number, signal: AbortSignal): Promise<string> {
-  const find = () => daemon.loop.state().applies.find((r) => r.at >= since);
+  // Newest first: the pass that followed the change is the oldest one since it.
+  const find = () => daemon.loop.state().applies.findLast((r) => r.at >= since);
   await until(() => Promise.resolve(find() !== undefined), performance.now(), PASS_DEADLINE_MS, signal);
   const record = find();
   if (record === undefined) return "haconfd: no pass recorded";
+  if (record.path === "runtime") return `haconfd: ${record.outcome} through the Runtime API, no reload`;
   const reload = record.reloadMs === null ? "" : `, reload ${Math.round(record.reloadMs)} ms`;
   return `haconfd: ${record.outcome}${reload}`;
 }
 
+/** Plays one step; resolves to its time to traffic (in a dry run: to a checked config), null if none. */
 async function playStep(
   result: StepResult,
   daemon: Daemon,
   settings: Settings,
   output: { print: (line: string) => void; log: Logger },
   signal: AbortSignal,
-): Promise<void> {
+): Promise<number | null> {
   const wallClock = Date.now() - (performance.now() - result.changedAt);
   let outcome: string;
+  let measured: number | null;
   if (settings.dryRun) {
     const rendered = await until(
       () => Promise.resolve(daemon.loop.state().applies.some((r) => r.at >= wallClock)),
@@ -207,13 +213,15 @@ async function playStep(
       TRAFFIC_DEADLINE_MS,
       signal,
     );
+    measured = rendered;
     output.log.info("cluster changed", { change: result.title, renderedMs: rendered });
     outcome = `${
       rendered === null ? "no pass within the deadline" : `rendered and checked after ${rendered} ms`
     } (dry run: no traffic)`;
   } else {
     const ms = await until(result.probe.check, result.changedAt, TRAFFIC_DEADLINE_MS, signal);
-    if (signal.aborted) return;
+    if (signal.aborted) return ms;
+    measured = ms;
     output.log.info("cluster changed", { change: result.title, inTrafficMs: ms, probe: result.probe.what });
     outcome = `${
       ms === null
@@ -223,6 +231,7 @@ async function playStep(
   }
   output.print(`${clock(wallClock)}  ${result.title}\n          → ${outcome}`);
   await result.after?.();
+  return measured;
 }
 
 async function haproxyPids(settings: Settings): Promise<number[]> {
@@ -236,8 +245,9 @@ function banner(
   settings: Settings,
   kube: KubeServer,
   pods: Map<string, Backend>,
-  pids: number[],
+  haproxy: { pids: number[]; trafficLog: string | undefined },
 ): string[] {
+  const { pids, trafficLog } = haproxy;
   const http = connectHost(settings.httpBind);
   const https = connectHost(settings.httpsBind);
   const tcp = connectHost(`${settings.tcpBindAddress}:0`).hostname;
@@ -257,6 +267,11 @@ function banner(
       ? "  HAProxy      not started (--dry-run): configs are rendered and checked, no traffic is sent"
       : `  HAProxy      pids ${pids.join(" ")} (master first), config ${settings.haproxyConf}`,
     `  status page  ${status ?? "off"}`,
+    ...(settings.dryRun ? [] : [
+      `  traffic log  ${trafficLog ?? "here, on the screen (--traffic-log)"}${
+        trafficLog === undefined ? "" : " (HAProxy's line per request; --traffic-log shows it here instead)"
+      }`,
+    ]),
     `  processes    demo pid ${Deno.pid}${settings.dryRun ? "" : `, haproxy pids ${pids.join(" ")}`}`,
     `  listening    ${listening.join(" ")}`,
     "",
@@ -379,31 +394,37 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "haconfd-demo-" });
   cleanups.push(() => Deno.remove(dir, { recursive: true }));
   let log = createLogger({ level: "warn", component: "demo" });
+  /** What the script's run recorded: set once it starts, summarized at the end. */
+  let events: { changes: { inTrafficMs: number | null }[]; passes: ApplyRecord[] } | undefined;
   try {
     const { kube, services, pods, pool, wiring } = await startCluster(dir, log);
     cleanups.push(() => kube.close());
     cleanups.push(() => Promise.all([...pods.values()].map((b) => b.close())).then(() => {}));
     const settings = demoSettings(flags, env, wiring);
     log = createLogger({ level: settings.logLevel, format: settings.logFormat, component: "demo" });
-    const service = await startService(settings, log);
+    const trafficLog = settings.trafficLog ? undefined : `${dir}/traffic.log`;
+    const service = await startService(settings, log, {
+      ...(trafficLog === undefined ? {} : { trafficLog }),
+      onPass: (record) => events?.passes.push(record),
+    });
     cleanups.push(() => service.stop());
     const { daemon } = service;
     const cluster = createCluster(kube, services, pods, settings, pool);
     await waitForFirstConfig(daemon, cluster, settings, signal);
     if (signal.aborted) return;
     const pids = settings.dryRun ? [] : await haproxyPids(settings);
-    for (const line of banner(settings, kube, pods, pids)) print(line);
+    for (const line of banner(settings, kube, pods, { pids, trafficLog })) print(line);
     print(
       `Every ${timing.stepMs / 1000} s the cluster changes; each change says when it reached traffic${
         timing.durationMs === undefined ? "" : ` (for ${timing.durationMs / 1000} s)`
       }. Ctrl-C stops everything.`,
     );
-    for (let i = 0; !signal.aborted; i++) {
-      await delay(timing.stepMs, { signal, resolveOnAbort: true });
-      if (signal.aborted) break;
-      const step = SCRIPT[i % SCRIPT.length]!;
-      await playStep(await step(cluster), daemon, settings, { print, log }, signal);
-    }
+    events = { changes: [], passes: [] };
+    await playScript(timing.stepMs, (step) => playStep(step, daemon, settings, { print, log }, signal), {
+      cluster,
+      events,
+      signal,
+    });
   } finally {
     for (const cleanup of cleanups.reverse()) {
       await cleanup().catch((error) =>
@@ -411,5 +432,21 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       );
     }
     print(`Stopped: HAProxy, the demo pods and the API stand-in; removed ${dir}`);
+    if (events !== undefined) { for (const line of summaryLines(summarizeDemo(events))) print(line); }
+  }
+}
+
+/** Plays the script's steps, one every `stepMs`, until `signal`; records each change's time to traffic. */
+async function playScript(
+  stepMs: number,
+  play: (step: StepResult) => Promise<number | null>,
+  run: { cluster: DemoCluster; events: { changes: { inTrafficMs: number | null }[] }; signal: AbortSignal },
+): Promise<void> {
+  const { cluster, events, signal } = run;
+  for (let i = 0; !signal.aborted; i++) {
+    await delay(stepMs, { signal, resolveOnAbort: true });
+    if (signal.aborted) break;
+    const inTrafficMs = await play(await SCRIPT[i % SCRIPT.length]!(cluster));
+    if (!signal.aborted) events.changes.push({ inTrafficMs });
   }
 }

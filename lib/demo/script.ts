@@ -68,7 +68,8 @@ export const REDIS_LISTEN_PORT = 16379;
 export const HOSTS = {
   grafana: "grafana.example.test",
   prometheus: "prometheus.example.test",
-  shop: "shop.example.test",
+  // Not shop.example.test: the example's shop/shop claims it first, and the older claim wins.
+  shop: "storefront.example.test",
 } as const;
 
 function answersFrom(cluster: DemoCluster, host: string, pod: string): Probe {

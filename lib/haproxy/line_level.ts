@@ -16,7 +16,8 @@ export interface HaproxyLineVerdict {
   backend?: string;
 }
 
-const NO_SERVER = /backend '([^']+)' has no server available!/;
+/** HAProxy 2.6 names a `listen` section a proxy, a `backend` section a backend. */
+const NO_SERVER = /(?:backend|proxy) '([^']+)' has no server available!/;
 /** The master's lines while it stops because haconfd asked it to (SIGTERM or SIGUSR1). */
 const STOPPING = [
   /Current worker \(\d+\) exited with code \d+/,
@@ -37,4 +38,18 @@ export function haproxyLineLevel(line: string, stopping: boolean): HaproxyLineVe
   if (text.startsWith("[ALERT]")) return { level: "error" };
   if (text.startsWith("[WARNING]")) return { level: "warn" };
   return { level: "info" };
+}
+
+/**
+ * The domain whose backend (or TCP `listen` section) is `backend`: the default templates name them
+ * `be_<id>` and `tcp_<id>` after the domain's id, so the name is the id or ends with `_<id>`.
+ */
+export function backendDomain(
+  domains: Readonly<Record<string, { readonly id: string }>>,
+  backend: string,
+): string | undefined {
+  for (const [domain, { id }] of Object.entries(domains)) {
+    if (backend === id || backend.endsWith(`_${id}`)) return domain;
+  }
+  return undefined;
 }

@@ -14,6 +14,9 @@ import { haproxyEnv } from "./malloc_env.ts";
 import { haproxyLineLevel } from "./line_level.ts";
 import { parentDeathPrefix, resolveProgram } from "./parent_death.ts";
 
+/** Where HAProxy's stdout goes: haconfd's stdout, nowhere, or appended to a file. */
+export type ManagedStdout = "inherit" | "null" | { file: string };
+
 /** Options of {@linkcode startManagedHaproxy}. */
 export interface ManagedHaproxyOptions {
   /** The config file HAProxy loads (and reloads). */
@@ -31,9 +34,12 @@ export interface ManagedHaproxyOptions {
   /**
    * Where HAProxy's stdout goes. `"inherit"` (haconfd's own stdout) keeps the traffic log that the
    * default templates write there out of haconfd: the control plane never relays data-plane lines.
+   * `{ file }` appends it to a file (the demo, whose screen is its narrative), copied unread.
    * @default {"inherit"}
    */
-  stdout?: "inherit" | "null";
+  stdout?: ManagedStdout;
+  /** The domain a backend named in HAProxy's lines serves, for the log (`domain=`). @default {none} */
+  domainOf?: (backend: string) => string | undefined;
   /** Time for the master CLI to answer after a (re)start. @default {10000} */
   startTimeoutMs?: number;
   /** Time for a reload, confirmation included. @default {30000} */
@@ -77,14 +83,364 @@ async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
   if (rest.trim() !== "") onLine(rest);
 }
 
-function logHaproxyLine(log: Logger, line: string, stopping: boolean, alerts?: string[]): void {
+/** Copies `stream` to the end of `path` (created 0640 when missing). */
+async function appendTo(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { append: true, create: true, mode: 0o640 });
+  } catch (error) {
+    await stream.cancel(); // a pipe nobody reads would block HAProxy's writes
+    throw error;
+  }
+  try {
+    // Chunk by chunk, as it arrives (pipeTo held the lines back until the stream ended).
+    for await (const chunk of stream) {
+      for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
+    }
+  } finally {
+    file.close();
+  }
+}
+
+function logHaproxyLine(
+  log: Logger,
+  line: string,
+  stopping: boolean,
+  context: { alerts?: string[]; domainOf?: ((backend: string) => string | undefined) | undefined },
+): void {
+  const { alerts, domainOf } = context;
   const text = line.trimEnd();
   if (text.startsWith("[ALERT]") && alerts !== undefined) {
     alerts.push(text.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ""));
     alerts.splice(0, Math.max(0, alerts.length - 5));
   }
   const { level, backend } = haproxyLineLevel(text, stopping);
-  log[level](text, backend === undefined ? {} : { backend });
+  if (backend === undefined) return log[level](text);
+  const domain = domainOf?.(backend);
+  log[level](text, domain === undefined ? { backend } : { domain, backend });
+}
+
+/** The options with their defaults applied, and what was resolved before the first start. */
+interface Resolved {
+  binary: string;
+  program: string;
+  /** The wrapper's arguments (if any), then HAProxy's. */
+  args: readonly string[];
+  /** HAProxy's own arguments, for the log. */
+  haproxyArgs: readonly string[];
+  log: Logger;
+  stdout: ManagedStdout;
+  domainOf: ((backend: string) => string | undefined) | undefined;
+  startTimeoutMs: number;
+  reloadTimeoutMs: number;
+  stableAfterMs: number;
+  softStop: boolean;
+  stopTimeoutMs: number;
+  masterSocket: string;
+}
+
+/** Every stderr line's count and the alerts since a reload began (read by `reload()`). */
+interface StderrSeen {
+  lines: number;
+  alerts: string[];
+  listeners: Set<(line: string) => void>;
+}
+
+/**
+ * The process's life: spawn, restart with backoff after an unexpected exit, wait for the master CLI,
+ * reload through it, stop. One instance per managed HAProxy.
+ */
+class ManagedProcess implements ManagedHaproxy {
+  readonly kind = "managed";
+  readonly masterSocket: string;
+  readonly #o: Resolved;
+  readonly #address: { transport: "unix"; path: string };
+  readonly #closing = new AbortController();
+  readonly #restarts: Backoff;
+  #child: Deno.ChildProcess | undefined;
+  /** Every started process until it exited and its output was read (old workers may hold the pipes). */
+  readonly #lifetimes = new Set<Promise<void>>();
+  #starts = 0;
+  #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** The last [ALERT] lines, to say why a start failed. */
+  readonly #recentAlerts: string[] = [];
+  readonly #stderrSeen: StderrSeen = { lines: 0, alerts: [], listeners: new Set() };
+  /** The output of the current process, read to its end (bounded wait: old workers may hold it). */
+  #currentOutput: Promise<void> = Promise.resolve();
+
+  constructor(o: Resolved, restarts: Backoff) {
+    this.#o = o;
+    this.masterSocket = o.masterSocket;
+    this.#address = { transport: "unix", path: o.masterSocket };
+    this.#restarts = restarts;
+  }
+
+  /** Pid of the current master process, `undefined` while not running. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** How many times HAProxy was started. */
+  get starts(): number {
+    return this.#starts;
+  }
+
+  /** Starts the first process; a failure marks the instance closed. */
+  first(): void {
+    try {
+      this.#spawn();
+    } catch (error) {
+      this.#closed = true;
+      throw new Error(`Cannot start HAProxy "${this.#o.binary}"`, { cause: error });
+    }
+  }
+
+  ready(signal?: AbortSignal): Promise<void> {
+    return this.#waitReady(this.#o.startTimeoutMs, signal);
+  }
+
+  async reload(signal?: AbortSignal): Promise<ReloadResult> {
+    if (this.#child !== undefined) return await this.#reloadWithAlerts(signal);
+    // Not running (waiting for a restart): starting it loads the installed config.
+    const started = performance.now();
+    try {
+      await this.#waitReady(this.#o.startTimeoutMs, signal);
+      return { ok: true, durationMs: performance.now() - started, detail: `started haproxy pid ${this.pid}` };
+    } catch (error) {
+      const message = errorText(error);
+      return { ok: false, durationMs: performance.now() - started, detail: message, error: message };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return void await Promise.all(this.#lifetimes);
+    this.#closed = true;
+    this.#closing.abort();
+    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    await this.#stop();
+  }
+
+  #onStderr(line: string): void {
+    logHaproxyLine(this.#o.log, line, this.#closed, {
+      alerts: this.#recentAlerts,
+      domainOf: this.#o.domainOf,
+    });
+    this.#stderrSeen.lines++;
+    if (line.startsWith("[ALERT]")) this.#stderrSeen.alerts.push(line.trimEnd());
+    for (const listener of this.#stderrSeen.listeners) listener(line);
+  }
+
+  #spawn(): void {
+    const { program, args, stdout, log } = this.#o;
+    this.#recentAlerts.length = 0;
+    // stdout (the templates' traffic log) goes straight to haconfd's stdout or a file; only stderr, where
+    // HAProxy writes its alerts, warnings and notices, is read line by line.
+    const proc = new Deno.Command(program, {
+      args: [...args],
+      stdin: "null",
+      stdout: typeof stdout === "string" ? stdout : "piped",
+      stderr: "piped",
+      env: haproxyEnv(),
+    })
+      .spawn();
+    this.#child = proc;
+    this.#starts++;
+    const spawnedAt = performance.now();
+    log.info("haproxy started", { pid: proc.pid, args: this.#o.haproxyArgs });
+    const output = Promise.all([
+      pipeLines(proc.stderr, (line) => this.#onStderr(line)),
+      typeof stdout === "string" ? undefined : appendTo(stdout.file, proc.stdout),
+    ]).then(() => {}, (error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
+    this.#currentOutput = output;
+    const lifetime = proc.status.then(async (status) => {
+      this.#onExit(proc, status, spawnedAt);
+      await output;
+    });
+    this.#lifetimes.add(lifetime);
+    lifetime.finally(() => this.#lifetimes.delete(lifetime));
+  }
+
+  #onExit(proc: Deno.ChildProcess, status: Deno.CommandStatus, spawnedAt: number): void {
+    if (this.#child === proc) this.#child = undefined;
+    if (performance.now() - spawnedAt >= this.#o.stableAfterMs) this.#restarts.reset();
+    const facts = { pid: proc.pid, code: status.code, signal: status.signal };
+    if (this.#closed) {
+      this.#o.log.info("haproxy stopped", facts);
+    } else {
+      const restartInMs = this.#scheduleRestart();
+      this.#o.log.error("haproxy exited unexpectedly", { ...facts, restartInMs });
+    }
+  }
+
+  /** Starts the restart timer unless one runs; returns its delay (undefined when none was started). */
+  #scheduleRestart(): number | undefined {
+    if (this.#closed || this.#restartTimer !== undefined) return undefined;
+    const wait = this.#restarts.next();
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.#startNow();
+    }, wait);
+    return wait;
+  }
+
+  #startNow(): void {
+    if (this.#closed || this.#child !== undefined) return;
+    if (this.#restartTimer !== undefined) {
+      clearTimeout(this.#restartTimer);
+      this.#restartTimer = undefined;
+    }
+    try {
+      this.#spawn();
+    } catch (error) {
+      this.#o.log.error("cannot start haproxy", { binary: this.#o.binary, error: errorText(error) });
+      this.#scheduleRestart();
+    }
+  }
+
+  async #waitReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let last: unknown;
+    if (this.#child === undefined) this.#startNow();
+    const waitingFor = this.#child;
+    while (performance.now() < deadline && !this.#closed && !signal?.aborted) {
+      const current = this.#child;
+      if (current !== waitingFor) throw await this.#exitedDuringStart(last);
+      if (current !== undefined) {
+        const answer = await this.#askMaster(current.pid);
+        if (answer === true) return;
+        last = answer;
+      }
+      await delay(50, { signal: signal ?? this.#closing.signal, resolveOnAbort: true });
+    }
+    throw new Error(`HAProxy did not answer on master socket "${this.masterSocket}" within ${timeoutMs} ms`, {
+      cause: last,
+    });
+  }
+
+  /**
+   * It exited while starting: fail now with HAProxy's own words instead of restarting in a loop. Its
+   * alerts were written before it exited; the reader may catch up with them (bounded).
+   */
+  async #exitedDuringStart(last: unknown): Promise<Error> {
+    await Promise.race([
+      this.#currentOutput,
+      delay(1_000, { signal: this.#closing.signal, resolveOnAbort: true }),
+    ]);
+    const alerts = this.#recentAlerts;
+    return new Error(`HAProxy exited during start-up${alerts.length ? `: ${alerts.join("; ")}` : ""}`, {
+      cause: last,
+    });
+  }
+
+  /** `true` once the master of `pid` answers with a worker, else why not. */
+  async #askMaster(pid: number): Promise<true | Error> {
+    try {
+      const table = parseShowProc(
+        await masterCommand(this.#address, "show proc", { timeoutMs: 1_000, signal: this.#closing.signal }),
+      );
+      if (table.master.pid === pid && table.workers.length > 0) {
+        this.#restarts.reset();
+        return true;
+      }
+      return new Error(`master socket answered for pid ${table.master.pid}, waiting for ${pid}`);
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const current = this.#child;
+    if (current === undefined) return void await Promise.all(this.#lifetimes);
+    const sig: Deno.Signal = this.#o.softStop ? "SIGUSR1" : "SIGTERM";
+    killQuietly(current, sig);
+    const gone = new AbortController();
+    const timedOut = await Promise.race([
+      current.status.then(() => false),
+      delay(this.#o.stopTimeoutMs, { signal: gone.signal, resolveOnAbort: true }).then(() =>
+        !gone.signal.aborted
+      ),
+    ]);
+    gone.abort();
+    if (timedOut) {
+      this.#o.log.warn("haproxy did not stop in time, killing it", { pid: current.pid, signal: sig });
+      killQuietly(current, "SIGKILL");
+    }
+    await Promise.all(this.#lifetimes);
+  }
+
+  /**
+   * Reloads through the master CLI; a failed reload's result carries the alerts the master wrote
+   * meanwhile (2.6 answers nothing on the socket: its reasons, e.g. a port it cannot bind, are only
+   * on stderr), waiting (bounded) for its "Loading failure" line when they have not been read yet.
+   */
+  async #reloadWithAlerts(signal?: AbortSignal): Promise<ReloadResult> {
+    const seen = this.#stderrSeen;
+    seen.alerts = [];
+    const failureRead = new AbortController();
+    const listener = (line: string) => {
+      if (/Loading failure/.test(line)) failureRead.abort();
+    };
+    seen.listeners.add(listener);
+    try {
+      const { log, reloadTimeoutMs } = this.#o;
+      const result = await reloadViaMaster(
+        { address: this.#address, timeoutMs: reloadTimeoutMs, log },
+        signal,
+      );
+      if (result.ok) return result;
+      const stopWaiting = AbortSignal.any([
+        failureRead.signal,
+        this.#closing.signal,
+        ...(signal ? [signal] : []),
+      ]);
+      await delay(1_000, { signal: stopWaiting, resolveOnAbort: true });
+      const alerts = seen.alerts;
+      return alerts.length === 0 ? result : { ...result, detail: [result.detail, ...alerts].join("\n") };
+    } finally {
+      seen.listeners.delete(listener);
+    }
+  }
+}
+
+function killQuietly(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** HAProxy's arguments: master-worker mode, the master CLI socket, the pid file, the config. */
+function haproxyArgs(options: ManagedHaproxyOptions): string[] {
+  const { masterSocket, pidFile, extraArgs = [], configPath } = options;
+  return [
+    "-W",
+    "-S",
+    `${masterSocket},mode,600`,
+    ...(pidFile === undefined ? [] : ["-p", pidFile]),
+    ...extraArgs,
+    "-f",
+    configPath,
+  ];
+}
+
+/** The program to spawn and its arguments: HAProxy behind the parent-death guard where there is one. */
+async function commandLine(binary: string, args: string[], log: Logger): Promise<[string, string[]]> {
+  let resolved: string;
+  try {
+    resolved = await resolveProgram(binary);
+  } catch (error) {
+    throw new Error(`Cannot start HAProxy "${binary}"`, { cause: error });
+  }
+  const [program = resolved, ...wrapped] = [...(await parentDeathPrefix()), resolved];
+  if (wrapped.length === 0) {
+    log.warn("setpriv --pdeathsig is not available: if haconfd is killed (SIGKILL), HAProxy keeps running", {
+      binary,
+    });
+  }
+  return [program, [...wrapped, ...args]];
 }
 
 /**
@@ -101,263 +457,28 @@ function logHaproxyLine(log: Logger, line: string, stopping: boolean, alerts?: s
  * (it is stopped again before the error is thrown).
  */
 export async function startManagedHaproxy(options: ManagedHaproxyOptions): Promise<ManagedHaproxy> {
-  const {
-    configPath,
-    masterSocket,
-    binary = "haproxy",
-    pidFile,
-    extraArgs = [],
-    log: baseLog = silentLogger,
-    startTimeoutMs = 10_000,
-    reloadTimeoutMs = DEFAULT_RELOAD_TIMEOUT_MS,
-    restartMinMs = 500,
-    restartMaxMs = 30_000,
-    stableAfterMs = 10_000,
-    softStop = false,
-    stopTimeoutMs = 10_000,
-    stdout = "inherit",
-  } = options;
+  const { binary = "haproxy", log: baseLog = silentLogger } = options;
   const log = baseLog.child("haproxy");
-  const args = [
-    "-W",
-    "-S",
-    `${masterSocket},mode,600`,
-    ...(pidFile === undefined ? [] : ["-p", pidFile]),
-    ...extraArgs,
-    "-f",
-    configPath,
-  ];
-  const address = { transport: "unix", path: masterSocket } as const;
-  let resolved: string;
+  const own = haproxyArgs(options);
+  const [program, args] = await commandLine(binary, own, log);
+  const managed = new ManagedProcess({
+    binary,
+    program,
+    args,
+    haproxyArgs: own,
+    log,
+    masterSocket: options.masterSocket,
+    stdout: options.stdout ?? "inherit",
+    domainOf: options.domainOf,
+    startTimeoutMs: options.startTimeoutMs ?? 10_000,
+    reloadTimeoutMs: options.reloadTimeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS,
+    stableAfterMs: options.stableAfterMs ?? 10_000,
+    softStop: options.softStop ?? false,
+    stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
+  }, new Backoff(options.restartMinMs ?? 500, options.restartMaxMs ?? 30_000));
+  managed.first();
   try {
-    resolved = await resolveProgram(binary);
-  } catch (error) {
-    throw new Error(`Cannot start HAProxy "${binary}"`, { cause: error });
-  }
-  const [program = resolved, ...wrapped] = [...(await parentDeathPrefix()), resolved];
-  if (wrapped.length === 0) {
-    log.warn("setpriv --pdeathsig is not available: if haconfd is killed (SIGKILL), HAProxy keeps running", {
-      binary,
-    });
-  }
-  const closing = new AbortController();
-  let child: Deno.ChildProcess | undefined;
-  /** Every started process until it exited and its output was read (old workers may hold the pipes). */
-  const lifetimes = new Set<Promise<void>>();
-  let starts = 0;
-  const restarts = new Backoff(restartMinMs, restartMaxMs);
-  let restartTimer: ReturnType<typeof setTimeout> | undefined;
-  let closed = false;
-
-  /** The last [ALERT] lines, to say why a start failed. */
-  const recentAlerts: string[] = [];
-  /** Every stderr line's count and the alerts since a reload began (read by `reload()`). */
-  const stderrSeen = { lines: 0, alerts: [] as string[], listeners: new Set<(line: string) => void>() };
-  /** The output of the current process, read to its end (bounded wait: old workers may hold it). */
-  let currentOutput: Promise<void> = Promise.resolve();
-
-  function onStderr(line: string): void {
-    logHaproxyLine(log, line, closed, recentAlerts);
-    stderrSeen.lines++;
-    if (line.startsWith("[ALERT]")) stderrSeen.alerts.push(line.trimEnd());
-    for (const listener of stderrSeen.listeners) listener(line);
-  }
-
-  function spawn(): void {
-    recentAlerts.length = 0;
-    // stdout (the templates' traffic log) goes straight to haconfd's stdout; only stderr, where HAProxy
-    // writes its alerts, warnings and notices, is read.
-    const proc = new Deno.Command(program, {
-      args: [...wrapped, ...args],
-      stdin: "null",
-      stdout,
-      stderr: "piped",
-      env: haproxyEnv(),
-    }).spawn();
-    child = proc;
-    starts++;
-    const spawnedAt = performance.now();
-    log.info("haproxy started", { pid: proc.pid, args });
-    const output = pipeLines(proc.stderr, onStderr)
-      .catch((error) => log.warn("cannot read haproxy output", { error: errorText(error) }));
-    currentOutput = output;
-    const lifetime = proc.status.then(async (status) => {
-      if (child === proc) child = undefined;
-      if (performance.now() - spawnedAt >= stableAfterMs) restarts.reset();
-      if (closed) {
-        log.info("haproxy stopped", { pid: proc.pid, code: status.code, signal: status.signal });
-      } else {
-        const restartInMs = scheduleRestart();
-        log.error("haproxy exited unexpectedly", {
-          pid: proc.pid,
-          code: status.code,
-          signal: status.signal,
-          restartInMs,
-        });
-      }
-      await output;
-    });
-    lifetimes.add(lifetime);
-    lifetime.finally(() => lifetimes.delete(lifetime));
-  }
-
-  /** Starts the restart timer unless one runs; returns its delay (undefined when none was started). */
-  function scheduleRestart(): number | undefined {
-    if (closed || restartTimer !== undefined) return undefined;
-    const wait = restarts.next();
-    restartTimer = setTimeout(() => {
-      restartTimer = undefined;
-      startNow();
-    }, wait);
-    return wait;
-  }
-
-  function startNow(): void {
-    if (closed || child !== undefined) return;
-    if (restartTimer !== undefined) {
-      clearTimeout(restartTimer);
-      restartTimer = undefined;
-    }
-    try {
-      spawn();
-    } catch (error) {
-      log.error("cannot start haproxy", { binary, error: errorText(error) });
-      scheduleRestart();
-    }
-  }
-
-  async function waitReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    let last: unknown;
-    if (child === undefined) startNow();
-    const waitingFor = child;
-    while (performance.now() < deadline && !closed && !signal?.aborted) {
-      const current = child;
-      if (current !== waitingFor) {
-        // It exited while starting: fail now with HAProxy's own words instead of restarting in a loop.
-        // Its alerts were written before it exited; let the reader catch up with them (bounded).
-        await Promise.race([currentOutput, delay(1_000, { signal: closing.signal, resolveOnAbort: true })]);
-        throw new Error(
-          `HAProxy exited during start-up${recentAlerts.length ? `: ${recentAlerts.join("; ")}` : ""}`,
-          { cause: last },
-        );
-      }
-      if (current !== undefined) {
-        try {
-          const table = parseShowProc(
-            await masterCommand(address, "show proc", { timeoutMs: 1_000, signal: closing.signal }),
-          );
-          if (table.master.pid === current.pid && table.workers.length > 0) {
-            restarts.reset();
-            return;
-          }
-          last = new Error(`master socket answered for pid ${table.master.pid}, waiting for ${current.pid}`);
-        } catch (error) {
-          last = error;
-        }
-      }
-      await delay(50, { signal: signal ?? closing.signal, resolveOnAbort: true });
-    }
-    throw new Error(`HAProxy did not answer on master socket "${masterSocket}" within ${timeoutMs} ms`, {
-      cause: last,
-    });
-  }
-
-  async function stop(): Promise<void> {
-    const current = child;
-    if (current === undefined) return void await Promise.all(lifetimes);
-    const sig: Deno.Signal = softStop ? "SIGUSR1" : "SIGTERM";
-    try {
-      current.kill(sig);
-    } catch {
-      // already gone
-    }
-    const gone = new AbortController();
-    const timedOut = await Promise.race([
-      current.status.then(() => false),
-      delay(stopTimeoutMs, { signal: gone.signal, resolveOnAbort: true }).then(() => !gone.signal.aborted),
-    ]);
-    gone.abort();
-    if (timedOut) {
-      log.warn("haproxy did not stop in time, killing it", { pid: current.pid, signal: sig });
-      try {
-        current.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await Promise.all(lifetimes);
-  }
-
-  /**
-   * Reloads through the master CLI; a failed reload's result carries the alerts the master wrote
-   * meanwhile (2.6 answers nothing on the socket: its reasons, e.g. a port it cannot bind, are only
-   * on stderr), waiting (bounded) for its "Loading failure" line when they have not been read yet.
-   */
-  async function reloadWithAlerts(signal?: AbortSignal): Promise<ReloadResult> {
-    stderrSeen.alerts = [];
-    const failureRead = new AbortController();
-    const listener = (line: string) => {
-      if (/Loading failure/.test(line)) failureRead.abort();
-    };
-    stderrSeen.listeners.add(listener);
-    try {
-      const result = await reloadViaMaster({ address, timeoutMs: reloadTimeoutMs, log }, signal);
-      if (result.ok) return result;
-      const stopWaiting = AbortSignal.any([failureRead.signal, closing.signal, ...(signal ? [signal] : [])]);
-      await delay(1_000, { signal: stopWaiting, resolveOnAbort: true });
-      const alerts = stderrSeen.alerts;
-      return alerts.length === 0 ? result : { ...result, detail: [result.detail, ...alerts].join("\n") };
-    } finally {
-      stderrSeen.listeners.delete(listener);
-    }
-  }
-
-  try {
-    spawn();
-  } catch (error) {
-    closed = true;
-    throw new Error(`Cannot start HAProxy "${binary}"`, { cause: error });
-  }
-  const managed: ManagedHaproxy = {
-    kind: "managed",
-    masterSocket,
-    get pid() {
-      return child?.pid;
-    },
-    get starts() {
-      return starts;
-    },
-    ready: (signal?: AbortSignal) => waitReady(startTimeoutMs, signal),
-    async reload(signal?: AbortSignal): Promise<ReloadResult> {
-      const started = performance.now();
-      if (child === undefined) {
-        // Not running (waiting for a restart): starting it loads the installed config.
-        try {
-          await waitReady(startTimeoutMs, signal);
-          return {
-            ok: true,
-            durationMs: performance.now() - started,
-            detail: `started haproxy pid ${managed.pid}`,
-          };
-        } catch (error) {
-          const message = errorText(error);
-          return { ok: false, durationMs: performance.now() - started, detail: message, error: message };
-        }
-      }
-      return await reloadWithAlerts(signal);
-    },
-    async close(): Promise<void> {
-      if (closed) return void await Promise.all(lifetimes);
-      closed = true;
-      closing.abort();
-      if (restartTimer !== undefined) clearTimeout(restartTimer);
-      restartTimer = undefined;
-      await stop();
-    },
-  };
-  try {
-    await waitReady(startTimeoutMs);
+    await managed.ready();
   } catch (error) {
     await managed.close();
     throw error;

@@ -457,6 +457,14 @@ export const OPTIONS = {
     group: "loop",
     help: "render and check, print the diff, write and reload nothing",
   }),
+  trafficLog: option({
+    flag: "traffic-log",
+    schema: boolean,
+    default: "false",
+    group: "general",
+    help:
+      "demo only: show HAProxy's traffic log on the screen (else it goes to a file in the demo's temp dir)",
+  }),
   statusListen: option({
     flag: "status-listen",
     env: "STATUS_LISTEN",

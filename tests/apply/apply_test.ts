@@ -628,3 +628,22 @@ Deno.test("writeCause() drops the paths a write error names", () => {
     writeCause(`Cannot write temp file "/a": No space left on device (os error 28)`),
   );
 });
+
+Deno.test("createApplier() logs a reload cut short by haconfd's stop at info level, any other failure as an error", async () => {
+  await withFixture(async ({ options, reloader }) => {
+    const log = memoryLogger();
+    const applier = await createApplier({ ...options, log });
+    reloader.queue.push({ ok: false, error: "Cannot reload HAProxy: haconfd is stopping" });
+    const stopping = AbortSignal.abort(new Error("haconfd is stopping"));
+    assert.equal((await applier.apply("cfg v2\n", { signal: stopping })).status, "reload-failed");
+    reloader.queue.push({ ok: false, error: "HAProxy reload failed: command exited with code 1" });
+    assert.equal((await applier.apply("cfg v3\n")).status, "reload-failed");
+    const failed = log.lines.filter((l) => l.msg === "reload failed, will retry").map((
+      l,
+    ) => [l.level, l.error]);
+    assert.deepEqual(failed, [
+      ["info", "Cannot reload HAProxy: haconfd is stopping"],
+      ["error", "HAProxy reload failed: command exited with code 1"],
+    ]);
+  }, "cfg v1\n");
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { haproxyLineLevel } from "../../lib/haproxy/line_level.ts";
+import { backendDomain, haproxyLineLevel } from "../../lib/haproxy/line_level.ts";
 
 Deno.test("haproxyLineLevel() follows HAProxy's tags for what is not expected", () => {
   assert.deepEqual(haproxyLineLevel("[ALERT]    (7) : Cannot bind socket [127.0.0.1:80]", false), {
@@ -31,4 +31,24 @@ Deno.test("haproxyLineLevel() the master's stop lines are info only while haconf
   // The same lines without a stop haconfd asked for: a worker died, the master exits.
   assert.deepEqual(haproxyLineLevel(lines[1]!, false), { level: "error" });
   assert.deepEqual(haproxyLineLevel(lines[0]!, false), { level: "warn" });
+});
+
+Deno.test("haproxyLineLevel() a listen section without servers (HAProxy says proxy) is a warning too", () => {
+  assert.deepEqual(
+    haproxyLineLevel(
+      "[ALERT]    (13667) : proxy 'tcp_redis_example_test_9f8e' has no server available!",
+      false,
+    ),
+    { level: "warn", backend: "tcp_redis_example_test_9f8e" },
+  );
+});
+
+Deno.test("backendDomain() finds the domain of a be_<id> backend or tcp_<id> listen section", () => {
+  const domains = {
+    "grafana.example.test": { id: "grafana_example_test_caa5f9bf" },
+    "redis.example.test": { id: "redis_example_test_1b2c3d4e" },
+  };
+  assert.equal(backendDomain(domains, "be_grafana_example_test_caa5f9bf"), "grafana.example.test");
+  assert.equal(backendDomain(domains, "tcp_redis_example_test_1b2c3d4e"), "redis.example.test");
+  assert.equal(backendDomain(domains, "be_no_route"), undefined);
 });

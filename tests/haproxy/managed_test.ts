@@ -2,7 +2,7 @@ import { haproxyEnv } from "../../lib/haproxy/malloc_env.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { reloadCulprits } from "../../lib/daemon/culprits.ts";
-import { startManagedHaproxy } from "../../lib/haproxy/managed.ts";
+import { type ManagedStdout, startManagedHaproxy } from "../../lib/haproxy/managed.ts";
 import { buildModel } from "../../lib/model/model.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
@@ -218,27 +218,33 @@ Deno.test({
     }),
 });
 
+/** A managed HAProxy whose config logs every request to stdout, routing to 127.0.0.2:`webPort`. */
+async function startLoggingHaproxy(dir: string, webPort: number, stdout: ManagedStdout) {
+  const port = freePort();
+  const configPath = join(dir, "haproxy.cfg");
+  const traffic = routingConfig({ http: { listen: port, server: `127.0.0.2:${webPort}` } })
+    .replace(/log stderr format raw local0 notice/, "log stdout format raw local0 info")
+    .replace(/frontend http_in\n/, "frontend http_in\n  option httplog\n  log global\n");
+  assert.match(traffic, /log stdout/);
+  await writeHaproxyConfig(configPath, traffic);
+  const log = memoryLogger();
+  const managed = await startManagedHaproxy({
+    configPath,
+    masterSocket: join(dir, "master.sock"),
+    binary: HAPROXY_BINARY,
+    log,
+    stdout,
+  });
+  return { port, log, managed };
+}
+
 Deno.test({
   name: "startManagedHaproxy() leaves HAProxy's stdout (the traffic log) to the process, reading none of it",
   ignore: NO_HAPROXY,
   fn: () =>
     withDir(async (dir) => {
       await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
-      const port = freePort();
-      const configPath = join(dir, "haproxy.cfg");
-      const traffic = routingConfig({ http: { listen: port, server: `127.0.0.2:${web.port}` } })
-        .replace(/log stderr format raw local0 notice/, "log stdout format raw local0 info")
-        .replace(/frontend http_in\n/, "frontend http_in\n  option httplog\n  log global\n");
-      assert.match(traffic, /log stdout/);
-      await writeHaproxyConfig(configPath, traffic);
-      const log = memoryLogger();
-      const managed = await startManagedHaproxy({
-        configPath,
-        masterSocket: join(dir, "master.sock"),
-        binary: HAPROXY_BINARY,
-        log,
-        stdout: "null",
-      });
+      const { port, log, managed } = await startLoggingHaproxy(dir, web.port, "null");
       try {
         const REQUESTS = 200;
         for (let i = 0; i < REQUESTS; i++) {
@@ -251,6 +257,29 @@ Deno.test({
           log.lines.some((l) => /Loading success/.test(String(l.msg))),
           "start-up notices still read",
         );
+      } finally {
+        await managed.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "startManagedHaproxy() appends HAProxy's stdout (the traffic log) to a file while it runs",
+  ignore: NO_HAPROXY,
+  fn: () =>
+    withDir(async (dir) => {
+      await using web = await startHttpBackend("web", { hostname: "127.0.0.2" });
+      const file = join(dir, "traffic.log");
+      await Deno.writeTextFile(file, "kept\n");
+      const { port, log, managed } = await startLoggingHaproxy(dir, web.port, { file });
+      try {
+        assert.equal((await httpGet(port, "app.test", "/first")).status, 200);
+        await waitFor(async () => /GET \/first/.test(await Deno.readTextFile(file)), {
+          timeoutMs: 10_000,
+          what: `the request's line in ${file} while HAProxy runs`,
+        });
+        assert.match(await Deno.readTextFile(file), /^kept\n/, "appended, not replaced");
+        assert.equal(log.lines.filter((l) => /GET \/first/.test(String(l.msg))).length, 0, "not logged");
       } finally {
         await managed.close();
       }
