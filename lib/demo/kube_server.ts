@@ -20,6 +20,7 @@
  * await server.waitForWatches(1, { resource: "endpoints" });
  * server.dropWatches(); server.stallWatches(); server.sendGarbage();
  * server.failNext(2, { status: 500, path: "/api/v1/endpoints" });
+ * const held = server.holdNext({ path: "/api/v1/nodes", watch: false }); await held.reached; held.release();
  * await server.stopListening(); await server.startListening();   // refuse connections, then same port again
  * server.requests;                              // what clients sent (method, url, headers, user, status)
  * await server.close();
@@ -191,6 +192,26 @@ export interface FailureSpec {
   body?: JsonValue | string;
 }
 
+/** Which requests a {@linkcode FailureSpec} or {@linkcode KubeServer.holdNext} applies to. */
+export type RequestMatch = Pick<FailureSpec, "path" | "method" | "watch">;
+
+/** A request held back by {@linkcode KubeServer.holdNext}. */
+export interface HeldRequest {
+  /** Resolves once a matching request has arrived (and is being held). */
+  readonly reached: Promise<void>;
+  /** Lets it go on, answered as usual (close() does too). */
+  release(): void;
+}
+
+function requestMatches(spec: RequestMatch, request: HttpExchange["request"], isWatch: boolean): boolean {
+  return (spec.method === undefined || spec.method.toUpperCase() === request.method) &&
+    (spec.watch === undefined || spec.watch === isWatch) &&
+    (spec.path === undefined ||
+      (typeof spec.path === "string"
+        ? request.url.pathname.startsWith(spec.path)
+        : spec.path.test(request.target)));
+}
+
 interface CacheEvent {
   type: "ADDED" | "MODIFIED" | "DELETED";
   rv: number;
@@ -242,6 +263,8 @@ export class KubeServer {
   readonly #states: Record<ResourceName, ResourceState>;
   readonly #timers = new Set<Timer>();
   readonly #failures: Array<{ remaining: number; spec: FailureSpec }> = [];
+  readonly #holds: Array<{ spec: RequestMatch; reach: () => void; released: Promise<void> }> = [];
+  readonly #releases = new Set<() => void>();
   readonly #requests: RecordedRequest[] = [];
   readonly #authConfigured: boolean;
   #rv: number;
@@ -458,6 +481,24 @@ export class KubeServer {
     this.#failures.push({ remaining: count, spec });
   }
 
+  /**
+   * Holds the next request matching `spec` (e.g. the first list of a resource) until `release()`, then
+   * answers it as usual: a slow API server, for as long as the test wants.
+   */
+  holdNext(spec: RequestMatch): HeldRequest {
+    let reach = () => {};
+    const reached = new Promise<void>((resolve) => reach = resolve);
+    let release = () => {};
+    const released = new Promise<void>((resolve) => release = resolve);
+    const releaseOnce = () => {
+      this.#releases.delete(releaseOnce);
+      release();
+    };
+    this.#releases.add(releaseOnce);
+    this.#holds.push({ spec, reach, released });
+    return { reached, release: releaseOnce };
+  }
+
   /** Closes the listener and every connection: clients get "connection refused" until restarted. */
   async stopListening(): Promise<void> {
     await this.#http.stop();
@@ -471,6 +512,7 @@ export class KubeServer {
   /** Stops everything: listener, connections, timers. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const release of [...this.#releases]) release();
     await this.#http.stop();
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
@@ -968,14 +1010,15 @@ export class KubeServer {
       send(error.code, error.toStatus(), error.extraHeaders);
     };
 
+    const hold = this.#holds.findIndex(({ spec }) => requestMatches(spec, request, isWatch));
+    if (hold >= 0) {
+      const [held] = this.#holds.splice(hold, 1);
+      held!.reach();
+      await held!.released;
+    }
     try {
       const failure = this.#failures.find(({ remaining, spec }) =>
-        remaining > 0 && (spec.method === undefined || spec.method.toUpperCase() === request.method) &&
-        (spec.watch === undefined || spec.watch === isWatch) &&
-        (spec.path === undefined ||
-          (typeof spec.path === "string"
-            ? request.url.pathname.startsWith(spec.path)
-            : spec.path.test(request.target)))
+        remaining > 0 && requestMatches(spec, request, isWatch)
       );
       if (failure) {
         failure.remaining--;
