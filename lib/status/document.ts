@@ -127,6 +127,7 @@ export function statusDocument(
       resource: source.resource,
       namespaces: source.namespaces,
       synced: source.synced,
+      listing: source.listing ?? [],
       fullSyncs: source.fullSyncs,
       lastEventAt: iso(source.lastEventAt),
       lastFullSyncAt: iso(source.lastFullSyncAt),

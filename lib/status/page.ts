@@ -405,6 +405,16 @@ function readinessCard(input: StatusPageInput): Html {
   `;
 }
 
+/** The source card's row about watches started since the first sync that are still listing (none: empty). */
+function listingRow(source: DaemonState["source"]): Html | "" {
+  const listing = source.listing ?? [];
+  if (listing.length === 0) return "";
+  return html`
+    <dt>waiting</dt>
+    <dd>${listing.join(", ")} <span class="sub">· changes wait, readiness does not</span></dd>
+  `;
+}
+
 function sourceCard(source: DaemonState["source"], now: number): Html {
   const namespaces = source.namespaces.length === 0 ? "all" : source.namespaces.join(", ");
   const error = source.lastError === null ? "" : pill("error", "bad");
@@ -425,6 +435,7 @@ function sourceCard(source: DaemonState["source"], now: number): Html {
         <dd>${when(source.lastEventAt, now)}</dd>
         <dt>full sync</dt>
         <dd>${when(source.lastFullSyncAt, now)} <span class="sub">· ${source.fullSyncs} so far</span></dd>
+        ${listingRow(source)}
       </dl>
     </div>
   `;
