@@ -11,6 +11,7 @@ import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./doma
 import { tlsNote } from "./tls_status.ts";
 import type { Domain } from "../model/model.ts";
 import { nodePortDetail } from "./page_nodes.ts";
+import { settingsDetail } from "./domain_settings.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
 import STYLE from "./page.css" with { type: "text" };
@@ -240,7 +241,7 @@ function domainDetail(state: DaemonState, haproxy: HaproxyView | null, name: str
         <dt>not ready</dt>
         <dd class="mono">${domain.notReadyIps.join(", ") || "none"}</dd>
       </dl>
-      ${nodePortDetail(domain)}
+      ${settingsDetail(domain)} ${nodePortDetail(domain)}
     `;
   return html`
     <section id="domains">
