@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { httpGet, startHttpBackend } from "../lib/demo/backends.ts";
-import { startKubeServer } from "../lib/demo/kube_server.ts";
+import { type KubeServer, startKubeServer } from "../lib/demo/kube_server.ts";
 import {
   type DaemonProcess,
   NAMESPACE,
@@ -220,6 +220,27 @@ function podsDefaultCluster(nodes: string[], nodePort: number, pod: { hostname: 
   };
 }
 
+/**
+ * Runs `fn` against `haconfd run --resource endpoints` (default backend mode pods) on the
+ * {@linkcode podsDefaultCluster} of `nodes`, once web.test is served; then stops the daemon (exit 0).
+ */
+async function withPodsDefault(
+  nodes: string[],
+  fn: (kube: KubeServer, daemon: DaemonProcess) => Promise<void>,
+): Promise<void> {
+  const nodePorts = await startHttpBackends(nodes);
+  await using pod = await startHttpBackend("pod-1", { hostname: "127.0.0.9" });
+  try {
+    await using kube = await startKubeServer({ objects: podsDefaultCluster(nodes, nodePorts.port, pod) });
+    await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ["--resource", "endpoints"] });
+    await waitForBackends(daemon.ports.http, "web.test", ["pod-1"], 2);
+    await fn(kube, daemon);
+    assert.equal((await daemon.stop()).code, 0);
+  } finally {
+    await Promise.all(nodePorts.backends.map((b) => b.close()));
+  }
+}
+
 /** The Endpoints of `np` annotated `haconfd.io/backend-mode: nodeport` (with the default pods). */
 function annotatedNodePort() {
   return endpointsObject("np", "np.test", [{ ip: "127.0.1.5", node: "node-a" }], 8080, {
@@ -256,16 +277,8 @@ Deno.test({
   ignore,
   async fn() {
     const nodes = ["node-a", "node-b"];
-    const nodePorts = await startHttpBackends(nodes);
-    await using pod = await startHttpBackend("pod-1", { hostname: "127.0.0.9" });
-    try {
-      await using kube = await startKubeServer({ objects: podsDefaultCluster(nodes, nodePorts.port, pod) });
-      await using daemon = await startDaemonProcess({
-        apiServer: kube.url,
-        args: ["--resource", "endpoints"],
-      });
+    await withPodsDefault(nodes, async (kube, daemon) => {
       const http = daemon.ports.http;
-      await waitForBackends(http, "web.test", ["pod-1"], 2);
       const nodesList = kube.holdNext({ path: "/api/v1/nodes", watch: false });
       let reached = false;
       void nodesList.reached.then(() => reached = true);
@@ -296,10 +309,7 @@ Deno.test({
       }
       assert.deepEqual(polled.bad, [], "/readyz answered 200 throughout");
       assert.ok(polled.asked > 0);
-      assert.equal((await daemon.stop()).code, 0);
-    } finally {
-      await Promise.all(nodePorts.backends.map((b) => b.close()));
-    }
+    });
   },
 });
 
@@ -309,22 +319,13 @@ Deno.test({
   ignore,
   async fn() {
     const nodes = ["node-a", "node-b", "node-c"];
-    const nodePorts = await startHttpBackends(nodes);
-    await using pod = await startHttpBackend("pod-1", { hostname: "127.0.0.9" });
-    try {
-      await using kube = await startKubeServer({ objects: podsDefaultCluster(nodes, nodePorts.port, pod) });
-      await using daemon = await startDaemonProcess({
-        apiServer: kube.url,
-        args: ["--resource", "endpoints"],
-      });
+    await withPodsDefault(nodes, async (kube, daemon) => {
       const http = daemon.ports.http;
       // haconfd's requests (the test's own reads of the cluster are not haconfd's).
       const watched = () =>
         kube.requests.filter((r) =>
           r.headers["user-agent"] === "haconfd" && /^\/api\/v1\/(nodes|services)\b/.test(r.path)
         ).map((r) => r.path);
-
-      await waitForBackends(http, "web.test", ["pod-1"], 2);
       // Ready means synced: every watch haconfd started has listed, and none was of Nodes or Services.
       assert.deepEqual(watched(), [], "no Nodes or Services watch while no object asks for nodeport");
       const started = await reloadsTotal(daemon);
@@ -351,9 +352,6 @@ Deno.test({
       await waitForBackends(http, "web.test", ["pod-1"], 2);
       const detail = JSON.parse((await daemon.get("/status/domains/np.test")).body);
       assert.equal(detail.backendMode, "nodeport");
-      assert.equal((await daemon.stop()).code, 0);
-    } finally {
-      await Promise.all(nodePorts.backends.map((b) => b.close()));
-    }
+    });
   },
 });

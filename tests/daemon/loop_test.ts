@@ -641,9 +641,9 @@ Deno.test("createLoop() probes each pass with the generator's listen ports and t
   await loop.close();
 });
 
-Deno.test("readiness() follows the first sync, the last record and whether the rendered config is installed", () => {
-  const synced = { ...initialStatus("file", "test", "test"), synced: true };
-  const record = (outcome: ApplyRecord["outcome"]): ApplyRecord => ({
+/** A pass record that ended with `outcome` (for readiness()). */
+function record(outcome: ApplyRecord["outcome"]): ApplyRecord {
+  return {
     at: 0,
     outcome,
     detail: "why",
@@ -653,7 +653,11 @@ Deno.test("readiness() follows the first sync, the last record and whether the r
     reloadMs: null,
     hash: null,
     errors: [],
-  });
+  };
+}
+
+Deno.test("readiness() follows the first sync, the last record and whether the rendered config is installed", () => {
+  const synced = { ...initialStatus("file", "test", "test"), synced: true };
   const same = { renderedHash: "a", installedHash: "a" };
   assert.equal(readiness(initialStatus("file", "test", "test"), record("applied"), same).ok, false);
   assert.deepEqual(readiness(synced, undefined, same), { ok: false, reason: "no config applied yet" });
@@ -675,17 +679,6 @@ Deno.test("readiness() follows the first sync, the last record and whether the r
 });
 
 Deno.test("readiness() stays ready while a watch started after the first sync makes its first list, and says so", () => {
-  const record = (outcome: ApplyRecord["outcome"]): ApplyRecord => ({
-    at: 0,
-    outcome,
-    detail: "why",
-    durationMs: 0,
-    renderMs: null,
-    checkMs: null,
-    reloadMs: null,
-    hash: null,
-    errors: [],
-  });
   const same = { renderedHash: "a", installedHash: "a" };
   const listing = { ...initialStatus("kube", "test", "endpoints"), listing: ["listing TLS Secrets"] };
   // Before the first complete sync nothing changes.

@@ -5,7 +5,7 @@ import { initialStatus } from "../../lib/source/source.ts";
 import { effectiveSettings, settingsDetail } from "../../lib/status/domain_settings.ts";
 import { statusDocument } from "../../lib/status/document.ts";
 import { renderStatusPage } from "../../lib/status/page.ts";
-import { endpointSet, EVERY_SETTING } from "../support/fixtures.ts";
+import { daemonState, endpointSet, EVERY_SETTING } from "../support/fixtures.ts";
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -27,23 +27,13 @@ function domains() {
   return model.domains;
 }
 
-/** A daemon state serving `domains`. */
+/** A ready daemon state serving `domains`. */
 function state(served: DaemonState["domains"]): DaemonState {
-  return {
-    version: "1.2.3",
-    startedAt: NOW - 60_000,
-    heartbeatAt: NOW,
+  return daemonState(NOW, {
     source: { ...initialStatus("kube", "https://k", "endpoints"), synced: true },
-    config: { path: "/etc/haproxy/haproxy.cfg", installedHash: "a", renderedHash: "a" },
     ready: { ok: true, reason: "the installed config is the last one rendered" },
     domains: served,
-    skipped: [],
-    applies: [],
-    lastCheck: null,
-    lastReload: null,
-    lastSuccessAt: null,
-    reloadMode: "none",
-  };
+  });
 }
 
 Deno.test("effectiveSettings() gives only the settings a domain's annotations set, plus backend mode and TLS mode", () => {
