@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { httpGet, startHttpBackend } from "../lib/demo/backends.ts";
-import { startKubeServer } from "../lib/demo/kube_server.ts";
+import { type KubeServer, startKubeServer } from "../lib/demo/kube_server.ts";
 import {
   type DaemonProcess,
   NAMESPACE,
@@ -18,6 +18,7 @@ import {
   waitForBackends,
 } from "./support/daemon.ts";
 import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import { delay } from "../lib/delay.ts";
 import {
   endpointsObject,
   nodeObject,
@@ -207,44 +208,129 @@ Deno.test({
   },
 });
 
+/**
+ * The cluster of the default-pods tests: Ready nodes `nodes` (none selected out), the NodePort Service
+ * `np` at `nodePort` (its Endpoints not annotated yet) and the pods-mode Endpoints `web` on `pod`.
+ */
+function podsDefaultCluster(nodes: string[], nodePort: number, pod: { hostname: string; port: number }) {
+  return {
+    nodes: nodes.map((n) => nodeObject(n, IPS[n]!, true)),
+    services: [serviceObject("np", "np.test", { type: "NodePort", nodePort })],
+    endpoints: [endpointsObject("web", "web.test", [{ ip: pod.hostname, node: "node-a" }], pod.port)],
+  };
+}
+
+/**
+ * Runs `fn` against `haconfd run --resource endpoints` (default backend mode pods) on the
+ * {@linkcode podsDefaultCluster} of `nodes`, once web.test is served; then stops the daemon (exit 0).
+ */
+async function withPodsDefault(
+  nodes: string[],
+  fn: (kube: KubeServer, daemon: DaemonProcess) => Promise<void>,
+): Promise<void> {
+  const nodePorts = await startHttpBackends(nodes);
+  await using pod = await startHttpBackend("pod-1", { hostname: "127.0.0.9" });
+  try {
+    await using kube = await startKubeServer({ objects: podsDefaultCluster(nodes, nodePorts.port, pod) });
+    await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ["--resource", "endpoints"] });
+    await waitForBackends(daemon.ports.http, "web.test", ["pod-1"], 2);
+    await fn(kube, daemon);
+    assert.equal((await daemon.stop()).code, 0);
+  } finally {
+    await Promise.all(nodePorts.backends.map((b) => b.close()));
+  }
+}
+
+/** The Endpoints of `np` annotated `haconfd.io/backend-mode: nodeport` (with the default pods). */
+function annotatedNodePort() {
+  return endpointsObject("np", "np.test", [{ ip: "127.0.1.5", node: "node-a" }], 8080, {
+    "haconfd.io/backend-mode": "nodeport",
+  });
+}
+
+/** Asks /readyz over and over until `stop()`, which resolves with every answer that was not 200 and the count. */
+function watchReadyz(daemon: DaemonProcess): { stop(): Promise<{ bad: string[]; asked: number }> } {
+  let stopping = false;
+  const bad: string[] = [];
+  let asked = 0;
+  const polling = (async () => {
+    while (!stopping) {
+      const { status, body } = await daemon.get("/readyz");
+      asked++;
+      if (status !== 200) bad.push(`${status} ${body.trim()}`);
+      // Pacing only (the test waits for events, not for this).
+      await delay(20);
+    }
+  })();
+  return {
+    async stop() {
+      stopping = true;
+      await polling;
+      return { bad, asked };
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "haconfd run keeps /readyz 200 while the Nodes watch a first nodeport service starts makes its first list, and routes the service once it arrives",
+  ignore,
+  async fn() {
+    const nodes = ["node-a", "node-b"];
+    await withPodsDefault(nodes, async (kube, daemon) => {
+      const http = daemon.ports.http;
+      const nodesList = kube.holdNext({ path: "/api/v1/nodes", watch: false });
+      let reached = false;
+      void nodesList.reached.then(() => reached = true);
+      const readyz = watchReadyz(daemon);
+      let polled = { bad: ["not stopped"], asked: 0 };
+      try {
+        kube.upsert("endpoints", annotatedNodePort());
+        await waitFor(() => reached, { what: "haconfd's first Nodes list to reach the API server" });
+        const waiting = "listing Nodes and Services' node ports";
+        await waitFor(async () => {
+          const source = (await daemon.status()).source as { synced: boolean; listing: string[] };
+          return source.synced && source.listing.includes(waiting);
+        }, { what: "/status to say the source is listing Nodes" });
+        const ready = await daemon.get("/readyz");
+        assert.equal(ready.status, 200);
+        assert.match(ready.body, /changes wait while the source is listing Nodes/);
+        assert.match((await daemon.get("/")).body, /listing Nodes and Services(&#39;|') node ports/);
+        const answer = await httpGet(http, "np.test");
+        assert.equal(answer.headers["x-backend"], undefined, "np.test is not routed before the Nodes list");
+        await waitForBackends(http, "web.test", ["pod-1"], 2);
+        nodesList.release();
+        await waitForBackends(http, "np.test", nodes, 6);
+        const after = (await daemon.status()).source as { listing: string[] };
+        assert.deepEqual(after.listing, []);
+      } finally {
+        nodesList.release();
+        polled = await readyz.stop();
+      }
+      assert.deepEqual(polled.bad, [], "/readyz answered 200 throughout");
+      assert.ok(polled.asked > 0);
+    });
+  },
+});
+
 Deno.test({
   name:
     "haconfd run with default backend mode pods routes a service annotated nodeport to node ports beside a pods service, watching Nodes and Services only once asked",
   ignore,
   async fn() {
     const nodes = ["node-a", "node-b", "node-c"];
-    const nodePorts = await startHttpBackends(nodes);
-    await using pod = await startHttpBackend("pod-1", { hostname: "127.0.0.9" });
-    try {
-      await using kube = await startKubeServer({
-        objects: {
-          nodes: nodes.map((n) => nodeObject(n, IPS[n]!, true)),
-          services: [serviceObject("np", "np.test", { type: "NodePort", nodePort: nodePorts.port })],
-          endpoints: [endpointsObject("web", "web.test", [{ ip: pod.hostname, node: "node-a" }], pod.port)],
-        },
-      });
-      await using daemon = await startDaemonProcess({
-        apiServer: kube.url,
-        args: ["--resource", "endpoints"],
-      });
+    await withPodsDefault(nodes, async (kube, daemon) => {
       const http = daemon.ports.http;
       // haconfd's requests (the test's own reads of the cluster are not haconfd's).
       const watched = () =>
         kube.requests.filter((r) =>
           r.headers["user-agent"] === "haconfd" && /^\/api\/v1\/(nodes|services)\b/.test(r.path)
         ).map((r) => r.path);
-
-      await waitForBackends(http, "web.test", ["pod-1"], 2);
       // Ready means synced: every watch haconfd started has listed, and none was of Nodes or Services.
       assert.deepEqual(watched(), [], "no Nodes or Services watch while no object asks for nodeport");
       const started = await reloadsTotal(daemon);
 
-      kube.upsert(
-        "endpoints",
-        endpointsObject("np", "np.test", [{ ip: "127.0.1.5", node: "node-a" }], 8080, {
-          "haconfd.io/backend-mode": "nodeport",
-        }),
-      );
+      kube.upsert("endpoints", annotatedNodePort());
       await waitForBackends(http, "np.test", nodes, 9);
       await waitForBackends(http, "web.test", ["pod-1"], 2);
       assert.deepEqual([...new Set(watched())].sort(), ["/api/v1/nodes", "/api/v1/services"]);
@@ -266,9 +352,6 @@ Deno.test({
       await waitForBackends(http, "web.test", ["pod-1"], 2);
       const detail = JSON.parse((await daemon.get("/status/domains/np.test")).body);
       assert.equal(detail.backendMode, "nodeport");
-      assert.equal((await daemon.stop()).code, 0);
-    } finally {
-      await Promise.all(nodePorts.backends.map((b) => b.close()));
-    }
+    });
   },
 });

@@ -104,7 +104,8 @@ export function passSucceeded(record: Pick<ApplyRecord, "outcome">): boolean {
 
 /**
  * Whether this host should serve (the /readyz verdict), from the source's status, the last pass record
- * and the hashes of the last rendered and the installed config.
+ * that decided something (a pass held only for a watch's first list after the first sync does not) and
+ * the hashes of the last rendered and the installed config.
  */
 export function readiness(
   status: SourceStatus,
@@ -122,7 +123,16 @@ export function readiness(
   if (hashes.renderedHash !== hashes.installedHash) {
     return { ok: false, reason: "the installed config differs from the last rendered one" };
   }
-  // Still ready (see above), but /readyz says why the config may be behind the cluster.
+  // Still ready (see above), but /readyz says why the config may be behind the cluster. A watch started
+  // on demand (a first TLS or nodeport service) holds passes while it lists, not readiness: one tenant's
+  // annotation must not make every host unready at once.
+  const listing = status.listing ?? [];
+  if (listing.length > 0) {
+    return {
+      ok: true,
+      reason: `serving the last good config; changes wait while the source is ${listing.join(" and ")}`,
+    };
+  }
   if (status.lastError !== null) {
     return {
       ok: true,
@@ -241,6 +251,10 @@ class ReconcileLoop implements Loop {
   /** The source's full-sync count when the shrink guard first held. */
   #heldSince: number | null = null;
   #passStartedAt: number | null = null;
+  /** The newest record but those of passes held for a watch's first list after the first sync: readiness reads it. */
+  #decided: ApplyRecord | undefined = undefined;
+  /** What the source was listing when a pass last waited for it ("" when none waited). */
+  #waitingFor = "";
   #retryTimer: unknown = undefined;
   #closed = false;
   #currentPass: Promise<void> | null = null;
@@ -304,7 +318,7 @@ class ReconcileLoop implements Loop {
       heartbeatAt: this.#passStartedAt ?? this.#timers.now(),
       source,
       config: { path: this.#o.configPath, ...hashes },
-      ready: readiness(source, this.#records[0], hashes),
+      ready: readiness(source, this.#decided, hashes),
       domains: this.#liveModel.domains,
       skipped: this.#lastSkipped,
       applies: [...this.#records],
@@ -361,9 +375,13 @@ class ReconcileLoop implements Loop {
     const started = this.#timers.now();
     this.#passStartedAt = started;
     try {
-      if (!source.status().synced) {
+      const status = source.status();
+      if (!status.synced) {
         return this.#record("held", "waiting for the first complete sync with the source", started);
       }
+      const listing = status.listing ?? [];
+      if (listing.length > 0) return this.#waitForListing(listing, started);
+      this.#waitingFor = "";
       const renderStart = this.#timers.now();
       let generated: Generated;
       try {
@@ -396,6 +414,20 @@ class ReconcileLoop implements Loop {
     } finally {
       this.#passStartedAt = null;
     }
+  }
+
+  /**
+   * A pass held while a watch started after the first sync makes its first list (no config from a half-known
+   * cluster); its record does not decide readiness, the installed config being as good as before.
+   */
+  #waitForListing(listing: string[], started: number): ApplyRecord {
+    const what = listing.join(" and ");
+    if (what !== this.#waitingFor) this.#log.info("changes wait for the source", { listing: what });
+    this.#waitingFor = what;
+    const decided = this.#decided;
+    const entry = this.#record("held", `waiting while the source is ${what}`, started);
+    this.#decided = decided;
+    return entry;
   }
 
   /** The generate step: model + render of the source without the quarantined objects. */
@@ -561,6 +593,7 @@ class ReconcileLoop implements Loop {
     };
     this.#records.unshift(entry);
     this.#records.length = Math.min(this.#records.length, KEEP_RECORDS);
+    this.#decided = entry;
     return entry;
   }
 

@@ -56,6 +56,17 @@ export interface FailureSpec {
   body?: JsonValue | string;
 }
 
+/** Which requests a {@linkcode FailureSpec} or `KubeServer.holdNext` applies to. */
+export type RequestMatch = Pick<FailureSpec, "path" | "method" | "watch">;
+
+/** Whether a request is one `spec` applies to. */
+export function requestMatches(spec: RequestMatch, record: RecordedRequest): boolean {
+  return (spec.method === undefined || spec.method.toUpperCase() === record.method) &&
+    (spec.watch === undefined || spec.watch === record.watch) &&
+    (spec.path === undefined ||
+      (typeof spec.path === "string" ? record.path.startsWith(spec.path) : spec.path.test(record.url)));
+}
+
 /** A failure still to inject `remaining` times. */
 export interface PendingFailure {
   /** How many more matching requests fail. */
@@ -95,12 +106,7 @@ export function recordOf(request: HttpRequest): RecordedRequest {
 
 /** Takes the first pending failure matching the request (counting it down); its answer, or undefined. */
 export function takeFailure(failures: PendingFailure[], record: RecordedRequest): FailureAnswer | undefined {
-  const failure = failures.find(({ remaining, spec }) =>
-    remaining > 0 && (spec.method === undefined || spec.method.toUpperCase() === record.method) &&
-    (spec.watch === undefined || spec.watch === record.watch) &&
-    (spec.path === undefined ||
-      (typeof spec.path === "string" ? record.path.startsWith(spec.path) : spec.path.test(record.url)))
-  );
+  const failure = failures.find(({ remaining, spec }) => remaining > 0 && requestMatches(spec, record));
   if (!failure) return undefined;
   failure.remaining--;
   const spec = failure.spec;

@@ -20,6 +20,7 @@
  * await server.waitForWatches(1, { resource: "endpoints" });
  * server.dropWatches(); server.stallWatches(); server.sendGarbage();
  * server.failNext(2, { status: 500, path: "/api/v1/endpoints" });
+ * const held = server.holdNext({ path: "/api/v1/nodes", watch: false }); await held.reached; held.release();
  * await server.stopListening(); await server.startListening();   // refuse connections, then same port again
  * server.requests;                              // what clients sent (method, url, headers, user, status)
  * await server.close();
@@ -85,6 +86,8 @@ import {
   plainNotFound,
   type RecordedRequest,
   recordOf,
+  type RequestMatch,
+  requestMatches,
   takeFailure,
   verbOf,
 } from "./kube_routing.ts";
@@ -145,6 +148,14 @@ interface Reply {
   pretty: boolean;
 }
 
+/** A request held back by {@linkcode KubeServer.holdNext}. */
+export interface HeldRequest {
+  /** Resolves once a matching request has arrived (and is being held). */
+  readonly reached: Promise<void>;
+  /** Lets it go on, answered as usual (close() does too). */
+  release(): void;
+}
+
 /** The running fake API server; see the module documentation. */
 export class KubeServer {
   readonly #options: KubeServerOptions;
@@ -152,6 +163,8 @@ export class KubeServer {
   readonly #store: KubeStore;
   readonly #timers = new Timers();
   readonly #failures: PendingFailure[] = [];
+  readonly #holds: Array<{ spec: RequestMatch; reach: () => void; released: Promise<void> }> = [];
+  readonly #releases = new Set<() => void>();
   readonly #requests: RecordedRequest[] = [];
   readonly #auth: AuthorizeContext;
   #closed = false;
@@ -317,6 +330,24 @@ export class KubeServer {
     this.#failures.push({ remaining: count, spec });
   }
 
+  /**
+   * Holds the next request matching `spec` (e.g. the first list of a resource) until `release()`, then
+   * answers it as usual: a slow API server, for as long as the test wants.
+   */
+  holdNext(spec: RequestMatch): HeldRequest {
+    let reach = () => {};
+    const reached = new Promise<void>((resolve) => reach = resolve);
+    let release = () => {};
+    const released = new Promise<void>((resolve) => release = resolve);
+    const releaseOnce = () => {
+      this.#releases.delete(releaseOnce);
+      release();
+    };
+    this.#releases.add(releaseOnce);
+    this.#holds.push({ spec, reach, released });
+    return { reached, release: releaseOnce };
+  }
+
   /** Closes the listener and every connection: clients get "connection refused" until restarted. */
   async stopListening(): Promise<void> {
     await this.#http.stop();
@@ -330,6 +361,7 @@ export class KubeServer {
   /** Stops everything: listener, connections, timers. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const release of [...this.#releases]) release();
     await this.#http.stop();
     this.#timers.clearAll();
     for (const state of this.#store.states()) {
@@ -364,6 +396,12 @@ export class KubeServer {
       },
       pretty: /^(curl|Wget|Mozilla\/5\.0)/.test(ua) || parseBool(request.url.searchParams.get("pretty")),
     };
+    const hold = this.#holds.findIndex(({ spec }) => requestMatches(spec, record));
+    if (hold >= 0) {
+      const [held] = this.#holds.splice(hold, 1);
+      held!.reach();
+      await held!.released;
+    }
     try {
       const failure = takeFailure(this.#failures, record);
       if (failure !== undefined) return this.#injectFailure(reply, failure);

@@ -17,8 +17,13 @@ export interface SourceStatus {
   resource: string;
   /** Watched namespaces; empty = all. */
   namespaces: string[];
-  /** Whether a first complete sync has happened. */
+  /** Whether a first complete sync has happened (it stays true while a watch started later lists). */
   synced: boolean;
+  /**
+   * After the first complete sync: the first lists of watches started since (`listing TLS Secrets`), which
+   * passes wait for; readiness does not. Absent or empty when none is running.
+   */
+  listing?: string[];
   /** Completed full syncs (lists, relists, resyncs, file reads). */
   fullSyncs: number;
   /** Time (ms since epoch) of the last change event, or null. */

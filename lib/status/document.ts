@@ -9,6 +9,7 @@ import type { DaemonState, HaproxyView } from "../record/state.ts";
 import type { Verdict } from "./page.ts";
 import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./domain_query.ts";
 import { tlsSummary } from "./tls_status.ts";
+import { effectiveSettings } from "./domain_settings.ts";
 import { commit } from "../version.ts";
 
 /** The paths the document links to (the app's routes, lib/status/app.ts). */
@@ -162,6 +163,7 @@ function sourceSummary(source: DaemonState["source"]): Record<string, unknown> {
     resource: source.resource,
     namespaces: source.namespaces,
     synced: source.synced,
+    listing: source.listing ?? [],
     fullSyncs: source.fullSyncs,
     lastEventAt: iso(source.lastEventAt),
     lastFullSyncAt: iso(source.lastFullSyncAt),
@@ -180,6 +182,7 @@ function domainSummary(d: DaemonState["domains"][string]): Record<string, unknow
     object: `${d.namespace}/${d.name}`,
     id: d.id,
     servers: d.servers,
+    settings: effectiveSettings(d),
     ...(d.tls === undefined ? {} : { tls: tlsSummary(d.tls) }),
   };
 }

@@ -11,6 +11,7 @@ import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./doma
 import { tlsNote } from "./tls_status.ts";
 import type { Domain } from "../model/model.ts";
 import { nodePortDetail } from "./page_nodes.ts";
+import { settingsDetail } from "./domain_settings.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
 import STYLE from "./page.css" with { type: "text" };
@@ -240,7 +241,7 @@ function domainDetail(state: DaemonState, haproxy: HaproxyView | null, name: str
         <dt>not ready</dt>
         <dd class="mono">${domain.notReadyIps.join(", ") || "none"}</dd>
       </dl>
-      ${nodePortDetail(domain)}
+      ${settingsDetail(domain)} ${nodePortDetail(domain)}
     `;
   return html`
     <section id="domains">
@@ -405,6 +406,16 @@ function readinessCard(input: StatusPageInput): Html {
   `;
 }
 
+/** The source card's row about watches started since the first sync that are still listing (none: empty). */
+function listingRow(source: DaemonState["source"]): Html | "" {
+  const listing = source.listing ?? [];
+  if (listing.length === 0) return "";
+  return html`
+    <dt>waiting</dt>
+    <dd>${listing.join(", ")} <span class="sub">· changes wait, readiness does not</span></dd>
+  `;
+}
+
 function sourceCard(source: DaemonState["source"], now: number): Html {
   const namespaces = source.namespaces.length === 0 ? "all" : source.namespaces.join(", ");
   const error = source.lastError === null ? "" : pill("error", "bad");
@@ -425,6 +436,7 @@ function sourceCard(source: DaemonState["source"], now: number): Html {
         <dd>${when(source.lastEventAt, now)}</dd>
         <dt>full sync</dt>
         <dd>${when(source.lastFullSyncAt, now)} <span class="sub">· ${source.fullSyncs} so far</span></dd>
+        ${listingRow(source)}
       </dl>
     </div>
   `;

@@ -21,7 +21,10 @@ function fakeSource(journal = false) {
   let changes: Map<string, EndpointSet | null> | null = null; // null: unknown (until the first take)
   const listeners: (() => void)[] = [];
   const status: SourceStatus = initialStatus("file", "test", "test");
-  const source: Source & { set(next: EndpointSet[], fullSync?: boolean): void } = {
+  const source: Source & {
+    set(next: EndpointSet[], fullSync?: boolean): void;
+    setListing(listing: string[]): void;
+  } = {
     run: () => Promise.resolve(),
     snapshot: () => sets,
     ...(journal
@@ -44,6 +47,10 @@ function fakeSource(journal = false) {
       sets = next;
       status.synced ||= fullSync;
       if (fullSync) status.fullSyncs++;
+      for (const listener of listeners) listener();
+    },
+    setListing(listing) {
+      status.listing = listing;
       for (const listener of listeners) listener();
     },
   };
@@ -292,6 +299,33 @@ Deno.test("createLoop() stays ready while a good change is being applied", async
   assert.equal(applier.texts.length, 2);
   assert.equal(loop.state().ready.ok, true);
   assert.equal(loop.state().config.renderedHash, loop.state().config.installedHash);
+  loop.close();
+});
+
+Deno.test("createLoop() holds passes but stays ready while a watch started after the first sync lists", async () => {
+  const { clock, source, applier, loop, log } = setup();
+  source.set(domains(1), true);
+  await settle(clock);
+  assert.equal(applier.texts.length, 1);
+  source.setListing(["listing TLS Secrets"]);
+  // More held passes than the loop keeps records of: readiness still reads the last apply.
+  for (let i = 2; i < 30; i++) {
+    source.set(domains(i));
+    await settle(clock, 500);
+  }
+  assert.equal(applier.texts.length, 1, "no config from a half-known cluster");
+  assert.equal(loop.state().applies[0]?.outcome, "held");
+  assert.equal(loop.state().applies[0]?.detail, "waiting while the source is listing TLS Secrets");
+  assert.deepEqual(loop.state().ready, {
+    ok: true,
+    reason: "serving the last good config; changes wait while the source is listing TLS Secrets",
+  });
+  assert.equal(log.lines.filter((l) => l.msg === "changes wait for the source").length, 1);
+  source.setListing([]);
+  await settle(clock, 500);
+  assert.equal(applier.texts.length, 2);
+  assert.equal(Object.keys(loop.state().domains).length, 29);
+  assert.deepEqual(loop.state().ready, { ok: true, reason: "the installed config is the last one rendered" });
   loop.close();
 });
 
@@ -607,9 +641,9 @@ Deno.test("createLoop() probes each pass with the generator's listen ports and t
   await loop.close();
 });
 
-Deno.test("readiness() follows the first sync, the last record and whether the rendered config is installed", () => {
-  const synced = { ...initialStatus("file", "test", "test"), synced: true };
-  const record = (outcome: ApplyRecord["outcome"]): ApplyRecord => ({
+/** A pass record that ended with `outcome` (for readiness()). */
+function record(outcome: ApplyRecord["outcome"]): ApplyRecord {
+  return {
     at: 0,
     outcome,
     detail: "why",
@@ -619,7 +653,11 @@ Deno.test("readiness() follows the first sync, the last record and whether the r
     reloadMs: null,
     hash: null,
     errors: [],
-  });
+  };
+}
+
+Deno.test("readiness() follows the first sync, the last record and whether the rendered config is installed", () => {
+  const synced = { ...initialStatus("file", "test", "test"), synced: true };
   const same = { renderedHash: "a", installedHash: "a" };
   assert.equal(readiness(initialStatus("file", "test", "test"), record("applied"), same).ok, false);
   assert.deepEqual(readiness(synced, undefined, same), { ok: false, reason: "no config applied yet" });
@@ -638,6 +676,34 @@ Deno.test("readiness() follows the first sync, the last record and whether the r
     ok: true,
     reason: "serving the last good config; the source is failing: API down",
   });
+});
+
+Deno.test("readiness() stays ready while a watch started after the first sync makes its first list, and says so", () => {
+  const same = { renderedHash: "a", installedHash: "a" };
+  const listing = { ...initialStatus("kube", "test", "endpoints"), listing: ["listing TLS Secrets"] };
+  // Before the first complete sync nothing changes.
+  assert.deepEqual(readiness(listing, undefined, same), {
+    ok: false,
+    reason: "waiting for the first complete sync with the source",
+  });
+  const synced = {
+    ...listing,
+    synced: true,
+    listing: ["listing TLS Secrets", "listing Nodes and Services' node ports"],
+  };
+  assert.deepEqual(readiness(synced, record("applied"), same), {
+    ok: true,
+    reason:
+      "serving the last good config; changes wait while the source is listing TLS Secrets and listing Nodes and Services' node ports",
+  });
+  // A failure or a hold of its own is still not ready.
+  assert.equal(readiness(synced, record("reload-failed"), same).ok, false);
+  assert.equal(readiness(synced, record("held"), same).ok, false);
+  assert.equal(readiness(synced, record("applied"), { renderedHash: "b", installedHash: "a" }).ok, false);
+  assert.equal(
+    readiness({ ...synced, listing: [] }, record("applied"), same).reason,
+    "the installed config is the last one rendered",
+  );
 });
 
 Deno.test("createLoop() says once whether the templates render incrementally, and again when that changes", async () => {

@@ -724,6 +724,19 @@ Deno.test("KubeServer.failNext() answers matching requests with the given status
   assert.equal(server.requests[0]!.headers["user-agent"], UA);
 });
 
+Deno.test("KubeServer.holdNext() holds the next matching request until released, then answers it as usual", async () => {
+  await using server = await recordedCluster();
+  const held = server.holdNext({ path: "/api/v1/endpoints", watch: false });
+  let answered = false;
+  const pending = raw(server, "/api/v1/endpoints").then((res) => (answered = true, res));
+  await held.reached;
+  assert.equal((await raw(server, "/api/v1/services")).status, 200, "other requests go on");
+  assert.equal(answered, false);
+  held.release();
+  assert.equal((await pending).status, 200);
+  assert.equal((await raw(server, "/api/v1/endpoints")).status, 200, "only the next one is held");
+});
+
 Deno.test("KubeServer.dropWatches() cuts streams; stallWatches() silences them; sendGarbage() corrupts them", async () => {
   await using server = await recordedCluster();
   const open = () =>

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import type { Domain } from "../../lib/model/model.ts";
 import { DEFAULT_SETTINGS } from "../../lib/model/settings.ts";
 import type { ApplyRecord, DaemonState } from "../../lib/record/state.ts";
-import { initialStatus } from "../../lib/source/source.ts";
 import {
   DEFAULT_STALE_AFTER_MS,
   liveness,
@@ -10,6 +9,7 @@ import {
   STATUS_ROUTES,
   statusDocument,
 } from "../../lib/status/document.ts";
+import { daemonState } from "../support/fixtures.ts";
 
 const NOW = Date.UTC(2026, 0, 1, 0, 0, 0);
 
@@ -47,22 +47,7 @@ function domain(name: string, ready: boolean[]): Domain {
 
 /** A fresh daemon: nothing synced, nothing installed, no passes yet. */
 function state(extra: Partial<DaemonState> = {}): DaemonState {
-  return {
-    version: "1.2.3",
-    startedAt: NOW - 90_400,
-    heartbeatAt: NOW,
-    source: initialStatus("file", "/tmp/sets.json", "endpoints"),
-    config: { path: "/etc/haproxy/haproxy.cfg", installedHash: null, renderedHash: null },
-    ready: { ok: false, reason: "" },
-    domains: {},
-    skipped: [],
-    applies: [],
-    lastCheck: null,
-    lastReload: null,
-    lastSuccessAt: null,
-    reloadMode: "none",
-    ...extra,
-  };
+  return daemonState(NOW, extra);
 }
 
 Deno.test("liveness() holds up to staleAfterMs, then names the age and the limit in seconds", () => {

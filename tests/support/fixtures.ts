@@ -4,6 +4,8 @@
  * @module
  */
 import type { EndpointSet } from "../../lib/model/endpoints.ts";
+import type { DaemonState } from "../../lib/record/state.ts";
+import { initialStatus } from "../../lib/source/source.ts";
 
 /** Options of {@linkcode endpointsObject}. */
 export interface EndpointsFixture {
@@ -82,3 +84,23 @@ export const EVERY_SETTING: Readonly<Record<string, string>> = {
   "haconfd.io/allow": "127.0.0.0/8",
   "haconfd.io/sticky": "true",
 };
+
+/** The record of a fresh daemon at `now` (nothing synced, installed or passed yet), with `extra` over it. */
+export function daemonState(now: number, extra: Partial<DaemonState> = {}): DaemonState {
+  return {
+    version: "1.2.3",
+    startedAt: now - 90_400,
+    heartbeatAt: now,
+    source: initialStatus("file", "/tmp/sets.json", "endpoints"),
+    config: { path: "/etc/haproxy/haproxy.cfg", installedHash: null, renderedHash: null },
+    ready: { ok: false, reason: "" },
+    domains: {},
+    skipped: [],
+    applies: [],
+    lastCheck: null,
+    lastReload: null,
+    lastSuccessAt: null,
+    reloadMode: "none",
+    ...extra,
+  };
+}

@@ -196,6 +196,16 @@ interface Watchers {
   nodes: Watcher<NodeView>[];
 }
 
+/** The watches started on demand that have not listed yet, as what the source is doing ("listing TLS Secrets"). */
+function lateListing(w: Watchers): string[] {
+  const late: [string, Watcher<unknown>[]][] = [
+    ["TLS Secrets", w.secrets],
+    ["Nodes and Services' node ports", [...w.nodes, ...w.facts]],
+  ];
+  const listing = late.filter(([, watchers]) => watchers.some((x) => !x.stats.synced));
+  return listing.map(([what]) => `listing ${what}`);
+}
+
 function noWatchers(): Watchers {
   return { endpoints: [], slices: [], services: [], secrets: [], facts: [], nodes: [] };
 }
@@ -230,6 +240,8 @@ class KubeWatchSource implements KubeSource {
   #journal: Set<string> | null = null;
   #nodes: NodeView[] | undefined;
   #running: Running | undefined;
+  // Whether every watch of this run has listed once: later watches' first lists no longer unsync it.
+  #firstSync = false;
 
   constructor(settings: KubeSourceSettings, connection: Connection, options: KubeSourceOptions) {
     this.#settings = settings;
@@ -263,12 +275,15 @@ class KubeWatchSource implements KubeSource {
   }
 
   status(): SourceStatus {
+    const watched = watchersStatus(this.#all());
     return {
       kind: "kube",
       endpoint: this.#running?.client.server() ?? this.#connection.servers[0] ?? "",
       resource: this.#settings.resource,
       namespaces: [...this.#settings.namespace],
-      ...watchersStatus(this.#all()),
+      ...watched,
+      synced: this.#firstSync || watched.synced,
+      listing: this.#firstSync ? lateListing(this.#w) : [],
     };
   }
 
@@ -303,6 +318,7 @@ class KubeWatchSource implements KubeSource {
     this.#cache = undefined;
     this.#nodes = undefined;
     this.#journal = null;
+    this.#firstSync = false;
     this.#sliceIndex.clear();
     running.runs.push(...this.#all().map((w) => w.run(signal)));
     if (this.#watchSecrets) this.#startSecrets();
@@ -339,6 +355,8 @@ class KubeWatchSource implements KubeSource {
 
   #notify(): void {
     this.#cache = undefined;
+    const all = this.#all();
+    this.#firstSync ||= all.length > 0 && all.every((w) => w.stats.synced);
     for (const listener of this.#listeners) {
       try {
         listener();

@@ -131,3 +131,37 @@ Deno.test("createKubeSource() watches TLS Secrets only once a service names one,
     },
   );
 });
+
+Deno.test("createKubeSource() stays synced while a Secrets watch started after the first sync lists, and says so", async () => {
+  await using server = await startKubeServer({ objects: { endpoints: [web("shop", "plain", {})] } });
+  await withSource(server, { tls: true }, async (source) => {
+    await until("the first sync", () => source.status().synced);
+    assert.deepEqual(source.status().listing, []);
+    const list = server.holdNext({ path: "/api/v1/secrets", watch: false });
+    let reached = false;
+    void list.reached.then(() => reached = true);
+    server.upsert("endpoints", web("shop", "a", { "haconfd.io/tls-secret": "tls-a" }));
+    await until("the Secrets list to be held", () => reached);
+    assert.equal(source.status().synced, true);
+    assert.deepEqual(source.status().listing, ["listing TLS Secrets"]);
+    list.release();
+    await until("the Secrets list", () => source.status().listing?.length === 0);
+    assert.equal(source.status().synced, true);
+  });
+});
+
+Deno.test("createKubeSource() is not synced before a Secrets watch started by the first list has listed too", async () => {
+  await using server = await startKubeServer({
+    objects: { endpoints: [web("shop", "a", { "haconfd.io/tls-secret": "tls-a" })] },
+  });
+  const list = server.holdNext({ path: "/api/v1/secrets", watch: false });
+  let reached = false;
+  void list.reached.then(() => reached = true);
+  await withSource(server, { tls: true }, async (source) => {
+    await until("the Secrets list to be held", () => reached);
+    assert.equal(source.status().synced, false);
+    assert.deepEqual(source.status().listing, []);
+    list.release();
+    await until("the first sync", () => source.status().synced);
+  });
+});
