@@ -321,3 +321,60 @@ Deno.test({
     assert.equal(line?.reason, "the Runtime API is off");
   },
 });
+
+Deno.test({
+  name:
+    "haconfd run --tls --default-certificate namespace/name serves the Secret to unknown SNI, rotates it without a reload, and refuses unknown SNI once it is deleted",
+  ignore,
+  async fn() {
+    const certs = await tlsCerts();
+    const [a, fallback, renewed] = await Promise.all([
+      certs.leaf("a", ["a.example.test"]),
+      certs.leaf("fallback", ["default.example.test"]),
+      certs.leaf("fallback2", ["default.example.test"]),
+    ]);
+    await using echo = echoPod();
+    await using kube = await oneTerminatedHost(echo, a);
+    kube.upsert("secrets", tlsSecret("default-tls", fallback.cert, fallback.key));
+    await using daemon = await startDaemonProcess({
+      apiServer: kube.url,
+      args: ["--tls", "--default-certificate", `${NAMESPACE}/default-tls`],
+    });
+    const https = daemon.ports.https;
+    assert.deepEqual(await presented(https, "unknown.example.test"), {
+      serial: fallback.serial,
+      subject: fallback.subject,
+    });
+    assert.equal((await presented(https, null))?.serial, fallback.serial);
+    assert.equal((await presented(https, "a.example.test"))?.serial, a.serial);
+
+    const reloads = await reloadsTotal(daemon);
+    kube.upsert("secrets", tlsSecret("default-tls", renewed.cert, renewed.key));
+    await waitFor(
+      async () => (await presented(https, "unknown.example.test"))?.serial === renewed.serial || undefined,
+      { what: "the renewed default certificate to be served", timeoutMs: 20_000 },
+    );
+    assert.equal(await reloadsTotal(daemon), reloads, "no reload for a renewed default certificate");
+
+    kube.remove("secrets", NAMESPACE, "default-tls");
+    await waitFor(async () => (await presented(https, "unknown.example.test")) === null || undefined, {
+      what: "unknown SNI to be refused once the default certificate Secret is deleted",
+      timeoutMs: 20_000,
+    });
+    assert.equal(await presented(https, null), null, "no SNI refused");
+    assert.equal((await presented(https, "a.example.test"))?.serial, a.serial, "a known host still served");
+    assert.equal((await curl(https, "a.example.test")).code, 200);
+    const status = await daemon.status() as { skipped: { object: string; reason: string }[] };
+    const entry = status.skipped.find((s) => s.object === `${NAMESPACE}/default-tls`);
+    assert.match(
+      entry?.reason ?? "",
+      /default certificate .* not served.*not found/,
+      JSON.stringify(status.skipped),
+    );
+    assert.ok(
+      daemon.logsWith("default certificate refused: clients without a known SNI are refused").length > 0,
+    );
+    const logs = daemon.logs().map((l) => JSON.stringify(l));
+    for (const text of [...logs, JSON.stringify(status)]) assert.ok(!text.includes("PRIVATE KEY"));
+  },
+});
