@@ -12,7 +12,7 @@
 import { dirname, join } from "node:path";
 import type { Applier } from "../apply/apply.ts";
 import { atomicWrite } from "../apply/atomic_write.ts";
-import { CRT_LIST } from "../apply/cert_files.ts";
+import { CRT_LIST, writeKeyFile } from "../apply/cert_files.ts";
 import { TlsApplier, type TlsFiles } from "../apply/tls_apply.ts";
 import { type KeyMaterial, parseCertificate } from "../model/certificate.ts";
 import { type Model, skipEntry, skippedOrder } from "../model/model.ts";
@@ -21,7 +21,8 @@ import type { Reloader } from "../haproxy/reload.ts";
 import type { RuntimeTarget } from "../haproxy/runtime.ts";
 import type { Generated, Generator } from "../render/generate.ts";
 import type { TlsFrontend } from "../render/render.ts";
-import type { Settings } from "../settings/options.ts";
+import { ConfigError, type Settings } from "../settings/options.ts";
+import { runCommand } from "../haproxy/check.ts";
 import type { Source } from "../source/source.ts";
 import { type DefaultCertificate, type SecretSource, TlsSource } from "../source/tls_source.ts";
 import type { Logger } from "../log.ts";
@@ -49,13 +50,13 @@ export function certDirOf(settings: Pick<Settings, "certDir" | "haproxyConf">): 
   return settings.certDir ?? join(dirname(settings.haproxyConf), "haconfd-certs");
 }
 
-async function installDefault(file: string, dir: string): Promise<string> {
+async function installDefault(file: string, dir: string, group: number | null): Promise<string> {
   const text = await Deno.readTextFile(file);
   const parsed = parseCertificate(text, text);
   if (typeof parsed === "string") throw new Error(`Cannot use --default-certificate "${file}": ${parsed}`);
   await Deno.mkdir(dir, { recursive: true, mode: 0o750 });
   const target = join(dir, DEFAULT_CERT_FILE);
-  await atomicWrite(target, parsed.bundle.reveal());
+  await writeKeyFile(target, parsed.bundle.reveal(), group);
   return target;
 }
 
@@ -82,6 +83,26 @@ export function tlsFilesOf(model: Model, source: TlsSource, dir: string): TlsFil
     bundles.set(tls.file!, { bundle, serial: tls.certificate?.serial ?? "" });
   }
   return { bundles, crtList: crtList(hosts, dir) };
+}
+
+/**
+ * The group id the key files belong to (mode 0640): `--cert-group`, else the group of `--haproxy-user`
+ * (the global section's `group`), else null (mode 0600, ownership unchanged). A group the system does not
+ * know (`getent group`) is a bad option: a {@linkcode ConfigError} naming it.
+ */
+export async function certGroupOf(
+  settings: Pick<Settings, "certGroup" | "haproxyUser">,
+): Promise<number | null> {
+  const name = settings.certGroup ?? settings.haproxyUser?.group;
+  if (name === undefined) return null;
+  if (/^\d+$/.test(name)) return Number(name);
+  const flag = settings.certGroup === undefined ? "--haproxy-user" : "--cert-group";
+  const found = await runCommand(["getent", "group", name], { timeoutMs: 10_000 }).catch(() => null);
+  const gid = found?.code === 0 ? /^[^:]*:[^:]*:(\d+):/.exec(found.output)?.[1] : undefined;
+  if (gid === undefined) {
+    throw new ConfigError(`Invalid ${flag}: group "${name}" of the key files in the cert dir does not exist`);
+  }
+  return Number(gid);
 }
 
 /** The cert dir (created) and its crt-list (created empty: `haproxy -c` reads it before a host is added). */
@@ -143,9 +164,10 @@ function followingDefault(
 export async function tlsSetup(settings: Settings, source: Source, log: Logger): Promise<TlsWiring | null> {
   if (!settings.tls) return null;
   const dir = certDirOf(settings);
+  const group = await certGroupOf(settings);
   const crtListPath = await prepareDir(dir);
   const given = settings.defaultCertificate;
-  const defaultCertificate = given?.kind === "file" ? await installDefault(given.path, dir) : null;
+  const defaultCertificate = given?.kind === "file" ? await installDefault(given.path, dir, group) : null;
   const defaultSecret = given?.kind === "secret" ? `${given.namespace}/${given.name}` : undefined;
   const tlsSource = new TlsSource(source as SecretSource, {
     log,
@@ -154,6 +176,7 @@ export async function tlsSetup(settings: Settings, source: Source, log: Logger):
   let model: Model = { domains: {}, skipped: [] };
   log.info("TLS termination on", {
     certDir: dir,
+    keyFiles: group === null ? "mode 0600" : `mode 0640, group ${group}`,
     defaultCertificate: defaultSecret ?? defaultCertificate ?? "none (strict SNI)",
   });
   const frontend: TlsFrontend = {
@@ -173,6 +196,7 @@ export async function tlsSetup(settings: Settings, source: Source, log: Logger):
         reloader,
         runtime,
         keep: defaultCertificate === null ? [] : [DEFAULT_CERT_FILE],
+        group,
         log: log.child("tls"),
       }),
   };

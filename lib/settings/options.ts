@@ -392,6 +392,17 @@ export const OPTIONS = {
     group: "haproxy",
     help: "where --tls writes certificates and the crt-list (default: haconfd-certs beside --haproxy-conf)",
   }),
+  certGroup: option({
+    flag: "cert-group",
+    env: "CERT_GROUP",
+    schema: z.string().trim().regex(/^([a-z_][a-z0-9_-]*|\d+)$/, {
+      error: (i) => `"${i.input}" is not a group name or id (e.g. haproxy)`,
+    }),
+    arg: "GROUP",
+    group: "haproxy",
+    help:
+      "group of the key files in --cert-dir, which get mode 0640 (default: the group of --haproxy-user; without either: mode 0600, owner only)",
+  }),
   defaultCertificate: option({
     flag: "default-certificate",
     env: "DEFAULT_CERTIFICATE",
