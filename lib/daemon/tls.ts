@@ -96,7 +96,9 @@ export async function certGroupOf(
   const name = settings.certGroup ?? settings.haproxyUser?.group;
   if (name === undefined) return null;
   if (/^\d+$/.test(name)) return Number(name);
-  const flag = settings.certGroup === undefined ? "--haproxy-user" : "--cert-group";
+  const flag = settings.certGroup === undefined
+    ? "--haproxy-user (HAPROXY_USER)"
+    : "--cert-group (CERT_GROUP)";
   const found = await runCommand(["getent", "group", name], { timeoutMs: 10_000 }).catch(() => null);
   const gid = found?.code === 0 ? /^[^:]*:[^:]*:(\d+):/.exec(found.output)?.[1] : undefined;
   if (gid === undefined) {
