@@ -56,7 +56,7 @@ export async function newCertificate(
   options: ReplaceOptions = {},
 ): Promise<void> {
   const what = `new ssl cert ${file}`;
-  expect(await sendSsl(target, what, what, options), /New empty certificate store/, what);
+  expect(await sendSsl(target, what, what, options), /^New empty certificate store/m, what);
   await replaceCertificate(target, file, pem, serial, options);
 }
 
@@ -69,7 +69,7 @@ export async function addCrtListEntry(
 ): Promise<void> {
   const what = `add ssl crt-list ${crtList} ${entry.file} ${entry.sni}`;
   const command = `add ssl crt-list ${crtList} <<\n${entry.file} ${entry.sni}\n`;
-  expect(await sendSsl(target, command, what, options), /Success!/, what);
+  expect(await sendSsl(target, command, what, options), /^Success!/m, what);
 }
 
 /** The crt-list `crtList` as the running HAProxy has it, with line numbers. */
@@ -95,7 +95,7 @@ export async function removeCrtListEntry(
     throw new Error(`HAProxy's crt-list "${crtList}" has no line "${entry.file} ${entry.sni}"`);
   }
   const what = `del ssl crt-list ${crtList} ${entry.file}:${found.line}`;
-  expect(await sendSsl(target, what, what, options), /deleted in crtlist/, what);
+  expect(await sendSsl(target, what, what, options), /^Entry '.*' deleted in crtlist/m, what);
 }
 
 /** Removes a certificate file no crt-list line names any more from the running HAProxy. */
@@ -105,5 +105,5 @@ export async function deleteCertificate(
   options: ReplaceOptions = {},
 ): Promise<void> {
   const what = `del ssl cert ${file}`;
-  expect(await sendSsl(target, what, what, options), /deleted!/, what);
+  expect(await sendSsl(target, what, what, options), /^Certificate '.*' deleted!/m, what);
 }
