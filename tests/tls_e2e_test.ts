@@ -13,7 +13,7 @@ import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 import { endpoints, NAMESPACE, reloadsTotal, startDaemonProcess } from "./support/daemon.ts";
 import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { note, run } from "./support/process.ts";
-import { tlsCerts } from "./support/tls_certs.ts";
+import { tlsCerts, type TlsLeaf } from "./support/tls_certs.ts";
 import { groupId } from "./support/groups.ts";
 
 const ignore = !haproxyAvailable();
@@ -65,6 +65,15 @@ async function curl(port: number, host: string, args: string[] = []) {
   const lines = out.stdout.trimEnd().split("\n");
   const [code, version] = lines.pop()!.split(" ");
   return { code: Number(code), version, body: lines.join("\n"), all: out.stdout + out.stderr };
+}
+
+/** Leaf certificates, one per `[name, domain]`, signed by the test CA. */
+async function leaves<const T extends readonly (readonly [string, string])[]>(
+  ...specs: T
+): Promise<{ [K in keyof T]: TlsLeaf }> {
+  const certs = await tlsCerts();
+  const made = await Promise.all(specs.map(([name, domain]) => certs.leaf(name, [domain])));
+  return made as { [K in keyof T]: TlsLeaf };
 }
 
 /** The newest apply record on /status whose detail matches `detail`. */
@@ -315,11 +324,7 @@ Deno.test({
   name: "haconfd run --tls --no-runtime-api renews a certificate by one reload",
   ignore,
   async fn() {
-    const certs = await tlsCerts();
-    const [a, a2] = await Promise.all([
-      certs.leaf("a", ["a.example.test"]),
-      certs.leaf("a2", ["a.example.test"]),
-    ]);
+    const [a, a2] = await leaves(["a", "a.example.test"], ["a2", "a.example.test"]);
     await using echo = echoPod();
     await using kube = await oneTerminatedHost(echo, a);
     await using daemon = await startDaemonProcess({
@@ -345,12 +350,11 @@ Deno.test({
     "haconfd run --tls --default-certificate namespace/name serves the Secret to unknown SNI, rotates it without a reload, and refuses unknown SNI once it is deleted",
   ignore,
   async fn() {
-    const certs = await tlsCerts();
-    const [a, fallback, renewed] = await Promise.all([
-      certs.leaf("a", ["a.example.test"]),
-      certs.leaf("fallback", ["default.example.test"]),
-      certs.leaf("fallback2", ["default.example.test"]),
-    ]);
+    const [a, fallback, renewed] = await leaves(
+      ["a", "a.example.test"],
+      ["fallback", "default.example.test"],
+      ["fallback2", "default.example.test"],
+    );
     await using echo = echoPod();
     await using kube = await oneTerminatedHost(echo, a);
     kube.upsert("secrets", tlsSecret("default-tls", fallback.cert, fallback.key));
@@ -402,11 +406,7 @@ Deno.test({
     "haconfd run --tls adds and removes a terminated host of an existing service through the Runtime API, without a reload",
   ignore,
   async fn() {
-    const certs = await tlsCerts();
-    const [a, n] = await Promise.all([
-      certs.leaf("a", ["a.example.test"]),
-      certs.leaf("n", ["n.example.test"]),
-    ]);
+    const [a, n] = await leaves(["a", "a.example.test"], ["n", "n.example.test"]);
     await using echo = echoPod();
     await using kube = await oneTerminatedHost(echo, a);
     // n.example.test is served (plain HTTP, its own backend) and asks for a Secret that does not exist yet.

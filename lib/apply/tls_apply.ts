@@ -185,7 +185,11 @@ export class TlsApplier implements Applier {
       for (const name of write.added) {
         step = `load ${name}`;
         const wanted = files.bundles.get(name)!;
-        await newCertificate(target, path(name), wanted.bundle.reveal(), wanted.serial, options);
+        await newCertificate(
+          target,
+          { file: path(name), pem: wanted.bundle.reveal(), serial: wanted.serial },
+          options,
+        );
       }
       for (const entry of added) {
         (step = `add ${entry.sni}`, await addCrtListEntry(target, crtList, entry, options));

@@ -47,17 +47,25 @@ function expect(answer: string, pattern: RegExp, what: string): void {
   }
 }
 
-/** Loads a certificate file HAProxy does not have yet (`pem`: chain and key) and checks its `serial`. */
+/** A certificate file to load: its path, PEM text (chain and key) and the serial its leaf has. */
+export interface NewCertificate {
+  /** The path HAProxy knows it by (the crt-list names it). */
+  file: string;
+  /** Chain and key, PEM. */
+  pem: string;
+  /** The leaf's serial, lower-case hex. */
+  serial: string;
+}
+
+/** Loads a certificate file HAProxy does not have yet and checks that it holds the expected serial. */
 export async function newCertificate(
   target: RuntimeTarget,
-  file: string,
-  pem: string,
-  serial: string,
+  cert: NewCertificate,
   options: ReplaceOptions = {},
 ): Promise<void> {
-  const what = `new ssl cert ${file}`;
+  const what = `new ssl cert ${cert.file}`;
   expect(await sendSsl(target, what, what, options), /^New empty certificate store/m, what);
-  await replaceCertificate(target, file, pem, serial, options);
+  await replaceCertificate(target, cert.file, cert.pem, cert.serial, options);
 }
 
 /** Adds `entry` to the crt-list `crtList` of the running HAProxy. */

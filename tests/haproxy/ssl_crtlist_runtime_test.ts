@@ -1,30 +1,22 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  addCrtListEntry,
-  crtListEntries,
-  deleteCertificate,
-  newCertificate,
-  readCrtList,
-  removeCrtListEntry,
-  shownCrtList,
-} from "../../lib/haproxy/ssl_crtlist_runtime.ts";
+import * as crtlist from "../../lib/haproxy/ssl_crtlist_runtime.ts";
 import type { RuntimeTarget } from "../../lib/haproxy/runtime.ts";
 import { BASE_CONFIG, freePort, haproxyAvailable, startHaproxy } from "../support/haproxy.ts";
 import { run } from "../support/process.ts";
 import { tlsCerts } from "../support/tls_certs.ts";
 
-Deno.test("shownCrtList() reads `show ssl crt-list [-n]` as HAProxy 2.6 prints it", () => {
+Deno.test("crtlist.shownCrtList() reads `show ssl crt-list [-n]` as HAProxy 2.6 prints it", () => {
   const answer = "# /etc/haproxy/certs/crt-list\n/etc/haproxy/certs/a.pem:1 a.example.test\n" +
     "/etc/haproxy/certs/b.pem:2 b.example.test\n";
-  assert.deepEqual(shownCrtList(answer), [
+  assert.deepEqual(crtlist.shownCrtList(answer), [
     { file: "/etc/haproxy/certs/a.pem", sni: "a.example.test", line: 1 },
     { file: "/etc/haproxy/certs/b.pem", sni: "b.example.test", line: 2 },
   ]);
-  assert.deepEqual(shownCrtList("# x\n/c/a.pem a.example.test\n"), [
+  assert.deepEqual(crtlist.shownCrtList("# x\n/c/a.pem a.example.test\n"), [
     { file: "/c/a.pem", sni: "a.example.test", line: null },
   ]);
-  assert.deepEqual(crtListEntries("\n/c/a.pem a.example.test\n  \n"), [{
+  assert.deepEqual(crtlist.crtListEntries("\n/c/a.pem a.example.test\n  \n"), [{
     file: "/c/a.pem",
     sni: "a.example.test",
   }]);
@@ -43,7 +35,7 @@ async function servedSerial(port: number, sni: string): Promise<string | null> {
 
 Deno.test({
   name:
-    "newCertificate(), addCrtListEntry(), removeCrtListEntry() and deleteCertificate() change what a running HAProxy 2.6 serves",
+    "newCertificate(), crtlist.addCrtListEntry(), crtlist.removeCrtListEntry() and crtlist.deleteCertificate() change what a running HAProxy 2.6 serves",
   ignore: !haproxyAvailable(),
   async fn() {
     const certs = await tlsCerts();
@@ -70,32 +62,32 @@ Deno.test({
       };
       const bFile = join(dir, "b.pem");
       assert.equal(await servedSerial(port, "b.example.test"), null);
-      await newCertificate(target, bFile, b.cert + b.key, b.serial);
-      await addCrtListEntry(target, crtList, { file: bFile, sni: "b.example.test" });
-      await addCrtListEntry(target, crtList, { file: bFile, sni: "x.example.test" });
+      await crtlist.newCertificate(target, { file: bFile, pem: b.cert + b.key, serial: b.serial });
+      await crtlist.addCrtListEntry(target, crtList, { file: bFile, sni: "b.example.test" });
+      await crtlist.addCrtListEntry(target, crtList, { file: bFile, sni: "x.example.test" });
       assert.equal(await servedSerial(port, "b.example.test"), b.serial);
       assert.equal(await servedSerial(port, "x.example.test"), b.serial);
-      assert.deepEqual((await readCrtList(target, crtList)).map((e) => e.sni), [
+      assert.deepEqual((await crtlist.readCrtList(target, crtList)).map((e) => e.sni), [
         "a.example.test",
         "b.example.test",
         "x.example.test",
       ]);
 
       // One file on two lines: the line is found by number; the file goes once no line names it.
-      await removeCrtListEntry(target, crtList, { file: bFile, sni: "x.example.test" });
+      await crtlist.removeCrtListEntry(target, crtList, { file: bFile, sni: "x.example.test" });
       assert.equal(await servedSerial(port, "x.example.test"), null);
       assert.equal(await servedSerial(port, "b.example.test"), b.serial);
-      await assert.rejects(deleteCertificate(target, bFile), /HAProxy refused "del ssl cert/);
-      await removeCrtListEntry(target, crtList, { file: bFile, sni: "b.example.test" });
-      await deleteCertificate(target, bFile);
+      await assert.rejects(crtlist.deleteCertificate(target, bFile), /HAProxy refused "del ssl cert/);
+      await crtlist.removeCrtListEntry(target, crtList, { file: bFile, sni: "b.example.test" });
+      await crtlist.deleteCertificate(target, bFile);
       assert.equal(await servedSerial(port, "b.example.test"), null);
       assert.equal(await servedSerial(port, "a.example.test"), a.serial);
       await assert.rejects(
-        removeCrtListEntry(target, crtList, { file: bFile, sni: "b.example.test" }),
+        crtlist.removeCrtListEntry(target, crtList, { file: bFile, sni: "b.example.test" }),
         /has no line/,
       );
       await assert.rejects(
-        addCrtListEntry(target, crtList, { file: join(dir, "missing.pem"), sni: "m.example.test" }),
+        crtlist.addCrtListEntry(target, crtList, { file: join(dir, "missing.pem"), sni: "m.example.test" }),
         (error: Error) => !error.message.includes("PRIVATE KEY"),
       );
     } finally {
