@@ -440,6 +440,9 @@ Deno.test({
     assert.ok(added);
     const record = await applyRecord(daemon, /added n\.example\.test/);
     assert.equal(record?.path, "runtime", JSON.stringify(record));
+    const metrics = (await daemon.get("/metrics")).body;
+    const runtimeApplies = /^haconfd_apply_paths_total\{path="runtime"\} (\d+)/m.exec(metrics)?.[1];
+    assert.ok(Number(runtimeApplies) >= 1, "the metrics count the runtime path");
     assert.match(
       await Deno.readTextFile(`${daemon.dir}/haconfd-certs/crt-list`),
       /e2e__tls-n\.pem n\.example\.test/,

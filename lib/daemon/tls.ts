@@ -11,7 +11,6 @@
  */
 import { dirname, join } from "node:path";
 import type { Applier } from "../apply/apply.ts";
-import { atomicWrite } from "../apply/atomic_write.ts";
 import { CRT_LIST, writeKeyFile } from "../apply/cert_files.ts";
 import { TlsApplier, type TlsFiles } from "../apply/tls_apply.ts";
 import { type KeyMaterial, parseCertificate } from "../model/certificate.ts";
@@ -108,13 +107,13 @@ export async function certGroupOf(
 }
 
 /** The cert dir (created) and its crt-list (created empty: `haproxy -c` reads it before a host is added). */
-async function prepareDir(dir: string): Promise<string> {
+async function prepareDir(dir: string, group: number | null): Promise<string> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o750 });
   const crtListPath = join(dir, CRT_LIST);
   try {
     await Deno.stat(crtListPath);
   } catch {
-    await atomicWrite(crtListPath, "");
+    await writeKeyFile(crtListPath, "", group);
   }
   return crtListPath;
 }
@@ -167,7 +166,7 @@ export async function tlsSetup(settings: Settings, source: Source, log: Logger):
   if (!settings.tls) return null;
   const dir = certDirOf(settings);
   const group = await certGroupOf(settings);
-  const crtListPath = await prepareDir(dir);
+  const crtListPath = await prepareDir(dir, group);
   const given = settings.defaultCertificate;
   const defaultCertificate = given?.kind === "file" ? await installDefault(given.path, dir, group) : null;
   const defaultSecret = given?.kind === "secret" ? `${given.namespace}/${given.name}` : undefined;
