@@ -406,7 +406,7 @@ Deno.test({
     "haconfd run --tls adds and removes a terminated host of an existing service through the Runtime API, without a reload",
   ignore,
   async fn() {
-    const [a, n] = await leaves(["a", "a.example.test"], ["n", "n.example.test"]);
+    const [a, n, p] = await leaves(["a", "a.example.test"], ["n", "n.example.test"], ["p", "p.example.test"]);
     await using echo = echoPod();
     await using kube = await oneTerminatedHost(echo, a);
     // n.example.test is served (plain HTTP, its own backend) and asks for a Secret that does not exist yet.
@@ -414,6 +414,9 @@ Deno.test({
       "endpoints",
       web("n", "n.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-n" }),
     );
+    // p.example.test is served over plain HTTP without asking for TLS; its Secret exists.
+    kube.upsert("endpoints", web("p", "p.example.test", echo.addr.port));
+    kube.upsert("secrets", tlsSecret("tls-p", p.cert, p.key));
     await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ["--tls"] });
     const https = daemon.ports.https;
     assert.equal(
@@ -464,6 +467,17 @@ Deno.test({
       200,
       "n keeps plain HTTP",
     );
+    // The annotation added to a served service: terminated without a reload too.
+    kube.upsert(
+      "endpoints",
+      web("p", "p.example.test", echo.addr.port, { "haconfd.io/tls-secret": "tls-p" }),
+    );
+    await waitFor(async () => (await presented(https, "p.example.test"))?.serial === p.serial || undefined, {
+      what: "p.example.test to be terminated once it asks for its Secret",
+      timeoutMs: 20_000,
+    });
+    assert.equal((await curl(https, "p.example.test")).code, 200);
+    assert.equal(await reloadsTotal(daemon), reloads, "haconfd.io/tls-secret added without a reload");
     const left = [];
     for await (const e of Deno.readDir(`${daemon.dir}/haconfd-certs`)) left.push(e.name);
     assert.ok(!left.includes("e2e__tls-n.pem"), "the removed host's file is gone");
