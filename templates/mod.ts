@@ -19,9 +19,10 @@ import httpsMap from "./_https-map.eta" with { type: "text" };
 import servers from "./_servers.eta" with { type: "text" };
 import settings from "./_settings.eta" with { type: "text" };
 import tcpListen from "./_tcp-listen.eta" with { type: "text" };
-import tlsRoute from "./_tls-route.eta" with { type: "text" };
+import tlsMap from "./_tls-map.eta" with { type: "text" };
 import hostsMap from "./haconfd-hosts.map.eta" with { type: "text" };
 import sniMap from "./haconfd-sni.map.eta" with { type: "text" };
+import tlsHostsMap from "./haconfd-tls.map.eta" with { type: "text" };
 
 /** File name → source of every default template. */
 export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
@@ -39,7 +40,8 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   "_servers.eta": servers,
   "_settings.eta": settings,
   "_tcp-listen.eta": tcpListen,
-  "_tls-route.eta": tlsRoute,
+  "_tls-map.eta": tlsMap,
   "haconfd-hosts.map.eta": hostsMap,
   "haconfd-sni.map.eta": sniMap,
+  "haconfd-tls.map.eta": tlsHostsMap,
 };

@@ -384,6 +384,7 @@ Deno.test({
       assert.deepEqual((await listDir(dir)).sort(), [
         "haconfd-hosts.map",
         "haconfd-sni.map",
+        "haconfd-tls.map",
         "haproxy.cfg",
         "reloaded",
       ]);
@@ -426,7 +427,7 @@ Deno.test({
       assert.deepEqual((await Deno.stat(conf)).mtime, mtime);
       assert.deepEqual(
         (await listDir(dir)).sort(),
-        ["haconfd-hosts.map", "haconfd-sni.map", "haproxy.cfg"],
+        ["haconfd-hosts.map", "haconfd-sni.map", "haconfd-tls.map", "haproxy.cfg"],
         "no reload, no staged or rejected file",
       );
     } finally {

@@ -297,7 +297,7 @@ interface BadValue {
   /** Base flags to leave out (e.g. `from`, to reach the API connection). */
   drop?: string[];
   /** Flags to add (e.g. the certificate beside a bad key). */
-  add?: Record<string, string>;
+  add?: Record<string, string | true>;
 }
 
 /** Runs `main()` in this process with the console captured: exit code and everything printed. */
@@ -393,7 +393,10 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       noRuntimeApi: { bad: "maybe" },
       tls: { bad: "maybe" },
       certDir: { bad: " " },
-      defaultCertificate: { bad: " " },
+      // Neither a PEM file path nor a Secret's namespace/name.
+      defaultCertificate: { bad: "default.pem" },
+      // A group the system does not know, found when --tls sets up the cert dir.
+      certGroup: { bad: "no-such-group-haconfd", add: { tls: true } },
       drainTimeout: { bad: "600h" },
     };
     const failures: string[] = [];

@@ -2,18 +2,29 @@
  * An {@linkcode Applier} that installs TLS termination's files with the config: before the config is
  * checked, the certificate bundles and the crt-list it names are written to the cert dir (only those
  * whose bytes differ; `haproxy -c` reads them); after it is installed, bundles no longer named are
- * removed. A renewed certificate of a domain already served changes no config line: it is replaced in
- * the running HAProxy through the Runtime API (`set ssl cert` + `commit ssl cert`, read back with `show ssl
- * cert`), and any failure there, a new certificate file, or a crt-list change without a new config falls
- * back to one reload. The result says which path was taken (`runtime` or `applied`, and its detail).
+ * removed. Certificate changes under a config that was not reloaded go through the Runtime API: a renewed
+ * certificate is replaced (`set ssl cert` + `commit ssl cert`, read back with `show ssl cert`), a new
+ * host's is loaded and added to the crt-list (`new ssl cert`, `set`/`commit`, `add ssl crt-list`), a
+ * removed host's line deleted (`del ssl crt-list`, then `del ssl cert` for a file no line names), and the
+ * crt-list read back (`show ssl crt-list`); any failure there, or a new file outside the crt-list (the
+ * default certificate), falls back to one reload. The result says which path was taken (`runtime` or
+ * `applied`, and its detail).
  *
  * @module
  */
 import type { Applier, ApplyOptions, ApplyResult } from "./apply.ts";
-import { type CertWrite, removeStaleCertFiles, type Sealed, writeCertFiles } from "./cert_files.ts";
+import { type CertWrite, CRT_LIST, removeStaleCertFiles, type Sealed, writeCertFiles } from "./cert_files.ts";
 import type { Reloader } from "../haproxy/reload.ts";
 import type { RuntimeTarget } from "../haproxy/runtime.ts";
 import { replaceCertificate } from "../haproxy/ssl_runtime.ts";
+import {
+  addCrtListEntry,
+  crtListEntries,
+  deleteCertificate,
+  newCertificate,
+  readCrtList,
+  removeCrtListEntry,
+} from "../haproxy/ssl_crtlist_runtime.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 
 /** The files the current model wants in the cert dir. */
@@ -34,6 +45,8 @@ export interface TlsApplierOptions {
   reloader: Pick<Reloader, "reload">;
   /** The Runtime API, or null: every certificate change reloads. */
   runtime: RuntimeTarget | null;
+  /** Group id of the key files (mode 0640), or null: mode 0600 (lib/apply/cert_files.ts). @default {null} */
+  group?: number | null;
   /** File names kept in the dir besides the bundles (the default certificate). @default {[]} */
   keep?: readonly string[];
   /** Logger. @default {silentLogger} */
@@ -74,7 +87,7 @@ export class TlsApplier implements Applier {
     const bundles = new Map([...files.bundles].map(([name, b]) => [name, b.bundle]));
     let write: CertWrite;
     try {
-      write = await writeCertFiles(this.#o.dir, bundles, files.crtList);
+      write = await writeCertFiles(this.#o.dir, bundles, files.crtList, { group: this.#o.group ?? null });
     } catch (error) {
       const failed = await this.#inner.apply(text, { ...options, dryRun: true });
       return {
@@ -107,31 +120,23 @@ export class TlsApplier implements Applier {
     result: ApplyResult,
     signal?: AbortSignal,
   ): Promise<ApplyResult> {
-    const why = write.added.length > 0 || write.crtListChanged
-      ? "a new certificate file or crt-list line (HAProxy loads it on reload)"
-      : this.#o.runtime === null
+    const done = this.#o.runtime === null
       ? "the Runtime API is off"
-      : await this.#replace(write.renewed, files, signal);
-    if (why === null) {
-      const detail = `replaced ${write.renewed.length} certificate(s) through the Runtime API: ${
-        write.renewed.join(", ")
-      }`;
-      this.#log.info("certificates replaced without reload", { files: write.renewed });
+      : await this.#runtimeSteps(write, files, signal);
+    if (typeof done !== "string") {
+      this.#log.info("certificates changed without reload", { detail: done.detail });
       return result.status === "runtime"
-        ? {
-          ...result,
-          detail: `${result.detail}; ${detail}`,
-          commands: result.commands + 3 * write.renewed.length,
-        }
+        ? { ...result, detail: `${result.detail}; ${done.detail}`, commands: result.commands + done.commands }
         : {
           ...result,
           status: "runtime",
           changed: true,
-          detail,
-          commands: 3 * write.renewed.length,
+          detail: done.detail,
+          commands: done.commands,
           checked: false,
         };
     }
+    const why = done;
     this.#log.info("certificates changed: reloading", { reason: why });
     const reload = await this.#o.reloader.reload(signal);
     const base = { hash: result.hash, installedHash: result.installedHash, durations: result.durations };
@@ -149,25 +154,66 @@ export class TlsApplier implements Applier {
     return { ...base, status: "applied", changed: false, detail, reload, warnings: [], reloadReason: why };
   }
 
-  /** Replaces each renewed certificate in HAProxy; null when all went through, else why not. */
-  async #replace(names: readonly string[], files: TlsFiles, signal?: AbortSignal): Promise<string | null> {
-    for (const name of names) {
-      const wanted = files.bundles.get(name)!;
-      try {
-        await replaceCertificate(
-          this.#o.runtime!,
-          `${this.#o.dir}/${name}`,
-          wanted.bundle.reveal(),
-          wanted.serial,
-          {
-            ...(signal === undefined ? {} : { signal }),
-          },
-        );
-      } catch (error) {
-        this.#log.warn("cannot replace a certificate at run time", { file: name, error: errorText(error) });
-        return `the Runtime API failed for ${name}: ${errorText(error)}`;
-      }
+  /**
+   * Renewals, then new hosts (certificate, crt-list line), then removed hosts (line, then unused file),
+   * then the crt-list read back; what was done, or why it could not be (then the caller reloads).
+   */
+  async #runtimeSteps(
+    write: CertWrite,
+    files: TlsFiles,
+    signal?: AbortSignal,
+  ): Promise<{ detail: string; commands: number } | string> {
+    const target = this.#o.runtime!;
+    const options = signal === undefined ? {} : { signal };
+    const crtList = `${this.#o.dir}/${CRT_LIST}`;
+    const added = crtListEntries(write.crtListAdded.join("\n"));
+    const removed = crtListEntries(write.crtListRemoved.join("\n"));
+    const path = (name: string) => `${this.#o.dir}/${name}`;
+    const outside = write.added.find((name) => !added.some((e) => e.file === path(name)));
+    if (outside !== undefined) {
+      return `a new certificate file outside the crt-list (${outside}): HAProxy loads it on reload`;
     }
-    return null;
+    const named = new Set(crtListEntries(files.crtList).map((e) => e.file));
+    const unused = [...new Set(removed.map((e) => e.file))].filter((f) => !named.has(f));
+    let step = "";
+    try {
+      for (const name of write.renewed) {
+        step = `replace ${name}`;
+        const wanted = files.bundles.get(name)!;
+        await replaceCertificate(target, path(name), wanted.bundle.reveal(), wanted.serial, options);
+      }
+      for (const name of write.added) {
+        step = `load ${name}`;
+        const wanted = files.bundles.get(name)!;
+        await newCertificate(
+          target,
+          { file: path(name), pem: wanted.bundle.reveal(), serial: wanted.serial },
+          options,
+        );
+      }
+      for (const entry of added) {
+        (step = `add ${entry.sni}`, await addCrtListEntry(target, crtList, entry, options));
+      }
+      for (const entry of removed) {
+        step = `remove ${entry.sni}`;
+        await removeCrtListEntry(target, crtList, entry, options);
+      }
+      for (const file of unused) (step = `delete ${file}`, await deleteCertificate(target, file, options));
+      step = "read back the crt-list";
+      const shown = (await readCrtList(target, crtList, options)).map((e) => `${e.file} ${e.sni}`).sort();
+      const wanted = crtListEntries(files.crtList).map((e) => `${e.file} ${e.sni}`).sort();
+      if (shown.join("\n") !== wanted.join("\n")) throw new Error("HAProxy's crt-list differs from the file");
+    } catch (error) {
+      this.#log.warn("cannot change certificates at run time", { step, error: errorText(error) });
+      return `the Runtime API failed (${step}): ${errorText(error)}`;
+    }
+    const parts = [
+      write.renewed.length > 0 ? `replaced ${write.renewed.join(", ")}` : "",
+      added.length > 0 ? `added ${added.map((e) => e.sni).join(", ")}` : "",
+      removed.length > 0 ? `removed ${removed.map((e) => e.sni).join(", ")}` : "",
+    ].filter((p) => p !== "");
+    const commands = 3 * write.renewed.length + 4 * write.added.length + added.length + 2 * removed.length +
+      unused.length + 1;
+    return { detail: `certificates through the Runtime API: ${parts.join("; ")}`, commands };
   }
 }

@@ -94,15 +94,17 @@ function generatorOf(renderer: Renderer, settings: Settings, tls: TlsWiring | nu
   if (tls === null) {
     return createGenerator(renderer, listen, haproxyProcessOf(settings), reservedPortsOf(settings));
   }
-  return tls.generator(
-    createGenerator(renderer, listen, haproxyProcessOf(settings), reservedPortsOf(settings), tls.frontend),
+  return tls.generator((frontend) =>
+    createGenerator(renderer, listen, haproxyProcessOf(settings), reservedPortsOf(settings), frontend)
   );
 }
 
 /** The source the settings ask for: a watched file (`--from`) or the Kubernetes API. */
 export async function createSource(settings: Settings, log: Logger): Promise<Source> {
   if (settings.from !== undefined) return createFileSource(settings.from, { log: log.child("source") });
-  return await createKubeSource(settings, { log: log.child("kube") });
+  // A default certificate Secret is read from the start, not once a service names a Secret.
+  const watchSecrets = settings.tls && settings.defaultCertificate?.kind === "secret";
+  return await createKubeSource(settings, { log: log.child("kube"), watchSecrets });
 }
 
 /** The check command: `--haproxy-chk-cmd`, or the default with `--haproxy-bin`'s binary. */

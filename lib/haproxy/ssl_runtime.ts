@@ -17,7 +17,11 @@ export interface ReplaceOptions {
   signal?: AbortSignal;
 }
 
-async function send(
+/**
+ * Sends one SSL command (to the current worker through the master CLI); an error names only `what`, never
+ * the command text (it may carry a payload with a key).
+ */
+export async function sendSsl(
   target: RuntimeTarget,
   command: string,
   what: string,
@@ -49,19 +53,19 @@ export async function replaceCertificate(
   serial: string,
   options: ReplaceOptions = {},
 ): Promise<void> {
-  const set = await send(
+  const set = await sendSsl(
     target,
     `set ssl cert ${file} <<\n${pem.trimEnd()}\n`,
     `set ssl cert ${file}`,
     options,
   );
   if (!/Transaction (created|updated) for certificate/.test(set)) {
-    await send(target, `abort ssl cert ${file}`, `abort ssl cert ${file}`, options).catch(() => "");
+    await sendSsl(target, `abort ssl cert ${file}`, `abort ssl cert ${file}`, options).catch(() => "");
     throw new Error(
       `HAProxy refused "set ssl cert ${file}" (${set.includes("Unknown") ? "unknown file" : "not accepted"})`,
     );
   }
-  const commit = await send(target, `commit ssl cert ${file}`, `commit ssl cert ${file}`, options);
+  const commit = await sendSsl(target, `commit ssl cert ${file}`, `commit ssl cert ${file}`, options);
   if (!/Success!/.test(commit)) {
     throw new Error(
       `HAProxy did not commit "${file}": ${
@@ -69,7 +73,7 @@ export async function replaceCertificate(
       }`,
     );
   }
-  const shown = shownSerial(await send(target, `show ssl cert ${file}`, `show ssl cert ${file}`, options));
+  const shown = shownSerial(await sendSsl(target, `show ssl cert ${file}`, `show ssl cert ${file}`, options));
   if (shown !== serial) {
     throw new Error(
       `HAProxy serves serial ${shown ?? "(none)"} from "${file}" after the commit, not ${serial}`,

@@ -212,11 +212,19 @@ export function judgeCertificate(
   host: string,
   options: JudgeOptions,
 ): { refusal?: string; warning?: string } {
-  const { now, warnWithinMs = EXPIRY_WARNING_MS } = options;
   if (!coversHost(record.names, host)) {
     const names = record.names.length === 0 ? "no DNS names" : record.names.map((n) => `"${n}"`).join(", ");
     return { refusal: `the certificate does not cover "${host}" (it names ${names})` };
   }
+  return judgeValidity(record, options);
+}
+
+/** A parsed certificate judged at `now` for any name (a default certificate): valid, expiring, or not. */
+export function judgeValidity(
+  record: CertificateRecord,
+  options: JudgeOptions,
+): { refusal?: string; warning?: string } {
+  const { now, warnWithinMs = EXPIRY_WARNING_MS } = options;
   const notAfter = Date.parse(record.notAfter);
   if (Date.parse(record.notBefore) > now) {
     return { refusal: `the certificate is valid only from ${record.notBefore}` };

@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import { CertificateRecord, judgeCertificate, type ParsedCertificate } from "./certificate.ts";
+import { CertificateRecord, judgeCertificate, judgeValidity, type ParsedCertificate } from "./certificate.ts";
 import type { EndpointSet } from "./endpoints.ts";
 import type { SecretView } from "./secret_view.ts";
 import type { TlsAnnotations } from "./tls_annotations.ts";
@@ -52,6 +52,24 @@ export interface TlsLookup {
   now: number;
 }
 
+/** The Secret `secret` (`namespace/name`) parsed, or why it cannot serve. */
+function secretCertificate(
+  secret: string,
+  lookup: TlsLookup,
+): { view: SecretView; parsed: ParsedCertificate } | { reason: string; record?: CertificateRecord } {
+  const view = lookup.secrets.get(secret);
+  if (view === undefined) {
+    return {
+      reason: `Secret "${secret}" of type ${TLS_TYPE} not found (a Secret only serves its own namespace)`,
+    };
+  }
+  if (view.type !== TLS_TYPE) {
+    return { reason: `Secret "${secret}" is of type "${view.type}", not ${TLS_TYPE}` };
+  }
+  const parsed = lookup.parse(view);
+  return typeof parsed === "string" ? { reason: `Secret "${secret}": ${parsed}` } : { view, parsed };
+}
+
 /** The TLS termination of `domain`, served by an object in `namespace` that asked for `request`. */
 export function hostTls(
   request: TlsAnnotations,
@@ -61,25 +79,9 @@ export function hostTls(
 ): HostTls {
   const secret = `${namespace}/${request.secret}`;
   const base = { secret, redirect: false, warning: null, file: null, certificate: null };
-  const view = lookup.secrets.get(secret);
-  if (view === undefined) {
-    return {
-      ...base,
-      mode: "refused",
-      reason: `Secret "${secret}" of type ${TLS_TYPE} not found (a Secret only serves its own namespace)`,
-    };
-  }
-  if (view.type !== TLS_TYPE) {
-    return {
-      ...base,
-      mode: "refused",
-      reason: `Secret "${secret}" is of type "${view.type}", not ${TLS_TYPE}`,
-    };
-  }
-  const parsed = lookup.parse(view);
-  if (typeof parsed === "string") {
-    return { ...base, mode: "refused", reason: `Secret "${secret}": ${parsed}` };
-  }
+  const found = secretCertificate(secret, lookup);
+  if ("reason" in found) return { ...base, mode: "refused", reason: found.reason };
+  const { view, parsed } = found;
   const judged = judgeCertificate(parsed.record, domain, { now: lookup.now });
   if (judged.refusal !== undefined) {
     return {
@@ -98,6 +100,39 @@ export function hostTls(
     file: certFileName(view.namespace, view.name),
     certificate: parsed.record,
   };
+}
+
+/** The default certificate from a Secret (`--default-certificate namespace/name`), as status sees it. */
+export const DefaultTls = z.object({
+  /** The Secret, `namespace/name`. */
+  secret: z.string(),
+  /** `terminate`: clients without a known SNI get it; `refused`: they are refused (see `reason`). */
+  mode: z.enum(["terminate", "refused"]),
+  /** Why it is not served, or null. */
+  reason: z.string().nullable(),
+  /** A warning while served (expires within 14 days), or null. */
+  warning: z.string().nullable(),
+  /** The certificate, when it parsed. */
+  certificate: CertificateRecord.nullable(),
+});
+/** The default certificate from a Secret. */
+export type DefaultTls = z.infer<typeof DefaultTls>;
+
+/**
+ * The default certificate Secret `secret` (`namespace/name`) judged: it must exist, be of type
+ * kubernetes.io/tls, parse with its key, and be valid now; it may name any host.
+ */
+export function defaultTls(secret: string, lookup: TlsLookup): DefaultTls {
+  const base = { secret, warning: null, certificate: null };
+  const found = secretCertificate(secret, lookup);
+  if ("reason" in found) return { ...base, mode: "refused", reason: found.reason };
+  const judged = judgeValidity(found.parsed.record, { now: lookup.now });
+  const certificate = found.parsed.record;
+  if (judged.refusal !== undefined) {
+    return { ...base, certificate, mode: "refused", reason: `Secret "${secret}": ${judged.refusal}` };
+  }
+  const warning = judged.warning === undefined ? null : `Secret "${secret}": ${judged.warning}`;
+  return { ...base, certificate, mode: "terminate", reason: null, warning };
 }
 
 /**

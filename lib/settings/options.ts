@@ -11,6 +11,7 @@ import {
   apiServers,
   boolean,
   byteSize,
+  certificateSource,
   command,
   ConfigError,
   duration,
@@ -391,13 +392,25 @@ export const OPTIONS = {
     group: "haproxy",
     help: "where --tls writes certificates and the crt-list (default: haconfd-certs beside --haproxy-conf)",
   }),
+  certGroup: option({
+    flag: "cert-group",
+    env: "CERT_GROUP",
+    schema: z.string().trim().regex(/^([a-z_][a-z0-9_-]*|\d+)$/, {
+      error: (i) => `"${i.input}" is not a group name or id (e.g. haproxy)`,
+    }),
+    arg: "GROUP",
+    group: "haproxy",
+    help:
+      "group of the key files in --cert-dir, which get mode 0640 (default: the group of --haproxy-user; without either: mode 0600, owner only)",
+  }),
   defaultCertificate: option({
     flag: "default-certificate",
     env: "DEFAULT_CERTIFICATE",
-    schema: path,
-    arg: "FILE",
+    schema: certificateSource,
+    arg: "CERT",
     group: "haproxy",
-    help: "PEM (certificate and key) for TLS clients without a known SNI; without it they are refused",
+    help:
+      "certificate for TLS clients without a known SNI: a PEM file (certificate and key; /path or ./path) or a kubernetes.io/tls Secret as namespace/name; without it they are refused",
   }),
   noRuntimeApi: option({
     flag: "no-runtime-api",
@@ -617,7 +630,26 @@ export function loadSettings(
   return settings;
 }
 
+/** A default certificate Secret must be readable: from the API, in a namespace haconfd watches. */
+function checkDefaultSecret(settings: Settings, origin: Readonly<Record<string, string>>): void {
+  const given = settings.defaultCertificate;
+  if (given?.kind !== "secret") return;
+  if (settings.from !== undefined) {
+    throw new ConfigError(
+      `Invalid ${origin.defaultCertificate}: "${given.namespace}/${given.name}" is a Secret, read from the API; --from has none (give a PEM file)`,
+    );
+  }
+  if (settings.namespace.length > 0 && !settings.namespace.includes(given.namespace)) {
+    throw new ConfigError(
+      `Invalid ${origin.defaultCertificate}: Secret "${given.namespace}/${given.name}" is outside the watched namespaces (--namespace ${
+        settings.namespace.join(",")
+      }): haconfd reads Secrets only there`,
+    );
+  }
+}
+
 function crossCheck(settings: Settings, origin: Readonly<Record<string, string>>): void {
+  checkDefaultSecret(settings, origin);
   if ((settings.sslKey === undefined) !== (settings.sslCert === undefined)) {
     const given = settings.sslKey === undefined ? origin.sslCert : origin.sslKey;
     throw new ConfigError(

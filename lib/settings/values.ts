@@ -340,3 +340,31 @@ export const byteSize = z.string().transform((text, ctx) => {
   }
   return value;
 });
+
+const DNS_LABEL = "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?";
+const SECRET_REF = new RegExp(`^(${DNS_LABEL})/(${DNS_LABEL}(\\.${DNS_LABEL})*)$`);
+
+/** Where the default certificate comes from: a PEM file, or a `kubernetes.io/tls` Secret. */
+export type CertificateSource =
+  | { kind: "file"; path: string }
+  | { kind: "secret"; namespace: string; name: string };
+
+/**
+ * `--default-certificate`: a PEM file path (absolute, or relative starting with `./` or `../`) or a
+ * Secret's `namespace/name` (DNS-1123 names, so `certs/default.pem` would be a Secret: hence the `./`).
+ */
+export const certificateSource = z.string().trim().min(1, "the value is empty").transform(
+  (text, ctx): CertificateSource => {
+    if (/^(\/|\.\.?\/)/.test(text)) return { kind: "file", path: text };
+    const match = SECRET_REF.exec(text);
+    if (match !== null && match[3]!.length <= 253) {
+      return { kind: "secret", namespace: match[1]!, name: match[3]! };
+    }
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is neither a PEM file (an absolute path, or one starting with ./ or ../) ` +
+        "nor a kubernetes.io/tls Secret as namespace/name (lower-case DNS names, e.g. ingress/default-tls)",
+    });
+    return z.NEVER;
+  },
+);

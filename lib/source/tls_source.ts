@@ -17,7 +17,14 @@ import type { EndpointSet } from "../model/endpoints.ts";
 import { DomainName, Proto } from "../model/model.ts";
 import { type KeyMaterial, parseCertificate, type ParsedCertificate } from "../model/certificate.ts";
 import type { SecretView } from "../model/secret_view.ts";
-import { type HostTls, hostTls, type TlsLookup, type TlsRequested } from "../model/tls.ts";
+import {
+  type DefaultTls,
+  defaultTls,
+  type HostTls,
+  hostTls,
+  type TlsLookup,
+  type TlsRequested,
+} from "../model/tls.ts";
 import { type TlsAnnotations, tlsAnnotations } from "../model/tls_annotations.ts";
 import type { Source, SourceStatus } from "./source.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -31,6 +38,16 @@ export interface TlsSourceOptions {
   now?: () => number;
   /** Where refusals and expiry warnings go (once per change). @default {silentLogger} */
   log?: Logger;
+  /** The default certificate's Secret, `namespace/name` (`--default-certificate`), if it is one. */
+  defaultSecret?: string;
+}
+
+/** The default certificate Secret as judged now, with its bundle while it serves. */
+export interface DefaultCertificate {
+  /** What status shows. */
+  tls: DefaultTls;
+  /** Chain and key, while `tls.mode` is `terminate`. */
+  bundle: KeyMaterial | null;
 }
 
 interface Request {
@@ -57,16 +74,19 @@ export class TlsSource implements Source {
   readonly #inner: SecretSource;
   readonly #now: () => number;
   readonly #log: Logger;
+  readonly #o: TlsSourceOptions;
   readonly #parsed = new Map<string, ParsedCertificate | string>();
   readonly #requests = new Map<string, Request>();
   readonly #judged = new Map<string, { tls: HostTls; json: string }>();
   #bundles = new Map<string, KeyMaterial>();
+  #defaultJson: string | null = null;
 
   /** Wraps `inner`. */
   constructor(inner: SecretSource, options: TlsSourceOptions = {}) {
     this.#inner = inner;
     this.#now = options.now ?? Date.now;
     this.#log = options.log ?? silentLogger;
+    this.#o = options;
   }
 
   /** See {@linkcode Source.run}. */
@@ -108,6 +128,39 @@ export class TlsSource implements Source {
   /** The certificate bundles of the terminated domains, by file name (as of the last snapshot or changes). */
   certificates(): ReadonlyMap<string, KeyMaterial> {
     return this.#bundles;
+  }
+
+  /**
+   * The default certificate Secret judged now from the Secrets held (null without one); a change of its
+   * judgement is logged once (a warning when it cannot serve or expires soon).
+   */
+  defaultCertificate(): DefaultCertificate | null {
+    const secret = this.#o.defaultSecret;
+    if (secret === undefined) return null;
+    const view = (this.#inner.secrets?.() ?? []).find((s) => `${s.namespace}/${s.name}` === secret);
+    const lookup: TlsLookup = {
+      secrets: new Map(view === undefined ? [] : [[secret, view]]),
+      parse: (s) => this.#parse(s),
+      now: this.#now(),
+    };
+    const tls = defaultTls(secret, lookup);
+    const json = JSON.stringify(tls);
+    if (json !== this.#defaultJson) {
+      this.#defaultJson = json;
+      if (tls.reason !== null) {
+        this.#log.warn("default certificate refused: clients without a known SNI are refused", {
+          object: secret,
+          reason: tls.reason,
+        });
+      } else if (tls.warning !== null) {
+        this.#log.warn("certificate expires soon", { object: secret, warning: tls.warning });
+      } else {this.#log.info("default certificate served", {
+          object: secret,
+          serial: tls.certificate?.serial,
+        });}
+    }
+    const parsed = tls.mode === "terminate" && view !== undefined ? this.#parse(view) : null;
+    return { tls, bundle: parsed === null || typeof parsed === "string" ? null : parsed.bundle };
   }
 
   /** Every domain that asks for TLS, with its termination (as of the last snapshot or changes). */

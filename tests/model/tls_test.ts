@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { KeyMaterial, parseCertificate } from "../../lib/model/certificate.ts";
 import type { SecretView } from "../../lib/model/secret_view.ts";
-import { certFileName, crtList, type HostTls, hostTls, type TlsLookup, tlsOf } from "../../lib/model/tls.ts";
+import {
+  certFileName,
+  crtList,
+  defaultTls,
+  type HostTls,
+  hostTls,
+  type TlsLookup,
+  tlsOf,
+} from "../../lib/model/tls.ts";
 import { endpointSet } from "../support/fixtures.ts";
 import { tlsCerts } from "../support/tls_certs.ts";
 
@@ -96,4 +104,37 @@ Deno.test("crtList() lists terminated domains in order with their file, and tlsO
   const off = tlsOf(endpointSet("a", {}, [], { namespace: "s" }), { secret: "a", redirect: true }, "s");
   assert.equal(off.mode, "refused");
   assert.match(off.reason ?? "", /--tls/);
+});
+
+Deno.test("defaultTls() serves a valid Secret for any name, else refuses with the reason", async () => {
+  const certs = await tlsCerts();
+  const [d, expired, soon] = await Promise.all([
+    certs.leaf("d", ["default.example.test"]),
+    certs.leaf("expired", ["default.example.test"], { days: -1 }),
+    certs.leaf("soon", ["default.example.test"], { days: 3 }),
+  ]);
+  const secrets = [
+    view("ingress", "default", d.cert, d.key),
+    view("ingress", "expired", expired.cert, expired.key),
+    view("ingress", "soon", soon.cert, soon.key),
+    view("ingress", "mismatch", d.cert, soon.key),
+    view("ingress", "opaque", d.cert, d.key, "Opaque"),
+  ];
+  const ok = defaultTls("ingress/default", lookup(secrets));
+  assert.equal(ok.mode, "terminate");
+  assert.equal(ok.reason, null);
+  assert.equal(ok.certificate?.serial, d.serial);
+  assert.match(defaultTls("ingress/soon", lookup(secrets)).warning ?? "", /expires at/);
+  const table: Array<[string, RegExp]> = [
+    ["ingress/missing", /"ingress\/missing" of type kubernetes\.io\/tls not found/],
+    ["ingress/expired", /expired at/],
+    ["ingress/mismatch", /tls\.key does not match/],
+    ["ingress/opaque", /is of type "Opaque"/],
+  ];
+  for (const [secret, reason] of table) {
+    const refused = defaultTls(secret, lookup(secrets));
+    assert.equal(refused.mode, "refused", secret);
+    assert.match(refused.reason ?? "", reason, secret);
+    assert.ok(!JSON.stringify(refused).includes("PRIVATE KEY"));
+  }
 });

@@ -116,6 +116,27 @@ Deno.test("loadSettings() names the flag or variable and the problem of a bad va
       /^Invalid --haproxy-master-socket: .*port out of range/,
     ],
     [["--ssl-key", "/k.pem"], {}, /^Invalid --ssl-key: .*give both or neither/],
+    [
+      ["--default-certificate", "default.pem"],
+      {},
+      /^Invalid --default-certificate: "default\.pem" is neither a PEM file \(an absolute path, or one starting with \.\/ or \.\.\/\) nor a kubernetes\.io\/tls Secret as namespace\/name/,
+    ],
+    [
+      [],
+      { DEFAULT_CERTIFICATE: "Ingress/Default" },
+      /^Invalid DEFAULT_CERTIFICATE: "Ingress\/Default" is neither/,
+    ],
+    [["--default-certificate", "a/b/c"], {}, /^Invalid --default-certificate: "a\/b\/c" is neither/],
+    [
+      ["--default-certificate", "ingress/default-tls", "--from", "/x.json"],
+      {},
+      /^Invalid --default-certificate: "ingress\/default-tls" is a Secret, read from the API; --from has none/,
+    ],
+    [
+      ["--default-certificate", "ingress/default-tls", "--namespace", "web"],
+      {},
+      /^Invalid --default-certificate: Secret "ingress\/default-tls" is outside the watched namespaces \(--namespace web\)/,
+    ],
   ];
   for (const [args, env, message] of cases) {
     assert.throws(() => settingsOf(args, env), (error: unknown) => {
@@ -124,6 +145,30 @@ Deno.test("loadSettings() names the flag or variable and the problem of a bad va
       return true;
     });
   }
+});
+
+Deno.test("loadSettings() takes --default-certificate as a PEM file path or a Secret's namespace/name", () => {
+  assert.deepEqual(settingsOf(["--default-certificate", "/etc/haproxy/default.pem"]).defaultCertificate, {
+    kind: "file",
+    path: "/etc/haproxy/default.pem",
+  });
+  assert.deepEqual(settingsOf(["--default-certificate", "./default.pem"]).defaultCertificate, {
+    kind: "file",
+    path: "./default.pem",
+  });
+  assert.deepEqual(
+    settingsOf([], { DEFAULT_CERTIFICATE: "ingress/wildcard.example.com" }).defaultCertificate,
+    {
+      kind: "secret",
+      namespace: "ingress",
+      name: "wildcard.example.com",
+    },
+  );
+  assert.deepEqual(
+    settingsOf(["--default-certificate", "ingress/default-tls", "--namespace", "web,ingress"])
+      .defaultCertificate,
+    { kind: "secret", namespace: "ingress", name: "default-tls" },
+  );
 });
 
 Deno.test("loadSettings() refuses values that would pass and then fail at run time, naming the flag", () => {

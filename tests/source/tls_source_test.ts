@@ -89,3 +89,39 @@ Deno.test("TlsSource() joins each set's termination, reports renewals and expiry
   assert.deepEqual([...tls.takeChanges()!], [["shop/a", null]]);
   assert.deepEqual(tls.hosts(), []);
 });
+
+Deno.test("TlsSource.defaultCertificate() judges the default certificate Secret now, logging each change once", async () => {
+  const certs = await tlsCerts();
+  const [d, d2] = await Promise.all([
+    certs.leaf("d", ["default.example.test"]),
+    certs.leaf("d2", ["default.example.test"], { days: 3 }),
+  ]);
+  const { source, secrets } = fakeSource([], [secret("default-tls", d.cert, d.key)]);
+  const log = memoryLogger();
+  assert.equal(new TlsSource(source).defaultCertificate(), null, "none without --default-certificate");
+  const tls = new TlsSource(source, { log, defaultSecret: "shop/default-tls" });
+  const served = tls.defaultCertificate()!;
+  assert.equal(served.tls.mode, "terminate");
+  assert.equal(served.tls.certificate?.serial, d.serial);
+  assert.match(served.bundle!.reveal(), /PRIVATE KEY/);
+  tls.defaultCertificate();
+  assert.deepEqual(
+    log.lines.map((l) => l.msg),
+    ["default certificate served"],
+    "an unchanged judgement is not logged again",
+  );
+
+  secrets[0] = secret("default-tls", d2.cert, d2.key);
+  assert.match(tls.defaultCertificate()!.tls.warning ?? "", /expires at/);
+  secrets.pop();
+  const gone = tls.defaultCertificate()!;
+  assert.equal(gone.tls.mode, "refused");
+  assert.equal(gone.bundle, null);
+  assert.match(gone.tls.reason ?? "", /"shop\/default-tls" of type kubernetes\.io\/tls not found/);
+  assert.deepEqual(log.lines.map((l) => l.msg), [
+    "default certificate served",
+    "certificate expires soon",
+    "default certificate refused: clients without a known SNI are refused",
+  ]);
+  assert.ok(!JSON.stringify(log.lines).includes("PRIVATE KEY"));
+});

@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Applier, ApplyResult } from "../../lib/apply/apply.ts";
+import { TlsApplier, type TlsFiles } from "../../lib/apply/tls_apply.ts";
+import { KeyMaterial } from "../../lib/model/certificate.ts";
+import { memoryLogger } from "../../lib/log.ts";
+
+const UNCHANGED: ApplyResult = {
+  status: "unchanged",
+  hash: "h",
+  installedHash: "h",
+  durations: { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 },
+};
+
+/** An inner applier whose config never changes (the host's backend and routing exist already). */
+function unchangedConfig(): Applier {
+  return { apply: () => Promise.resolve(UNCHANGED), installed: () => "", reloadPending: () => false };
+}
+
+function filesFor(dir: string, hosts: string[]): TlsFiles {
+  const bundles = new Map(
+    hosts.map((h) => [`ns__${h}.pem`, { bundle: new KeyMaterial(`PEM ${h}\n`), serial: "01" }]),
+  );
+  return { bundles, crtList: hosts.map((h) => `${join(dir, `ns__${h}.pem`)} ${h}.example.test\n`).join("") };
+}
+
+Deno.test("TlsApplier.apply() reloads once when a new host's certificate cannot be added at run time", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "haconfd-tls-apply-" });
+  try {
+    let files = filesFor(dir, ["a"]);
+    let reloads = 0;
+    const log = memoryLogger();
+    const applier = new TlsApplier(unchangedConfig(), {
+      dir,
+      files: () => files,
+      reloader: {
+        reload: () => (reloads++, Promise.resolve({ ok: true, durationMs: 1, detail: "reloaded" })),
+      },
+      // Nothing listens there: every Runtime API command fails.
+      runtime: { address: { transport: "unix", path: join(dir, "no.sock") }, viaMaster: true },
+      log,
+    });
+    await applier.apply("config");
+    reloads = 0;
+    files = filesFor(dir, ["a", "n"]);
+    const result = await applier.apply("config");
+    assert.equal(result.status, "applied");
+    assert.equal(reloads, 1, "one reload instead");
+    assert.match(
+      result.status === "applied" ? result.reloadReason ?? "" : "",
+      /the Runtime API failed \(load ns__n\.pem\)/,
+    );
+    assert.ok(log.lines.some((l) => l.msg === "cannot change certificates at run time"));
+    assert.ok(!JSON.stringify(log.lines).includes("PEM n"), "no key material in the log");
+    assert.ok(!JSON.stringify(result).includes("PEM n"), "no key material in the result");
+    assert.match(
+      await Deno.readTextFile(join(dir, "crt-list")),
+      /ns__n\.pem n\.example\.test/,
+      "files written",
+    );
+
+    // No Runtime API at all: the same change reloads, saying why.
+    const off = new TlsApplier(unchangedConfig(), {
+      dir,
+      files: () => filesFor(dir, ["a"]),
+      reloader: { reload: () => Promise.resolve({ ok: true, durationMs: 1, detail: "reloaded" }) },
+      runtime: null,
+    });
+    const removed = await off.apply("config");
+    assert.equal(removed.status === "applied" ? removed.reloadReason : "", "the Runtime API is off");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
