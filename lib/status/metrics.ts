@@ -114,43 +114,34 @@ class MetricFactory {
   readonly #registers = [this.registry];
 
   gauge(suffix: string, help: string): Gauge {
-    return new Gauge({ name: `${METRIC_PREFIX}${suffix}`, help, registers: this.#registers });
+    return new Gauge(this.#config(suffix, help));
   }
 
   labelledGauge<L extends string>(suffix: string, help: string, label: L): Gauge<L> {
-    return new Gauge({
-      name: `${METRIC_PREFIX}${suffix}`,
-      help,
-      labelNames: [label],
-      registers: this.#registers,
-    });
+    return new Gauge({ ...this.#config(suffix, help), labelNames: [label] });
   }
 
   counter(suffix: string, help: string): Counter {
-    return new Counter({ name: `${METRIC_PREFIX}${suffix}`, help, registers: this.#registers });
+    return new Counter(this.#config(suffix, help));
   }
 
   labelledCounter<L extends string>(suffix: string, help: string, label: L): Counter<L> {
-    return new Counter({
-      name: `${METRIC_PREFIX}${suffix}`,
-      help,
-      labelNames: [label],
-      registers: this.#registers,
-    });
+    return new Counter({ ...this.#config(suffix, help), labelNames: [label] });
   }
 
   histogram(suffix: string, help: string): Histogram {
-    const name = `${METRIC_PREFIX}${suffix}`;
-    return new Histogram({ name, help, buckets: [...DURATION_BUCKETS], registers: this.#registers });
+    return new Histogram({ ...this.#config(suffix, help), buckets: [...DURATION_BUCKETS] });
+  }
+
+  #config(suffix: string, help: string): { name: string; help: string; registers: Registry[] } {
+    return { name: `${METRIC_PREFIX}${suffix}`, help, registers: this.#registers };
   }
 
   /** `haconfd_build_info`, set once. */
   buildInfo(options: MetricsOptions): void {
     new Gauge({
-      name: `${METRIC_PREFIX}build_info`,
-      help: "Build information; the value is always 1",
+      ...this.#config("build_info", "Build information; the value is always 1"),
       labelNames: ["version", "commit", "deno"] as const,
-      registers: this.#registers,
     }).set({
       version: options.version ?? VERSION,
       commit: options.commit ?? commit(),
@@ -160,43 +151,45 @@ class MetricFactory {
 }
 
 /** The metrics the loop drives: what each pass did. */
-class LoopMetrics {
-  readonly applies: Counter<"result">;
-  readonly reloads: Counter<"result">;
-  readonly renderSeconds: Histogram;
-  readonly checkSeconds: Histogram;
-  readonly reloadSeconds: Histogram;
-  readonly runtimeCommands: Counter<"result">;
-  readonly applyPaths: Counter<"path">;
-  readonly #commandCounts = { ok: 0, failed: 0 };
-
-  constructor(f: MetricFactory) {
-    this.applies = f.labelledCounter(
+function loopMetricSet(f: MetricFactory) {
+  const set = {
+    applies: f.labelledCounter(
       "applies_total",
       "Passes of the loop (render, check, swap, reload) by result",
       "result",
-    );
-    this.reloads = f.labelledCounter("reloads_total", "HAProxy reloads by result", "result");
-    this.runtimeCommands = f.labelledCounter(
+    ),
+    reloads: f.labelledCounter("reloads_total", "HAProxy reloads by result", "result"),
+    runtimeCommands: f.labelledCounter(
       "runtime_commands_total",
       "HAProxy Runtime API commands by result (ok, failed)",
       "result",
-    );
-    this.applyPaths = f.labelledCounter(
+    ),
+    applyPaths: f.labelledCounter(
       "apply_paths_total",
       "Applies by the path HAProxy got them (runtime, reload, unchanged)",
       "path",
-    );
-    this.renderSeconds = f.histogram("render_duration_seconds", "Time to render the config");
-    this.checkSeconds = f.histogram("check_duration_seconds", "Time of the config check command");
-    this.reloadSeconds = f.histogram("reload_duration_seconds", "Time to reload HAProxy");
-    for (const result of APPLY_RESULTS) this.applies.inc({ result }, 0);
-    for (const result of RELOAD_RESULTS) this.reloads.inc({ result }, 0);
+    ),
+    renderSeconds: f.histogram("render_duration_seconds", "Time to render the config"),
+    checkSeconds: f.histogram("check_duration_seconds", "Time of the config check command"),
+    reloadSeconds: f.histogram("reload_duration_seconds", "Time to reload HAProxy"),
+  };
+  for (const result of APPLY_RESULTS) set.applies.inc({ result }, 0);
+  for (const result of RELOAD_RESULTS) set.reloads.inc({ result }, 0);
+  return set;
+}
+
+/** Records the loop's passes and Runtime API commands into its metrics, keeping the command totals. */
+class LoopRecorder {
+  readonly #set: ReturnType<typeof loopMetricSet>;
+  readonly #commandCounts = { ok: 0, failed: 0 };
+
+  constructor(set: ReturnType<typeof loopMetricSet>) {
+    this.#set = set;
   }
 
   recordRuntimeCommands(result: "ok" | "failed", count: number): void {
     this.#commandCounts[result] += count;
-    this.runtimeCommands.inc({ result }, count);
+    this.#set.runtimeCommands.inc({ result }, count);
   }
 
   runtimeCommandCounts(): { ok: number; failed: number } {
@@ -204,13 +197,14 @@ class LoopMetrics {
   }
 
   recordApply(record: ApplyRecord): void {
-    this.applies.inc({ result: record.outcome });
-    if (record.path !== undefined) this.applyPaths.inc({ path: record.path });
-    if (record.renderMs !== null) this.renderSeconds.observe(record.renderMs / 1000);
-    if (record.checkMs !== null) this.checkSeconds.observe(record.checkMs / 1000);
+    const set = this.#set;
+    set.applies.inc({ result: record.outcome });
+    if (record.path !== undefined) set.applyPaths.inc({ path: record.path });
+    if (record.renderMs !== null) set.renderSeconds.observe(record.renderMs / 1000);
+    if (record.checkMs !== null) set.checkSeconds.observe(record.checkMs / 1000);
     if (record.reloadMs !== null) {
-      this.reloadSeconds.observe(record.reloadMs / 1000);
-      this.reloads.inc({ result: record.outcome === "reload-failed" ? "failure" : "success" });
+      set.reloadSeconds.observe(record.reloadMs / 1000);
+      set.reloads.inc({ result: record.outcome === "reload-failed" ? "failure" : "success" });
     }
   }
 }
@@ -346,34 +340,22 @@ class HaproxyGauges {
   }
 }
 
-/** The daemon's metrics: the loop's, and the gauges mirrored from its record at scrape time. */
-class DaemonMetrics extends LoopMetrics implements Metrics {
-  readonly registry: Registry;
-  readonly contentType: string;
+/** The gauges mirrored from the daemon's record and HAProxy's view at scrape time. */
+class StateMirror {
   readonly #model: ModelGauges;
   readonly #source: SourceGauges;
   readonly #haproxy: HaproxyGauges;
 
-  constructor(options: MetricsOptions) {
-    const f = new MetricFactory();
-    super(f);
-    this.registry = f.registry;
-    this.contentType = f.registry.contentType;
+  constructor(f: MetricFactory) {
     this.#model = new ModelGauges(f);
     this.#source = new SourceGauges(f);
     this.#haproxy = new HaproxyGauges(f);
-    f.buildInfo(options);
   }
 
-  observeState(state: DaemonState, haproxy: HaproxyView | null = null): void {
+  observe(state: DaemonState, haproxy: HaproxyView | null): void {
     this.#model.observe(state);
     this.#source.observe(state.source);
     this.#haproxy.observe(haproxy);
-  }
-
-  async render(state?: DaemonState, haproxy: HaproxyView | null = null): Promise<string> {
-    if (state) this.observeState(state, haproxy);
-    return await this.registry.metrics();
   }
 }
 
@@ -388,5 +370,24 @@ class DaemonMetrics extends LoopMetrics implements Metrics {
  * ```
  */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
-  return new DaemonMetrics(options);
+  const f = new MetricFactory();
+  const set = loopMetricSet(f);
+  const recorder = new LoopRecorder(set);
+  const mirror = new StateMirror(f);
+  f.buildInfo(options);
+  const observeState = (state: DaemonState, haproxy: HaproxyView | null = null) =>
+    mirror.observe(state, haproxy);
+  return {
+    registry: f.registry,
+    contentType: f.registry.contentType,
+    ...set,
+    recordRuntimeCommands: (result, count) => recorder.recordRuntimeCommands(result, count),
+    runtimeCommandCounts: () => recorder.runtimeCommandCounts(),
+    recordApply: (record) => recorder.recordApply(record),
+    observeState,
+    async render(state, haproxy = null) {
+      if (state) observeState(state, haproxy);
+      return await f.registry.metrics();
+    },
+  };
 }
