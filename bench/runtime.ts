@@ -84,6 +84,74 @@ async function switchRounds(
   return { latencies, cpuPerChange: cpu / ROUNDS, reloads: (await reloads(daemon)) - reloadsBefore };
 }
 
+/**
+ * One HTTP/1.1 request for `app` without `Connection: close`, on its own connection, closed once the
+ * answer is in: HAProxy keeps its server-side connection in the server's idle pool.
+ */
+async function keepAliveRequest(port: number): Promise<void> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`));
+    const buffer = new Uint8Array(65536);
+    let text = "";
+    for (;;) {
+      const head = text.indexOf("\r\n\r\n");
+      const length = Number(/content-length:\s*(\d+)/i.exec(text)?.[1] ?? "-1");
+      if (head >= 0 && length >= 0 && text.length >= head + 4 + length) return;
+      const n = await conn.read(buffer);
+      if (n === null) return;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/** `haconfd_apply_paths_total{path="runtime"}`. */
+async function runtimePaths(daemon: DaemonProcess): Promise<number> {
+  const { body } = await daemon.get("/metrics");
+  return Number(/^haconfd_apply_paths_total\{path="runtime"\} (\d+)/m.exec(body)?.[1] ?? "0");
+}
+
+/** Servers draining as /status says. */
+async function drainingCount(daemon: DaemonProcess): Promise<number> {
+  const status = await daemon.status() as { runtime?: { draining?: unknown[] } | null };
+  return status.runtime?.draining?.length ?? 0;
+}
+
+/**
+ * A server from the file removed while keep-alive clients use it: ms from the API write until
+ * `del server` succeeded (/status lists no server draining). Leaves `app` on blue again.
+ */
+async function deletionMs(
+  daemon: DaemonProcess,
+  kube: Awaited<ReturnType<typeof startKube>>,
+  port: number,
+  annotations: Record<string, string>,
+): Promise<number> {
+  const runtimeApplies = await runtimePaths(daemon);
+  // Keep-alive clients run across the change: requests in flight when blue goes to maintenance leave
+  // their server-side connections idle after it (HAProxy closes the idle ones only at the transition).
+  let running = true;
+  const clients = Array.from({ length: 8 }, async () => {
+    while (running) await keepAliveRequest(daemon.ports.http).catch(() => {});
+  });
+  const start = performance.now();
+  kube.upsert("endpoints", endpoints("app", annotations, ["127.0.0.3"], port));
+  await routed(daemon.ports.http, "green", start);
+  running = false;
+  await Promise.all(clients);
+  // The pass ends after its first drain step: only then does /status say what still drains.
+  while (await runtimePaths(daemon) === runtimeApplies || await drainingCount(daemon) > 0) {
+    if (performance.now() - start > 60_000) throw new Error("the removed server was not deleted in 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const ms = performance.now() - start;
+  kube.upsert("endpoints", endpoints("app", annotations, ["127.0.0.2"], port));
+  await routed(daemon.ports.http, "blue", performance.now());
+  return ms;
+}
+
 /** HAProxy's own floor: `set server … addr` on a standalone HAProxy running the same-size config. */
 async function floor(objects: JsonObject[], port: number, limits: string | undefined): Promise<number[]> {
   const listen = freePort();
@@ -233,6 +301,13 @@ export async function runtimeBenchmarks(
           readyTimeoutMs: 300_000,
         });
         try {
+          if (mode === "runtime") {
+            report(
+              `${count} objects: runtime path${label}, removed server under keep-alive traffic → deleted`,
+              `${(await deletionMs(daemon, kube, port, app)).toFixed(0)} ms`,
+              "API write → del server succeeded (/status: nothing draining); a server from the file",
+            );
+          }
           const result = await switchRounds(daemon, kube, port, app);
           latencyRow(
             report,

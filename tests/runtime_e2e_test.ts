@@ -169,6 +169,81 @@ Deno.test({
   },
 });
 
+/** A keep-alive backend: `/` answers at once, `/slow` once released; `slowArrived` resolves with it. */
+function keepAliveBackend(hostname: string, port: number) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let arrived!: () => void;
+  const slowArrived = new Promise<void>((resolve) => (arrived = resolve));
+  const server = Deno.serve({ hostname, port, onListen: () => {} }, async (request) => {
+    if (new URL(request.url).pathname !== "/slow") return new Response("fast\n");
+    arrived();
+    await released;
+    return new Response("slow\n");
+  });
+  return { release, slowArrived, close: () => server.shutdown() };
+}
+
+/** `show servers conn` of `backend`: server name → purge delay (ms) and idle connections. */
+async function serverConns(r: Rig, backend: string): Promise<Map<string, { purgeMs: number; idle: number }>> {
+  const rows = new Map<string, { purgeMs: number; idle: number }>();
+  for (const line of (await r.cli(`@1 show servers conn ${backend}`)).split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (line.startsWith("#") || f.length < 13) continue;
+    rows.set(f[0]!.split("/")[1]!, { purgeMs: Number(f[5]), idle: Number(f[12]) });
+  }
+  return rows;
+}
+
+Deno.test({
+  name:
+    "RuntimePath.apply() a removed server's idle keep-alive connections are purged: deleted once its request in flight ends",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["z"]);
+    const pod = keepAliveBackend("127.0.0.9", port);
+    try {
+      // A server from the file: HAProxy 2.6 keeps no idle connections to servers added at runtime.
+      await using r = await rig([web(port, { ka: "127.0.0.9", z: "127.0.0.2" })]);
+      const be = serverBackend(r);
+      // Parallel requests leave HAProxy's pool of idle connections to ka filled.
+      await waitFor(async () => {
+        await Promise.all(Array.from({ length: 8 }, () => httpGet(r.listen, HOST, "/")));
+        return ((await serverConns(r, be)).get("ka")?.idle ?? 0) >= 2;
+      }, { what: "two idle keep-alive connections to ka", timeoutMs: 30_000 });
+      assert.equal(
+        (await serverConns(r, be)).get("ka")?.purgeMs,
+        500,
+        "ka's purge delay",
+      );
+      const slow = (async () => {
+        // Round robin: one of the first requests lands on ka, which holds it; z answers the others.
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const answer = await httpGet(r.listen, HOST, "/slow", { timeoutMs: 60_000 });
+          if (answer.body.trim() === "slow") return answer;
+        }
+        throw new Error("no request to /slow reached ka");
+      })();
+      await pod.slowArrived;
+      expectRuntime(await r.applier.apply(r.render([web(port, { z: "127.0.0.2" })])), "remove ka");
+      assert.deepEqual(r.runtime.draining().map((d) => d.id), [`${be}/ka`], "ka drains");
+      pod.release();
+      await slow;
+      // HAProxy's default purge (every 5 s, half the pool each time) needs 5–10 s for two idle connections
+      // (15–30 s in the runtime benchmark); with 500 ms the server goes a few purges after its last request.
+      await waitFor(() => r.runtime.draining().length === 0, {
+        what: "ka to be deleted within 6 s of its last request (idle connections purged)",
+        timeoutMs: 6_000,
+      });
+      assert.ok(!(await serverConns(r, be)).has("ka"), "ka is gone from HAProxy");
+    } finally {
+      pod.release();
+      await pod.close();
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
 function serverBackend(r: Rig): string {
   const m = /^backend (be_web_test\S*)$/m.exec(r.applier.installed() ?? "");
   return m?.[1] ?? "?";

@@ -308,6 +308,232 @@ export interface RuntimePath {
   close(): void;
 }
 
+/** Failure of an apply that may have changed HAProxy's state: only a reload makes it match a file. */
+function touchedFailure(reason: string): RuntimeOutcome {
+  return { ok: false, reason, touched: true };
+}
+
+/**
+ * Orders a plan: routes move once their servers are ready, and before the servers they leave go to
+ * maintenance (which come last).
+ */
+function orderPlan(servers: PlannedCommand[], maps: readonly MapChange[]): PlannedCommand[] {
+  const maint = servers.filter((p) => p.command.endsWith(" state maint"));
+  return [...servers.filter((p) => !maint.includes(p)), ...planMapCommands(maps), ...maint];
+}
+
+/**
+ * The runtime path's state: the servers draining, the queue that keeps an apply's commands and a drain
+ * step's apart, and the drain timer.
+ */
+class RuntimePathImpl implements RuntimePath {
+  readonly #client: RuntimeClient;
+  readonly #drainTimeoutMs: number;
+  readonly #drainPollMs: number;
+  readonly #onCommands: RuntimePathOptions["onCommands"];
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #draining = new Map<string, DrainingServer>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(options: RuntimePathOptions) {
+    this.#client = options.client;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.#drainPollMs = options.drainPollMs ?? 500;
+    this.#onCommands = options.onCommands;
+    this.#log = options.log ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async apply(
+    changes: readonly BackendChange[],
+    signal?: AbortSignal,
+    prove?: () => Promise<string | undefined>,
+    maps: readonly MapChange[] = [],
+  ): Promise<RuntimeOutcome> {
+    const outcome = await this.#serial(() => this.#applyNow(changes, signal, prove, maps));
+    if (outcome.ok && this.#draining.size > 0) {
+      await this.drainNow();
+      this.#schedule();
+    }
+    return outcome;
+  }
+
+  reloaded(): void {
+    this.#draining.clear();
+  }
+
+  draining(): DrainingServer[] {
+    return [...this.#draining.values()];
+  }
+
+  drainNow(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#draining.size === 0) return;
+      const ids = [...this.#draining.keys()];
+      const force = new Set(ids.filter((id) => this.#drainedTooLong(id)));
+      for (const id of force) {
+        this.#log.warn("drain timeout: shutting down the sessions of a removed server", { server: id });
+      }
+      await this.#deleteStep(ids, force);
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(task);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #send(commands: readonly string[], signal?: AbortSignal): Promise<string[]> {
+    try {
+      return await this.#client.run(commands, signal);
+    } catch (error) {
+      this.#onCommands?.("failed", commands.length);
+      throw error;
+    }
+  }
+
+  #count(ok: number, failed: number): void {
+    if (ok > 0) this.#onCommands?.("ok", ok);
+    if (failed > 0) this.#onCommands?.("failed", failed);
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#timer !== undefined || this.#draining.size === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.drainNow().finally(() => this.#schedule());
+    }, this.#drainPollMs);
+  }
+
+  #drainedTooLong(id: string): boolean {
+    const now = this.#now();
+    return now - (this.#draining.get(id)?.since ?? now) >= this.#drainTimeoutMs;
+  }
+
+  async #deleteStep(ids: string[], force: Set<string>): Promise<void> {
+    const commands: string[] = [];
+    for (const id of ids) {
+      if (force.has(id)) commands.push(`shutdown sessions server ${id}`);
+      commands.push(`del server ${id}`);
+    }
+    let replies: string[];
+    try {
+      replies = await this.#send(commands);
+    } catch (error) {
+      this.#log.warn("cannot delete draining servers, will retry", { error: errorText(error) });
+      return;
+    }
+    let ok = 0;
+    commands.forEach((command, i) => {
+      if (this.#deleteReplyOk(command, replies[i] ?? "")) ok++;
+    });
+    this.#count(ok, commands.length - ok);
+  }
+
+  /** Whether a reply of the drain step is one that was expected; a deleted server stops draining. */
+  #deleteReplyOk(command: string, reply: string): boolean {
+    const id = command.replace(/^.* server /, "");
+    if (command.startsWith("shutdown")) return reply === "";
+    if (DELETED.test(reply) || reply === "No such server.") {
+      this.#draining.delete(id);
+      this.#log.info("drained server deleted", { server: id });
+      return true;
+    }
+    if (STILL_CONNECTED.test(reply)) return true;
+    this.#log.warn("del server failed, will retry", { server: id, reply });
+    return false;
+  }
+
+  async #applyNow(
+    changes: readonly BackendChange[],
+    signal: AbortSignal | undefined,
+    prove: (() => Promise<string | undefined>) | undefined,
+    maps: readonly MapChange[],
+  ): Promise<RuntimeOutcome> {
+    if (changes.length === 0 && maps.length === 0) {
+      return { ok: true, commands: 0, detail: "no server changed" };
+    }
+    const servers = planCommands(changes, this.#draining);
+    if (typeof servers === "string") return { ok: false, reason: servers, touched: false };
+    const plan = orderPlan(servers, maps);
+    const unproven = await prove?.();
+    if (unproven !== undefined) return { ok: false, reason: unproven, touched: false };
+    const failed = await this.#sendPlan(plan, signal);
+    if (failed !== undefined) return touchedFailure(failed);
+    this.#noteDraining(changes);
+    const problems = await this.#readBack(changes, maps, signal);
+    if (typeof problems === "string") return touchedFailure(problems);
+    if (problems.length > 0) {
+      return touchedFailure(`runtime read-back does not match the file: ${problems.join("; ")}`);
+    }
+    const detail = summary(changes, maps);
+    this.#log.info("servers changed through the Runtime API", { commands: plan.length, detail });
+    return { ok: true, commands: plan.length, detail };
+  }
+
+  /** Sends the plan and checks every reply: the reason it failed, or undefined. */
+  async #sendPlan(plan: PlannedCommand[], signal?: AbortSignal): Promise<string | undefined> {
+    let replies: string[];
+    try {
+      replies = await this.#send(plan.map((p) => p.command), signal);
+    } catch (error) {
+      return `runtime API unreachable: ${errorText(error)}`;
+    }
+    const bad = plan.findIndex((p, i) => !p.expect.test(replies[i] ?? ""));
+    this.#count(bad < 0 ? plan.length : bad, bad < 0 ? 0 : plan.length - bad);
+    if (bad < 0) return undefined;
+    return `runtime command failed: "${plan[bad]?.command}" answered ${JSON.stringify(replies[bad])}`;
+  }
+
+  /** Removed servers start draining; servers added back stop draining. */
+  #noteDraining(changes: readonly BackendChange[]): void {
+    const at = this.#now();
+    for (const change of changes) {
+      for (const name of change.removes) {
+        const id = keyOf(change.backend, name);
+        this.#draining.set(id, { id, since: at, keywords: change.removedKeywords[name] ?? "" });
+      }
+      for (const server of change.adds) this.#draining.delete(keyOf(change.backend, server.name));
+    }
+  }
+
+  /** The differences between HAProxy and the file after the plan, or why they could not be read. */
+  async #readBack(
+    changes: readonly BackendChange[],
+    maps: readonly MapChange[],
+    signal?: AbortSignal,
+  ): Promise<string[] | string> {
+    let state: Map<string, ServerState[]>;
+    try {
+      const texts = await this.#send(changes.map((c) => `show servers state ${c.backend}`), signal);
+      this.#count(texts.length, 0);
+      state = new Map();
+      for (const text of texts) for (const [b, rows] of parseServersState(text)) state.set(b, rows);
+    } catch (error) {
+      return `runtime read-back failed: ${errorText(error)}`;
+    }
+    const problems = readBackProblems(changes, state, new Set(this.#draining.keys()));
+    try {
+      const shown = await this.#send(maps.map((m) => `show map ${m.map}`), signal);
+      this.#count(shown.length, 0);
+      maps.forEach((m, i) => problems.push(...mapReadBackProblems(m, parseShowMap(shown[i] ?? ""))));
+    } catch (error) {
+      return `runtime read-back of the maps failed: ${errorText(error)}`;
+    }
+    return problems;
+  }
+}
+
 /**
  * Creates the runtime path. Commands of an apply and of the drain step never interleave.
  *
@@ -320,174 +546,7 @@ export interface RuntimePath {
  * ```
  */
 export function createRuntimePath(options: RuntimePathOptions): RuntimePath {
-  const { client, drainTimeoutMs = 30_000, drainPollMs = 500, log = silentLogger, now = Date.now } = options;
-  const draining = new Map<string, DrainingServer>();
-  let queue: Promise<unknown> = Promise.resolve();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let closed = false;
-
-  function serial<T>(task: () => Promise<T>): Promise<T> {
-    const next = queue.then(task);
-    queue = next.catch(() => {});
-    return next;
-  }
-
-  async function send(commands: readonly string[], signal?: AbortSignal): Promise<string[]> {
-    try {
-      const replies = await client.run(commands, signal);
-      return replies;
-    } catch (error) {
-      options.onCommands?.("failed", commands.length);
-      throw error;
-    }
-  }
-
-  function count(ok: number, failed: number): void {
-    if (ok > 0) options.onCommands?.("ok", ok);
-    if (failed > 0) options.onCommands?.("failed", failed);
-  }
-
-  function schedule(): void {
-    if (closed || timer !== undefined || draining.size === 0) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void drainNow().finally(schedule);
-    }, drainPollMs);
-  }
-
-  async function deleteStep(ids: string[], force: Set<string>): Promise<void> {
-    const commands: string[] = [];
-    for (const id of ids) {
-      if (force.has(id)) commands.push(`shutdown sessions server ${id}`);
-      commands.push(`del server ${id}`);
-    }
-    let replies: string[];
-    try {
-      replies = await send(commands);
-    } catch (error) {
-      log.warn("cannot delete draining servers, will retry", { error: errorText(error) });
-      return;
-    }
-    let ok = 0;
-    let failed = 0;
-    commands.forEach((command, i) => {
-      const reply = replies[i] ?? "";
-      const id = command.replace(/^.* server /, "");
-      if (command.startsWith("shutdown")) {
-        if (reply === "") ok++;
-        else failed++;
-        return;
-      }
-      if (DELETED.test(reply) || reply === "No such server.") {
-        ok++;
-        draining.delete(id);
-        log.info("drained server deleted", { server: id });
-      } else if (STILL_CONNECTED.test(reply)) {
-        ok++;
-      } else {
-        failed++;
-        log.warn("del server failed, will retry", { server: id, reply });
-      }
-    });
-    count(ok, failed);
-  }
-
-  function drainNow(): Promise<void> {
-    return serial(async () => {
-      if (draining.size === 0) return;
-      const ids = [...draining.keys()];
-      const force = new Set(ids.filter((id) => now() - (draining.get(id)?.since ?? now()) >= drainTimeoutMs));
-      for (const id of force) {
-        log.warn("drain timeout: shutting down the sessions of a removed server", { server: id });
-      }
-      await deleteStep(ids, force);
-    });
-  }
-
-  async function applyNow(
-    changes: readonly BackendChange[],
-    signal?: AbortSignal,
-    prove?: () => Promise<string | undefined>,
-    maps: readonly MapChange[] = [],
-  ): Promise<RuntimeOutcome> {
-    if (changes.length === 0 && maps.length === 0) {
-      return { ok: true, commands: 0, detail: "no server changed" };
-    }
-    const servers = planCommands(changes, draining);
-    if (typeof servers === "string") return { ok: false, reason: servers, touched: false };
-    // Routes move once their servers are ready, and before the servers they leave go to maintenance.
-    const maint = servers.filter((p) => p.command.endsWith(" state maint"));
-    const plan = [...servers.filter((p) => !maint.includes(p)), ...planMapCommands(maps), ...maint];
-    const unproven = await prove?.();
-    if (unproven !== undefined) return { ok: false, reason: unproven, touched: false };
-    const failure = (reason: string): RuntimeOutcome => ({ ok: false, reason, touched: true });
-    let replies: string[];
-    try {
-      replies = await send(plan.map((p) => p.command), signal);
-    } catch (error) {
-      return failure(`runtime API unreachable: ${errorText(error)}`);
-    }
-    const bad = plan.findIndex((p, i) => !p.expect.test(replies[i] ?? ""));
-    count(bad < 0 ? plan.length : bad, bad < 0 ? 0 : plan.length - bad);
-    if (bad >= 0) {
-      return failure(
-        `runtime command failed: "${plan[bad]?.command}" answered ${JSON.stringify(replies[bad])}`,
-      );
-    }
-    const at = now();
-    for (const change of changes) {
-      for (const name of change.removes) {
-        const id = keyOf(change.backend, name);
-        draining.set(id, { id, since: at, keywords: change.removedKeywords[name] ?? "" });
-      }
-      for (const server of change.adds) draining.delete(keyOf(change.backend, server.name));
-    }
-    const backends = changes.map((c) => c.backend);
-    let state: Map<string, ServerState[]>;
-    try {
-      const texts = await send(backends.map((b) => `show servers state ${b}`), signal);
-      count(texts.length, 0);
-      state = new Map();
-      for (const text of texts) for (const [b, rows] of parseServersState(text)) state.set(b, rows);
-    } catch (error) {
-      return failure(`runtime read-back failed: ${errorText(error)}`);
-    }
-    const problems = readBackProblems(changes, state, new Set(draining.keys()));
-    try {
-      const shown = await send(maps.map((m) => `show map ${m.map}`), signal);
-      count(shown.length, 0);
-      maps.forEach((m, i) => problems.push(...mapReadBackProblems(m, parseShowMap(shown[i] ?? ""))));
-    } catch (error) {
-      return failure(`runtime read-back of the maps failed: ${errorText(error)}`);
-    }
-    if (problems.length > 0) {
-      return failure(`runtime read-back does not match the file: ${problems.join("; ")}`);
-    }
-    const detail = summary(changes, maps);
-    log.info("servers changed through the Runtime API", { commands: plan.length, detail });
-    return { ok: true, commands: plan.length, detail };
-  }
-
-  return {
-    async apply(changes, signal, prove, maps) {
-      const outcome = await serial(() => applyNow(changes, signal, prove, maps));
-      if (outcome.ok && draining.size > 0) {
-        await drainNow();
-        schedule();
-      }
-      return outcome;
-    },
-    reloaded() {
-      draining.clear();
-    },
-    draining: () => [...draining.values()],
-    drainNow,
-    close() {
-      closed = true;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-    },
-  };
+  return new RuntimePathImpl(options);
 }
 
 function summary(changes: readonly BackendChange[], maps: readonly MapChange[]): string {

@@ -108,6 +108,257 @@ function seconds(ms: number | null): number {
   return ms === null ? 0 : ms / 1000;
 }
 
+/** Makes metrics named `haconfd_<suffix>` in one registry. */
+class MetricFactory {
+  readonly registry: Registry = new Registry();
+  readonly #registers = [this.registry];
+
+  gauge(suffix: string, help: string): Gauge {
+    return new Gauge(this.#config(suffix, help));
+  }
+
+  labelledGauge<L extends string>(suffix: string, help: string, label: L): Gauge<L> {
+    return new Gauge({ ...this.#config(suffix, help), labelNames: [label] });
+  }
+
+  counter(suffix: string, help: string): Counter {
+    return new Counter(this.#config(suffix, help));
+  }
+
+  labelledCounter<L extends string>(suffix: string, help: string, label: L): Counter<L> {
+    return new Counter({ ...this.#config(suffix, help), labelNames: [label] });
+  }
+
+  histogram(suffix: string, help: string): Histogram {
+    return new Histogram({ ...this.#config(suffix, help), buckets: [...DURATION_BUCKETS] });
+  }
+
+  #config(suffix: string, help: string): { name: string; help: string; registers: Registry[] } {
+    return { name: `${METRIC_PREFIX}${suffix}`, help, registers: this.#registers };
+  }
+
+  /** `haconfd_build_info`, set once. */
+  buildInfo(options: MetricsOptions): void {
+    new Gauge({
+      ...this.#config("build_info", "Build information; the value is always 1"),
+      labelNames: ["version", "commit", "deno"] as const,
+    }).set({
+      version: options.version ?? VERSION,
+      commit: options.commit ?? commit(),
+      deno: Deno.version.deno,
+    }, 1);
+  }
+}
+
+/** The metrics the loop drives: what each pass did. */
+function loopMetricSet(f: MetricFactory) {
+  const set = {
+    applies: f.labelledCounter(
+      "applies_total",
+      "Passes of the loop (render, check, swap, reload) by result",
+      "result",
+    ),
+    reloads: f.labelledCounter("reloads_total", "HAProxy reloads by result", "result"),
+    runtimeCommands: f.labelledCounter(
+      "runtime_commands_total",
+      "HAProxy Runtime API commands by result (ok, failed)",
+      "result",
+    ),
+    applyPaths: f.labelledCounter(
+      "apply_paths_total",
+      "Applies by the path HAProxy got them (runtime, reload, unchanged)",
+      "path",
+    ),
+    renderSeconds: f.histogram("render_duration_seconds", "Time to render the config"),
+    checkSeconds: f.histogram("check_duration_seconds", "Time of the config check command"),
+    reloadSeconds: f.histogram("reload_duration_seconds", "Time to reload HAProxy"),
+  };
+  for (const result of APPLY_RESULTS) set.applies.inc({ result }, 0);
+  for (const result of RELOAD_RESULTS) set.reloads.inc({ result }, 0);
+  return set;
+}
+
+/** Records the loop's passes and Runtime API commands into its metrics, keeping the command totals. */
+class LoopRecorder {
+  readonly #set: ReturnType<typeof loopMetricSet>;
+  readonly #commandCounts = { ok: 0, failed: 0 };
+
+  constructor(set: ReturnType<typeof loopMetricSet>) {
+    this.#set = set;
+  }
+
+  recordRuntimeCommands(result: "ok" | "failed", count: number): void {
+    this.#commandCounts[result] += count;
+    this.#set.runtimeCommands.inc({ result }, count);
+  }
+
+  runtimeCommandCounts(): { ok: number; failed: number } {
+    return { ...this.#commandCounts };
+  }
+
+  recordApply(record: ApplyRecord): void {
+    const set = this.#set;
+    set.applies.inc({ result: record.outcome });
+    if (record.path !== undefined) set.applyPaths.inc({ path: record.path });
+    if (record.renderMs !== null) set.renderSeconds.observe(record.renderMs / 1000);
+    if (record.checkMs !== null) set.checkSeconds.observe(record.checkMs / 1000);
+    if (record.reloadMs !== null) {
+      set.reloadSeconds.observe(record.reloadMs / 1000);
+      set.reloads.inc({ result: record.outcome === "reload-failed" ? "failure" : "success" });
+    }
+  }
+}
+
+/** The gauges of the daemon itself and of its last model, set from its record at scrape time. */
+class ModelGauges {
+  readonly #startTime: Gauge;
+  readonly #heartbeat: Gauge;
+  readonly #ready: Gauge;
+  readonly #lastSuccess: Gauge;
+  readonly #draining: Gauge;
+  readonly #domains: Gauge;
+  readonly #domainsByProto: Gauge<"proto">;
+  readonly #servers: Gauge<"state">;
+  readonly #skipped: Gauge;
+  readonly #certificateExpiry: Gauge<"domain">;
+
+  constructor(f: MetricFactory) {
+    this.#draining = f.gauge(
+      "runtime_draining_servers",
+      "Servers removed through the Runtime API that still finish their connections",
+    );
+    this.#startTime = f.gauge("start_time_seconds", "When the daemon started, seconds since the epoch");
+    this.#heartbeat = f.gauge("heartbeat_timestamp_seconds", "When the loop was last known alive");
+    this.#ready = f.gauge("ready", "1 when synced and the installed config is the last one rendered");
+    this.#lastSuccess = f.gauge(
+      "last_success_timestamp_seconds",
+      "When a config was last applied successfully, seconds since the epoch (0 = never)",
+    );
+    this.#domains = f.gauge("domains", "Domains in the last model");
+    this.#domainsByProto = f.labelledGauge("domains_by_proto", "Domains in the last model by proto", "proto");
+    this.#servers = f.labelledGauge(
+      "servers",
+      "Backend servers in the last model by readiness (ready, not_ready)",
+      "state",
+    );
+    this.#skipped = f.gauge("skipped_objects", "Objects with routing annotations that could not be used");
+    this.#certificateExpiry = f.labelledGauge(
+      "certificate_expiry_seconds",
+      "When the certificate of a TLS-terminated domain expires, seconds since the epoch",
+      "domain",
+    );
+  }
+
+  observe(state: DaemonState): void {
+    this.#startTime.set(state.startedAt / 1000);
+    this.#heartbeat.set(state.heartbeatAt / 1000);
+    this.#ready.set(state.ready.ok ? 1 : 0);
+    this.#lastSuccess.set(seconds(state.lastSuccessAt));
+    this.#draining.set(state.runtime?.draining.length ?? 0);
+    const all = Object.values(state.domains);
+    this.#domains.set(all.length);
+    this.#domainsByProto.reset();
+    for (const domain of all) this.#domainsByProto.inc({ proto: domain.proto });
+    const up = all.reduce((n, d) => n + d.servers.filter((s) => s.ready).length, 0);
+    const total = all.reduce((n, d) => n + d.servers.length, 0);
+    this.#servers.set({ state: "ready" }, up);
+    this.#servers.set({ state: "not_ready" }, total - up);
+    this.#skipped.set(skippedObjectCount(state.skipped));
+    this.#certificateExpiry.reset();
+    for (const [domain, at] of certificateExpiries(state.domains)) {
+      this.#certificateExpiry.set({ domain }, at);
+    }
+  }
+}
+
+/** The source's counters and gauges, mirrored from its record at scrape time. */
+class SourceGauges {
+  readonly #syncs: Counter;
+  readonly #events: Counter<"type">;
+  readonly #restarts: Counter<"reason">;
+  readonly #objects: Gauge;
+  readonly #synced: Gauge;
+  readonly #error: Gauge;
+  readonly #lastEvent: Gauge;
+  readonly #lastFullSync: Gauge;
+
+  constructor(f: MetricFactory) {
+    this.#syncs = f.counter(
+      "source_syncs_total",
+      "Completed full syncs with the source (lists, relists, resyncs, file reads)",
+    );
+    this.#events = f.labelledCounter("source_events_total", "Watch events received by type", "type");
+    this.#restarts = f.labelledCounter("source_watch_restarts_total", "Watch restarts by reason", "reason");
+    this.#objects = f.gauge("source_objects", "Objects held from the source");
+    this.#synced = f.gauge("source_synced", "1 once a first complete sync with the source has happened");
+    this.#error = f.gauge("source_error", "1 while the source reports an error");
+    this.#lastEvent = f.gauge(
+      "source_last_event_timestamp_seconds",
+      "When the last watch event arrived (0 = never)",
+    );
+    this.#lastFullSync = f.gauge(
+      "source_last_full_sync_timestamp_seconds",
+      "When the last full sync completed (0 = never)",
+    );
+  }
+
+  observe(source: DaemonState["source"]): void {
+    this.#syncs.reset();
+    this.#syncs.inc(source.fullSyncs);
+    mirror(this.#events, "type", source.events);
+    mirror(this.#restarts, "reason", source.restarts);
+    this.#objects.set(source.objects);
+    this.#synced.set(source.synced ? 1 : 0);
+    this.#error.set(source.lastError === null ? 0 : 1);
+    this.#lastEvent.set(seconds(source.lastEventAt));
+    this.#lastFullSync.set(seconds(source.lastFullSyncAt));
+  }
+}
+
+/** HAProxy's own view (processes, servers by status), when known at scrape time. */
+class HaproxyGauges {
+  readonly #servers: Gauge<"status">;
+  readonly #processes: Gauge;
+
+  constructor(f: MetricFactory) {
+    this.#servers = f.labelledGauge(
+      "haproxy_servers",
+      "Servers as HAProxy reports them by status (UP, DOWN, MAINT, ...)",
+      "status",
+    );
+    this.#processes = f.gauge("haproxy_processes", "HAProxy processes listed by the master socket");
+  }
+
+  observe(haproxy: HaproxyView | null): void {
+    this.#servers.reset();
+    this.#processes.reset();
+    if (!haproxy || haproxy.error !== null) return;
+    this.#processes.set(haproxy.processes.length);
+    for (const list of Object.values(haproxy.backends)) {
+      for (const server of list) this.#servers.inc({ status: server.status });
+    }
+  }
+}
+
+/** The gauges mirrored from the daemon's record and HAProxy's view at scrape time. */
+class StateMirror {
+  readonly #model: ModelGauges;
+  readonly #source: SourceGauges;
+  readonly #haproxy: HaproxyGauges;
+
+  constructor(f: MetricFactory) {
+    this.#model = new ModelGauges(f);
+    this.#source = new SourceGauges(f);
+    this.#haproxy = new HaproxyGauges(f);
+  }
+
+  observe(state: DaemonState, haproxy: HaproxyView | null): void {
+    this.#model.observe(state);
+    this.#source.observe(state.source);
+    this.#haproxy.observe(haproxy);
+  }
+}
+
 /**
  * Creates the metrics in a fresh registry.
  *
@@ -119,173 +370,24 @@ function seconds(ms: number | null): number {
  * ```
  */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
-  const registry = new Registry();
-  const registers = [registry];
-  const name = (suffix: string): string => `${METRIC_PREFIX}${suffix}`;
-
-  const applies = labelledCounter(
-    "applies_total",
-    "Passes of the loop (render, check, swap, reload) by result",
-    "result",
-  );
-  const reloads = labelledCounter("reloads_total", "HAProxy reloads by result", "result");
-  const runtimeCommands = labelledCounter(
-    "runtime_commands_total",
-    "HAProxy Runtime API commands by result (ok, failed)",
-    "result",
-  );
-  const commandCounts = { ok: 0, failed: 0 };
-  const applyPaths = labelledCounter(
-    "apply_paths_total",
-    "Applies by the path HAProxy got them (runtime, reload, unchanged)",
-    "path",
-  );
-  const draining = new Gauge({
-    name: name("runtime_draining_servers"),
-    help: "Servers removed through the Runtime API that still finish their connections",
-    registers,
-  });
-  const histogram = (suffix: string, help: string): Histogram =>
-    new Histogram({ name: name(suffix), help, buckets: [...DURATION_BUCKETS], registers });
-  const renderSeconds = histogram("render_duration_seconds", "Time to render the config");
-  const checkSeconds = histogram("check_duration_seconds", "Time of the config check command");
-  const reloadSeconds = histogram("reload_duration_seconds", "Time to reload HAProxy");
-
-  const buildInfo = new Gauge({
-    name: name("build_info"),
-    help: "Build information; the value is always 1",
-    labelNames: ["version", "commit", "deno"] as const,
-    registers,
-  });
-  const startTime = gauge("start_time_seconds", "When the daemon started, seconds since the epoch");
-  const heartbeat = gauge("heartbeat_timestamp_seconds", "When the loop was last known alive");
-  const ready = gauge("ready", "1 when synced and the installed config is the last one rendered");
-  const lastSuccess = gauge(
-    "last_success_timestamp_seconds",
-    "When a config was last applied successfully, seconds since the epoch (0 = never)",
-  );
-  const domains = gauge("domains", "Domains in the last model");
-  const domainsByProto = labelledGauge("domains_by_proto", "Domains in the last model by proto", "proto");
-  const servers = labelledGauge(
-    "servers",
-    "Backend servers in the last model by readiness (ready, not_ready)",
-    "state",
-  );
-  const skipped = gauge("skipped_objects", "Objects with routing annotations that could not be used");
-  const syncs = new Counter({
-    name: name("source_syncs_total"),
-    help: "Completed full syncs with the source (lists, relists, resyncs, file reads)",
-    registers,
-  });
-  const events = labelledCounter("source_events_total", "Watch events received by type", "type");
-  const restarts = labelledCounter("source_watch_restarts_total", "Watch restarts by reason", "reason");
-  const objects = gauge("source_objects", "Objects held from the source");
-  const synced = gauge("source_synced", "1 once a first complete sync with the source has happened");
-  const sourceError = gauge("source_error", "1 while the source reports an error");
-  const lastEvent = gauge(
-    "source_last_event_timestamp_seconds",
-    "When the last watch event arrived (0 = never)",
-  );
-  const lastFullSync = gauge(
-    "source_last_full_sync_timestamp_seconds",
-    "When the last full sync completed (0 = never)",
-  );
-  const haproxyServers = labelledGauge(
-    "haproxy_servers",
-    "Servers as HAProxy reports them by status (UP, DOWN, MAINT, ...)",
-    "status",
-  );
-  const haproxyProcesses = gauge("haproxy_processes", "HAProxy processes listed by the master socket");
-  const certificateExpiry = labelledGauge(
-    "certificate_expiry_seconds",
-    "When the certificate of a TLS-terminated domain expires, seconds since the epoch",
-    "domain",
-  );
-
-  function gauge(suffix: string, help: string): Gauge {
-    return new Gauge({ name: name(suffix), help, registers });
-  }
-  function labelledGauge<L extends string>(suffix: string, help: string, label: L): Gauge<L> {
-    return new Gauge({ name: name(suffix), help, labelNames: [label], registers });
-  }
-  function labelledCounter<L extends string>(suffix: string, help: string, label: L): Counter<L> {
-    return new Counter({ name: name(suffix), help, labelNames: [label], registers });
-  }
-
-  for (const result of APPLY_RESULTS) applies.inc({ result }, 0);
-  for (const result of RELOAD_RESULTS) reloads.inc({ result }, 0);
-  buildInfo.set({
-    version: options.version ?? VERSION,
-    commit: options.commit ?? commit(),
-    deno: Deno.version.deno,
-  }, 1);
-
-  function observeState(state: DaemonState, haproxy: HaproxyView | null = null): void {
-    startTime.set(state.startedAt / 1000);
-    heartbeat.set(state.heartbeatAt / 1000);
-    ready.set(state.ready.ok ? 1 : 0);
-    lastSuccess.set(seconds(state.lastSuccessAt));
-    const all = Object.values(state.domains);
-    domains.set(all.length);
-    domainsByProto.reset();
-    for (const domain of all) domainsByProto.inc({ proto: domain.proto });
-    const up = all.reduce((n, d) => n + d.servers.filter((s) => s.ready).length, 0);
-    const total = all.reduce((n, d) => n + d.servers.length, 0);
-    servers.set({ state: "ready" }, up);
-    servers.set({ state: "not_ready" }, total - up);
-    skipped.set(skippedObjectCount(state.skipped));
-    certificateExpiry.reset();
-    for (const [domain, at] of certificateExpiries(state.domains)) certificateExpiry.set({ domain }, at);
-    const source = state.source;
-    syncs.reset();
-    syncs.inc(source.fullSyncs);
-    mirror(events, "type", source.events);
-    mirror(restarts, "reason", source.restarts);
-    objects.set(source.objects);
-    synced.set(source.synced ? 1 : 0);
-    sourceError.set(source.lastError === null ? 0 : 1);
-    lastEvent.set(seconds(source.lastEventAt));
-    lastFullSync.set(seconds(source.lastFullSyncAt));
-    draining.set(state.runtime?.draining.length ?? 0);
-    haproxyServers.reset();
-    haproxyProcesses.reset();
-    if (haproxy && haproxy.error === null) {
-      haproxyProcesses.set(haproxy.processes.length);
-      for (const list of Object.values(haproxy.backends)) {
-        for (const server of list) haproxyServers.inc({ status: server.status });
-      }
-    }
-  }
-
+  const f = new MetricFactory();
+  const set = loopMetricSet(f);
+  const recorder = new LoopRecorder(set);
+  const mirror = new StateMirror(f);
+  f.buildInfo(options);
+  const observeState = (state: DaemonState, haproxy: HaproxyView | null = null) =>
+    mirror.observe(state, haproxy);
   return {
-    registry,
-    applies,
-    reloads,
-    renderSeconds,
-    checkSeconds,
-    reloadSeconds,
-    runtimeCommands,
-    applyPaths,
-    recordRuntimeCommands(result, count) {
-      commandCounts[result] += count;
-      runtimeCommands.inc({ result }, count);
-    },
-    runtimeCommandCounts: () => ({ ...commandCounts }),
-    contentType: registry.contentType,
-    recordApply(record: ApplyRecord): void {
-      applies.inc({ result: record.outcome });
-      if (record.path !== undefined) applyPaths.inc({ path: record.path });
-      if (record.renderMs !== null) renderSeconds.observe(record.renderMs / 1000);
-      if (record.checkMs !== null) checkSeconds.observe(record.checkMs / 1000);
-      if (record.reloadMs !== null) {
-        reloadSeconds.observe(record.reloadMs / 1000);
-        reloads.inc({ result: record.outcome === "reload-failed" ? "failure" : "success" });
-      }
-    },
+    registry: f.registry,
+    contentType: f.registry.contentType,
+    ...set,
+    recordRuntimeCommands: (result, count) => recorder.recordRuntimeCommands(result, count),
+    runtimeCommandCounts: () => recorder.runtimeCommandCounts(),
+    recordApply: (record) => recorder.recordApply(record),
     observeState,
-    async render(state?: DaemonState, haproxy: HaproxyView | null = null): Promise<string> {
+    async render(state, haproxy = null) {
       if (state) observeState(state, haproxy);
-      return await registry.metrics();
+      return await f.registry.metrics();
     },
   };
 }
