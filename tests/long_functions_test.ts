@@ -1,13 +1,11 @@
 /**
  * No function in lib/ or main.ts is longer than 60 lines without saying why: a comment starting
- * `// Long because:` right above it, or (while its split is under way) an entry in tools/long_functions.allow.
+ * `// Long because:` right above it.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { longFunctions, longFunctionsIn, parseAllowList } from "../tools/long_functions.ts";
-
-const ALLOW_LIST = new URL("../tools/long_functions.allow", import.meta.url);
+import { longFunctions, longFunctionsIn } from "../tools/long_functions.ts";
 
 function body(lines: number): string {
   return Array.from({ length: lines }, (_, i) => `  const v${i} = ${i};`).join("\n");
@@ -48,31 +46,13 @@ Deno.test("longFunctionsIn() reads the reason right above a function, its JSDoc 
   ]);
 });
 
-Deno.test("parseAllowList() reads path:functionName lines, skipping blanks and comments", () => {
-  assert.deepEqual([...parseAllowList("# why\n\nlib/a.ts:f\n  lib/b.ts:K.#m \n")], [
-    "lib/a.ts:f",
-    "lib/b.ts:K.#m",
-  ]);
-});
-
-Deno.test("longFunctions() in lib/ and main.ts: every one over 60 lines says why or is allow-listed", async () => {
-  const allowed = parseAllowList(await Deno.readTextFile(ALLOW_LIST));
+Deno.test("longFunctions() in lib/ and main.ts: every one over 60 lines says why", async () => {
   const unexplained = (await longFunctions())
-    .filter((f) => f.reason === undefined && !allowed.has(`${f.path}:${f.name}`))
+    .filter((f) => f.reason === undefined)
     .map((f) => `${f.path}:${f.line} ${f.name} (${f.lines} lines)`);
   assert.deepEqual(
     unexplained,
     [],
     `functions over 60 lines without a "// Long because: …" comment above them:\n${unexplained.join("\n")}`,
-  );
-});
-
-Deno.test("longFunctions(): every entry of tools/long_functions.allow still names a long function", async () => {
-  const long = new Set((await longFunctions()).map((f) => `${f.path}:${f.name}`));
-  const stale = [...parseAllowList(await Deno.readTextFile(ALLOW_LIST))].filter((entry) => !long.has(entry));
-  assert.deepEqual(
-    stale,
-    [],
-    `remove from tools/long_functions.allow (no longer over 60 lines):\n${stale.join("\n")}`,
   );
 });

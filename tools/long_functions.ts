@@ -3,7 +3,7 @@
  * Lists every function, method and arrow function in lib/ and main.ts longer than 60 lines, with the reason
  * written right above it (a comment starting `// Long because:`) when there is one:
  * `tools/deno run --allow-read --allow-env tools/long_functions.ts`. tests/long_functions_test.ts fails on one without a
- * reason that `tools/long_functions.allow` does not name either.
+ * reason.
  *
  * @module
  */
@@ -65,13 +65,6 @@ export async function longFunctions(root = ROOT): Promise<LongFunction[]> {
     found.push(...longFunctionsIn(relative(root, path), await Deno.readTextFile(path)));
   }
   return found;
-}
-
-/** The `path:functionName` entries of an allow-list text (blank lines and `# …` lines ignored). */
-export function parseAllowList(text: string): Set<string> {
-  return new Set(
-    text.split("\n").map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("# ")),
-  );
 }
 
 async function tsFiles(dir: string): Promise<string[]> {
