@@ -46,56 +46,28 @@ Deno.test("haproxyLineLevel() a listen section without servers (HAProxy says pro
 });
 
 Deno.test("haproxyLineLevel() server state changes: haconfd's own are info, HAProxy's own stay warnings", () => {
-  // HAProxy 2.6.12's wordings: after `add server` + `set server … state ready|maint` (with and without the
-  // `CLI : ` prefix, which HAProxy writes when the change is done at once), and after failing checks.
+  // HAProxy 2.6.12's wordings after `add server` + `set server … state ready|maint`, and after checks. It
+  // writes `CLI : ` first when the change is done at once, in reply to the command.
+  const warning = (cli: boolean, text: string) => `[WARNING]  (23729) : ${cli ? "CLI : " : ""}${text}`;
+  const left = "0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+  const refused = 'Layer4 connection problem, info: "Connection refused", check duration: 0ms.';
+  const info = (backend: string, server: string) => ({ level: "info", backend, server });
+  const warn = { level: "warn", backend: "be_web", server: "s0" };
   const table: [string, { level: string; backend?: string; server?: string }][] = [
+    [warning(true, "Server be_web/p1 is UP/READY (leaving forced maintenance)."), info("be_web", "p1")],
+    [warning(false, `Server be_web/p1 is going DOWN for maintenance. ${left}`), info("be_web", "p1")],
+    [warning(true, `Server be_web/p2 is going DOWN for maintenance. ${left}`), info("be_web", "p2")],
+    [warning(true, "Server be_web/s0 was DOWN and now enters maintenance."), info("be_web", "s0")],
     [
-      "[WARNING]  (23729) : CLI : Server be_web/p1 is UP/READY (leaving forced maintenance).",
-      { level: "info", backend: "be_web", server: "p1" },
+      warning(true, "Backup Server tcp_redis_1b2c/redis-1 is UP/READY (leaving forced maintenance)."),
+      info("tcp_redis_1b2c", "redis-1"),
     ],
-    [
-      "[WARNING]  (23729) : Server be_web/p1 is going DOWN for maintenance. 0 active and 0 backup servers " +
-      "left. 0 sessions active, 0 requeued, 0 remaining in queue.",
-      { level: "info", backend: "be_web", server: "p1" },
-    ],
-    [
-      "[WARNING]  (23729) : CLI : Server be_web/p2 is going DOWN for maintenance. 1 active and 0 backup " +
-      "servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
-      { level: "info", backend: "be_web", server: "p2" },
-    ],
-    [
-      "[WARNING]  (23729) : CLI : Server be_web/s0 was DOWN and now enters maintenance.",
-      { level: "info", backend: "be_web", server: "s0" },
-    ],
-    [
-      "[WARNING]  (23729) : CLI : Backup Server tcp_redis_1b2c/redis-1 is UP/READY (leaving forced maintenance).",
-      { level: "info", backend: "tcp_redis_1b2c", server: "redis-1" },
-    ],
-    // A health check: HAProxy's own doing, with or without the CLI prefix (a check failing as it leaves
-    // maintenance).
-    [
-      '[WARNING]  (23729) : Server be_web/s0 is DOWN, reason: Layer4 connection problem, info: "Connection ' +
-      'refused", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 ' +
-      "remaining in queue.",
-      { level: "warn", backend: "be_web", server: "s0" },
-    ],
-    [
-      '[WARNING]  (23729) : CLI : Server be_web/s0 is DOWN, reason: Layer4 connection problem, info: "Connection ' +
-      'refused", check duration: 0ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 ' +
-      "remaining in queue.",
-      { level: "warn", backend: "be_web", server: "s0" },
-    ],
-    [
-      "[WARNING]  (23729) : Server be_web/s0 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active " +
-      "and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
-      { level: "warn", backend: "be_web", server: "s0" },
-    ],
-    // Maintenance with a cause is HAProxy's (DNS resolution), not a command of haconfd's.
-    [
-      "[WARNING]  (23729) : Server be_web/s0 is going DOWN for maintenance (No IP for server ). 0 active and 0 " +
-      "backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
-      { level: "warn", backend: "be_web", server: "s0" },
-    ],
+    // Health checks are HAProxy's own doing, with or without the prefix (one failing as the server leaves
+    // maintenance), and so is maintenance with a cause (DNS resolution).
+    [warning(false, `Server be_web/s0 is DOWN, reason: ${refused} ${left}`), warn],
+    [warning(true, `Server be_web/s0 is DOWN, reason: ${refused} ${left}`), warn],
+    [warning(false, "Server be_web/s0 is UP, reason: Layer4 check passed, check duration: 0ms."), warn],
+    [warning(false, `Server be_web/s0 is going DOWN for maintenance (No IP for server ). ${left}`), warn],
     ["[ALERT]    (23729) : CLI : backend 'be_web' has no server available!", {
       level: "warn",
       backend: "be_web",
