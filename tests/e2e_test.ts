@@ -19,6 +19,7 @@ import {
 } from "../lib/demo/backends.ts";
 import {
   endpoints,
+  type LogLine,
   pidAlive,
   reloadsTotal,
   runOnce,
@@ -311,6 +312,62 @@ Deno.test({
     assert.match(String(line.backend), /^be_web_example_test_\w+$/);
     await daemon.stop();
     assert.deepEqual(daemon.logs().filter((l) => l.level === "error"), [], "nothing at error level");
+  },
+});
+
+/** One of HAProxy's lines about `server` of web.example.test's backend, matching `what`. */
+const serverLine = (server: string, what: RegExp) => (l: LogLine) =>
+  String(l.msg).includes(`Server be_web_example_test_`) && String(l.msg).includes(`/${server} `) &&
+  what.test(String(l.msg));
+
+Deno.test({
+  name: "haconfd run --haproxy-run logs the server changes it applies at info, a failing check as a warning",
+  ignore,
+  async fn() {
+    const { backends, port } = await startHttpBackends(["web-1", "web-2"]);
+    const [w1, w2] = backends as [Backend, Backend];
+    // Nothing listens on the backends' port there: its check is refused.
+    const failing = "127.0.0.9";
+    const annotations = { domain: "web.example.test", proto: "http", "haconfd.io/check-interval": "100ms" };
+    const web = (ips: string[]) => endpoints("web", annotations, ips, port);
+    try {
+      await using kube = await startKube([web([w1.hostname])]);
+      await using daemon = await startDaemonProcess({ apiServer: kube.url });
+      await daemon.waitReady();
+      const http = daemon.ports.http;
+      const named = (l: LogLine) => `${l.level} ${String(l.msg)} (${String(l.domain)}, ${String(l.server)})`;
+
+      // A pod added, then removed: `add server` + `state ready`, then `state maint` + `del server`.
+      const from = daemon.logs().length;
+      kube.upsert("endpoints", web([w1.hostname, w2.hostname]));
+      const up = await daemon.waitForLog(serverLine(w2.hostname, /leaving forced maintenance/), { from });
+      await waitForBackends(http, "web.example.test", ["web-1", "web-2"], 6);
+      kube.upsert("endpoints", web([w1.hostname]));
+      const down = await daemon.waitForLog(serverLine(w2.hostname, /going DOWN for maintenance/), { from });
+      await waitForBackends(http, "web.example.test", ["web-1"], 6);
+      for (const line of [up, down]) {
+        assert.equal(line.level, "info", named(line));
+        assert.equal(line.domain, "web.example.test", named(line));
+        assert.equal(line.server, w2.hostname, named(line));
+      }
+      const changes = daemon.logs().slice(from);
+      assert.deepEqual(changes.filter((l) => l.msg === "haproxy reloaded").map(named), [], "no reload");
+      assert.deepEqual(changes.filter((l) => l.level === "warn" || l.level === "error").map(named), []);
+
+      // A pod whose check fails: HAProxy takes it DOWN on its own.
+      const next = daemon.logs().length;
+      kube.upsert("endpoints", web([w1.hostname, failing]));
+      const failed = await daemon.waitForLog(serverLine(failing, /is DOWN, reason: Layer4/), {
+        from: next,
+        timeoutMs: 15_000,
+      });
+      assert.equal(failed.level, "warn", named(failed));
+      assert.equal(failed.domain, "web.example.test", named(failed));
+      assert.equal(failed.server, failing, named(failed));
+      await daemon.stop();
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
   },
 });
 

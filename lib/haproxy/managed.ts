@@ -114,10 +114,14 @@ function logHaproxyLine(
     alerts.push(text.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ""));
     alerts.splice(0, Math.max(0, alerts.length - 5));
   }
-  const { level, backend } = haproxyLineLevel(text, stopping);
+  const { level, backend, server } = haproxyLineLevel(text, stopping);
   if (backend === undefined) return log[level](text);
   const domain = domainOf?.(backend);
-  log[level](text, domain === undefined ? { backend } : { domain, backend });
+  log[level](text, {
+    ...(domain === undefined ? {} : { domain }),
+    backend,
+    ...(server === undefined ? {} : { server }),
+  });
 }
 
 /** The options with their defaults applied, and what was resolved before the first start. */
