@@ -2,10 +2,11 @@
  * The high-availability deployment of the README run for real: two HAProxy hosts, each a network namespace
  * with HAProxy (run as haproxy.service runs it), `haconfd run` (reloading it through the master socket)
  * and keepalived with the shipped keepalived/ files (only addresses, interface names and the script
- * directory substituted, plus a shorter preempt_delay: see PREEMPT_DELAY_S), one floating IP, a cluster
- * namespace with the test Kubernetes API server and the pods, and a client namespace sending requests to
- * the floating IP the whole time. Every namespace, link and address is the test's own (10.231.8.0/24 on a
- * bridge in a namespace of its own); nothing of the machine's network is touched.
+ * directory substituted, plus a shorter preempt_delay: see PREEMPT_DELAY_S; the readiness check runs behind
+ * a recorder of its runs), one floating IP, a cluster namespace with the test Kubernetes API server and the
+ * pods, and a client namespace sending requests to the floating IP the whole time. Every namespace, link
+ * and address is the test's own (10.231.8.0/24 on a bridge in a namespace of its own); nothing of the
+ * machine's network is touched.
  *
  * Faults, one at a time, each printed with its figures (time until the address moved, failed requests):
  *   1. HAProxy killed on the MASTER (and left down) → FAULT, the VIP moves; HAProxy back → the VIP returns
@@ -14,8 +15,11 @@
  *      drops, the VIP moves after the preempt delay; while it is still starting the VIP stays away; synced
  *      again → the VIP returns.
  *   3. Both hosts equally not ready (haconfd down on both, as a bad upgrade rolled out everywhere) → the
- *      VIP stays where it is for longer than a move would take.
+ *      VIP stays where it is.
  *   4. The MASTER's link down → the VIP moves; link up → it returns once, after the preempt delay.
+ * "Stays" (2 and 3) is counted, not timed: until both hosts ran the readiness check and then the backup
+ * received the master's adverts often enough that keepalived would have moved the VIP, had it wanted to
+ * (chancesToMove).
  * Both hosts' installed configs are byte-identical for the same cluster state, through every change.
  */
 import assert from "node:assert/strict";
@@ -37,16 +41,26 @@ import {
   installKeepalived,
   KEEPALIVED_DIR,
   keepalivedLogs,
+  MoveChances,
   notifications,
   priorities,
   setAll,
   startKeepalived,
   stopKeepalived,
 } from "./support/keepalived.ts";
-import { bridge, holdsFor, inNetns, ip, Namespaces, netnsProblem, pollUntil, veth } from "./support/netns.ts";
+import {
+  bridge,
+  holdsUntil,
+  inNetns,
+  ip,
+  Namespaces,
+  netnsProblem,
+  pollUntil,
+  veth,
+} from "./support/netns.ts";
 import { type Agent, type RequestResult, startAgent } from "./support/netns_agent.ts";
 import { haproxyAvailable } from "./support/haproxy.ts";
-import { note, whichOrNote } from "./support/process.ts";
+import { installed, note, whichOrNote } from "./support/process.ts";
 
 const SUBNET = "10.231.8";
 const VIP = `${SUBNET}.100`;
@@ -71,8 +85,8 @@ export const BACKEND_ADDRESSES: readonly string[] = Object.values(PODS);
 const PREEMPT_DELAY_S = 8;
 /** A move takes at most: /readyz failing 3 × 2 s, the preempt delay, the master-down interval, margin. */
 const MOVE_DEADLINE_MS = (6 + PREEMPT_DELAY_S + 4 + 15) * 1000;
-/** Longer than a host with a higher priority needs to take the VIP over. */
-const HOLD_MS = (PREEMPT_DELAY_S + 4 + 2) * 1000;
+/** The check whose runs the test counts. */
+const READY_CHECK = "check_haconfd_ready.sh";
 const PRIORITY = { a: 150, b: 100 };
 /** The helper processes end by themselves after this, should the test die without stopping them. */
 const AGENT_LIFETIME_S = 300;
@@ -84,6 +98,8 @@ const PROBLEM = KEEPALIVED === undefined
   ? "haproxy is not installed"
   : whichOrNote("curl", "ha_pair_test: curl not installed") === undefined
   ? "curl is not installed"
+  : !installed("iptables")
+  ? "iptables (counting the adverts a host receives) is not installed"
   : await netnsProblem();
 if (PROBLEM !== undefined) note(`ha_pair_test: skipped: ${PROBLEM}`);
 
@@ -119,6 +135,38 @@ async function describe(pair: Pair): Promise<string> {
 
 const until = (pair: Pair, what: string, cond: () => Promise<boolean>, ms = MOVE_DEADLINE_MS) =>
   pollUntil(what, cond, ms, { describe: () => describe(pair), intervalMs: 100 });
+
+/**
+ * Asserts that `cond` holds at every check until keepalived has had every chance to move the VIP to
+ * `backup` (counted from now: both hosts' readiness checks, then the adverts `backup` receives from the
+ * other host), and that each host in `notReady` failed the check every time.
+ */
+async function holdsWhileNotReady(
+  pair: Pair,
+  what: string,
+  cond: () => Promise<boolean>,
+  backup: HaHost,
+  notReady: HaHost[],
+): Promise<void> {
+  const master = other(pair, backup);
+  const config = await Deno.readTextFile(join(backup.dir, "keepalived.conf"));
+  const nodes = [pair.a.keepalived, pair.b.keepalived];
+  const chances = await MoveChances.start(
+    nodes,
+    READY_CHECK,
+    backup.keepalived,
+    ADDRESS[master.name as "a"],
+    config,
+  );
+  await holdsUntil(what, cond, () => chances.reached(), chances.need.deadlineMs, {
+    describe: async () => `${await chances.progress()}\n${await describe(pair)}`,
+    intervalMs: 100,
+  });
+  for (const host of notReady) {
+    const runs = await chances.runs(host.keepalived);
+    assert.ok(runs.every((status) => status !== 0), `${host.name} stayed not ready: ${runs.join(",")}`);
+  }
+}
 
 async function vipOnlyOn(pair: Pair, holder: HaHost): Promise<boolean> {
   return (await holdsVip(holder.keepalived, VIP)) && !(await holdsVip(other(pair, holder).keepalived, VIP));
@@ -168,7 +216,10 @@ async function installHost(host: HaHost, peer: string, priority: number): Promis
     SELF: ADDRESS[host.name as "a"],
     PEER: peer,
     PRIORITY: String(priority),
-  }, { edit: (config) => setAll(config, "preempt_delay", String(PREEMPT_DELAY_S)) });
+  }, {
+    counted: [READY_CHECK],
+    edit: (config) => setAll(config, "preempt_delay", String(PREEMPT_DELAY_S)),
+  });
 }
 
 /**
@@ -302,11 +353,12 @@ async function notReady(pair: Pair): Promise<void> {
   });
   const after = (await notifications(a.keepalived)).slice(seen);
   assert.deepEqual(after, ["BACKUP"], `A only stepped down, no FAULT:\n${await describe(pair)}`);
-  await holdsFor(
+  await holdsWhileNotReady(
+    pair,
     "the VIP stays on B while A is still starting (not ready)",
     async () => (await vipOnlyOn(pair, b)) && (await readyz(a)) !== 200,
-    HOLD_MS,
-    { describe: () => describe(pair) },
+    a,
+    [a],
   );
   const t0 = Date.now();
   await ip(["-n", a.ns, "route", "del", "unreachable", `${ADDRESS.api}/32`]);
@@ -331,9 +383,16 @@ async function bothNotReady(pair: Pair): Promise<void> {
       (await priorities(a.keepalived)).slice(before.a).at(-1) === PRIORITY.a - 60 &&
       (await priorities(b.keepalived)).slice(before.b).at(-1) === PRIORITY.b - 60,
   );
-  await holdsFor("the VIP stays on A while neither host is ready", () => vipOnlyOn(pair, a), HOLD_MS, {
-    describe: () => describe(pair),
-  });
+  await holdsWhileNotReady(
+    pair,
+    "the VIP stays on A while neither host is ready",
+    () => vipOnlyOn(pair, a),
+    b,
+    [
+      a,
+      b,
+    ],
+  );
   for (const host of [a, b]) startHaconfd(host, haconfdArgs(host));
   for (const host of [a, b]) {
     await until(pair, `${host.name} ready again`, async () => (await readyz(host)) === 200);

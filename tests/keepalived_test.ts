@@ -13,8 +13,9 @@
  *   1. A's chk_haproxy fails → A goes to FAULT, the VIP moves to B at once; A recovers → A stands by,
  *      and takes the VIP back only after the preempt delay.
  *   2. A's /readyz fails alone → the VIP moves to B; A's /readyz recovers → the VIP comes back to A.
- *   3. /readyz fails on both hosts → both priorities drop, the VIP stays on A the whole time, for longer
- *      than B would need to take it over (the preempt delay plus the master-down interval).
+ *   3. /readyz fails on both hosts → both priorities drop, and the VIP stays on A until keepalived has had
+ *      every chance to move it, counted: both hosts ran the readiness check (failing) and then B received
+ *      A's adverts often enough to have taken the VIP over after the preempt delay (chancesToMove).
  *   4. Still no host ready, A's chk_haproxy fails → B takes the VIP though not ready.
  * At every step the VIP is on exactly one node.
  */
@@ -31,13 +32,14 @@ import {
   keepalivedLogs,
   type KeepalivedNode as Node,
   keepalivedNode,
+  MoveChances,
   notifications,
   priorities,
   setAll,
   startKeepalived as start,
   stopKeepalived as stop,
 } from "./support/keepalived.ts";
-import { holdsFor as holds, ip, Namespaces, netnsProblem, pollUntil, veth } from "./support/netns.ts";
+import { holdsUntil, ip, Namespaces, netnsProblem, pollUntil, veth } from "./support/netns.ts";
 import { installed, note, run, which, whichOrNote } from "./support/process.ts";
 
 /** The shipped keepalived.conf without comments. */
@@ -333,10 +335,14 @@ const VIP = `${SUBNET}.100`;
 /** The test's timers: keepalived's master-down interval is 3 × ADVERT_INT + skew (≈ 1.7 s here). */
 const ADVERT_INT = 0.5;
 const PREEMPT_DELAY_S = 2;
-/** Longer than a higher-priority backup needs to take over: preempt delay + master-down interval + margin. */
-const HOLD_MS = (PREEMPT_DELAY_S + 3 * ADVERT_INT + 1 + 2) * 1000;
+/** The check whose runs the test counts. */
+const READY_CHECK = "check_haconfd_ready.sh";
 
-const NETNS_PROBLEM = KEEPALIVED === undefined ? "keepalived is not installed" : await netnsProblem();
+const NETNS_PROBLEM = KEEPALIVED === undefined
+  ? "keepalived is not installed"
+  : !installed("iptables")
+  ? "iptables (counting the adverts a host receives) is not installed"
+  : await netnsProblem();
 if (NETNS_PROBLEM !== undefined) {
   note(`keepalived_test: failover test skipped: ${NETNS_PROBLEM}`);
 }
@@ -353,9 +359,23 @@ async function waitFor(
   await pollUntil(what, cond, ms, { describe: () => keepalivedLogs(nodes) });
 }
 
-/** Asserts that `cond` holds at every check for `ms`, failing with both keepalived logs. */
-function holdsFor(what: string, cond: () => Promise<boolean>, nodes: Node[], ms: number): Promise<void> {
-  return holds(what, cond, ms, { describe: () => keepalivedLogs(nodes) });
+/**
+ * Asserts that `cond` holds at every check until keepalived has had every chance to move the VIP, and that
+ * the readiness check failed on every host each time; fails with the counts and both keepalived logs.
+ */
+async function holdsWhileNotReady(
+  what: string,
+  cond: () => Promise<boolean>,
+  chances: MoveChances,
+  nodes: Node[],
+): Promise<void> {
+  await holdsUntil(what, cond, () => chances.reached(), chances.need.deadlineMs, {
+    describe: async () => `${await chances.progress()}\n${await keepalivedLogs(nodes)}`,
+  });
+  for (const n of nodes) {
+    const runs = await chances.runs(n);
+    assert.ok(runs.every((status) => status !== 0), `${n.name} stayed not ready: ${runs.join(",")}`);
+  }
 }
 
 async function vipOnlyOn(holder: Node, other: Node): Promise<boolean> {
@@ -413,6 +433,7 @@ Deno.test({
             "check_haconfd_ready.sh":
               `#!/bin/sh\necho "$*" >"${n.dir}/ready-args"\n[ ! -e "${n.dir}/not-ready" ]\n`,
           },
+          counted: [READY_CHECK],
           edit: fastTimers,
         });
       }
@@ -480,7 +501,14 @@ Deno.test({
           (await priorities(b)).slice(before.b).at(-1) === PRIORITY.b - weight,
         nodes,
       );
-      await holdsFor("the VIP stays on A while no host is ready", () => vipOnlyOn(a, b), nodes, HOLD_MS);
+      const config = await Deno.readTextFile(configs.b as string);
+      const chances = await MoveChances.start(nodes, READY_CHECK, b, address(a), config);
+      await holdsWhileNotReady(
+        "the VIP stays on A while no host is ready",
+        () => vipOnlyOn(a, b),
+        chances,
+        nodes,
+      );
 
       // 4. Still no host ready, and A's HAProxy fails: B, though not ready, takes the VIP (a stale config
       //    serves better than no address).

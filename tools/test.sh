@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of haconfd. On a fresh Debian machine it first installs what the tests need:
-# Deno (pinned, from npm), and HAProxy, keepalived and docker-compose (from apt) when they are missing.
+# Deno (pinned, from npm), and HAProxy, keepalived, docker-compose and iptables (from apt) when they are
+# missing.
 # Ends with one line "N passed, N failed[, N skipped]" taken from deno test's summary.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +12,7 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v keepalived >/dev/null 2>&1 || need+=(keepalived)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""

@@ -2,7 +2,8 @@
  * keepalived for tests: the shipped `keepalived/` files installed into a directory the way an operator
  * installs them into /etc/keepalived (the `$NAME=value` definitions at the top of keepalived.conf set),
  * a keepalived process run in the foreground inside a network namespace, and what it reported: its log,
- * the transitions notify.sh wrote and the effective priorities it logged.
+ * the transitions notify.sh wrote and the effective priorities it logged; and what it did, counted: the
+ * runs of a check script and the adverts a host received, to tell when it had every chance to move the VIP.
  *
  * ```ts
  * const config = await installKeepalived(dir, { IFACE: "eth0", VIP: "10.231.7.100/24", SELF, PEER });
@@ -16,7 +17,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { hasAddress } from "./netns.ts";
+import { hasAddress, inNetns } from "./netns.ts";
 import { ROOT, terminate } from "./process.ts";
 
 /** The shipped keepalived files. */
@@ -51,8 +52,28 @@ export function setAll(config: string, keyword: string, value: string): string {
 export interface InstallOptions {
   /** Replacement text for some of the shipped scripts, by file name. */
   stubs?: Record<string, string>;
+  /** Scripts whose every run is recorded (see {@linkcode scriptRuns}), shipped or stand-in alike. */
+  counted?: readonly string[];
   /** Edits the config text after the definitions are set. */
   edit?: (config: string) => string;
+}
+
+/** Where a counted script's runs are recorded: one exit status a line. */
+const runsFile = (dir: string, script: string) => join(dir, `${script}.runs`);
+
+/** Installs `script` (shipped, or `stub`) as `dir/script`, mode 0755, behind a recorder when `counted`. */
+async function installScript(dir: string, script: string, stub: string | undefined, counted: boolean) {
+  const target = counted ? join(dir, "counted", script) : join(dir, script);
+  if (stub === undefined) await Deno.copyFile(join(KEEPALIVED_DIR, script), target);
+  else await Deno.writeTextFile(target, stub);
+  await Deno.chmod(target, 0o755);
+  if (!counted) return;
+  // keepalived runs the path the config names: the recorder sits there and runs the script itself.
+  await Deno.writeTextFile(
+    join(dir, script),
+    `#!/bin/sh\n"${target}" "$@"\nstatus=$?\necho "$status" >>"${runsFile(dir, script)}"\nexit "$status"\n`,
+  );
+  await Deno.chmod(join(dir, script), 0o755);
 }
 
 /**
@@ -64,11 +85,9 @@ export async function installKeepalived(
   values: Record<string, string>,
   options: InstallOptions = {},
 ): Promise<string> {
+  if ((options.counted ?? []).length > 0) await Deno.mkdir(join(dir, "counted"));
   for (const script of KEEPALIVED_SCRIPTS) {
-    const stub = options.stubs?.[script];
-    if (stub === undefined) await Deno.copyFile(join(KEEPALIVED_DIR, script), join(dir, script));
-    else await Deno.writeTextFile(join(dir, script), stub);
-    await Deno.chmod(join(dir, script), 0o755);
+    await installScript(dir, script, options.stubs?.[script], options.counted?.includes(script) ?? false);
   }
   const config = join(dir, "keepalived.conf");
   let text = define(await Deno.readTextFile(join(KEEPALIVED_DIR, "keepalived.conf")), {
@@ -168,4 +187,146 @@ export async function keepalivedLogs(nodes: KeepalivedNode[], lines = 30): Promi
     parts.push(`--- keepalived ${node.name} ---\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`);
   }
   return parts.join("\n");
+}
+
+/** The exit statuses of the runs of `script`, installed in `dir` as counted, oldest first. */
+export async function scriptRuns(dir: string, script: string): Promise<number[]> {
+  const text = await Deno.readTextFile(runsFile(dir, script)).catch(() => "");
+  return text.split("\n").filter((line) => line !== "").map(Number);
+}
+
+const advertRule = (from: string) => ["INPUT", "-p", "112", "-s", from, "-j", "ACCEPT"];
+
+/**
+ * Makes namespace `ns` count the VRRP packets arriving from `from`: a rule of that namespace's own
+ * iptables, accepting what its policy accepts anyway. Nothing when it counts them already.
+ */
+export async function countAdverts(ns: string, from: string): Promise<void> {
+  if ((await inNetns(ns, "iptables", ["-w", "-C", ...advertRule(from)])).code === 0) return;
+  const res = await inNetns(ns, "iptables", ["-w", "-A", ...advertRule(from)]);
+  assert.equal(res.code, 0, `iptables -A in ${ns}: ${res.stderr}`);
+}
+
+/** The VRRP packets from `from` that arrived in namespace `ns` since {@linkcode countAdverts}. */
+export async function advertsReceived(ns: string, from: string): Promise<number> {
+  const res = await inNetns(ns, "iptables", ["-w", "-n", "-v", "-x", "-L", "INPUT"]);
+  assert.equal(res.code, 0, `iptables -L in ${ns}: ${res.stderr}`);
+  const row = res.stdout.split("\n").map((line) => line.trim().split(/\s+/))
+    .find((fields) => fields.includes("ACCEPT") && fields.includes(from));
+  assert.ok(row !== undefined, `no rule counts the adverts from ${from} in ${ns}:\n${res.stdout}`);
+  return Number(row[0]);
+}
+
+/** How many events show that keepalived had every chance to move the VIP: {@linkcode chancesToMove}. */
+export interface Chances {
+  /** Runs of the check script each host must have made. */
+  runs: number;
+  /** Adverts from the master the backup must have received after those runs. */
+  adverts: number;
+  /** How long the wait for them may take before it fails: four times their pace, plus 30 s. */
+  deadlineMs: number;
+}
+
+/** The number `keyword` is set to in a block of a config without comments. */
+function setting(block: string, keyword: string): number {
+  const m = block.match(new RegExp(`^\\s*${keyword} (\\S+)$`, "m"));
+  assert.ok(m !== null, `keepalived.conf sets ${keyword}`);
+  return Number(m[1]);
+}
+
+/**
+ * The events after which keepalived running `config` (the installed text) would have moved the VIP, had it
+ * wanted to, while the check of the counted `script` keeps failing.
+ */
+export function chancesToMove(config: string, script: string): Chances {
+  const text = config.replace(/#.*$/gm, "");
+  const block = [...text.matchAll(/^vrrp_script \S+ \{\n([\s\S]*?)^\}/gm)]
+    .map((m) => m[1] as string).find((body) => body.includes(`/${script}`));
+  assert.ok(block !== undefined, `keepalived.conf has a vrrp_script running ${script}`);
+  const advertInt = setting(text, "advert_int");
+  // keepalived moves the VIP only to a backup that outranks the master, and a check changes a priority only
+  // after `fall` failing or `rise` passing runs in a row: once every host has run it fall + rise times
+  // (all failing), whatever those runs were to change has changed. A backup that then outranks the master
+  // starts its preempt delay at the master's next advert; once the delay is over it no longer restarts
+  // its master-down timer on adverts, and that timer (3 × advert_int + skew, under 4 advert intervals)
+  // runs out: it holds the VIP before 1 + preempt_delay / advert_int + 4 more adverts reach it. 2 spare.
+  const runs = setting(block, "fall") + setting(block, "rise");
+  const adverts = 1 + Math.ceil(setting(text, "preempt_delay") / advertInt) + 4 + 2;
+  const paceS = runs * setting(block, "interval") + adverts * advertInt;
+  return { runs, adverts, deadlineMs: (4 * paceS + 30) * 1000 };
+}
+
+/**
+ * keepalived's chances to move the VIP, counted from {@linkcode MoveChances.start}: the runs of a counted
+ * check script on every host, then the adverts the backup received from the master, up to the numbers of
+ * {@linkcode chancesToMove}.
+ */
+export class MoveChances {
+  /** The counts to reach. */
+  readonly need: Chances;
+  readonly #nodes: readonly KeepalivedNode[];
+  readonly #script: string;
+  readonly #backup: KeepalivedNode;
+  readonly #master: string;
+  readonly #runsBefore: ReadonlyMap<KeepalivedNode, number>;
+  #advertsBefore: number | undefined;
+
+  private constructor(
+    nodes: readonly KeepalivedNode[],
+    script: string,
+    backup: KeepalivedNode,
+    master: string,
+    need: Chances,
+    runsBefore: ReadonlyMap<KeepalivedNode, number>,
+  ) {
+    this.#nodes = nodes;
+    this.#script = script;
+    this.#backup = backup;
+    this.#master = master;
+    this.need = need;
+    this.#runsBefore = runsBefore;
+  }
+
+  /**
+   * Starts counting the runs of `script` (installed counted in each node's directory) on `nodes`, and the
+   * adverts `backup` receives from the address `master`; `config` is the installed config's text.
+   */
+  static async start(
+    nodes: readonly KeepalivedNode[],
+    script: string,
+    backup: KeepalivedNode,
+    master: string,
+    config: string,
+  ): Promise<MoveChances> {
+    await countAdverts(backup.ns, master);
+    const runsBefore = new Map<KeepalivedNode, number>();
+    for (const node of nodes) runsBefore.set(node, (await scriptRuns(node.dir, script)).length);
+    return new MoveChances(nodes, script, backup, master, chancesToMove(config, script), runsBefore);
+  }
+
+  /** The exit statuses of `node`'s runs of the script since the start. */
+  async runs(node: KeepalivedNode): Promise<number[]> {
+    return (await scriptRuns(node.dir, this.#script)).slice(this.#runsBefore.get(node) ?? 0);
+  }
+
+  /** Whether every host ran the script often enough, and the backup received enough adverts after that. */
+  async reached(): Promise<boolean> {
+    if (this.#advertsBefore === undefined) {
+      for (const node of this.#nodes) if ((await this.runs(node)).length < this.need.runs) return false;
+      this.#advertsBefore = await advertsReceived(this.#backup.ns, this.#master);
+    }
+    return (await advertsReceived(this.#backup.ns, this.#master)) - this.#advertsBefore >= this.need.adverts;
+  }
+
+  /** The counts so far, for failure messages. */
+  async progress(): Promise<string> {
+    const runs = [];
+    for (const node of this.#nodes) runs.push(`${node.name} ${(await this.runs(node)).join(",")}`);
+    const adverts = this.#advertsBefore === undefined
+      ? "not counted before the runs are"
+      : (await advertsReceived(this.#backup.ns, this.#master)) - this.#advertsBefore;
+    const backup = this.#backup.name;
+    return `exit statuses of ${this.#script} (${this.need.runs} runs needed): ${runs.join("; ")}\n` +
+      `adverts ${backup} received from ${this.#master} since (${this.need.adverts} needed): ${adverts}`;
+  }
 }

@@ -94,7 +94,7 @@ export async function hasAddress(ns: string, dev: string, address: string): Prom
   return out.includes(`inet ${address}/`);
 }
 
-/** Options of {@linkcode pollUntil} and {@linkcode holdsFor}. */
+/** Options of {@linkcode pollUntil} and {@linkcode holdsUntil}. */
 export interface PollOptions {
   /** Describes the state for the failure message (e.g. the last lines of the logs). */
   describe?: () => Promise<string>;
@@ -120,18 +120,31 @@ export async function pollUntil(
   assert.fail(`Timed out after ${ms} ms waiting for: ${what}\n${(await options.describe?.()) ?? ""}`);
 }
 
-/** Fails the test unless `cond` holds at every check (every `intervalMs`) for `ms`. */
-export async function holdsFor(
+/**
+ * Waits until `done` holds, checking every `intervalMs` that `invariant` holds too (also once `done` does):
+ * fails the test naming `what` as soon as it does not, or when `done` has not come within `ms`.
+ */
+export async function holdsUntil(
   what: string,
-  cond: () => Promise<boolean>,
+  invariant: () => Promise<boolean>,
+  done: () => Promise<boolean>,
   ms: number,
   options: PollOptions = {},
 ): Promise<void> {
   const started = Date.now();
-  while (Date.now() - started < ms) {
-    if (!(await cond())) {
+  for (;;) {
+    const finished = await done();
+    if (!(await invariant())) {
       assert.fail(
         `Stopped holding after ${Date.now() - started} ms: ${what}\n${(await options.describe?.()) ?? ""}`,
+      );
+    }
+    if (finished) return;
+    if (Date.now() - started >= ms) {
+      assert.fail(
+        `Timed out after ${ms} ms waiting for the events that end: ${what}\n${
+          (await options.describe?.()) ?? ""
+        }`,
       );
     }
     await delay(options.intervalMs ?? 200);

@@ -48,6 +48,7 @@ const INSTALLED_BY_TEST_SH: ReadonlySet<string> = new Set([
   "keepalived",
   "docker-compose",
   "ip",
+  "iptables",
   "openssl",
 ]);
 
