@@ -500,36 +500,12 @@ export function resolveModelOptions(options: ModelOptions = {}): ResolvedModelOp
   };
 }
 
-/**
- * Builds the model from endpoint sets. Deterministic: the same sets in any order give the same model.
- *
- * @example
- * ```ts
- * const model = buildModel(sets);
- * for (const s of model.skipped) log.warn("object skipped", s);
- * ```
- */
-export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = {}): Model {
-  const resolved = resolveModelOptions(options);
-  const skipped: Skipped[] = [];
-  const candidates: Candidate[] = [];
-  for (const set of sets) {
-    const object = `${set.namespace}/${set.name}`;
-    const refusals: Skipped[] = [];
-    const result = candidate(
-      set,
-      resolved,
-      (reason, address) => refusals.push(skipEntry(object, reason, address)),
-    );
-    if (result === null) continue;
-    if (typeof result === "string") skipped.push({ object, reason: result });
-    else {
-      candidates.push(result);
-      skipped.push(...refusals);
-    }
-  }
-  candidates.sort(claimOrder);
-
+/** The winners of `candidates` (in claim order) by domain; the losers go to `skipped` with the reason. */
+function resolveClaims(
+  candidates: readonly Candidate[],
+  resolved: ResolvedModelOptions,
+  skipped: Skipped[],
+): Map<string, Domain> {
   const domains = new Map<string, Domain>();
   const hosts = new Map<string, Candidate>();
   const ids = new Set<string>();
@@ -567,6 +543,39 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
     hosts.set(c.data.host, hosts.get(c.data.host) ?? c);
     domains.set(c.domain, { ...c.data, id });
   }
+  return domains;
+}
+
+/**
+ * Builds the model from endpoint sets. Deterministic: the same sets in any order give the same model.
+ *
+ * @example
+ * ```ts
+ * const model = buildModel(sets);
+ * for (const s of model.skipped) log.warn("object skipped", s);
+ * ```
+ */
+export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = {}): Model {
+  const resolved = resolveModelOptions(options);
+  const skipped: Skipped[] = [];
+  const candidates: Candidate[] = [];
+  for (const set of sets) {
+    const object = `${set.namespace}/${set.name}`;
+    const refusals: Skipped[] = [];
+    const result = candidate(
+      set,
+      resolved,
+      (reason, address) => refusals.push(skipEntry(object, reason, address)),
+    );
+    if (result === null) continue;
+    if (typeof result === "string") skipped.push({ object, reason: result });
+    else {
+      candidates.push(result);
+      skipped.push(...refusals);
+    }
+  }
+  candidates.sort(claimOrder);
+  const domains = resolveClaims(candidates, resolved, skipped);
   skipped.sort(skippedOrder);
   const leads = hostLeads(domains);
   const sorted = [...domains.keys()].sort();
