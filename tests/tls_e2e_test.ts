@@ -105,6 +105,11 @@ function oneTerminatedHost(echo: Deno.HttpServer<Deno.NetAddr>, leaf: { cert: st
   });
 }
 
+/** No key material in any log line of the daemon nor in `answers` (HTTP answers it gave). */
+function assertNoKeyMaterial(daemon: { logs(): unknown[] }, ...answers: unknown[]): void {
+  for (const item of [...daemon.logs(), ...answers]) assert.ok(!JSON.stringify(item).includes("PRIVATE KEY"));
+}
+
 /** An HTTPS connection to `sni` kept open: one request now, more later on the same connection. */
 async function openConnection(port: number, sni: string) {
   const socket = connect({
@@ -407,8 +412,7 @@ Deno.test({
     assert.ok(
       daemon.logsWith("default certificate refused: clients without a known SNI are refused").length > 0,
     );
-    const logs = daemon.logs().map((l) => JSON.stringify(l));
-    for (const text of [...logs, JSON.stringify(status)]) assert.ok(!text.includes("PRIVATE KEY"));
+    assertNoKeyMaterial(daemon, status);
   },
 });
 
@@ -564,8 +568,7 @@ Deno.test({
       timeoutMs: 20_000,
     });
     assert.equal(await reloadsTotal(daemon), reloads, "a pod added to a path route without a reload");
-    const logs = daemon.logs().map((l) => JSON.stringify(l));
-    for (const text of [...logs, JSON.stringify(status)]) assert.ok(!text.includes("PRIVATE KEY"));
+    assertNoKeyMaterial(daemon, status);
   },
 });
 
