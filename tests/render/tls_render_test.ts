@@ -101,6 +101,23 @@ Deno.test("default templates route a terminated host's paths behind TLS and keep
   assert.doesNotMatch(off.text, /https-terminate|redirect scheme/);
 });
 
+Deno.test("createGenerator() moves a host's SNI, TLS and redirect entries to its new lead as its / route comes and goes", () => {
+  const renderer = compileTemplates(defaultTemplates(), { mapDir: "/m" });
+  const tls = frontend("/c", null);
+  const next = createGenerator(renderer, listen, undefined, [], tls);
+  const [web, api] = cluster(true, true);
+  for (const sets of [[api!], [api!, web!], [web!], [api!]]) {
+    const step = next({ snapshot: () => sets });
+    const full = generate(sets, renderer, listen, undefined, [], tls);
+    const names = sets.map((s) => s.name).join("+");
+    assert.equal(step.text, full.text, names);
+    for (const map of ["haconfd-tls.map", "haconfd-sni.map", "haconfd-redirect.map"]) {
+      assert.deepEqual(mapLines(step, map), mapLines(full, map), `${names}: ${map}`);
+      assert.equal(mapLines(step, map).length, 1, `${names}: one ${map} entry for shop.test`);
+    }
+  }
+});
+
 Deno.test({
   name: "default templates with TLS termination pass haproxy -c in every combination",
   ignore: !installed("haproxy"),
