@@ -440,6 +440,7 @@ Deno.test({
       assert.equal(check.code, 0, check.stderr);
       assert.deepEqual((await listDir(dir)).sort(), [
         "haconfd-hosts.map",
+        "haconfd-redirect.map",
         "haconfd-sni.map",
         "haconfd-tls.map",
         "haproxy.cfg",
@@ -484,7 +485,7 @@ Deno.test({
       assert.deepEqual((await Deno.stat(conf)).mtime, mtime);
       assert.deepEqual(
         (await listDir(dir)).sort(),
-        ["haconfd-hosts.map", "haconfd-sni.map", "haconfd-tls.map", "haproxy.cfg"],
+        ["haconfd-hosts.map", "haconfd-redirect.map", "haconfd-sni.map", "haconfd-tls.map", "haproxy.cfg"],
         "no reload, no staged or rejected file",
       );
     } finally {

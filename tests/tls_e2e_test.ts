@@ -10,7 +10,13 @@ import assert from "node:assert/strict";
 import { connect } from "node:tls";
 import { httpGet, startTlsBackend } from "../lib/demo/backends.ts";
 import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
-import { endpoints, NAMESPACE, reloadsTotal, startDaemonProcess } from "./support/daemon.ts";
+import {
+  endpoints,
+  NAMESPACE,
+  reloadsTotal,
+  startDaemonProcess,
+  startHttpBackends,
+} from "./support/daemon.ts";
 import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { note, run } from "./support/process.ts";
 import { tlsCerts, type TlsLeaf } from "./support/tls_certs.ts";
@@ -49,8 +55,8 @@ async function presented(
   return { serial, subject };
 }
 
-/** GET https://host/path through curl from 127.0.0.9: status, HTTP version and body. */
-async function curl(port: number, host: string, args: string[] = []) {
+/** GET https://host/path (default /echo) through curl from 127.0.0.9: status, HTTP version and body. */
+async function curl(port: number, host: string, args: string[] = [], path = "/echo") {
   const out = await run("curl", [
     "-sk",
     "--interface",
@@ -60,7 +66,7 @@ async function curl(port: number, host: string, args: string[] = []) {
     "-w",
     "\n%{http_code} %{http_version}",
     ...args,
-    `https://${host}:${port}/echo`,
+    `https://${host}:${port}${path}`,
   ]);
   const lines = out.stdout.trimEnd().split("\n");
   const [code, version] = lines.pop()!.split(" ");
@@ -97,6 +103,11 @@ function oneTerminatedHost(echo: Deno.HttpServer<Deno.NetAddr>, leaf: { cert: st
       secrets: [tlsSecret("tls-a", leaf.cert, leaf.key)],
     },
   });
+}
+
+/** No key material in any log line of the daemon nor in `answers` (HTTP answers it gave). */
+function assertNoKeyMaterial(daemon: { logs(): unknown[] }, ...answers: unknown[]): void {
+  for (const item of [...daemon.logs(), ...answers]) assert.ok(!JSON.stringify(item).includes("PRIVATE KEY"));
 }
 
 /** An HTTPS connection to `sni` kept open: one request now, more later on the same connection. */
@@ -401,8 +412,7 @@ Deno.test({
     assert.ok(
       daemon.logsWith("default certificate refused: clients without a known SNI are refused").length > 0,
     );
-    const logs = daemon.logs().map((l) => JSON.stringify(l));
-    for (const text of [...logs, JSON.stringify(status)]) assert.ok(!text.includes("PRIVATE KEY"));
+    assertNoKeyMaterial(daemon, status);
   },
 });
 
@@ -486,5 +496,125 @@ Deno.test({
     const left = [];
     for await (const e of Deno.readDir(`${daemon.dir}/haconfd-certs`)) left.push(e.name);
     assert.ok(!left.includes("e2e__tls-n.pem"), "the removed host's file is gone");
+  },
+});
+
+Deno.test({
+  name:
+    "haconfd run --tls routes a terminated host by path (/api, /) with its certificate, adds a pod reload-free, and skips a route of the host that names no Secret",
+  ignore,
+  async fn() {
+    const [shop] = await leaves(["shop", "shop.example.test"]);
+    const { backends, port } = await startHttpBackends(["api-1", "web-1", "api-2"]);
+    await using _pods = {
+      async [Symbol.asyncDispose]() {
+        await Promise.all(backends.map((b) => b.close()));
+      },
+    };
+    const host = "shop.example.test";
+    const tls = { domain: host, proto: "http", "haconfd.io/tls-secret": "tls-shop" };
+    const api = (ips: string[]) => endpoints("shop-api", { ...tls, "haconfd.io/path": "/api" }, ips, port);
+    await using kube = await startKubeServer({
+      objects: {
+        endpoints: [
+          api(["127.0.0.2"]),
+          endpoints("shop-web", tls, ["127.0.0.3"], port),
+          // Names no Secret, and is the later claim: skipped, naming the route that terminates the host.
+          endpoints(
+            "zz-plain",
+            { domain: host, proto: "http", "haconfd.io/path": "/plain" },
+            ["127.0.0.3"],
+            port,
+          ),
+        ],
+        secrets: [tlsSecret("tls-shop", shop.cert, shop.key)],
+      },
+    });
+    await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ["--tls"] });
+    const https = daemon.ports.https;
+    assert.deepEqual(await presented(https, host), { serial: shop.serial, subject: shop.subject });
+    const backend = async (path: string) => {
+      const answer = await curl(https, host, ["-D", "-"], path);
+      return answer.code === 200 ? /^x-backend: (\S+)/mi.exec(answer.all)?.[1] : `status ${answer.code}`;
+    };
+    assert.equal(await backend("/api/x"), "api-1", "/api/x reaches the /api service through termination");
+    assert.equal(await backend("/api"), "api-1");
+    assert.equal(await backend("/"), "web-1", "/ reaches the / service");
+    assert.equal(await backend("/apix"), "web-1", "a prefix only at a segment boundary");
+    assert.equal(await backend("/plain"), "web-1", "the skipped route is not served");
+    assert.equal(
+      (await httpGet(daemon.ports.http, host, "/api/x")).headers["x-backend"],
+      "api-1",
+      "plain HTTP alike",
+    );
+    const status = await daemon.status() as { skipped: { object: string; reason: string }[] };
+    const skipped = status.skipped.find((s) => s.object === `${NAMESPACE}/zz-plain`);
+    assert.match(
+      skipped?.reason ?? "",
+      /host "shop\.example\.test" is served by e2e\/shop-(api|web) with Secret "e2e\/tls-shop" \(older claim wins.*this object has no haconfd\.io\/tls-secret/,
+      JSON.stringify(status.skipped),
+    );
+    const crtList = await Deno.readTextFile(`${daemon.dir}/haconfd-certs/crt-list`);
+    assert.deepEqual(
+      crtList.trim().split("\n").map((l) => l.split(" ")[1]),
+      [host],
+      "one crt-list line per host",
+    );
+
+    const reloads = await reloadsTotal(daemon);
+    kube.upsert("endpoints", api(["127.0.0.2", "127.0.0.4"]));
+    await waitFor(async () => (await backend("/api/y")) === "api-2" || undefined, {
+      what: "the new /api pod to answer through termination",
+      timeoutMs: 20_000,
+    });
+    assert.equal(await reloadsTotal(daemon), reloads, "a pod added to a path route without a reload");
+    assertNoKeyMaterial(daemon, status);
+  },
+});
+
+Deno.test({
+  name:
+    "haconfd run --tls turns haconfd.io/redirect-https on and off through haconfd-redirect.map, without a reload, ACME challenges excepted",
+  ignore,
+  async fn() {
+    const [a] = await leaves(["a", "a.example.test"]);
+    await using echo = echoPod();
+    await using kube = await oneTerminatedHost(echo, a);
+    await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ["--tls"] });
+    const http = daemon.ports.http;
+    assert.equal((await httpGet(http, "a.example.test", "/echo")).status, 200, "served on :80 first");
+    const reloads = await reloadsTotal(daemon);
+
+    const redirect = (on: boolean) =>
+      kube.upsert(
+        "endpoints",
+        web("a", "a.example.test", echo.addr.port, {
+          "haconfd.io/tls-secret": "tls-a",
+          "haconfd.io/redirect-https": String(on),
+        }),
+      );
+    redirect(true);
+    const moved = await waitFor(async () => {
+      const answer = await httpGet(http, "a.example.test", "/echo?q=1");
+      return answer.status === 308 ? answer : undefined;
+    }, { what: "a.example.test to answer 308 on :80", timeoutMs: 20_000 });
+    assert.equal(moved.headers["location"], "https://a.example.test/echo?q=1");
+    assert.equal(
+      (await httpGet(http, "a.example.test", "/.well-known/acme-challenge/token")).status,
+      200,
+      "ACME HTTP-01 challenges are not redirected",
+    );
+    assert.equal((await curl(daemon.ports.https, "a.example.test")).code, 200, "https still served");
+    assert.equal(await reloadsTotal(daemon), reloads, "redirect on without a reload");
+    assert.match(await Deno.readTextFile(`${daemon.dir}/haconfd-redirect.map`), /^a\.example\.test https$/m);
+
+    redirect(false);
+    await waitFor(async () => (await httpGet(http, "a.example.test", "/echo")).status === 200 || undefined, {
+      what: "a.example.test to be served on :80 again",
+      timeoutMs: 20_000,
+    });
+    assert.equal(await reloadsTotal(daemon), reloads, "redirect off without a reload");
+    const record = await applyRecord(daemon, /map/);
+    assert.equal(record?.path, "runtime", JSON.stringify(record));
   },
 });

@@ -74,11 +74,12 @@ export function tlsFilesOf(model: Model, source: TlsSource, dir: string): TlsFil
     });
   }
   const hosts: [string, NonNullable<Model["domains"][string]["tls"]> | null][] = [];
-  for (const [domain, d] of Object.entries(model.domains)) {
+  for (const d of Object.values(model.domains)) {
     const tls = d.tls ?? null;
     const bundle = tls?.file ? held.get(tls.file) : undefined;
-    if (tls?.mode !== "terminate" || bundle === undefined) continue;
-    hosts.push([domain, tls]);
+    // One line per host: its routes (haconfd.io/path) share the termination, the lead stands for them.
+    if (tls?.mode !== "terminate" || bundle === undefined || d.hostLead === false) continue;
+    hosts.push([d.host, tls]);
     bundles.set(tls.file!, { bundle, serial: tls.certificate?.serial ?? "" });
   }
   return { bundles, crtList: crtList(hosts, dir) };

@@ -121,6 +121,12 @@ export const Domain = z.object({
   tls: HostTls.optional(),
   /** The host name routed (the key without the path of a `haconfd.io/path` route). */
   host: z.string(),
+  /**
+   * `false` on a route whose host has a route with a shorter key (its `/` route, or a shorter path): that
+   * route, the host's lead, writes what is kept once per host (SNI, TLS and redirect map entries); absent on
+   * the lead.
+   */
+  hostLead: z.literal(false).optional(),
   /** The service's settings from its `haconfd.io/*` annotations (lib/model/settings.ts). */
   settings: ServiceSettings,
   /** Where the servers come from (lib/model/nodeport.ts); set on every domain the model builds. */
@@ -235,6 +241,11 @@ export interface Candidate {
   domain: string;
   /** Its domain entry, with the base id (before collision suffixes). */
   data: Domain;
+  /**
+   * What it asks of TLS termination (Secret and redirect), as skip reasons name it: every route of one
+   * host must ask the same ({@linkcode hostTlsDiffers}).
+   */
+  tlsClaim: string;
 }
 
 /** Required {@linkcode ModelOptions}: what {@linkcode candidate} reads. */
@@ -275,6 +286,9 @@ export function candidate(
   return {
     set,
     domain: key,
+    tlsClaim: tlsRequest === null
+      ? "no haconfd.io/tls-secret"
+      : `Secret "${set.namespace}/${tlsRequest.secret}"${tlsRequest.redirect ? " with redirect-https" : ""}`,
     data: {
       ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
       proto,
@@ -429,6 +443,40 @@ export function domainTaken(domain: string, owner: Pick<Domain, "namespace" | "n
   return `domain "${domain}" is already claimed by ${owner.namespace}/${owner.name} (older claim wins)`;
 }
 
+/**
+ * The skip reason of a route whose host an older claim serves with other TLS termination: all routes of a
+ * host are terminated with one certificate (SNI picks it before the path is known) and redirected alike.
+ */
+export function hostTlsDiffers(claim: Pick<Candidate, "tlsClaim">, owner: Candidate): string {
+  return `host "${owner.data.host}" is served by ${owner.set.namespace}/${owner.set.name} with ` +
+    `${owner.tlsClaim} (older claim wins; every route of a host must name the same haconfd.io/tls-secret ` +
+    `and haconfd.io/redirect-https), this object has ${claim.tlsClaim}`;
+}
+
+/**
+ * The entry of `name` with its host lead mark: `lead` is the smallest key among its host's winners (the
+ * `/` route sorts before the host's paths). The same object when the mark does not change.
+ */
+export function withHostLead(entry: Domain, name: string, lead: string): Domain {
+  const isLead = name === lead;
+  if ((entry.hostLead === undefined) === isLead) return entry;
+  if (isLead) {
+    const { hostLead: _, ...rest } = entry;
+    return rest;
+  }
+  return { ...entry, hostLead: false };
+}
+
+/** The smallest key of each host among `winners` (domain → its entry). */
+export function hostLeads(winners: Iterable<[string, Pick<Domain, "host">]>): Map<string, string> {
+  const leads = new Map<string, string>();
+  for (const [name, d] of winners) {
+    const lead = leads.get(d.host);
+    if (lead === undefined || name < lead) leads.set(d.host, name);
+  }
+  return leads;
+}
+
 /** The skip reason of a claim on a listen port that `holder` uses. */
 export function portTaken(port: number, holder: string): string {
   return `listen port ${port} is already used by ${holder}`;
@@ -450,6 +498,52 @@ export function resolveModelOptions(options: ModelOptions = {}): ResolvedModelOp
     listenPorts: options.listenPorts ?? DEFAULT_LISTEN_PORTS,
     reservedPorts: options.reservedPorts ?? [],
   };
+}
+
+/** The winners of `candidates` (in claim order) by domain; the losers go to `skipped` with the reason. */
+function resolveClaims(
+  candidates: readonly Candidate[],
+  resolved: ResolvedModelOptions,
+  skipped: Skipped[],
+): Map<string, Domain> {
+  const domains = new Map<string, Domain>();
+  const hosts = new Map<string, Candidate>();
+  const ids = new Set<string>();
+  const listenPorts = new Map<number, string>();
+  for (const reserved of resolved.reservedPorts) {
+    if (typeof reserved === "number") listenPorts.set(reserved, RESERVED_HOLDER);
+    else listenPorts.set(reserved.port, reserved.by);
+  }
+  for (const c of candidates) {
+    const object = `${c.set.namespace}/${c.set.name}`;
+    const owner = domains.get(c.domain);
+    if (owner) {
+      skipped.push({
+        object,
+        reason: domainTaken(c.domain, owner),
+      });
+      continue;
+    }
+    const hostOwner = hosts.get(c.data.host);
+    if (hostOwner !== undefined && hostOwner.tlsClaim !== c.tlsClaim) {
+      skipped.push({ object, reason: hostTlsDiffers(c, hostOwner) });
+      continue;
+    }
+    if (c.data.listenPort !== null) {
+      const holder = listenPorts.get(c.data.listenPort);
+      if (holder !== undefined) {
+        skipped.push({ object, reason: portTaken(c.data.listenPort, holder) });
+        continue;
+      }
+      listenPorts.set(c.data.listenPort, portHolder(c));
+    }
+    let id = c.data.id;
+    for (let n = 2; ids.has(id); n++) id = `${c.data.id}_${n}`;
+    ids.add(id);
+    hosts.set(c.data.host, hosts.get(c.data.host) ?? c);
+    domains.set(c.domain, { ...c.data, id });
+  }
+  return domains;
 }
 
 /**
@@ -481,38 +575,15 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
     }
   }
   candidates.sort(claimOrder);
-
-  const domains = new Map<string, Domain>();
-  const ids = new Set<string>();
-  const listenPorts = new Map<number, string>();
-  for (const reserved of resolved.reservedPorts) {
-    if (typeof reserved === "number") listenPorts.set(reserved, RESERVED_HOLDER);
-    else listenPorts.set(reserved.port, reserved.by);
-  }
-  for (const c of candidates) {
-    const object = `${c.set.namespace}/${c.set.name}`;
-    const owner = domains.get(c.domain);
-    if (owner) {
-      skipped.push({
-        object,
-        reason: domainTaken(c.domain, owner),
-      });
-      continue;
-    }
-    if (c.data.listenPort !== null) {
-      const holder = listenPorts.get(c.data.listenPort);
-      if (holder !== undefined) {
-        skipped.push({ object, reason: portTaken(c.data.listenPort, holder) });
-        continue;
-      }
-      listenPorts.set(c.data.listenPort, portHolder(c));
-    }
-    let id = c.data.id;
-    for (let n = 2; ids.has(id); n++) id = `${c.data.id}_${n}`;
-    ids.add(id);
-    domains.set(c.domain, { ...c.data, id });
-  }
+  const domains = resolveClaims(candidates, resolved, skipped);
   skipped.sort(skippedOrder);
+  const leads = hostLeads(domains);
   const sorted = [...domains.keys()].sort();
-  return { domains: Object.fromEntries(sorted.map((d) => [d, domains.get(d)!])), skipped };
+  return {
+    domains: Object.fromEntries(sorted.map((d) => {
+      const entry = domains.get(d)!;
+      return [d, withHostLead(entry, d, leads.get(entry.host)!)];
+    })),
+    skipped,
+  };
 }

@@ -19,6 +19,8 @@ import {
   claimOrder,
   type Domain,
   domainTaken,
+  hostLeads,
+  hostTlsDiffers,
   type Model,
   type ModelOptions,
   portHolder,
@@ -28,6 +30,7 @@ import {
   skipEntry,
   type Skipped,
   skippedOrder,
+  withHostLead,
 } from "./model.ts";
 
 /** Changed objects by `namespace/name`: the new endpoint set, or null when gone or not routed. */
@@ -134,6 +137,8 @@ class IncrementalModel implements ModelStore {
   readonly #objects = new Map<string, Entry>();
   readonly #byDomain = new MultiMap<string, string>(); // domain → keys of the objects claiming it
   readonly #byPort = new MultiMap<number, string>(); // listen port → keys of the objects claiming it
+  readonly #byHost = new MultiMap<string, string>(); // host → keys of the objects claiming a route of it
+  readonly #hostWinners = new MultiMap<string, string>(); // host → domains (with a winner) of it
   readonly #byBaseId = new MultiMap<string, string>(); // base id → domains (with a winner) having it
   readonly #winners = new Map<string, Candidate>(); // domain → winning claim
   readonly #domains = new VersionedMap<string, Domain>();
@@ -178,7 +183,9 @@ class IncrementalModel implements ModelStore {
       this.#index(key, claim, seeds);
     }
     if (seeds.domains.size > 0 || seeds.ports.size > 0) {
-      this.#assignIds(this.#resolve(seeds, changed), changed);
+      const { baseIds, hosts } = this.#resolve(seeds, changed);
+      this.#assignIds(baseIds, hosts, changed);
+      this.#markLeads(hosts, changed);
     }
     if (changed.domains.size > 0 || changed.skipped) this.#built = null;
     return changed;
@@ -258,6 +265,7 @@ class IncrementalModel implements ModelStore {
   #unindex(key: string, claim: Candidate | null, seeds: Seeds): void {
     if (claim === null) return;
     this.#byDomain.remove(claim.domain, key);
+    this.#byHost.remove(claim.data.host, key);
     seeds.domains.add(claim.domain);
     if (claim.data.listenPort !== null) {
       this.#byPort.remove(claim.data.listenPort, key);
@@ -268,6 +276,7 @@ class IncrementalModel implements ModelStore {
   #index(key: string, claim: Candidate | null, seeds: Seeds): void {
     if (claim === null) return;
     this.#byDomain.add(claim.domain, key);
+    this.#byHost.add(claim.data.host, key);
     seeds.domains.add(claim.domain);
     if (claim.data.listenPort !== null) {
       this.#byPort.add(claim.data.listenPort, key);
@@ -275,10 +284,11 @@ class IncrementalModel implements ModelStore {
     }
   }
 
-  /** Every claim connected to the seeds through shared domains and listen ports. */
-  #connected(seeds: Seeds): { claims: Candidate[]; domains: Set<string> } {
+  /** Every claim connected to the seeds through shared domains, hosts and listen ports. */
+  #connected(seeds: Seeds): { claims: Candidate[]; domains: Set<string>; hosts: Set<string> } {
     const keys = new Set<string>();
     const seenDomains = new Set<string>();
+    const seenHosts = new Set<string>();
     const seenPorts = new Set<number>();
     const domainQueue = [...seeds.domains];
     const portQueue = [...seeds.ports];
@@ -288,6 +298,10 @@ class IncrementalModel implements ModelStore {
         if (seenDomains.has(domain)) continue;
         seenDomains.add(domain);
         next.push(...this.#byDomain.get(domain));
+        const host = this.#hostOf(domain);
+        if (host === undefined || seenHosts.has(host)) continue;
+        seenHosts.add(host);
+        next.push(...this.#byHost.get(host));
       }
       for (const port of portQueue.splice(0)) {
         if (seenPorts.has(port)) continue;
@@ -303,19 +317,36 @@ class IncrementalModel implements ModelStore {
       }
     }
     const claims = [...keys].map((key) => this.#objects.get(key)!.claim!).sort(claimOrder);
-    return { claims, domains: seenDomains };
+    return { claims, domains: seenDomains, hosts: seenHosts };
   }
 
-  /** Re-resolves a connected group of claims in claim order, as buildModel does for all of them. */
-  #resolve(seeds: Seeds, changed: Changed): Set<string> {
+  /** The host of a domain key: its claims', or (once none is left) the winner's it had. */
+  #hostOf(domain: string): string | undefined {
+    const key = this.#byDomain.get(domain)[0];
+    return key === undefined
+      ? this.#winners.get(domain)?.data.host
+      : this.#objects.get(key)?.claim?.data.host;
+  }
+
+  /**
+   * Re-resolves a connected group of claims in claim order, as buildModel does for all of them; the base
+   * ids whose suffixes must be redone and the hosts whose leads may have changed.
+   */
+  #resolve(seeds: Seeds, changed: Changed): { baseIds: Set<string>; hosts: Set<string> } {
     const group = this.#connected(seeds);
     const won = new Map<string, Candidate>();
+    const hosts = new Map<string, Candidate>();
     const ports = new Map<number, string>();
     for (const c of group.claims) {
       const key = objectKey(c.set);
       const owner = won.get(c.domain);
       if (owner !== undefined) {
         this.#skip(key, domainTaken(c.domain, owner.set), changed);
+        continue;
+      }
+      const hostOwner = hosts.get(c.data.host);
+      if (hostOwner !== undefined && hostOwner.tlsClaim !== c.tlsClaim) {
+        this.#skip(key, hostTlsDiffers(c, hostOwner), changed);
         continue;
       }
       const port = c.data.listenPort;
@@ -329,8 +360,10 @@ class IncrementalModel implements ModelStore {
       }
       this.#skip(key, null, changed);
       won.set(c.domain, c);
+      if (!hosts.has(c.data.host)) hosts.set(c.data.host, c);
     }
-    return this.#newWinners(group.domains, won, changed);
+    for (const c of group.claims) group.hosts.add(c.data.host);
+    return { baseIds: this.#newWinners(group.domains, won, changed), hosts: group.hosts };
   }
 
   /** Records the group's winners; the base ids whose suffixes must be redone. */
@@ -343,11 +376,13 @@ class IncrementalModel implements ModelStore {
       if (before !== undefined) {
         this.#winners.delete(domain);
         this.#byBaseId.remove(before.data.id, domain);
+        this.#hostWinners.remove(before.data.host, domain);
         baseIds.add(before.data.id);
       }
       if (after !== undefined) {
         this.#winners.set(domain, after);
         this.#byBaseId.add(after.data.id, domain);
+        this.#hostWinners.add(after.data.host, domain);
         baseIds.add(after.data.id);
       } else if (this.#removeDomain(domain)) {
         changed.domains.add(domain);
@@ -356,8 +391,11 @@ class IncrementalModel implements ModelStore {
     return baseIds;
   }
 
-  /** Gives the winners of each base id their ids in claim order (`id`, `id_2`, …), as buildModel does. */
-  #assignIds(baseIds: Set<string>, changed: Changed): void {
+  /**
+   * Gives the winners of each base id their ids in claim order (`id`, `id_2`, …), as buildModel does;
+   * the hosts of the entries made are added to `hosts` (their lead marks are redone).
+   */
+  #assignIds(baseIds: Set<string>, hosts: Set<string>, changed: Changed): void {
     for (const base of baseIds) {
       const names = this.#byBaseId.get(base);
       const claims = names.map((domain) => this.#winners.get(domain)!).sort(claimOrder);
@@ -369,8 +407,25 @@ class IncrementalModel implements ModelStore {
         this.#indexListenPort(c.domain, current, entry);
         this.#domains.set(c.domain, entry);
         this.#madeFrom.set(c.domain, c);
+        hosts.add(c.data.host);
         changed.domains.add(c.domain);
       });
+    }
+  }
+
+  /** Marks each host's lead among its winners' entries (lib/model/model.ts's withHostLead). */
+  #markLeads(hosts: Set<string>, changed: Changed): void {
+    for (const host of hosts) {
+      const names = this.#hostWinners.get(host);
+      const lead = hostLeads(names.map((name) => [name, { host }])).get(host);
+      for (const name of names) {
+        const current = this.#domains.get(name);
+        if (current === undefined || lead === undefined) continue;
+        const entry = withHostLead(current, name, lead);
+        if (entry === current) continue;
+        this.#domains.set(name, entry);
+        changed.domains.add(name);
+      }
     }
   }
 }

@@ -140,3 +140,37 @@ Deno.test("buildModel() gives each path prefix of a host its own route; the same
   assert.equal(model.domains["shop.test/api"]?.settings.path, "/api");
   assert.match(model.skipped[0]?.reason ?? "", /already claimed by .*\/api/);
 });
+
+Deno.test("buildModel() makes the routes of one host agree on TLS termination (older claim wins) and marks the host's lead", () => {
+  const tls = { domain: "shop.test", proto: "http", "haconfd.io/tls-secret": "shop-tls" };
+  const web = endpointSet("web", tls, ["10.0.0.2"], { created: "2020-01-01T00:00:00Z" });
+  const api = endpointSet("api", { ...tls, "haconfd.io/path": "/api" }, ["10.0.0.1"]);
+  const plain = endpointSet("plain", { domain: "shop.test", proto: "http", "haconfd.io/path": "/x" }, [], {
+    created: "2030-01-01T00:00:00Z",
+  });
+  const other = endpointSet(
+    "other",
+    { ...tls, "haconfd.io/path": "/y", "haconfd.io/redirect-https": "true" },
+    [],
+    {
+      created: "2030-01-01T00:00:00Z",
+    },
+  );
+  const model = buildModel([web, api, plain, other]);
+  assert.deepEqual(Object.keys(model.domains), ["shop.test", "shop.test/api"]);
+  assert.equal(model.domains["shop.test"]?.hostLead, undefined, "the / route leads its host");
+  assert.equal(model.domains["shop.test/api"]?.hostLead, false);
+  assert.deepEqual(
+    model.skipped.map((s) => s.object),
+    ["e2e/other", "e2e/plain"].map((o) => o.replace("e2e", web.namespace)),
+  );
+  assert.match(
+    model.skipped[1]?.reason ?? "",
+    /host "shop\.test" is served by .*\/web with Secret ".*\/shop-tls" \(older claim wins.*this object has no haconfd\.io\/tls-secret/,
+  );
+  assert.match(model.skipped[0]?.reason ?? "", /this object has Secret ".*\/shop-tls" with redirect-https/);
+  // Without its / route, the host's shortest path leads.
+  const alone = buildModel([api, endpointSet("v2", { ...tls, "haconfd.io/path": "/api/v2" }, [])]);
+  assert.equal(alone.domains["shop.test/api"]?.hostLead, undefined);
+  assert.equal(alone.domains["shop.test/api/v2"]?.hostLead, false);
+});

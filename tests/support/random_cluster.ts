@@ -67,6 +67,9 @@ export function randomSet(random: () => number, name: string): EndpointSet {
   // Settings: path routes sharing a host, sticky and allow (valid or not), so that claims per host and path
   // and the settings partials are exercised too.
   if (random() < 0.2) annotations["haconfd.io/path"] = pick(random, ["/api", "/api/v2", "/x", "api"]);
+  // TLS requests that routes of one host agree on or not (the later claim is skipped).
+  if (random() < 0.2) annotations["haconfd.io/tls-secret"] = pick(random, ["tls-a", "tls-b"]);
+  if (random() < 0.1) annotations["haconfd.io/redirect-https"] = pick(random, ["true", "false"]);
   if (random() < 0.1) annotations["haconfd.io/sticky"] = pick(random, ["true", "s", "no way"]);
   if (random() < 0.1) annotations["haconfd.io/allow"] = pick(random, ["10.0.0.0/8", "10.0.0.0/8,::1", "any"]);
   const ips = Array.from(
