@@ -16,7 +16,7 @@ import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts"
 import { backendDomain } from "../haproxy/line_level.ts";
 import { type MasterAddress, parseMasterAddress, splitCommand } from "../settings/values.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "../haproxy/reload.ts";
-import { readHaproxyView } from "../haproxy/view.ts";
+import { type HaproxyViewReader, masterViewReader } from "../haproxy/view.ts";
 import {
   createRuntimeClient,
   createRuntimePath,
@@ -37,7 +37,7 @@ import {
 } from "../render/render.ts";
 import { type Source, waitForSync } from "../source/source.ts";
 import { tlsSetup, type TlsWiring } from "./tls.ts";
-import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
+import type { ApplyRecord, DaemonState } from "../record/state.ts";
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
 export async function loadRenderer(
@@ -233,7 +233,7 @@ export interface Daemon {
   /** The record status shows: the loop's state with the runtime path's view added. */
   state(): DaemonState;
   /** HAProxy's own view through its master CLI, when haconfd reloads through one. */
-  readonly readHaproxy: (() => Promise<HaproxyView>) | null;
+  readonly haproxy: HaproxyViewReader | null;
   /** Re-reads the templates (SIGHUP) and re-applies; a bad template keeps the old ones. */
   reloadTemplates(): Promise<void>;
   /** One sync, one apply: resolves with the pass record (for `--once`). */
@@ -314,7 +314,7 @@ interface DaemonParts {
 /** The loop running over the parts, the source watching, until {@linkcode RunningDaemon.stop}. */
 class RunningDaemon implements Daemon {
   readonly loop: Loop;
-  readonly readHaproxy: (() => Promise<HaproxyView>) | null;
+  readonly haproxy: HaproxyViewReader | null;
   readonly finished: Promise<void>;
   readonly #parts: DaemonParts;
   readonly #controller = new AbortController();
@@ -337,7 +337,7 @@ class RunningDaemon implements Daemon {
       log: log.child("loop"),
       onPass: (record, result) => this.#onPass(record, result),
     });
-    this.readHaproxy = master === null ? null : () => readHaproxyView(master);
+    this.haproxy = master === null ? null : masterViewReader(master);
     // With --once, the caller drives the one pass through once().
     if (!settings.once) this.loop.start();
     this.finished = source.run(this.#controller.signal);
