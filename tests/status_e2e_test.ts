@@ -765,3 +765,43 @@ Deno.test({
     assert.equal((await daemon.stop()).code, 0);
   },
 });
+
+Deno.test({
+  name:
+    "haconfd run --haproxy-metrics-bind: HAProxy's exporter answers with every server's lines, haconfd's /metrics with none",
+  ignore,
+  async fn() {
+    await using stack = new AsyncDisposableStack();
+    const { templates, client } = await testKit(stack);
+    const metricsPort = freePort();
+    const { web, daemon } = await startWebDaemon(stack, templates, [
+      "--haproxy-metrics-bind",
+      `127.0.0.1:${metricsPort}`,
+    ]);
+    const backend = `be_${domainId("web.example.test")}`;
+    const line = new RegExp(
+      `^haproxy_server_status\\{proxy="${backend}",server="[^"]+",state="UP"\\} 1$`,
+      "m",
+    );
+    const text = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { client });
+      const body = await res.text();
+      return res.status === 200 && line.test(body) ? body : undefined;
+    }, { what: `HAProxy's exporter on 127.0.0.1:${metricsPort} to list ${backend}'s server UP` });
+    const families = familiesByName(parsePrometheus(text));
+    const servers = families.get("haproxy_server_status")?.metrics.filter((m) => m.labels?.proxy === backend);
+    assert.equal(new Set(servers?.map((m) => m.labels?.server)).size, 1, "web's one server");
+    assert.ok(families.has("haproxy_server_current_sessions"), "per-server figures beside the state");
+    const other = await fetch(`http://127.0.0.1:${metricsPort}/`, { client });
+    assert.deepEqual([other.status, await other.text()], [404, "haconfd: HAProxy's metrics are at /metrics"]);
+
+    const own = await request(client, daemon, "/metrics");
+    assert.ok(
+      !/^haconfd_[a-z_]+\{[^}]*server=/m.test(own.body),
+      "no per-server series in haconfd's /metrics",
+    );
+    assert.equal(metric(await scrape(client, daemon), "haconfd_haproxy_servers_usable"), 1);
+    assert.equal((await httpGet(daemon.ports.http, "web.example.test")).headers["x-backend"], web.name);
+    assert.equal((await daemon.stop()).code, 0);
+  },
+});

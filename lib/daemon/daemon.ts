@@ -58,10 +58,11 @@ export async function loadRenderer(
 export function listenOf(
   settings:
     & Pick<Settings, "httpBind" | "httpsBind" | "tcpBindAddress">
-    & Partial<Pick<Settings, "acceptProxy">>,
+    & Partial<Pick<Settings, "acceptProxy" | "haproxyMetricsBind">>,
 ): Listen {
   const listen: Listen = { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
   if (settings.acceptProxy === true) listen.acceptProxy = true;
+  if (settings.haproxyMetricsBind !== undefined) listen.metrics = settings.haproxyMetricsBind;
   return listen;
 }
 
@@ -71,13 +72,22 @@ export function haproxyProcessOf(settings: Pick<Settings, "haproxyUser">): Hapro
 }
 
 /**
- * The ports haconfd itself uses beside the frontends (status endpoint, a TCP master socket): a tenant's
- * `haconfd.io/listen-port` on one of them would make every reload fail, so the model refuses it.
+ * The ports haconfd itself uses beside the frontends (status endpoint, a TCP master socket, HAProxy's
+ * metrics frontend): a tenant's `haconfd.io/listen-port` on one of them would make every reload fail, so the
+ * model refuses it.
  */
 export function reservedPortsOf(
-  settings: Pick<Settings, "statusListen" | "haproxyMasterSocket">,
+  settings:
+    & Pick<Settings, "statusListen" | "haproxyMasterSocket">
+    & Partial<Pick<Settings, "haproxyMetricsBind">>,
 ): ReservedPort[] {
   const reserved: ReservedPort[] = [];
+  const metrics = settings.haproxyMetricsBind === undefined
+    ? undefined
+    : bindPort(settings.haproxyMetricsBind);
+  if (metrics !== undefined) {
+    reserved.push({ port: metrics, by: "HAProxy's metrics frontend (--haproxy-metrics-bind)" });
+  }
   const status = settings.statusListen === "off" ? undefined : bindPort(settings.statusListen);
   if (status !== undefined) reserved.push({ port: status, by: "the status endpoint (--status-listen)" });
   const master = settings.haproxyMasterSocket === undefined
