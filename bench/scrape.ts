@@ -6,7 +6,7 @@
  * every scrape made until now (`show proc` + `@1 show stat` of every server, parsed); after: the
  * status app as it is, over {@linkcode HaproxyViewReader}. Floors, from the same HAProxy in the same run:
  * the bare answer of `@1 show stat` (every row) and of `@1 show stat -1 2 -1` (backend rows), read off
- * the master socket and not parsed. Medians of `rounds`; printed as a Markdown table.
+ * the master socket and not parsed. Medians of `rounds`, the variants interleaved; printed as a Markdown table.
  *
  * @module
  */
@@ -18,7 +18,7 @@ import { createStatusApp } from "../lib/status/app.ts";
 import { createMetrics } from "../lib/status/metrics.ts";
 import { BASE_CONFIG, freePort, startHaproxy } from "../tests/support/haproxy.ts";
 import { daemonState } from "../tests/support/fixtures.ts";
-import { median } from "./measure.ts";
+import { median, medianMs } from "./measure.ts";
 
 function host(i: number): string {
   return `svc-${i}.example.test`;
@@ -60,16 +60,30 @@ function domainOf(i: number, servers: number): Domain {
   };
 }
 
-/** Median time of `rounds` runs of `fn`, in ms (one run first, not counted). */
-async function timed(rounds: number, fn: () => Promise<unknown>): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
+type Timed = "floorAll" | "floorBackends" | "before" | "afterRead" | "metrics" | "status" | "page" | "detail";
+
+/**
+ * Median time of each of `fns` in ms, over `rounds` rounds that run each once in turn (a load that comes
+ * and goes on a shared machine then weighs on all of them alike); one round first, not counted.
+ */
+async function interleaved(
+  rounds: number,
+  fns: Record<Timed, () => Promise<unknown>>,
+): Promise<Record<Timed, number>> {
+  const times = Object.fromEntries(Object.keys(fns).map((name) => [name, [] as number[]])) as Record<
+    Timed,
+    number[]
+  >;
+  for (let r = 0; r <= rounds; r++) {
+    for (const [name, fn] of Object.entries(fns) as [Timed, () => Promise<unknown>][]) {
+      const ms = await medianMs(1, fn);
+      if (r > 0) times[name].push(ms);
+    }
   }
-  return median(times);
+  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, median(list)])) as Record<
+    Timed,
+    number
+  >;
 }
 
 /** What one size measured, in ms. */
@@ -117,17 +131,19 @@ async function measure(n: number, perBackend: number, rounds: number): Promise<S
   return {
     backends: n,
     servers,
-    floorAll: await timed(rounds, () => send("@1 show stat")),
-    floorBackends: await timed(rounds, () => send("@1 show stat -1 2 -1")),
-    before: await timed(rounds, async () => {
-      await send("show proc");
-      parseShowStat(await send("@1 show stat"));
+    ...await interleaved(rounds, {
+      floorAll: () => send("@1 show stat"),
+      floorBackends: () => send("@1 show stat -1 2 -1"),
+      before: async () => {
+        await send("show proc");
+        parseShowStat(await send("@1 show stat"));
+      },
+      afterRead: () => reader.view(),
+      metrics: () => get("/metrics"),
+      status: () => get("/status"),
+      page: () => get("/"),
+      detail: () => get(`/status/domains/${host(n - 1)}`),
     }),
-    afterRead: await timed(rounds, () => reader.view()),
-    metrics: await timed(rounds, () => get("/metrics")),
-    status: await timed(rounds, () => get("/status")),
-    page: await timed(rounds, () => get("/")),
-    detail: await timed(rounds, () => get(`/status/domains/${host(n - 1)}`)),
     allKiB: all.length / 1024,
     backendsKiB: rows.length / 1024,
   };

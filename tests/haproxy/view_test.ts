@@ -7,7 +7,7 @@ import {
 } from "../../lib/haproxy/view.ts";
 import { masterCommand } from "../../lib/haproxy/master_cli.ts";
 import {
-  BASE_CONFIG,
+  answeringConfig,
   freePort,
   haproxyAvailable,
   type HaproxyInstance,
@@ -62,12 +62,7 @@ Deno.test("parseShowStat() refuses text without the header line", () => {
 
 /** A config with every kind of server state: down (failed check), drained (weight 0), maintenance, backup. */
 function stateConfig(port: number, closed: number): string {
-  return `${BASE_CONFIG}
-frontend f
-  mode http
-  bind 127.0.0.1:${port}
-  http-request return status 200
-
+  return `${answeringConfig(port)}
 backend be_a
   mode http
   server a1 127.0.0.1:${closed} check inter 100ms fall 1

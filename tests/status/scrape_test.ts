@@ -16,7 +16,7 @@ import {
 import { createStatusApp } from "../../lib/status/app.ts";
 import { createMetrics } from "../../lib/status/metrics.ts";
 import { daemonState } from "../support/fixtures.ts";
-import { BASE_CONFIG, freePort, haproxyAvailable, startHaproxy } from "../support/haproxy.ts";
+import { answeringConfig, freePort, haproxyAvailable, startHaproxy } from "../support/haproxy.ts";
 import { familiesByName, findSample, parsePrometheus } from "../support/prometheus.ts";
 
 const WEB = "web.example.test";
@@ -44,12 +44,7 @@ function domain(host: string, listenPort: number | null, port: number, names: st
  * without servers (UP for HAProxy) and one whose only server is in maintenance (DOWN).
  */
 function config(port: number, tcpPort: number): string {
-  return `${BASE_CONFIG}
-frontend f
-  mode http
-  bind 127.0.0.1:${port}
-  http-request return status 200
-
+  return `${answeringConfig(port)}
 backend be_${domainId(WEB)}
   mode http
   server web-1 127.0.0.1:${port}
