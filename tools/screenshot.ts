@@ -195,7 +195,8 @@ export function demoHaproxy(state: DaemonState, now: number): HaproxyView {
     const usable = d.servers.filter((s) =>
       s.ready && s.name !== "storefront-5f6d7-klmno" && s.name !== "wikijs-0"
     ).length;
-    backends[name] = { status: usable === 0 ? "DOWN" : "UP", usable };
+    // HAProxy calls a backend without servers UP; DOWN is one whose servers all fail.
+    backends[name] = { status: usable === 0 && d.servers.some((s) => s.ready) ? "DOWN" : "UP", usable };
   }
   return {
     processes: [
