@@ -12,6 +12,17 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
+/** The median time of `rounds` runs of `fn` one after the other, in ms. */
+export async function medianMs(rounds: number, fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const start = performance.now();
+    await fn();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
 /** The median of `values` (the upper one of an even count), NaN when there are none. */
 export function median(values: number[]): number {
   return percentile(values, 50);

@@ -108,6 +108,12 @@ if (Deno.args[0] === "nodeport") {
   Deno.exit(0);
 }
 
+if (Deno.args[0] === "scrape") {
+  const { scrapeBenchmark } = await import("./scrape.ts");
+  await scrapeBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
+}
+
 if (Deno.args[0] === "scale") {
   const { scaleBenchmark } = await import("./scale.ts");
   await scaleBenchmark(Deno.args.slice(1));

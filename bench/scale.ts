@@ -15,7 +15,7 @@ import { parseObjectList } from "../lib/source/kube/objects.ts";
 import { startKubeServer } from "../lib/demo/kube_server.ts";
 import { cluster, clusterObject } from "./cluster.ts";
 import { inProcessChangeCost } from "./scale_inprocess.ts";
-import { cpuMs, inode, median, percentile, replaced, startBenchDaemon } from "./measure.ts";
+import { cpuMs, inode, median, medianMs, percentile, replaced, startBenchDaemon } from "./measure.ts";
 
 const CHANGES = 100;
 const RESULTS = new URL("./RESULTS.md", import.meta.url);
@@ -34,18 +34,14 @@ async function resetPeak(pid: number): Promise<void> {
 
 /** Median of 3 `haproxy -c` of `path`, with only PATH and `env` in its environment. */
 async function haproxyCheckMs(path: string, env: Record<string, string>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const start = performance.now();
+  return await medianMs(3, async () => {
     const out = await new Deno.Command("haproxy", {
       args: ["-c", "-q", "-f", path],
       clearEnv: true,
       env: { PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin", ...env },
     }).output();
     if (!out.success) throw new Error(`haproxy -c rejects ${path}: ${new TextDecoder().decode(out.stderr)}`);
-    times.push(performance.now() - start);
-  }
-  return median(times);
+  });
 }
 
 /** What one cluster size measured. */

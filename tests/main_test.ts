@@ -364,6 +364,7 @@ Deno.test("main() exits 2 naming the flag or variable for a bad value of every o
       templateDir: { bad: `${missing}-templates` },
       httpBind: { bad: "*:99999" },
       httpsBind: { bad: "*:0" },
+      haproxyMetricsBind: { bad: "127.0.0.1:99999" },
       tcpBindAddress: { bad: "999.999.999.999" },
       haproxyConf: { bad: `${missing}-dir/haproxy.cfg` },
       haproxyCheckCmd: { bad: `${missing}-haproxy -c -f` },

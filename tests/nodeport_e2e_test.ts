@@ -43,9 +43,9 @@ interface LiveServer {
 /** HAProxy's servers of a domain's backend from /status (the view the status page shows). */
 async function liveServers(daemon: DaemonProcess, domain: string): Promise<LiveServer[]> {
   const detail = JSON.parse((await daemon.get(`/status/domains/${domain}`)).body) as {
-    haproxy: LiveServer[];
+    haproxy: { servers: LiveServer[] };
   };
-  return detail.haproxy;
+  return detail.haproxy.servers;
 }
 
 /** The server lines of a backend in the installed file, as `name address:port`. */

@@ -79,7 +79,8 @@ interface StatusDoc {
   domains: Record<string, { proto: string; port: number; object: string; id: string }>;
   haproxy: {
     processes: { pid: number; role: string }[];
-    backends: Record<string, { server: string; address: string; status: string }[]>;
+    backends: Record<string, number>;
+    usableServers: number;
     error: string | null;
   } | null;
 }
@@ -195,12 +196,35 @@ async function waitForStatus(
   }
 }
 
-/** The servers HAProxy reports for `domain`'s backend (`be_<id>`). */
-function haproxyServers(
-  doc: StatusDoc,
+/** The servers HAProxy reports for `domain`'s backend (`be_<id>`), from `/status/domains/NAME`. */
+async function haproxyServers(
+  client: Deno.HttpClient,
+  daemon: DaemonProcess,
   domain: string,
-): { server: string; address: string; status: string }[] {
-  return doc.haproxy?.backends[`be_${domainId(domain)}`] ?? [];
+): Promise<{ server: string; address: string; status: string }[]> {
+  const answer = await request(client, daemon, `/status/domains/${domain}`);
+  assert.equal(answer.status, 200, `GET /status/domains/${domain}: ${answer.body}`);
+  const { haproxy } = JSON.parse(answer.body) as {
+    haproxy:
+      | { backend: string | null; servers: { server: string; address: string; status: string }[] }
+      | null;
+  };
+  assert.ok(haproxy === null || haproxy.backend === `be_${domainId(domain)}`, JSON.stringify(haproxy));
+  return haproxy?.servers ?? [];
+}
+
+/** Polls `/status/domains/NAME` of `domains` until `check` holds for their servers together. */
+function waitForServers(
+  client: Deno.HttpClient,
+  daemon: DaemonProcess,
+  domains: string[],
+  what: string,
+  check: (servers: { server: string; address: string; status: string }[]) => boolean,
+): Promise<{ server: string; address: string; status: string }[]> {
+  return waitFor(async () => {
+    const servers = (await Promise.all(domains.map((d) => haproxyServers(client, daemon, d)))).flat();
+    return check(servers) ? servers : undefined;
+  }, { what });
 }
 
 /** What every test needs: the test templates and a status client, both released by `stack`. */
@@ -256,10 +280,10 @@ Deno.test({
     assert.deepEqual([readyz.status, readyz.body], [200, `${READY_TEXT}\n`]);
 
     // Both servers UP in HAProxy's own view (read from the managed HAProxy's master socket).
-    const doc = await waitForStatus(client, daemon, "both servers UP", (d) => {
-      const servers = haproxyServers(d, "web.example.test");
+    const up = await waitForServers(client, daemon, ["web.example.test"], "both servers UP", (servers) => {
       return servers.length === 2 && servers.every((s) => s.status === "UP");
     });
+    const doc = await statusOf(client, daemon);
     assert.equal(doc.version, VERSION);
     assert.deepEqual(doc.healthy, { ok: true, reason: "ok" });
     assert.deepEqual(doc.ready, { ok: true, reason: READY_TEXT });
@@ -301,29 +325,31 @@ Deno.test({
     assert.equal(workers.length, 1);
     for (const p of [...master, ...workers]) assert.ok(running.includes(p.pid), `pid ${p.pid} not running`);
     assert.deepEqual(
-      haproxyServers(doc, "web.example.test").map((s) => s.address).sort(),
+      up.map((s) => s.address).sort(),
       [`${web1.hostname}:${port}`, `${web2.hostname}:${port}`],
     );
+    assert.deepEqual(doc.haproxy.backends, { UP: 3 }, "web's, be_no_route and be_no_route_tls");
+    assert.equal(doc.haproxy.usableServers, 2);
 
     // A backend goes away: its health checks fail and HAProxy (not the model) marks it DOWN.
     await web2.close();
-    const down = await waitForStatus(
+    const servers = await waitForServers(
       client,
       daemon,
+      ["web.example.test"],
       "web-2 DOWN",
-      (d) =>
-        haproxyServers(d, "web.example.test").some((s) =>
-          s.address === `${web2.hostname}:${port}` && s.status === "DOWN"
-        ),
+      (list) => list.some((s) => s.address === `${web2.hostname}:${port}` && s.status === "DOWN"),
     );
     assert.deepEqual(
-      haproxyServers(down, "web.example.test").map((s) => [s.address, s.status]).sort(),
+      servers.map((s) => [s.address, s.status]).sort(),
       [[`${web1.hostname}:${port}`, "UP"], [`${web2.hostname}:${port}`, "DOWN"]],
     );
+    const down = await statusOf(client, daemon);
     assert.deepEqual(down.counts.servers, { ready: 2, notReady: 0 }, "the cluster still lists both");
+    assert.equal(down.haproxy?.usableServers, 1, "HAProxy's backend row: one server takes traffic");
     const families = await scrape(client, daemon);
-    assert.equal(metric(families, "haconfd_haproxy_servers", { status: "UP" }), 1);
-    assert.equal(metric(families, "haconfd_haproxy_servers", { status: "DOWN" }), 1);
+    assert.equal(metric(families, "haconfd_haproxy_servers_usable"), 1);
+    assert.equal(metric(families, "haconfd_haproxy_backends", { status: "UP" }), 3);
     assert.equal(metric(families, "haconfd_haproxy_processes"), 2);
     // HAProxy sends the traffic to the live server only.
     for (let i = 0; i < 4; i++) {
@@ -543,13 +569,12 @@ Deno.test({
     ]);
     {
       await using daemon = await startDaemon(kube.url, templates);
-      await waitForStatus(
+      await waitForServers(
         client,
         daemon,
+        ["web.example.test", "api.example.test"],
         "three servers UP",
-        (d) =>
-          [...haproxyServers(d, "web.example.test"), ...haproxyServers(d, "api.example.test")]
-            .filter((s) => s.status === "UP").length === 3,
+        (servers) => servers.filter((s) => s.status === "UP").length === 3,
       );
       const page = await request(client, daemon, "/");
       assert.equal(page.status, 200);
@@ -737,6 +762,46 @@ Deno.test({
         [...new Set(notReady)].join("; ")
       }`,
     );
+    assert.equal((await daemon.stop()).code, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "haconfd run --haproxy-metrics-bind: HAProxy's exporter answers with every server's lines, haconfd's /metrics with none",
+  ignore,
+  async fn() {
+    await using stack = new AsyncDisposableStack();
+    const { templates, client } = await testKit(stack);
+    const metricsPort = freePort();
+    const { web, daemon } = await startWebDaemon(stack, templates, [
+      "--haproxy-metrics-bind",
+      `127.0.0.1:${metricsPort}`,
+    ]);
+    const backend = `be_${domainId("web.example.test")}`;
+    const line = new RegExp(
+      `^haproxy_server_status\\{proxy="${backend}",server="[^"]+",state="UP"\\} 1$`,
+      "m",
+    );
+    const text = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { client });
+      const body = await res.text();
+      return res.status === 200 && line.test(body) ? body : undefined;
+    }, { what: `HAProxy's exporter on 127.0.0.1:${metricsPort} to list ${backend}'s server UP` });
+    const families = familiesByName(parsePrometheus(text));
+    const servers = families.get("haproxy_server_status")?.metrics.filter((m) => m.labels?.proxy === backend);
+    assert.equal(new Set(servers?.map((m) => m.labels?.server)).size, 1, "web's one server");
+    assert.ok(families.has("haproxy_server_current_sessions"), "per-server figures beside the state");
+    const other = await fetch(`http://127.0.0.1:${metricsPort}/`, { client });
+    assert.deepEqual([other.status, await other.text()], [404, "haconfd: HAProxy's metrics are at /metrics"]);
+
+    const own = await request(client, daemon, "/metrics");
+    assert.ok(
+      !/^haconfd_[a-z_]+\{[^}]*server=/m.test(own.body),
+      "no per-server series in haconfd's /metrics",
+    );
+    assert.equal(metric(await scrape(client, daemon), "haconfd_haproxy_servers_usable"), 1);
+    assert.equal((await httpGet(daemon.ports.http, "web.example.test")).headers["x-backend"], web.name);
     assert.equal((await daemon.stop()).code, 0);
   },
 });

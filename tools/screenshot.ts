@@ -187,16 +187,16 @@ export function demoState(now: number): DaemonState {
   };
 }
 
-/** HAProxy's view to go with {@linkcode demoState}: one server down, one in maintenance. */
+/** HAProxy's backend rows to go with {@linkcode demoState}: one server down, one in maintenance. */
 export function demoHaproxy(state: DaemonState, now: number): HaproxyView {
   const backends: HaproxyView["backends"] = {};
   for (const d of Object.values(state.domains)) {
     const name = d.listenPort === null ? `be_${d.id}` : `tcp_${d.id}`;
-    backends[name] = d.servers.filter((s) => s.ready).map((s) => ({
-      server: s.name,
-      address: `${s.ip}:${s.port}`,
-      status: s.name === "storefront-5f6d7-klmno" ? "DOWN" : s.name === "wikijs-0" ? "MAINT" : "UP",
-    }));
+    const usable = d.servers.filter((s) =>
+      s.ready && s.name !== "storefront-5f6d7-klmno" && s.name !== "wikijs-0"
+    ).length;
+    // HAProxy calls a backend without servers UP; DOWN is one whose servers all fail.
+    backends[name] = { status: usable === 0 && d.servers.some((s) => s.ready) ? "DOWN" : "UP", usable };
   }
   return {
     processes: [

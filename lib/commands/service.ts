@@ -9,7 +9,12 @@ import { ConfigError, type Settings } from "../settings/options.ts";
 import { checkStatusListen } from "../settings/values.ts";
 import { type Daemon, type DaemonHooks, startDaemon } from "../daemon/daemon.ts";
 import { createMetrics } from "../status/metrics.ts";
-import { createStatusApp, startStatusServer, type StatusServer } from "../status/app.ts";
+import {
+  createStatusApp,
+  startStatusServer,
+  type StatusAppOptions,
+  type StatusServer,
+} from "../status/app.ts";
 import { errorText, type Logger } from "../log.ts";
 
 /** The daemon with its status server. */
@@ -39,6 +44,13 @@ async function readTokenFile(path: string): Promise<string> {
 }
 
 /** Whether this run serves status: not when off, nor for a --once run (seconds long, maybe beside a daemon). */
+/** The status app's readers of HAProxy's view, when the daemon has a master socket to read it through. */
+function haproxyReaders(daemon: Daemon): Pick<StatusAppOptions, "readHaproxy" | "readServers"> {
+  const reader = daemon.haproxy;
+  if (reader === null) return {};
+  return { readHaproxy: () => reader.view(), readServers: (names) => reader.servers(names) };
+}
+
 function servesStatus(settings: Settings): boolean {
   return settings.statusListen !== "off" && !settings.once;
 }
@@ -76,7 +88,7 @@ export async function startService(
         metrics,
         exposeConfig: settings.statusExposeConfig,
         ...(token === undefined ? {} : { token }),
-        ...(daemon.readHaproxy === null ? {} : { readHaproxy: daemon.readHaproxy }),
+        ...haproxyReaders(daemon),
         logger: log.child("status"),
       });
       status = startStatusServer(app, settings.statusListen, {

@@ -16,7 +16,7 @@ import { type ManagedHaproxy, startManagedHaproxy } from "../haproxy/managed.ts"
 import { backendDomain } from "../haproxy/line_level.ts";
 import { type MasterAddress, parseMasterAddress, splitCommand } from "../settings/values.ts";
 import { createCommandReloader, createMasterSocketReloader, type Reloader } from "../haproxy/reload.ts";
-import { readHaproxyView } from "../haproxy/view.ts";
+import { type HaproxyViewReader, masterViewReader } from "../haproxy/view.ts";
 import {
   createRuntimeClient,
   createRuntimePath,
@@ -37,7 +37,7 @@ import {
 } from "../render/render.ts";
 import { type Source, waitForSync } from "../source/source.ts";
 import { tlsSetup, type TlsWiring } from "./tls.ts";
-import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
+import type { ApplyRecord, DaemonState } from "../record/state.ts";
 
 /** Loads the templates the settings name (or the embedded defaults) and compiles them. */
 export async function loadRenderer(
@@ -58,10 +58,11 @@ export async function loadRenderer(
 export function listenOf(
   settings:
     & Pick<Settings, "httpBind" | "httpsBind" | "tcpBindAddress">
-    & Partial<Pick<Settings, "acceptProxy">>,
+    & Partial<Pick<Settings, "acceptProxy" | "haproxyMetricsBind">>,
 ): Listen {
   const listen: Listen = { http: settings.httpBind, https: settings.httpsBind, tcp: settings.tcpBindAddress };
   if (settings.acceptProxy === true) listen.acceptProxy = true;
+  if (settings.haproxyMetricsBind !== undefined) listen.metrics = settings.haproxyMetricsBind;
   return listen;
 }
 
@@ -71,13 +72,22 @@ export function haproxyProcessOf(settings: Pick<Settings, "haproxyUser">): Hapro
 }
 
 /**
- * The ports haconfd itself uses beside the frontends (status endpoint, a TCP master socket): a tenant's
- * `haconfd.io/listen-port` on one of them would make every reload fail, so the model refuses it.
+ * The ports haconfd itself uses beside the frontends (status endpoint, a TCP master socket, HAProxy's
+ * metrics frontend): a tenant's `haconfd.io/listen-port` on one of them would make every reload fail, so the
+ * model refuses it.
  */
 export function reservedPortsOf(
-  settings: Pick<Settings, "statusListen" | "haproxyMasterSocket">,
+  settings:
+    & Pick<Settings, "statusListen" | "haproxyMasterSocket">
+    & Partial<Pick<Settings, "haproxyMetricsBind">>,
 ): ReservedPort[] {
   const reserved: ReservedPort[] = [];
+  const metrics = settings.haproxyMetricsBind === undefined
+    ? undefined
+    : bindPort(settings.haproxyMetricsBind);
+  if (metrics !== undefined) {
+    reserved.push({ port: metrics, by: "HAProxy's metrics frontend (--haproxy-metrics-bind)" });
+  }
   const status = settings.statusListen === "off" ? undefined : bindPort(settings.statusListen);
   if (status !== undefined) reserved.push({ port: status, by: "the status endpoint (--status-listen)" });
   const master = settings.haproxyMasterSocket === undefined
@@ -233,7 +243,7 @@ export interface Daemon {
   /** The record status shows: the loop's state with the runtime path's view added. */
   state(): DaemonState;
   /** HAProxy's own view through its master CLI, when haconfd reloads through one. */
-  readonly readHaproxy: (() => Promise<HaproxyView>) | null;
+  readonly haproxy: HaproxyViewReader | null;
   /** Re-reads the templates (SIGHUP) and re-applies; a bad template keeps the old ones. */
   reloadTemplates(): Promise<void>;
   /** One sync, one apply: resolves with the pass record (for `--once`). */
@@ -314,7 +324,7 @@ interface DaemonParts {
 /** The loop running over the parts, the source watching, until {@linkcode RunningDaemon.stop}. */
 class RunningDaemon implements Daemon {
   readonly loop: Loop;
-  readonly readHaproxy: (() => Promise<HaproxyView>) | null;
+  readonly haproxy: HaproxyViewReader | null;
   readonly finished: Promise<void>;
   readonly #parts: DaemonParts;
   readonly #controller = new AbortController();
@@ -337,7 +347,7 @@ class RunningDaemon implements Daemon {
       log: log.child("loop"),
       onPass: (record, result) => this.#onPass(record, result),
     });
-    this.readHaproxy = master === null ? null : () => readHaproxyView(master);
+    this.haproxy = master === null ? null : masterViewReader(master);
     // With --once, the caller drives the one pass through once().
     if (!settings.once) this.loop.start();
     this.finished = source.run(this.#controller.signal);

@@ -20,6 +20,8 @@ export interface Listen {
   tcp: string;
   /** Every bind accepts the PROXY protocol (`--accept-proxy`: HAProxy behind another L4 balancer). */
   acceptProxy?: boolean;
+  /** Bind of the frontend serving HAProxy's Prometheus exporter (`--haproxy-metrics-bind`); none when absent. */
+  metrics?: string;
 }
 
 /** Whom HAProxy's workers run as: `user`/`group` in the global section when set. */

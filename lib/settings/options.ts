@@ -265,6 +265,15 @@ export const OPTIONS = {
     group: "templates",
     help: "bind address of the HTTPS passthrough frontend (it.listen.https)",
   }),
+  haproxyMetricsBind: option({
+    flag: "haproxy-metrics-bind",
+    env: "HAPROXY_METRICS_BIND",
+    schema: hostPort(),
+    arg: "ADDR",
+    group: "templates",
+    help:
+      "bind address of a frontend serving HAProxy's own Prometheus exporter at /metrics, every server's figures (it.listen.metrics); off unless set",
+  }),
   tcpBindAddress: option({
     flag: "tcp-bind-address",
     env: "TCP_BIND_ADDRESS",

@@ -12,10 +12,13 @@ import { HTTPException } from "hono/http-exception";
 import { sha256 } from "../hash.ts";
 import { type ListenAddress, parseListen } from "../listen.ts";
 import { readTextIfExists } from "../read.ts";
+import type { Domain } from "../model/model.ts";
 import { errorText, type Logger, silentLogger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { DaemonState, HaproxyView } from "../record/state.ts";
-import { backendOf, renderStatusPage, type Verdict } from "./page.ts";
+import type { BackendServers } from "../haproxy/view.ts";
+import { renderStatusPage, type Verdict } from "./page.ts";
+import { backendNames } from "./haproxy_rows.ts";
 import { type DomainQuery, parseDomainQuery } from "./domain_query.ts";
 import {
   ALIVE_TEXT,
@@ -76,8 +79,10 @@ export interface StatusAppOptions {
   exposeConfig?: boolean;
   /** Reads the installed config, null when there is none. @default {reads `state.config.path`} */
   readConfig?: () => Promise<string | null>;
-  /** Reads HAProxy's view from its master socket; null when not configured. @default {none} */
+  /** Reads HAProxy's view (processes, backend rows) from its master socket. @default {none} */
   readHaproxy?: () => Promise<HaproxyView | null>;
+  /** Reads one backend's servers, the first of `names` HAProxy knows. @default {none} */
+  readServers?: (names: readonly string[]) => Promise<BackendServers>;
   /** Heartbeat age after which the loop counts as dead (/healthz 503). @default {DEFAULT_STALE_AFTER_MS} */
   staleAfterMs?: number;
   /** How long to wait for `readHaproxy`. @default {DEFAULT_HAPROXY_TIMEOUT_MS} */
@@ -192,6 +197,7 @@ interface StatusSources {
   exposeConfig: boolean;
   readConfig: () => Promise<string | null>;
   readHaproxy: (() => Promise<HaproxyView | null>) | undefined;
+  readServers: ((names: readonly string[]) => Promise<BackendServers>) | undefined;
   staleAfterMs: number;
   haproxyTimeoutMs: number;
   now: () => number;
@@ -205,6 +211,7 @@ function resolveOptions(readState: () => DaemonState, options: StatusAppOptions)
     exposeConfig: options.exposeConfig ?? false,
     readConfig: options.readConfig ?? (async () => (await readTextIfExists(readState().config.path)) ?? null),
     readHaproxy: options.readHaproxy,
+    readServers: options.readServers,
     staleAfterMs: options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
     haproxyTimeoutMs: options.haproxyTimeoutMs ?? DEFAULT_HAPROXY_TIMEOUT_MS,
     now: options.now ?? Date.now,
@@ -232,6 +239,20 @@ async function haproxyView(s: StatusSources): Promise<HaproxyView | null> {
     return await withTimeout(s.readHaproxy(), s.haproxyTimeoutMs, "the HAProxy master socket");
   } catch (error) {
     return { processes: [], backends: {}, readAt: s.now(), error: errorText(error) };
+  }
+}
+
+/** One domain's servers as HAProxy lists them: one backend read, whatever the number of servers elsewhere. */
+async function serversView(s: StatusSources, domain: Domain): Promise<BackendServers | null> {
+  if (s.readServers === undefined) return null;
+  try {
+    return await withTimeout(
+      s.readServers(backendNames(domain)),
+      s.haproxyTimeoutMs,
+      "the HAProxy master socket",
+    );
+  } catch (error) {
+    return { backend: null, servers: [], readAt: s.now(), error: errorText(error) };
   }
 }
 
@@ -271,7 +292,9 @@ async function domainAnswer(c: Context, s: StatusSources): Promise<Response> {
       message: `Not found: no domain ${JSON.stringify(name)} in the last model`,
     });
   }
-  return jsonAnswer(c, { domain: name, ...domain, haproxy: backendOf(domain, await haproxyView(s)) ?? null });
+  const servers = await serversView(s, domain);
+  const haproxy = servers === null ? null : { ...servers, readAt: new Date(servers.readAt).toISOString() };
+  return jsonAnswer(c, { domain: name, ...domain, haproxy });
 }
 
 async function pageAnswer(c: Context, s: StatusSources): Promise<Response> {
@@ -279,9 +302,13 @@ async function pageAnswer(c: Context, s: StatusSources): Promise<Response> {
   const state = s.readState();
   const at = s.now();
   const domain = c.req.query("domain");
+  const detail = domain === undefined || !Object.hasOwn(state.domains, domain)
+    ? undefined
+    : state.domains[domain];
   const page = await renderStatusPage({
     query: listQuery(c),
     ...(domain === undefined ? {} : { domain }),
+    ...(detail === undefined ? {} : { servers: await serversView(s, detail) }),
     state,
     haproxy: await haproxyView(s),
     health: liveness(state, at, s.staleAfterMs),

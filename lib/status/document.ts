@@ -11,6 +11,7 @@ import { DEFAULT_LIMIT, type DomainQuery, pageLink, pageOfDomains } from "./doma
 import { tlsSummary } from "./tls_status.ts";
 import { effectiveSettings } from "./domain_settings.ts";
 import { commit } from "../version.ts";
+import { backendOf, backendTotals } from "./haproxy_rows.ts";
 
 /** The paths the document links to (the app's routes, lib/status/app.ts). */
 export const STATUS_ROUTES = {
@@ -151,8 +152,24 @@ export function statusDocument(
       next: next === null ? null : `${STATUS_ROUTES.status}${next}`,
       detail: STATUS_ROUTES.domain,
     },
-    domains: Object.fromEntries(page.entries.map(([name, d]) => [name, domainSummary(d)])),
-    haproxy: haproxy === null ? null : { ...haproxy, readAt: iso(haproxy.readAt) },
+    domains: Object.fromEntries(page.entries.map(([name, d]) => [name, domainSummary(d, haproxy)])),
+    haproxy: haproxySummary(haproxy),
+  };
+}
+
+/**
+ * HAProxy's part of the document: processes and the backend rows summed up, never a list that grows with
+ * the servers (a domain's servers are at `/status/domains/NAME`).
+ */
+function haproxySummary(haproxy: HaproxyView | null): Record<string, unknown> | null {
+  if (haproxy === null) return null;
+  const totals = haproxy.error === null ? backendTotals(haproxy) : { backends: {}, usableServers: 0 };
+  return {
+    processes: haproxy.processes,
+    backends: totals.backends,
+    usableServers: totals.usableServers,
+    readAt: iso(haproxy.readAt),
+    error: haproxy.error,
   };
 }
 
@@ -174,7 +191,10 @@ function sourceSummary(source: DaemonState["source"]): Record<string, unknown> {
   };
 }
 
-function domainSummary(d: DaemonState["domains"][string]): Record<string, unknown> {
+function domainSummary(
+  d: DaemonState["domains"][string],
+  haproxy: HaproxyView | null,
+): Record<string, unknown> {
   return {
     proto: d.proto,
     port: d.port,
@@ -184,5 +204,6 @@ function domainSummary(d: DaemonState["domains"][string]): Record<string, unknow
     servers: d.servers,
     settings: effectiveSettings(d),
     ...(d.tls === undefined ? {} : { tls: tlsSummary(d.tls) }),
+    ...(haproxy === null ? {} : { haproxy: backendOf(d, haproxy) ?? null }),
   };
 }

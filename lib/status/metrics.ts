@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ApplyOutcome, ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
 import { commit, VERSION } from "../version.ts";
 import { certificateExpiries } from "./tls_status.ts";
+import { backendTotals } from "./haproxy_rows.ts";
 
 /** Prefix of every metric name. */
 export const METRIC_PREFIX = "haconfd_";
@@ -315,28 +316,33 @@ class SourceGauges {
   }
 }
 
-/** HAProxy's own view (processes, servers by status), when known at scrape time. */
+/**
+ * HAProxy's own view, when known at scrape time: processes and its backend rows summed up. Per-server
+ * figures are not here (a scrape would grow with the servers): HAProxy's own exporter has them.
+ */
 class HaproxyGauges {
-  readonly #servers: Gauge<"status">;
+  readonly #backends: Gauge<"status">;
+  readonly #usable: Gauge;
   readonly #processes: Gauge;
 
   constructor(f: MetricFactory) {
-    this.#servers = f.labelledGauge(
-      "haproxy_servers",
-      "Servers as HAProxy reports them by status (UP, DOWN, MAINT, ...)",
-      "status",
+    this.#backends = f.labelledGauge("haproxy_backends", "HAProxy's backends by status (UP, DOWN)", "status");
+    this.#usable = f.gauge(
+      "haproxy_servers_usable",
+      "Servers HAProxy can send traffic to (up, not in maintenance, weight above 0), over all backends",
     );
     this.#processes = f.gauge("haproxy_processes", "HAProxy processes listed by the master socket");
   }
 
   observe(haproxy: HaproxyView | null): void {
-    this.#servers.reset();
+    this.#backends.reset();
+    this.#usable.reset();
     this.#processes.reset();
     if (!haproxy || haproxy.error !== null) return;
     this.#processes.set(haproxy.processes.length);
-    for (const list of Object.values(haproxy.backends)) {
-      for (const server of list) this.#servers.inc({ status: server.status });
-    }
+    const totals = backendTotals(haproxy);
+    for (const [status, count] of Object.entries(totals.backends)) this.#backends.set({ status }, count);
+    this.#usable.set(totals.usableServers);
   }
 }
 

@@ -13,6 +13,8 @@ import type { Domain } from "../model/model.ts";
 import { nodePortDetail } from "./page_nodes.ts";
 import { settingsDetail } from "./domain_settings.ts";
 import type { ApplyRecord, DaemonState, HaproxyView } from "../record/state.ts";
+import type { BackendRow, BackendServers, ServerRow } from "../haproxy/view.ts";
+import { backendOf, backendTotals } from "./haproxy_rows.ts";
 // The stylesheet is a module-graph text import, like the templates, so the compiled binary embeds it.
 import STYLE from "./page.css" with { type: "text" };
 
@@ -46,6 +48,8 @@ export interface StatusPageInput {
   query?: DomainQuery;
   /** Show this domain's detail instead of the list. */
   domain?: string;
+  /** The detail's domain's servers as HAProxy lists them (read for that one backend). */
+  servers?: BackendServers | null;
 }
 
 /** How a server looks on the page: a label and a tone. */
@@ -60,7 +64,6 @@ export interface ServerLook {
 export type Tone = "good" | "warn" | "bad" | "muted";
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
-type HaproxyServer = HaproxyView["backends"][string][number];
 
 const TITLE = "haconfd status";
 const APPLIES_SHOWN = 10;
@@ -140,18 +143,10 @@ function haproxyTone(status: string): Tone {
   return "muted";
 }
 
-/** HAProxy's servers of a domain's backend: the backend named like its id (`be_<id>`, `tcp_<id>`, or `<id>`). */
-export function backendOf(domain: Domain, haproxy: HaproxyView | null): HaproxyServer[] | undefined {
-  if (!haproxy || haproxy.error !== null) return undefined;
-  const entry = Object.entries(haproxy.backends)
-    .find(([name]) => name === domain.id || name.endsWith(`_${domain.id}`));
-  return entry?.[1];
-}
-
-/** How a server of a domain looks: HAProxy's status when known, else the model's readiness. */
+/** How a server of a domain looks: HAProxy's status when known (the detail view), else the model's readiness. */
 export function serverLook(
   server: Domain["servers"][number],
-  backend: HaproxyServer[] | undefined,
+  backend: ServerRow[] | undefined,
 ): ServerLook {
   if (!server.ready) return { label: "not ready", tone: "warn" };
   const address = server.ip.includes(":") ? `[${server.ip}]:${server.port}` : `${server.ip}:${server.port}`;
@@ -176,13 +171,18 @@ function serverChip(server: Domain["servers"][number], look: ServerLook): Html {
   `;
 }
 
-function domainRow(name: string, domain: Domain, haproxy: HaproxyView | null): Html {
-  const backend = backendOf(domain, haproxy);
-  const looks = domain.servers.map((server) => ({ server, look: serverLook(server, backend) }));
-  const up = looks.filter((l) => l.look.tone === "good").length;
+/**
+ * A domain's row. Its state comes from HAProxy's backend row when there is one (servers that can take
+ * traffic), else from the servers' looks; per-server states only where `servers` were read (the detail).
+ */
+function domainRow(name: string, domain: Domain, row: BackendRow | undefined, servers?: ServerRow[]): Html {
+  const looks = domain.servers.map((server) => ({ server, look: serverLook(server, servers) }));
+  const up = servers === undefined && row !== undefined
+    ? row.usable
+    : looks.filter((l) => l.look.tone === "good").length;
   const rowTone: Tone = up === 0 ? "bad" : up < looks.length ? "warn" : "good";
   const rowLabel = looks.length === 0 ? "no servers" : `${up}/${looks.length} up`;
-  const servers = looks.length === 0
+  const chips = looks.length === 0
     ? html`<span class="sub">none</span>`
     : looks.map(({ server, look }) => serverChip(server, look));
   return html`
@@ -196,7 +196,7 @@ function domainRow(name: string, domain: Domain, haproxy: HaproxyView | null): H
       <td class="mono num">${domain.port}</td>
       <td>${pill(rowLabel, rowTone)}</td>
       <td>
-        <div class="servers">${servers}</div>
+        <div class="servers">${chips}</div>
       </td>
     </tr>
   `;
@@ -222,17 +222,23 @@ function searchForm(query: DomainQuery, matched: number, total: number): Html {
   `;
 }
 
-function domainDetail(state: DaemonState, haproxy: HaproxyView | null, name: string): Html {
+function domainDetail(input: StatusPageInput, name: string): Html {
+  const { state, haproxy, servers } = input;
   const domain = Object.hasOwn(state.domains, name) ? state.domains[name] : undefined;
+  const read = servers && servers.error === null && servers.backend !== null ? servers.servers : undefined;
   const body = domain === undefined
     ? html`<div class="empty">No domain "${name}" in the last model.</div>`
     : html`
       <table>
-        <tbody>${domainRow(name, domain, haproxy)}</tbody>
+        <tbody>${domainRow(name, domain, backendOf(domain, haproxy), read)}</tbody>
       </table>
       <dl class="detail">
         <dt>backend id</dt>
-        <dd class="mono">${domain.id}</dd>
+        <dd class="mono">${domain.id}${servers?.backend
+          ? html`
+            <span class="sub">(${servers.backend})</span>
+          `
+          : ""}</dd>
         <dt>ports</dt>
         <dd class="mono">${Object.entries(domain.ports).map(([k, v]) => `${k}=${v}`).join(", ") ||
           "none"}</dd>
@@ -254,7 +260,7 @@ function domainDetail(state: DaemonState, haproxy: HaproxyView | null, name: str
 function domainsSection(state: DaemonState, haproxy: HaproxyView | null, query: DomainQuery): Html {
   const page = pageOfDomains(state.domains, query);
   const entries = page.entries;
-  const rows = entries.map(([name, d]) => domainRow(name, d, haproxy));
+  const rows = entries.map(([name, d]) => domainRow(name, d, backendOf(d, haproxy)));
   const body = entries.length === 0
     ? html`<div class="empty">${
       page.total === 0 ? "No domains in the last model." : "No domain matches the search."
@@ -515,8 +521,8 @@ function haproxyCard(haproxy: HaproxyView | null, now: number): Html {
         ${masterRow}${workerRows}
         <dt>version</dt>
         <dd>${haproxy.processes[0]?.version ?? "unknown"}</dd>
-        <dt>servers</dt>
-        <dd>${serverStatuses(haproxy)}</dd>
+        <dt>backends</dt>
+        <dd>${backendStatuses(haproxy)}</dd>
         <dt>read</dt>
         <dd>${when(haproxy.readAt, now)}</dd>
       </dl>
@@ -534,19 +540,20 @@ function haproxyNotRead(state: Html, why: string): Html {
   `;
 }
 
-/** How many of HAProxy's servers are in each status, good ones first. */
-function serverStatuses(haproxy: HaproxyView): Html[] {
-  const counts = new Map<string, number>();
-  for (const list of Object.values(haproxy.backends)) {
-    for (const s of list) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
-  }
+/** How many of HAProxy's backends are in each status, good ones first, and the servers taking traffic. */
+function backendStatuses(haproxy: HaproxyView): Html[] {
+  const totals = backendTotals(haproxy);
   const order = (status: string): string =>
     `${["good", "warn", "bad", "muted"].indexOf(haproxyTone(status))}${status}`;
-  return [...counts].sort(([a], [b]) => order(a).localeCompare(order(b))).map(([status, n]) =>
-    html`
-      <span class="nowrap"><span class="dot ${haproxyTone(status)}"></span> ${n} ${status}</span>
-    `
-  );
+  const counts = Object.entries(totals.backends).sort(([a], [b]) => order(a).localeCompare(order(b)));
+  return [
+    ...counts.map(([status, n]) =>
+      html`
+        <span class="nowrap"><span class="dot ${haproxyTone(status)}"></span> ${n} ${status}</span>
+      `
+    ),
+    html`<span class="nowrap sub">${totals.usableServers} servers taking traffic</span>`,
+  ];
 }
 
 function banners(input: StatusPageInput): Html {
@@ -611,7 +618,7 @@ export async function renderStatusPage(input: StatusPageInput): Promise<string> 
           </div>
           ${input.domain === undefined
             ? domainsSection(state, input.haproxy, input.query ?? { q: "", offset: 0, limit: DEFAULT_LIMIT })
-            : domainDetail(state, input.haproxy, input.domain)} ${appliesSection(
+            : domainDetail(input, input.domain)} ${appliesSection(
               state,
               now,
             )} ${skippedSection(state)}

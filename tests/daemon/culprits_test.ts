@@ -232,3 +232,27 @@ Deno.test("reservedPortsOf() reserves the status port and a TCP master socket fo
   }]);
   assert.deepEqual(reservedPortsOf({ statusListen: "off", haproxyMasterSocket: "/run/m.sock" }), []);
 });
+
+Deno.test("reservedPortsOf() reserves the port of HAProxy's metrics frontend (--haproxy-metrics-bind)", () => {
+  const reserved = reservedPortsOf(
+    {
+      statusListen: "off",
+      haproxyMetricsBind: "127.0.0.1:9101",
+    } as Parameters<typeof reservedPortsOf>[0],
+  );
+  assert.deepEqual(reserved, [{ port: 9101, by: "HAProxy's metrics frontend (--haproxy-metrics-bind)" }]);
+  const listen = { http: "*:80", https: "*:443", tcp: "*", metrics: "127.0.0.1:9101" };
+  const sets = [
+    endpointSet("pg", { domain: "pg.example.test", proto: "postgres", "haconfd.io/listen-port": "9101" }),
+  ];
+  const { model, text } = generate(sets, compileTemplates(defaultTemplates()), listen, undefined, reserved);
+  assert.match(
+    model.skipped[0]?.reason ?? "",
+    /listen port 9101 is already used by HAProxy's metrics frontend/,
+  );
+  assert.match(text, /^frontend haconfd-metrics\n {4}bind 127\.0\.0\.1:9101\n/m);
+  assert.doesNotMatch(
+    generate([], compileTemplates(defaultTemplates()), { http: "*:80", https: "*:443", tcp: "*" }).text,
+    /haconfd-metrics/,
+  );
+});

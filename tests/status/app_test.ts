@@ -13,7 +13,9 @@ import {
   type StatusAppOptions,
   UNAUTHORIZED_TEXT,
 } from "../../lib/status/app.ts";
-import { ago, backendOf, serverLook } from "../../lib/status/page.ts";
+import { ago, serverLook } from "../../lib/status/page.ts";
+import { backendOf } from "../../lib/status/haproxy_rows.ts";
+import type { BackendServers } from "../../lib/haproxy/view.ts";
 
 const T0 = Date.UTC(2025, 0, 15, 12, 0, 0);
 const TOKEN = "s3cret-token-0123456789";
@@ -116,12 +118,34 @@ const HAPROXY: HaproxyView = {
     { pid: 200, role: "worker", reloads: 0, uptime: "1m", version: "2.8.5" },
   ],
   backends: {
-    be_grafana_example_com_1a2b3c4d: [{ server: "grafana-0", address: "10.244.0.7:3000", status: "DOWN" }],
-    tcp_redis_example_com_5e6f7a8b: [{ server: "redis-0", address: "10.244.1.9:6379", status: "UP" }],
+    be_grafana_example_com_1a2b3c4d: { status: "DOWN", usable: 0 },
+    tcp_redis_example_com_5e6f7a8b: { status: "UP", usable: 1 },
   },
   readAt: T0 - 500,
   error: null,
 };
+
+const GRAFANA_SERVERS: BackendServers = {
+  backend: "be_grafana_example_com_1a2b3c4d",
+  servers: [{ server: "grafana-0", address: "10.244.0.7:3000", status: "DOWN" }],
+  readAt: T0 - 400,
+  error: null,
+};
+
+/** A reader of one backend's servers that records the names it was asked for. */
+function serversReader(asked: string[][]): (names: readonly string[]) => Promise<BackendServers> {
+  return (names) => {
+    asked.push([...names]);
+    return Promise.resolve(
+      names.includes(GRAFANA_SERVERS.backend!) ? GRAFANA_SERVERS : {
+        backend: null,
+        servers: [],
+        readAt: T0,
+        error: null,
+      },
+    );
+  };
+}
 
 function app(state: DaemonState | (() => DaemonState) = fixture(), options: Partial<StatusAppOptions> = {}) {
   const read = typeof state === "function" ? state : () => state;
@@ -215,7 +239,10 @@ Deno.test("createStatusApp() serves /status as JSON with source, counts, config,
   assert.deepEqual(body.applies[1].errors, ["[ALERT] unknown keyword 'balanse'"]);
   assert.equal(body.domains["redis.example.com"].listenPort, 6379);
   assert.equal(body.haproxy.processes.length, 2);
-  assert.equal(body.haproxy.backends.be_grafana_example_com_1a2b3c4d[0].status, "DOWN");
+  assert.deepEqual(body.haproxy.backends, { DOWN: 1, UP: 1 });
+  assert.equal(body.haproxy.usableServers, 1);
+  assert.deepEqual(body.domains["grafana.example.com"].haproxy, { status: "DOWN", usable: 0 });
+  assert.deepEqual(body.domains["redis.example.com"].haproxy, { status: "UP", usable: 1 });
   assert.equal(body.haproxy.error, null);
 });
 
@@ -258,7 +285,8 @@ Deno.test("createStatusApp() serves / as an HTML page with domains, servers, app
   }
   assert.ok(!page.includes("<script>"), "values are escaped");
   assert.ok(page.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
-  assert.match(page, /<b class="bad-text">DOWN<\/b>/, "HAProxy's server state is shown");
+  assert.match(page, /0\/2 up/, "HAProxy's backend row: no server of grafana takes traffic");
+  assert.ok(!page.includes('<b class="bad-text">DOWN</b>'), "no server's state without reading its backend");
   assert.ok(!page.includes('href="config"'), "no /config link while it is off");
   assert.ok(!page.includes("http-equiv"), "no refresh unless asked");
 });
@@ -427,10 +455,38 @@ Deno.test("startStatusServer() stops on its signal and reports a port in use", a
   }
 });
 
+Deno.test("createStatusApp() reads one backend's servers for a domain's detail, on the page and in JSON", async () => {
+  const asked: string[][] = [];
+  const status = app(fixture(), {
+    readHaproxy: () => Promise.resolve(HAPROXY),
+    readServers: serversReader(asked),
+  });
+  const page = await (await status.request("/?domain=grafana.example.com")).text();
+  assert.match(page, /<b class="bad-text">DOWN<\/b>/, "HAProxy's server state is shown in the detail");
+  assert.ok(page.includes("(be_grafana_example_com_1a2b3c4d)"));
+  const body = await (await status.request("/status/domains/redis.example.com")).json();
+  assert.deepEqual(body.haproxy, {
+    backend: null,
+    servers: [],
+    readAt: new Date(T0).toISOString(),
+    error: null,
+  });
+  const json = await (await status.request("/status/domains/grafana.example.com")).json();
+  assert.deepEqual(json.haproxy.servers, GRAFANA_SERVERS.servers);
+  assert.deepEqual(asked, [
+    ["be_grafana_example_com_1a2b3c4d", "tcp_grafana_example_com_1a2b3c4d", "grafana_example_com_1a2b3c4d"],
+    ["tcp_redis_example_com_5e6f7a8b", "be_redis_example_com_5e6f7a8b", "redis_example_com_5e6f7a8b"],
+    ["be_grafana_example_com_1a2b3c4d", "tcp_grafana_example_com_1a2b3c4d", "grafana_example_com_1a2b3c4d"],
+  ]);
+  await (await status.request("/")).text();
+  await (await status.request("/status")).text();
+  assert.equal(asked.length, 3, "the list and /status read no servers");
+});
+
 Deno.test("serverLook() prefers HAProxy's status, falls back to the model's readiness", () => {
   const grafana = fixture().domains["grafana.example.com"]!;
-  const backend = backendOf(grafana, HAPROXY);
-  assert.equal(backend?.length, 1);
+  assert.deepEqual(backendOf(grafana, HAPROXY), { status: "DOWN", usable: 0 });
+  const backend = GRAFANA_SERVERS.servers;
   assert.deepEqual(serverLook(grafana.servers[0]!, backend), { label: "DOWN", tone: "bad" });
   assert.deepEqual(serverLook(grafana.servers[1]!, backend), { label: "not ready", tone: "warn" });
   assert.deepEqual(serverLook(grafana.servers[0]!, undefined), { label: "ready", tone: "good" });

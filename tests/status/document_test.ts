@@ -217,6 +217,7 @@ Deno.test("statusDocument() gives HAProxy's view with its read time as ISO text"
   assert.deepEqual(statusDocument(state(), view, NOW).haproxy, {
     processes: [],
     backends: {},
+    usableServers: 0,
     readAt: new Date(NOW - 250).toISOString(),
     error: "Cannot read: refused",
   });

@@ -98,11 +98,9 @@ const HAPROXY: HaproxyView = {
     { pid: 2, role: "worker", reloads: 0, uptime: "5m", version: "2.8.5" },
   ],
   backends: {
-    be_a_example_com_00000001: [
-      { server: "a-1", address: "10.0.0.1:80", status: "UP" },
-      { server: "a-2", address: "10.0.0.2:80", status: "DOWN" },
-    ],
-    tcp_redis_example_com_00000002: [{ server: "redis-0", address: "10.0.1.1:6379", status: "UP" }],
+    be_a_example_com_00000001: { status: "UP", usable: 1 },
+    be_b_example_com_00000003: { status: "DOWN", usable: 0 },
+    tcp_redis_example_com_00000002: { status: "UP", usable: 1 },
   },
   readAt: T0,
   error: null,
@@ -151,7 +149,8 @@ Deno.test("createMetrics() renders valid exposition with every family, help and 
     source_error: "GAUGE",
     source_last_event_timestamp_seconds: "GAUGE",
     source_last_full_sync_timestamp_seconds: "GAUGE",
-    haproxy_servers: "GAUGE",
+    haproxy_backends: "GAUGE",
+    haproxy_servers_usable: "GAUGE",
     haproxy_processes: "GAUGE",
   };
   const byName = new Map(parsed.map((f) => [f.name, f]));
@@ -189,8 +188,9 @@ Deno.test("createMetrics() mirrors the state's gauges and source counters", asyn
   assert.equal(value(f.get("haconfd_source_synced")), 1);
   assert.equal(value(f.get("haconfd_source_error")), 0);
   assert.equal(value(f.get("haconfd_source_last_event_timestamp_seconds")), (T0 - 5_000) / 1000);
-  assert.equal(value(f.get("haconfd_haproxy_servers"), { status: "UP" }), 2);
-  assert.equal(value(f.get("haconfd_haproxy_servers"), { status: "DOWN" }), 1);
+  assert.equal(value(f.get("haconfd_haproxy_backends"), { status: "UP" }), 2);
+  assert.equal(value(f.get("haconfd_haproxy_backends"), { status: "DOWN" }), 1);
+  assert.equal(value(f.get("haconfd_haproxy_servers_usable")), 2);
   assert.equal(value(f.get("haconfd_haproxy_processes")), 2);
 });
 
@@ -213,7 +213,8 @@ Deno.test("createMetrics() sets mirrored values absolutely on every scrape, neve
   assert.equal(value(f.get("haconfd_ready")), 0);
   assert.equal(value(f.get("haconfd_source_error")), 1);
   assert.equal(value(f.get("haconfd_last_success_timestamp_seconds")), 0);
-  assert.equal(f.get("haconfd_haproxy_servers")?.metrics.length, 0, "no HAProxy view, no HAProxy samples");
+  assert.equal(f.get("haconfd_haproxy_backends")?.metrics.length, 0, "no HAProxy view, no HAProxy samples");
+  assert.equal(value(f.get("haconfd_haproxy_servers_usable")), 0);
 });
 
 Deno.test("createMetrics() starts every apply and reload result at zero", async () => {
@@ -284,7 +285,7 @@ Deno.test("createStatusApp() serves /metrics as parseable Prometheus text", asyn
   const f = familiesByName(parsePrometheus(text));
   assert.equal(value(f.get("haconfd_domains")), 2);
   assert.equal(value(f.get("haconfd_applies_total"), { result: "applied" }), 1);
-  assert.equal(value(f.get("haconfd_haproxy_servers"), { status: "DOWN" }), 1);
+  assert.equal(value(f.get("haconfd_haproxy_backends"), { status: "DOWN" }), 1);
   for (const line of text.split("\n").filter((l) => l !== "" && !l.startsWith("#"))) {
     assert.match(line, /^haconfd_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+$/, line);
   }

@@ -119,6 +119,16 @@ defaults
   timeout server 10s
 `;
 
+/** {@linkcode BASE_CONFIG} and a frontend `f` on 127.0.0.1:`port` answering every request with a 200. */
+export function answeringConfig(port: number): string {
+  return `${BASE_CONFIG}
+frontend f
+  mode http
+  bind 127.0.0.1:${port}
+  http-request return status 200
+`;
+}
+
 /** A running HAProxy started by {@linkcode startHaproxy}. */
 export interface HaproxyInstance extends AsyncDisposable {
   /** Temp dir holding the config and the master socket (removed by `stop()`). */
