@@ -234,6 +234,40 @@ Deno.test("createWatcher() asks for the next list page before it projects the cu
   assert.equal(watcher.store.size, 5);
 });
 
+Deno.test("createWatcher() hands each page of the first list on while the next is in flight, not a relist's", async () => {
+  const api = new FakeApi();
+  for (let i = 0; i < 5; i++) api.put(`o${i}`, i);
+  api.put("bad", "not a number");
+  const events: string[] = [];
+  const getJson = api.client.getJson;
+  api.client.getJson = (path, query, action, signal) => {
+    events.push(`get ${query.continue ?? "-"}`);
+    return getJson(path, query, action, signal);
+  };
+  const options: WatcherOptions<number> = {
+    pageSize: 2,
+    onListPage: (items) => events.push(`page ${items.join(",")}`),
+  };
+  await withWatcher(api, options, async (_, changes) => {
+    await api.nextWatch(1);
+    // The malformed item is left out; the list's changes follow as without the pages.
+    assert.deepEqual(events, ["get -", "get 2", "page 0,1", "get 4", "page 2,3", "page 4"]);
+    assert.deepEqual(changes.map((c) => c.length), [5]);
+    events.length = 0;
+    api.put("o0", 10);
+    api.event("ERROR", {
+      kind: "Status",
+      apiVersion: "v1",
+      code: 410,
+      reason: "Expired",
+      message: "too old",
+    });
+    await api.nextWatch(2);
+    assert.deepEqual(events, ["get -", "get 2", "get 4"]);
+    assert.deepEqual(changes.map((c) => c.length), [5, 1]);
+  });
+});
+
 Deno.test("createWatcher() applies events split mid-line and dedupes replays", async () => {
   const api = new FakeApi();
   api.put("a", 1);
