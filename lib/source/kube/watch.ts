@@ -17,6 +17,7 @@ import { delay } from "../../delay.ts";
 import { errorText, type Logger, silentLogger } from "../../log.ts";
 import type { SourceStatus } from "../source.ts";
 import type { ObjectProblem } from "./objects.ts";
+import { parseItem, parseListText } from "./list_text.ts";
 import {
   Expired,
   Forbidden,
@@ -25,6 +26,7 @@ import {
   type RequestAction,
   ResponseTooLarge,
   retryAfterMs,
+  ServerError,
   Unauthorized,
   UnexpectedAnswer,
 } from "./client.ts";
@@ -478,9 +480,10 @@ class Reflector<T> implements Watcher<T> {
   #project(items: unknown[], fresh: Map<string, T>, malformed: Map<string, ObjectProblem>): T[] {
     const projections: T[] = [];
     items.forEach((item: unknown, index: number) => {
-      const { key } = metaOf(item);
+      const object = this.#parseItem(item);
+      const { key } = metaOf(object);
       const name = key ?? `items[${index}]`;
-      const projected = this.#kind.project(item);
+      const projected = this.#kind.project(object);
       if (typeof projected === "string") malformed.set(name, { object: name, reason: projected });
       else if (key !== undefined) {
         fresh.set(key, projected);
@@ -490,11 +493,25 @@ class Reflector<T> implements Watcher<T> {
     return projections;
   }
 
+  /** A list item, parsed from its text: text that is not JSON is the server's fault, as a whole body's is. */
+  #parseItem(item: unknown): unknown {
+    try {
+      return parseItem(item);
+    } catch {
+      const server = this.#client.server();
+      throw new ServerError(
+        `API server "${server}" sent a ${this.#kind.resource} list item that is not JSON in ${this.#where}`,
+        server,
+        200,
+      );
+    }
+  }
+
   /** Fetches and checks one page of the list. */
   async #listPage(cont: string | undefined, signal: AbortSignal): Promise<ListPage> {
     const query: Record<string, string> = { ...this.#baseQuery(), limit: String(this.#o.pageSize) };
     if (cont !== undefined) query.continue = cont;
-    const body = await this.#client.getJson(this.#path, query, this.#action("list"), signal);
+    const body = await this.#client.getJson(this.#path, query, this.#action("list"), signal, parseListText);
     const shape = body as {
       kind?: unknown;
       apiVersion?: unknown;

@@ -104,7 +104,13 @@ class FakeApi {
   client: KubeClient = {
     identity: "test",
     server: () => "http://fake",
-    getJson: (_path: string, query: Record<string, string>, action: RequestAction) => {
+    getJson: (
+      _path: string,
+      query: Record<string, string>,
+      action: RequestAction,
+      _signal?: AbortSignal,
+      parse: (text: string) => unknown = JSON.parse,
+    ) => {
       this.requests.push({ verb: action.verb, query });
       const error = this.listErrors.shift();
       if (error) return Promise.reject(error);
@@ -113,12 +119,13 @@ class FakeApi {
       const limit = Number(query.limit);
       const page = items.slice(start, start + limit);
       const more = start + limit < items.length;
-      return Promise.resolve({
+      // Through the caller's parser, as the real client does: the list's items come as their JSON texts.
+      return Promise.resolve(parse(JSON.stringify({
         kind: "ThingList",
         apiVersion: "v1",
         metadata: { resourceVersion: String(this.rv), ...(more ? { continue: String(start + limit) } : {}) },
         items: page,
-      });
+      })));
     },
     openStream: (_path: string, query: Record<string, string>, action: RequestAction) => {
       this.requests.push({ verb: action.verb, query });
@@ -201,9 +208,9 @@ Deno.test("createWatcher() asks for the next list page before it projects the cu
   for (let i = 0; i < 5; i++) api.put(`o${i}`, i);
   const events: string[] = [];
   const getJson = api.client.getJson;
-  api.client.getJson = (path, query, action, signal) => {
+  api.client.getJson = (path, query, action, signal, parse) => {
     events.push(`get ${query.continue ?? "-"}`);
-    return getJson(path, query, action, signal);
+    return getJson(path, query, action, signal, parse);
   };
   const kind: ResourceKind<number> = {
     ...KIND,
@@ -240,9 +247,9 @@ Deno.test("createWatcher() hands each page of the first list on while the next i
   api.put("bad", "not a number");
   const events: string[] = [];
   const getJson = api.client.getJson;
-  api.client.getJson = (path, query, action, signal) => {
+  api.client.getJson = (path, query, action, signal, parse) => {
     events.push(`get ${query.continue ?? "-"}`);
-    return getJson(path, query, action, signal);
+    return getJson(path, query, action, signal, parse);
   };
   const options: WatcherOptions<number> = {
     pageSize: 2,
@@ -265,6 +272,33 @@ Deno.test("createWatcher() hands each page of the first list on while the next i
     await api.nextWatch(2);
     assert.deepEqual(events, ["get -", "get 2", "get 4"]);
     assert.deepEqual(changes.map((c) => c.length), [5, 1]);
+  });
+});
+
+Deno.test("createWatcher() reads list items one by one: one that is not JSON fails the list as a garbled body does", async () => {
+  const api = new FakeApi();
+  api.put("a", 1);
+  api.put("b", 2);
+  const getJson = api.client.getJson;
+  let garble = true;
+  api.client.getJson = (path, query, action, signal, parse) =>
+    getJson(path, query, action, signal, (text) => {
+      const garbled = garble ? text.replace('"value":2', '"value":2x') : text;
+      garble = false;
+      return parse!(garbled);
+    });
+  const log = memoryLogger();
+  await withWatcher(api, { log }, async (w, changes) => {
+    await api.nextWatch(1);
+    const failed = log.lines.find((l) => l.msg === "API request failed");
+    assert.match(String(failed?.error), /sent a things list item that is not JSON in all namespaces/);
+    assert.equal(w.stats.restarts.error, 1);
+    assert.equal(api.requests.filter((r) => r.verb === "list").length, 2, "listed again after the failure");
+    assert.deepEqual(
+      changes.map((c) => c.map((x) => x.key)),
+      [["ns/a", "ns/b"]],
+      "nothing from the failed list",
+    );
   });
 });
 
