@@ -97,6 +97,26 @@ class FakeApi {
     this.send(JSON.stringify({ type, object }) + "\n");
   }
 
+  /** Ends the newest watch with a 410 Expired ERROR event. */
+  expire(): void {
+    this.event("ERROR", {
+      kind: "Status",
+      apiVersion: "v1",
+      code: 410,
+      reason: "Expired",
+      message: "too old",
+    });
+  }
+
+  /** Records each list request in `events` as `get <continue token or ->`. */
+  recordGets(events: string[]): void {
+    const getJson = this.client.getJson;
+    this.client.getJson = (path, query, action, signal, parse) => {
+      events.push(`get ${query.continue ?? "-"}`);
+      return getJson(path, query, action, signal, parse);
+    };
+  }
+
   async nextWatch(count: number): Promise<void> {
     while (this.streams.length < count) await new Promise<void>((r) => this.#watchWaiters.push(r));
   }
@@ -207,11 +227,7 @@ Deno.test("createWatcher() asks for the next list page before it projects the cu
   const api = new FakeApi();
   for (let i = 0; i < 5; i++) api.put(`o${i}`, i);
   const events: string[] = [];
-  const getJson = api.client.getJson;
-  api.client.getJson = (path, query, action, signal, parse) => {
-    events.push(`get ${query.continue ?? "-"}`);
-    return getJson(path, query, action, signal, parse);
-  };
+  api.recordGets(events);
   const kind: ResourceKind<number> = {
     ...KIND,
     project(object) {
@@ -246,11 +262,7 @@ Deno.test("createWatcher() hands each page of the first list on while the next i
   for (let i = 0; i < 5; i++) api.put(`o${i}`, i);
   api.put("bad", "not a number");
   const events: string[] = [];
-  const getJson = api.client.getJson;
-  api.client.getJson = (path, query, action, signal, parse) => {
-    events.push(`get ${query.continue ?? "-"}`);
-    return getJson(path, query, action, signal, parse);
-  };
+  api.recordGets(events);
   const options: WatcherOptions<number> = {
     pageSize: 2,
     onListPage: (items) => events.push(`page ${items.join(",")}`),
@@ -262,13 +274,7 @@ Deno.test("createWatcher() hands each page of the first list on while the next i
     assert.deepEqual(changes.map((c) => c.length), [5]);
     events.length = 0;
     api.put("o0", 10);
-    api.event("ERROR", {
-      kind: "Status",
-      apiVersion: "v1",
-      code: 410,
-      reason: "Expired",
-      message: "too old",
-    });
+    api.expire();
     await api.nextWatch(2);
     assert.deepEqual(events, ["get -", "get 2", "get 4"]);
     assert.deepEqual(changes.map((c) => c.length), [5, 1]);
@@ -338,13 +344,7 @@ Deno.test("createWatcher() relists on an Expired ERROR event and emits only the 
     api.put("change", 20);
     api.put("new", 4);
     api.put("keep", 1);
-    api.event("ERROR", {
-      kind: "Status",
-      apiVersion: "v1",
-      code: 410,
-      reason: "Expired",
-      message: "too old resource version",
-    });
+    api.expire();
     await api.nextWatch(2);
     assert.equal(w.stats.restarts.expired, 1);
     // The relist was forced by a watch that delivered nothing: it confirms no shrink (not independent).
@@ -354,13 +354,7 @@ Deno.test("createWatcher() relists on an Expired ERROR event and emits only the 
     assert.equal(api.requests[api.requests.length - 1]!.query.resourceVersion, String(api.rv));
     // After the watch delivered an event, the next relist is an independent full sync.
     api.event("MODIFIED", api.put("keep", 5));
-    api.event("ERROR", {
-      kind: "Status",
-      apiVersion: "v1",
-      code: 410,
-      reason: "Expired",
-      message: "too old",
-    });
+    api.expire();
     await api.nextWatch(3);
     assert.equal(w.stats.restarts.expired, 2);
     assert.equal(w.stats.fullSyncs, 2);
