@@ -114,6 +114,13 @@ if (Deno.args[0] === "scrape") {
   Deno.exit(0);
 }
 
+if (Deno.args[0] === "startup") {
+  // `tools/deno task bench startup [--objects N] [--rounds N]`: start-up alone, bench/startup.ts.
+  const { startupBenchmark } = await import("./startup.ts");
+  await startupBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
+}
+
 if (Deno.args[0] === "scale") {
   const { scaleBenchmark } = await import("./scale.ts");
   await scaleBenchmark(Deno.args.slice(1));

@@ -21,7 +21,7 @@ const CHANGES = 100;
 const RESULTS = new URL("./RESULTS.md", import.meta.url);
 
 /** A field of /proc/<pid>/status in MiB (VmHWM, VmRSS). */
-async function memMiB(pid: number, field: string): Promise<number> {
+export async function memMiB(pid: number, field: string): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
   return match ? Number(match[1]) / 1024 : NaN;
@@ -33,7 +33,7 @@ async function resetPeak(pid: number): Promise<void> {
 }
 
 /** Median of 3 `haproxy -c` of `path`, with only PATH and `env` in its environment. */
-async function haproxyCheckMs(path: string, env: Record<string, string>): Promise<number> {
+export async function haproxyCheckMs(path: string, env: Record<string, string>): Promise<number> {
   return await medianMs(3, async () => {
     const out = await new Deno.Command("haproxy", {
       args: ["-c", "-q", "-f", path],
@@ -70,7 +70,7 @@ interface SizeResult {
  * The API's own floor: paging through the whole list as haconfd does (500 a page, the next page asked for
  * as soon as a page is parsed), doing nothing else with the items.
  */
-async function listFloorMs(url: string): Promise<number> {
+export async function listFloorMs(url: string): Promise<number> {
   const start = performance.now();
   let cont: string | undefined;
   do {
@@ -176,7 +176,8 @@ async function run(command: string[]): Promise<string> {
   }
 }
 
-async function machineFacts(): Promise<string[]> {
+/** The machine, Deno, HAProxy and haconfd commit, as the lines a RESULTS.md section starts with. */
+export async function machineFacts(): Promise<string[]> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "?";
   const mem = /^MemTotal:\s+(\d+) kB/m.exec(await Deno.readTextFile("/proc/meminfo").catch(() => ""))?.[1];

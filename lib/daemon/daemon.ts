@@ -329,14 +329,19 @@ class RunningDaemon implements Daemon {
   readonly #parts: DaemonParts;
   readonly #controller = new AbortController();
   #lastDiff = "";
+  #generate: Generator;
 
   constructor(parts: DaemonParts) {
     this.#parts = parts;
     const { settings, log, source, tls, applier, reloader, master } = parts;
     const portProbe = new ListenPortProbe(settings.tcpBindAddress);
+    this.#generate = generatorOf(parts.renderer, settings, tls);
+    // The first list's pages go to the generator as they arrive: the model and the fragments are built
+    // while the API serves the next page, and the first pass finds them done.
+    source.onListing?.((sets) => this.#generate.prime?.(sets));
     this.loop = createLoop({
       source,
-      generate: generatorOf(parts.renderer, settings, tls),
+      generate: this.#generate,
       applier,
       configPath: settings.haproxyConf,
       reloadMode: settings.dryRun ? "none" : reloader.kind,
@@ -374,7 +379,8 @@ class RunningDaemon implements Daemon {
     const { settings, log, tls } = this.#parts;
     try {
       const next = await loadRenderer(settings);
-      this.loop.setGenerator(generatorOf(next, settings, tls));
+      this.#generate = generatorOf(next, settings, tls);
+      this.loop.setGenerator(this.#generate);
       log.info("templates re-read", { files: next.files.length });
     } catch (error) {
       log.error("cannot re-read templates, keeping the current ones", { error: errorText(error) });

@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import type { Applier } from "../apply/apply.ts";
 import { CRT_LIST, writeKeyFile } from "../apply/cert_files.ts";
 import { TlsApplier, type TlsFiles } from "../apply/tls_apply.ts";
-import { type KeyMaterial, parseCertificate } from "../model/certificate.ts";
+import { type KeyMaterial, loadCertificateParser, parseCertificate } from "../model/certificate.ts";
 import { type Model, skipEntry, skippedOrder } from "../model/model.ts";
 import { crtList } from "../model/tls.ts";
 import type { Reloader } from "../haproxy/reload.ts";
@@ -165,6 +165,7 @@ function followingDefault(
 /** The TLS wiring `settings` ask for, or null without `--tls`. Start-up errors throw. */
 export async function tlsSetup(settings: Settings, source: Source, log: Logger): Promise<TlsWiring | null> {
   if (!settings.tls) return null;
+  await loadCertificateParser();
   const dir = certDirOf(settings);
   const group = await certGroupOf(settings);
   const crtListPath = await prepareDir(dir, group);

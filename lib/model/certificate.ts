@@ -15,8 +15,21 @@
  * @module
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 import { z } from "zod";
+
+// A large module (~0.2 s to load): loaded by the daemons that terminate TLS only, not at every start.
+let x509: typeof X509 | undefined;
+
+/** Loads the X.509 parser that {@linkcode parseCertificate} and {@linkcode checkCertificate} need. */
+export async function loadCertificateParser(): Promise<void> {
+  x509 ??= await import("@peculiar/x509");
+}
+
+function parser(): typeof X509 {
+  if (x509 === undefined) throw new Error("certificates parsed before loadCertificateParser()");
+  return x509;
+}
 
 /** A certificate that expires within this many milliseconds is a warning (14 days). */
 export const EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000;
@@ -102,13 +115,14 @@ function pem(label: string, der: ArrayBuffer | Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
 
-function parseChain(certPem: string): x509.X509Certificate[] | string {
+function parseChain(certPem: string): X509.X509Certificate[] | string {
   const blocks = pemBlocks(certPem).filter((b) => b.label === "CERTIFICATE");
   if (blocks.length === 0) return "tls.crt holds no PEM certificate";
-  const chain: x509.X509Certificate[] = [];
+  const chain: X509.X509Certificate[] = [];
+  const { X509Certificate } = parser();
   for (const [index, block] of blocks.entries()) {
     try {
-      chain.push(new x509.X509Certificate(block.body));
+      chain.push(new X509Certificate(block.body));
     } catch {
       return `tls.crt: certificate ${index + 1} of ${blocks.length} is not valid X.509`;
     }
@@ -142,8 +156,8 @@ function sha256Hex(data: ArrayBuffer): string {
   return createHash("sha256").update(new Uint8Array(data)).digest("hex");
 }
 
-function dnsNames(leaf: x509.X509Certificate): string[] {
-  const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
+function dnsNames(leaf: X509.X509Certificate): string[] {
+  const san = leaf.getExtension(parser().SubjectAlternativeNameExtension);
   const names = san?.names.items.filter((n) => n.type === "dns").map((n) => n.value.toLowerCase()) ?? [];
   return [...new Set(names)].sort();
 }

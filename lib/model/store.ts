@@ -83,7 +83,8 @@ interface Entry {
   refusals: Skipped[];
 }
 
-function objectKey(set: EndpointSet): string {
+/** The key (`namespace/name`) a set is kept under: the key of {@linkcode SetChanges}. */
+export function objectKey(set: EndpointSet): string {
   return `${set.namespace}/${set.name}`;
 }
 

@@ -25,6 +25,11 @@ export interface FragmentRenderer {
     lookup: (name: string) => Domain | undefined,
     trailer: string,
   ): { text: string; parts: Uint8Array[] };
+  /**
+   * Re-renders the fragments of `changed` domains now, without assembling the text: a later
+   * {@linkcode FragmentRenderer.render} need not name them again. Throws as `render` does.
+   */
+  prepare(changed: Iterable<string>, lookup: (name: string) => Domain | undefined): void;
 }
 
 /** The templates do not follow the partials convention after all: render them in full. */
@@ -413,13 +418,18 @@ export function createFragmentRenderer(renderer: Renderer, data: TemplateData): 
   };
   const trailers = new Map<string, Piece>();
 
+  const prepare = (changed: Iterable<string>, lookup: (name: string) => Domain | undefined) => {
+    try {
+      for (const name of changed) renderDomain(name, lookup(name));
+    } catch (error) {
+      throw unwrap(error);
+    }
+  };
+
   return {
+    prepare,
     render(changed, lookup, trailerText) {
-      try {
-        for (const name of changed) renderDomain(name, lookup(name));
-      } catch (error) {
-        throw unwrap(error);
-      }
+      prepare(changed, lookup);
       let trailer = trailers.get(trailerText);
       if (trailer === undefined) {
         trailers.clear();

@@ -5,7 +5,13 @@
  */
 import type { EndpointSet } from "../model/endpoints.ts";
 import { buildModel, type Model } from "../model/model.ts";
-import { createModelStore, type ListenPorts, type ModelStore, type SetChanges } from "../model/store.ts";
+import {
+  createModelStore,
+  type ListenPorts,
+  type ModelStore,
+  objectKey,
+  type SetChanges,
+} from "../model/store.ts";
 import { concatBytes, createFragmentRenderer, type FragmentRenderer, NotIncremental } from "./fragments.ts";
 import {
   type HaproxyProcess,
@@ -70,7 +76,16 @@ export interface GeneratorInput {
 }
 
 /** Brings the model and config text up to date with a source. Throws the renderer's `TemplateError`. */
-export type Generator = (input: GeneratorInput) => Generated;
+export interface Generator {
+  (input: GeneratorInput): Generated;
+  /**
+   * Optional: gets ahead with sets of a first list still arriving (lib/source/source.ts `onListing`) —
+   * the model store takes them and their domains' fragments are rendered — before the first call, which
+   * still reads the whole snapshot and so finds only what changed since. Ignored after the first call;
+   * never throws (what fails here is done again, and reported, by the call).
+   */
+  prime?(sets: readonly EndpointSet[]): void;
+}
 
 /** The port of a `host:port` bind, if it has one. */
 export function bindPort(bind: string): number | undefined {
@@ -169,7 +184,7 @@ export function createGenerator(
   let last: { config: Rendered; maps: MapFile[] } | null = null;
   // Domains changed since the last successful render (a failed render leaves them to the next call).
   const pending = new Set<string>();
-  return (input) => {
+  const generator: Generator = (input) => {
     const changes = input.takeChanges?.() ?? null;
     const update = started && changes !== null ? store.apply(changes) : store.replaceAll(input.snapshot());
     started = true;
@@ -189,6 +204,14 @@ export function createGenerator(
     pending.clear();
     return generated(model, last.config, { ...kept, incremental: config.incremental, maps: mapFiles }, false);
   };
+  generator.prime = (sets) => {
+    if (started) return;
+    const update = store.apply(new Map(sets.map((set) => [objectKey(set), set])));
+    for (const name of update.domains) pending.add(name);
+    const outputs = [config, ...maps.map((m) => m.output)];
+    if (outputs.every((output) => output.prepare(pending, store))) pending.clear();
+  };
+  return generator;
 }
 
 /**
@@ -210,6 +233,20 @@ class Output {
   /** Whether it renders incrementally. */
   get incremental(): boolean {
     return this.#fragments !== null;
+  }
+
+  /**
+   * Renders the `changed` domains' fragments ahead of {@linkcode Output.render}; false when it cannot
+   * (templates rendered in full, or a partial failed: render() does them again and reports the failure).
+   */
+  prepare(changed: Iterable<string>, store: Pick<ModelStore, "domain">): boolean {
+    if (this.#fragments === null) return false;
+    try {
+      this.#fragments.prepare(changed, store.domain);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The text after the `changed` domains changed; `trailer` last. */

@@ -58,6 +58,13 @@ export interface Source {
   takeChanges?(): Map<string, EndpointSet | null> | null;
   /** Registers a listener called after every change to the snapshot and after every full sync. */
   onChange(listener: () => void): void;
+  /**
+   * Optional: registers a listener called before the first complete sync with the endpoint sets of each
+   * list page as it arrives, so that the consumer can get ahead (build its model while the next page is
+   * in flight). They are no snapshot: what counts is `snapshot()` once synced, where a set the listener
+   * saw is the same object while unchanged.
+   */
+  onListing?(listener: (sets: readonly EndpointSet[]) => void): void;
   /** Current status. */
   status(): SourceStatus;
 }

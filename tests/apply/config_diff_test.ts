@@ -175,6 +175,8 @@ Deno.test("runtimeDiff() default templates: scaling and readiness flips are runt
       "3",
       "rise",
       "2",
+      "pool-purge-delay",
+      "500ms",
       "check",
     ]);
   }

@@ -4,10 +4,13 @@ import {
   coversHost,
   judgeCertificate,
   KeyMaterial,
+  loadCertificateParser,
   nameCovers,
   parseCertificate,
 } from "../../lib/model/certificate.ts";
 import { tlsCerts } from "../support/tls_certs.ts";
+
+await loadCertificateParser();
 
 const DAY = 24 * 3600 * 1000;
 

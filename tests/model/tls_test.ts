@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KeyMaterial, parseCertificate } from "../../lib/model/certificate.ts";
+import { KeyMaterial, loadCertificateParser, parseCertificate } from "../../lib/model/certificate.ts";
 import type { SecretView } from "../../lib/model/secret_view.ts";
 import {
   certFileName,
@@ -12,6 +12,8 @@ import {
 } from "../../lib/model/tls.ts";
 import { endpointSet } from "../support/fixtures.ts";
 import { tlsCerts } from "../support/tls_certs.ts";
+
+await loadCertificateParser();
 
 function view(
   namespace: string,

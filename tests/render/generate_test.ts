@@ -148,3 +148,30 @@ Deno.test("createGenerator() keeps its bytes equal to the text and re-renders wh
   assert.equal(second.text, generate(sets, renderer, listen).text);
   assert.equal(new TextDecoder().decode(second.bytes), second.text);
 });
+
+Deno.test("createGenerator() primed with list pages gives generate()'s text for the snapshot, rendering only what changed since", () => {
+  const rendered: string[] = [];
+  const counting = Object.create(renderer) as typeof renderer;
+  counting.partial = (name, data) => {
+    rendered.push((data as { domain: string }).domain);
+    return renderer.partial(name, data);
+  };
+  const [a, b, c, d, e] = [web("a"), web("b"), tcpService("c", 6390), web("d"), tcpService("e", 6390)];
+  const next = createGenerator(counting, listen, undefined, [STATUS]);
+  next.prime?.([a, b, c]);
+  next.prime?.([d, e]);
+  assert.ok(rendered.includes("d.example.test"), "a primed page's domains are rendered as it arrives");
+  rendered.length = 0;
+  // Between the pages and the sync: b changed, c is gone (so e gets its port), f is new.
+  const b2 = endpointSet("b", { domain: "b.example.test", proto: "http" }, ["10.0.0.2"]);
+  const snapshot = [a, b2, d, e, web("f")];
+  const out = next({ snapshot: () => snapshot });
+  assert.equal(out.text, generate(snapshot, renderer, listen, undefined, [STATUS]).text);
+  assert.deepEqual(
+    [...new Set(rendered)].sort(),
+    ["b.example.test", "e.example.test", "f.example.test"], // c's fragments are dropped, not rendered
+  );
+  // After the first call, pages are ignored: the journal or snapshot is what counts.
+  next.prime?.([web("g")]);
+  assert.equal(next({ snapshot: () => snapshot }).text, out.text);
+});

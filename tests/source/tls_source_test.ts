@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KeyMaterial } from "../../lib/model/certificate.ts";
+import { KeyMaterial, loadCertificateParser } from "../../lib/model/certificate.ts";
 import type { EndpointSet } from "../../lib/model/endpoints.ts";
 import type { SecretView } from "../../lib/model/secret_view.ts";
 import type { HostTls } from "../../lib/model/tls.ts";
@@ -8,6 +8,8 @@ import { type SecretSource, TlsSource } from "../../lib/source/tls_source.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { endpointSet } from "../support/fixtures.ts";
 import { tlsCerts } from "../support/tls_certs.ts";
+
+await loadCertificateParser();
 
 const DAY = 24 * 3600 * 1000;
 

@@ -212,18 +212,22 @@ export interface KubeClientOptions {
   maxResponseBytes?: number;
 }
 
+/** What a request's answer is for: a stream handed out as it is, or a body read and parsed by the function. */
+type How = "stream" | ((text: string) => unknown);
+
 /** The API client. */
 export interface KubeClient {
   /** Who the client is to the API, for messages: certificate subject and/or token subject. */
   readonly identity: string;
   /** The API server currently in use (the last one that worked). */
   server(): string;
-  /** GETs `path` with `query` and returns the parsed JSON body. */
+  /** GETs `path` with `query` and returns the JSON body parsed by `parse` (default `JSON.parse`). */
   getJson(
     path: string,
     query: Record<string, string>,
     action: RequestAction,
     signal?: AbortSignal,
+    parse?: (text: string) => unknown,
   ): Promise<unknown>;
   /** GETs `path` with `query` and returns the open body (a watch). */
   openStream(
@@ -460,14 +464,15 @@ class ApiClient implements KubeClient {
     return this.#servers[this.#current]!;
   }
 
-  /** GETs `path` and parses the JSON answer. */
+  /** GETs `path` and parses the JSON answer (with `parse`, e.g. lib/source/kube/list_text.ts's). */
   async getJson(
     path: string,
     query: Record<string, string>,
     action: RequestAction,
     signal?: AbortSignal,
+    parse: (text: string) => unknown = JSON.parse,
   ): Promise<unknown> {
-    return (await this.#request(path, query, action, signal, false)).body;
+    return (await this.#request(path, query, action, signal, parse)).body;
   }
 
   /** GETs `path` and hands out the body as a stream (a watch). */
@@ -477,7 +482,7 @@ class ApiClient implements KubeClient {
     action: RequestAction,
     signal?: AbortSignal,
   ): Promise<KubeStream> {
-    const result = await this.#request(path, query, action, signal, true);
+    const result = await this.#request(path, query, action, signal, "stream");
     if (!result.stream) throw new KubeError(`API server "${result.server}" sent no body`, result.server);
     return result.stream;
   }
@@ -545,7 +550,7 @@ class ApiClient implements KubeClient {
     query: Record<string, string>,
     action: RequestAction,
     signal: AbortSignal | undefined,
-    stream: boolean,
+    how: How,
   ): Promise<Answer> {
     const servers = this.#servers;
     const failures: KubeError[] = [];
@@ -556,7 +561,7 @@ class ApiClient implements KubeClient {
       const index = (this.#current + n) % servers.length;
       const server = servers[index]!;
       const url = `${server}${path}${search ? `?${search}` : ""}`;
-      const attempt = await this.#attempt(index, url, auth, action, signal, stream);
+      const attempt = await this.#attempt(index, url, auth, action, signal, how);
       if ("answer" in attempt) return attempt.answer;
       failures.push(attempt.failure);
       if (n + 1 < servers.length) {
@@ -577,7 +582,7 @@ class ApiClient implements KubeClient {
     auth: Headers,
     action: RequestAction,
     signal: AbortSignal | undefined,
-    stream: boolean,
+    how: How,
   ): Promise<Attempt> {
     const server = this.#servers[index]!;
     const controller = new AbortController();
@@ -604,7 +609,7 @@ class ApiClient implements KubeClient {
       this.#noteWarnings(response.headers.get("warning"), server);
       const control = { controller, stopTimer, release };
       return response.ok
-        ? await this.#answer(response, index, action, stream, control)
+        ? await this.#answer(response, index, action, how, control)
         : await this.#refusal(response, index, action, control);
     } catch (error) {
       stopTimer();
@@ -620,11 +625,11 @@ class ApiClient implements KubeClient {
     response: Response,
     index: number,
     action: RequestAction,
-    stream: boolean,
+    how: How,
     control: AttemptControl,
   ): Promise<Attempt> {
     const server = this.#servers[index]!;
-    if (stream && response.body) {
+    if (how === "stream" && response.body) {
       control.stopTimer();
       this.#current = index;
       return { answer: { server, body: undefined, stream: openedStream(server, response.body, control) } };
@@ -640,7 +645,7 @@ class ApiClient implements KubeClient {
       );
     }
     try {
-      const body = JSON.parse(text) as unknown;
+      const body = (how === "stream" ? JSON.parse : how)(text);
       this.#current = index;
       return { answer: { server, body } };
     } catch {

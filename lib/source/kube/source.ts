@@ -228,6 +228,7 @@ class KubeWatchSource implements KubeSource {
   readonly #namespaces: (string | undefined)[];
   readonly #nodePolicy: NodePolicy;
   readonly #listeners: (() => void)[] = [];
+  readonly #listingListeners: ((sets: readonly EndpointSet[]) => void)[] = [];
   // service key → its slices' keys.
   readonly #sliceIndex = new Map<string, Set<string>>();
   // The set handed on last for a stored set: the same object while its facts and the nodes are unchanged,
@@ -262,6 +263,10 @@ class KubeWatchSource implements KubeSource {
 
   onChange(listener: () => void): void {
     this.#listeners.push(listener);
+  }
+
+  onListing(listener: (sets: readonly EndpointSet[]) => void): void {
+    this.#listingListeners.push(listener);
   }
 
   identity(): string {
@@ -378,7 +383,13 @@ class KubeWatchSource implements KubeSource {
     const each = <T>(kind: ResourceKind<T>, onChange: (changes: readonly Change<T>[]) => void) =>
       this.#namespaces.map((ns) => createWatcher(client, kind, this.#watcherOptions(ns, onChange)));
     if (this.#settings.resource === "endpoints") {
-      return { endpoints: each(ENDPOINTS_KIND, routed), services: [], slices: [] };
+      const endpoints = this.#namespaces.map((ns) =>
+        createWatcher(client, ENDPOINTS_KIND, {
+          ...this.#watcherOptions(ns, routed),
+          onListPage: (sets) => this.#listPage(sets),
+        })
+      );
+      return { endpoints, services: [], slices: [] };
     }
     return {
       endpoints: [],
@@ -442,6 +453,24 @@ class KubeWatchSource implements KubeSource {
       this.#startNodes();
     }
     this.#notify();
+  }
+
+  /**
+   * A page of the first Endpoints list: its routed sets to the listing listeners. Sets that ask for node
+   * ports are left out: they are attached to the nodes, which are not known yet.
+   */
+  #listPage(page: readonly (EndpointSet | null)[]): void {
+    if (this.#listingListeners.length === 0) return;
+    const sets = page.filter((set): set is EndpointSet =>
+      set !== null && !wantsNodePort(set.annotations, this.#nodePolicy)
+    );
+    for (const listener of this.#listingListeners) {
+      try {
+        listener(sets);
+      } catch (error) {
+        this.#log.error("a listing listener failed", { error: errorText(error) });
+      }
+    }
   }
 
   #track(changes: readonly Change<unknown>[]): void {

@@ -17,6 +17,7 @@ import { delay } from "../../delay.ts";
 import { errorText, type Logger, silentLogger } from "../../log.ts";
 import type { SourceStatus } from "../source.ts";
 import type { ObjectProblem } from "./objects.ts";
+import { parseItem, parseListText } from "./list_text.ts";
 import {
   Expired,
   Forbidden,
@@ -25,6 +26,7 @@ import {
   type RequestAction,
   ResponseTooLarge,
   retryAfterMs,
+  ServerError,
   Unauthorized,
   UnexpectedAnswer,
 } from "./client.ts";
@@ -111,6 +113,12 @@ export interface WatcherOptions<T> {
   onChange?: (changes: readonly Change<T>[]) => void;
   /** Called after every completed list (first list, relist, resync). */
   onSync?: () => void;
+  /**
+   * Called during the first list (until a list completes) with each page's projections as the page
+   * arrives, while the next page is in flight: a consumer may get ahead with them. They are not a change:
+   * the list's {@linkcode WatcherOptions.onChange} follows as it would without them.
+   */
+  onListPage?: (items: readonly T[]) => void;
 }
 
 /** A watcher of one resource (in one namespace or all). */
@@ -224,8 +232,8 @@ export function createWatcher<T>(
 
 /** {@linkcode WatcherOptions} with every default filled in. */
 type Tuning<T> =
-  & Required<Omit<WatcherOptions<T>, "namespace" | "labelSelector" | "onChange" | "onSync">>
-  & Pick<WatcherOptions<T>, "namespace" | "labelSelector" | "onChange" | "onSync">;
+  & Required<Omit<WatcherOptions<T>, "namespace" | "labelSelector" | "onChange" | "onSync" | "onListPage">>
+  & Pick<WatcherOptions<T>, "namespace" | "labelSelector" | "onChange" | "onSync" | "onListPage">;
 
 function tuning<T>(options: WatcherOptions<T>): Tuning<T> {
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 60;
@@ -462,14 +470,40 @@ class Reflector<T> implements Watcher<T> {
         pending = this.#listPage(cont, signal);
         pending.catch(() => {}); // awaited on the next round; handled here in case projecting throws
       }
-      page.items.forEach((item: unknown, index: number) => {
-        const { key } = metaOf(item);
-        const name = key ?? `items[${index}]`;
-        const projected = this.#kind.project(item);
-        if (typeof projected === "string") malformed.set(name, { object: name, reason: projected });
-        else if (key !== undefined) fresh.set(key, projected);
-      });
+      const projections = this.#project(page.items, fresh, malformed);
+      if (!this.stats.synced) this.#o.onListPage?.(projections);
       if (cont === undefined) return this.#listed(fresh, malformed, page.resourceVersion);
+    }
+  }
+
+  /** Projects a page's items into `fresh` (the malformed into `malformed`); the page's projections. */
+  #project(items: unknown[], fresh: Map<string, T>, malformed: Map<string, ObjectProblem>): T[] {
+    const projections: T[] = [];
+    items.forEach((item: unknown, index: number) => {
+      const object = this.#parseItem(item);
+      const { key } = metaOf(object);
+      const name = key ?? `items[${index}]`;
+      const projected = this.#kind.project(object);
+      if (typeof projected === "string") malformed.set(name, { object: name, reason: projected });
+      else if (key !== undefined) {
+        fresh.set(key, projected);
+        projections.push(projected);
+      }
+    });
+    return projections;
+  }
+
+  /** A list item, parsed from its text: text that is not JSON is the server's fault, as a whole body's is. */
+  #parseItem(item: unknown): unknown {
+    try {
+      return parseItem(item);
+    } catch {
+      const server = this.#client.server();
+      throw new ServerError(
+        `API server "${server}" sent a ${this.#kind.resource} list item that is not JSON in ${this.#where}`,
+        server,
+        200,
+      );
     }
   }
 
@@ -477,7 +511,7 @@ class Reflector<T> implements Watcher<T> {
   async #listPage(cont: string | undefined, signal: AbortSignal): Promise<ListPage> {
     const query: Record<string, string> = { ...this.#baseQuery(), limit: String(this.#o.pageSize) };
     if (cont !== undefined) query.continue = cont;
-    const body = await this.#client.getJson(this.#path, query, this.#action("list"), signal);
+    const body = await this.#client.getJson(this.#path, query, this.#action("list"), signal, parseListText);
     const shape = body as {
       kind?: unknown;
       apiVersion?: unknown;

@@ -138,6 +138,35 @@ Deno.test("createKubeSource() reflects added, changed and deleted Endpoints from
   });
 });
 
+Deno.test("createKubeSource() hands the first list's routed sets on page by page, the same objects as the snapshot", async () => {
+  const objects = [
+    ep("a", "web", ["10.0.0.1"], routed("web.example.com")),
+    ep("a", "plain", ["10.0.0.9"]),
+    ep("b", "api", ["10.0.1.1"], routed("api.example.com")),
+    ep("b", "node", ["10.0.1.2"], { ...routed("node.example.com"), "haconfd.io/backend-mode": "nodeport" }),
+  ];
+  await using server = await startKubeServer({ objects: { endpoints: objects } });
+  const pages: string[][] = [];
+  const seen: EndpointSet[] = [];
+  let syncedDuringPages = false;
+  await running(settings(server), { pageSize: 2 }, async (source, until) => {
+    source.onListing?.((sets) => {
+      syncedDuringPages ||= source.status().synced;
+      pages.push(names([...sets]));
+      seen.push(...sets);
+    });
+    await until("first sync", (sets) => sets.length === 3);
+    // The node-port set waits for the nodes: it comes with the snapshot only.
+    assert.deepEqual(pages, [["a/web"], ["b/api"]]);
+    assert.equal(syncedDuringPages, false);
+    const snapshot = source.snapshot();
+    for (const set of seen) assert.ok(snapshot.includes(set), `${set.name}: the same object`);
+    server.upsert("endpoints", ep("c", "new", ["10.0.2.1"], routed("new.example.com")));
+    await until("added", (sets) => names(sets).includes("c/new"));
+    assert.equal(pages.length, 2, "watch events are no pages");
+  });
+});
+
 Deno.test("createKubeSource() joins EndpointSlices to their annotated Service and maps conditions", async () => {
   const slice = (name: string, service: string, endpoints: JsonObject[]): JsonObject => ({
     metadata: { name, namespace: "a", labels: { "kubernetes.io/service-name": service } },

@@ -97,6 +97,26 @@ class FakeApi {
     this.send(JSON.stringify({ type, object }) + "\n");
   }
 
+  /** Ends the newest watch with a 410 Expired ERROR event. */
+  expire(): void {
+    this.event("ERROR", {
+      kind: "Status",
+      apiVersion: "v1",
+      code: 410,
+      reason: "Expired",
+      message: "too old",
+    });
+  }
+
+  /** Records each list request in `events` as `get <continue token or ->`. */
+  recordGets(events: string[]): void {
+    const getJson = this.client.getJson;
+    this.client.getJson = (path, query, action, signal, parse) => {
+      events.push(`get ${query.continue ?? "-"}`);
+      return getJson(path, query, action, signal, parse);
+    };
+  }
+
   async nextWatch(count: number): Promise<void> {
     while (this.streams.length < count) await new Promise<void>((r) => this.#watchWaiters.push(r));
   }
@@ -104,7 +124,13 @@ class FakeApi {
   client: KubeClient = {
     identity: "test",
     server: () => "http://fake",
-    getJson: (_path: string, query: Record<string, string>, action: RequestAction) => {
+    getJson: (
+      _path: string,
+      query: Record<string, string>,
+      action: RequestAction,
+      _signal?: AbortSignal,
+      parse: (text: string) => unknown = JSON.parse,
+    ) => {
       this.requests.push({ verb: action.verb, query });
       const error = this.listErrors.shift();
       if (error) return Promise.reject(error);
@@ -113,12 +139,13 @@ class FakeApi {
       const limit = Number(query.limit);
       const page = items.slice(start, start + limit);
       const more = start + limit < items.length;
-      return Promise.resolve({
+      // Through the caller's parser, as the real client does: the list's items come as their JSON texts.
+      return Promise.resolve(parse(JSON.stringify({
         kind: "ThingList",
         apiVersion: "v1",
         metadata: { resourceVersion: String(this.rv), ...(more ? { continue: String(start + limit) } : {}) },
         items: page,
-      });
+      })));
     },
     openStream: (_path: string, query: Record<string, string>, action: RequestAction) => {
       this.requests.push({ verb: action.verb, query });
@@ -200,11 +227,7 @@ Deno.test("createWatcher() asks for the next list page before it projects the cu
   const api = new FakeApi();
   for (let i = 0; i < 5; i++) api.put(`o${i}`, i);
   const events: string[] = [];
-  const getJson = api.client.getJson;
-  api.client.getJson = (path, query, action, signal) => {
-    events.push(`get ${query.continue ?? "-"}`);
-    return getJson(path, query, action, signal);
-  };
+  api.recordGets(events);
   const kind: ResourceKind<number> = {
     ...KIND,
     project(object) {
@@ -232,6 +255,57 @@ Deno.test("createWatcher() asks for the next list page before it projects the cu
     "project o4",
   ]);
   assert.equal(watcher.store.size, 5);
+});
+
+Deno.test("createWatcher() hands each page of the first list on while the next is in flight, not a relist's", async () => {
+  const api = new FakeApi();
+  for (let i = 0; i < 5; i++) api.put(`o${i}`, i);
+  api.put("bad", "not a number");
+  const events: string[] = [];
+  api.recordGets(events);
+  const options: WatcherOptions<number> = {
+    pageSize: 2,
+    onListPage: (items) => events.push(`page ${items.join(",")}`),
+  };
+  await withWatcher(api, options, async (_, changes) => {
+    await api.nextWatch(1);
+    // The malformed item is left out; the list's changes follow as without the pages.
+    assert.deepEqual(events, ["get -", "get 2", "page 0,1", "get 4", "page 2,3", "page 4"]);
+    assert.deepEqual(changes.map((c) => c.length), [5]);
+    events.length = 0;
+    api.put("o0", 10);
+    api.expire();
+    await api.nextWatch(2);
+    assert.deepEqual(events, ["get -", "get 2", "get 4"]);
+    assert.deepEqual(changes.map((c) => c.length), [5, 1]);
+  });
+});
+
+Deno.test("createWatcher() reads list items one by one: one that is not JSON fails the list as a garbled body does", async () => {
+  const api = new FakeApi();
+  api.put("a", 1);
+  api.put("b", 2);
+  const getJson = api.client.getJson;
+  let garble = true;
+  api.client.getJson = (path, query, action, signal, parse) =>
+    getJson(path, query, action, signal, (text) => {
+      const garbled = garble ? text.replace('"value":2', '"value":2x') : text;
+      garble = false;
+      return parse!(garbled);
+    });
+  const log = memoryLogger();
+  await withWatcher(api, { log }, async (w, changes) => {
+    await api.nextWatch(1);
+    const failed = log.lines.find((l) => l.msg === "API request failed");
+    assert.match(String(failed?.error), /sent a things list item that is not JSON in all namespaces/);
+    assert.equal(w.stats.restarts.error, 1);
+    assert.equal(api.requests.filter((r) => r.verb === "list").length, 2, "listed again after the failure");
+    assert.deepEqual(
+      changes.map((c) => c.map((x) => x.key)),
+      [["ns/a", "ns/b"]],
+      "nothing from the failed list",
+    );
+  });
 });
 
 Deno.test("createWatcher() applies events split mid-line and dedupes replays", async () => {
@@ -270,13 +344,7 @@ Deno.test("createWatcher() relists on an Expired ERROR event and emits only the 
     api.put("change", 20);
     api.put("new", 4);
     api.put("keep", 1);
-    api.event("ERROR", {
-      kind: "Status",
-      apiVersion: "v1",
-      code: 410,
-      reason: "Expired",
-      message: "too old resource version",
-    });
+    api.expire();
     await api.nextWatch(2);
     assert.equal(w.stats.restarts.expired, 1);
     // The relist was forced by a watch that delivered nothing: it confirms no shrink (not independent).
@@ -286,13 +354,7 @@ Deno.test("createWatcher() relists on an Expired ERROR event and emits only the 
     assert.equal(api.requests[api.requests.length - 1]!.query.resourceVersion, String(api.rv));
     // After the watch delivered an event, the next relist is an independent full sync.
     api.event("MODIFIED", api.put("keep", 5));
-    api.event("ERROR", {
-      kind: "Status",
-      apiVersion: "v1",
-      code: 410,
-      reason: "Expired",
-      message: "too old",
-    });
+    api.expire();
     await api.nextWatch(3);
     assert.equal(w.stats.restarts.expired, 2);
     assert.equal(w.stats.fullSyncs, 2);
