@@ -13,8 +13,7 @@ import { httpGet } from "../lib/demo/backends.ts";
 import { type JsonObject, startKubeServer } from "../lib/demo/kube_server.ts";
 import { endpoints, NAMESPACE, reloadsTotal, startDaemonProcess } from "./support/daemon.ts";
 import { haproxyAvailable, waitFor } from "./support/haproxy.ts";
-import { run } from "./support/process.ts";
-import { tlsCerts } from "./support/tls_certs.ts";
+import { servedSerial, tlsCerts } from "./support/tls_certs.ts";
 
 const ignore = !haproxyAvailable();
 
@@ -28,17 +27,6 @@ function tlsSecret(name: string, cert: string, key: string): JsonObject {
 
 function web(name: string, domain: string, port: number, secret: string): JsonObject {
   return endpoints(name, { domain, proto: "http", "haconfd.io/tls-secret": secret }, ["127.0.0.2"], port);
-}
-
-/** The serial of the leaf HAProxy presents for `sni`, or null when the handshake fails. */
-async function presentedSerial(port: number, sni: string): Promise<string | null> {
-  const client = await run("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", sni], {
-    stdin: "",
-  });
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(client.stdout)?.[0];
-  if (pem === undefined) return null;
-  const info = await run("openssl", ["x509", "-noout", "-serial"], { stdin: pem });
-  return /serial=([0-9A-F]+)/.exec(info.stdout)![1]!.toLowerCase().replace(/^(00)+(?=.)/, "");
 }
 
 /** A plain-HTTP pod answering 200. */
@@ -69,7 +57,7 @@ Deno.test({
       apiServer: kube.url,
       args: ["--tls", "--status-expose-config"],
     });
-    assert.equal(await presentedSerial(daemon.ports.https, "soon.example.test"), soon.serial, "served");
+    assert.equal(await servedSerial(daemon.ports.https, "soon.example.test"), soon.serial, "served");
 
     const warned = await daemon.waitForLog((l) =>
       l.msg === "certificate expires soon" && l.domain === "soon.example.test"
@@ -121,12 +109,12 @@ Deno.test({
     });
     await using daemon = await startDaemonProcess({ apiServer: kube.url, args: ["--tls"] });
     const https = daemon.ports.https;
-    assert.equal(await presentedSerial(https, "a.example.test"), a.serial);
+    assert.equal(await servedSerial(https, "a.example.test"), a.serial);
     const reloads = await reloadsTotal(daemon);
 
     kube.upsert("secrets", tlsSecret("tls-a", renewed.cert, renewed.key));
     await waitFor(
-      async () => (await presentedSerial(https, "a.example.test")) === renewed.serial || undefined,
+      async () => (await servedSerial(https, "a.example.test")) === renewed.serial || undefined,
       {
         what: "the renewed certificate to be served",
         timeoutMs: 20_000,
@@ -146,7 +134,7 @@ Deno.test({
       return tls?.mode === "refused" ? tls : undefined;
     }, { what: "a.example.test to be refused on /status", timeoutMs: 20_000 });
     assert.match(refused.reason ?? "", /Secret "e2e\/tls-a" of type kubernetes\.io\/tls not found/);
-    assert.equal(await presentedSerial(https, "a.example.test"), null, "no longer terminated");
+    assert.equal(await servedSerial(https, "a.example.test"), null, "no longer terminated");
     assert.equal(
       (await httpGet(daemon.ports.http, "a.example.test", "/")).status,
       200,
