@@ -3,8 +3,15 @@
  * (terminated, refused with its reason, passthrough), and that no key material is among it.
  */
 import assert from "node:assert/strict";
+import { buildModel } from "../../lib/model/model.ts";
 import type { HostTls } from "../../lib/model/tls.ts";
+import type { DaemonState } from "../../lib/record/state.ts";
+import { statusDocument } from "../../lib/status/document.ts";
+import { renderStatusPage } from "../../lib/status/page.ts";
 import { certificateExpiries, tlsNote, tlsSummary } from "../../lib/status/tls_status.ts";
+import { daemonState, endpointSet } from "../support/fixtures.ts";
+
+const NOW = Date.UTC(2026, 0, 1);
 
 const CERTIFICATE = {
   subject: "CN=a.example.test",
@@ -106,4 +113,41 @@ Deno.test("tlsSummary() and tlsNote() carry no file name and no key material", a
     const out = JSON.stringify(tlsSummary(tls)) + (await text(tlsNote(tls)));
     assert.doesNotMatch(out, /PRIVATE KEY|fingerprint|shop__/);
   }
+});
+
+Deno.test("statusDocument() and renderStatusPage() show terminated, refused and passthrough hosts per domain", async () => {
+  const model = buildModel([
+    endpointSet("a", { domain: "a.example.test", proto: "http" }),
+    endpointSet("gone", { domain: "gone.example.test", proto: "http" }),
+    endpointSet("pass", { domain: "pass.example.test", proto: "https", "haconfd.io/backend-mode": "pods" }),
+  ]);
+  const served: DaemonState["domains"] = {
+    ...model.domains,
+    "a.example.test": { ...model.domains["a.example.test"]!, tls: TERMINATED },
+    "gone.example.test": { ...model.domains["gone.example.test"]!, tls: REFUSED },
+  };
+  const state = daemonState(NOW, { domains: served });
+  const doc = statusDocument(state, null, NOW) as { domains: Record<string, { tls?: unknown }> };
+  assert.deepEqual(doc.domains["a.example.test"]!.tls, tlsSummary(TERMINATED));
+  assert.deepEqual(doc.domains["gone.example.test"]!.tls, tlsSummary(REFUSED));
+  assert.equal(doc.domains["pass.example.test"]!.tls, undefined, "passthrough: no termination to show");
+
+  const ok = { ok: true, reason: "ok" };
+  const page = await renderStatusPage({
+    state,
+    haproxy: null,
+    health: ok,
+    ready: ok,
+    now: NOW,
+    configExposed: false,
+  });
+  assert.match(
+    page,
+    /TLS terminated · redirect · CN=a\.example\.test · by CN=haconfd-tls-test-ca · until 2026-04-01/,
+  );
+  assert.match(page, /TLS refused: Secret &quot;shop\/gone&quot; not found/);
+  const passRow = /<tr>(?:(?!<\/tr>)[\s\S])*pass\.example\.test(?:(?!<\/tr>)[\s\S])*<\/tr>/.exec(page)?.[0] ??
+    "";
+  assert.match(passRow, /https/);
+  assert.doesNotMatch(passRow, /TLS (terminated|refused)/);
 });
