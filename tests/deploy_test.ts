@@ -313,6 +313,49 @@ Deno.test("deploy/kubernetes: ClusterRole grants exactly get/list/watch on endpo
   assert.equal(account.metadata.namespace, namespace.metadata.name);
 });
 
+Deno.test("deploy/kubernetes/tls/secrets-role.yaml: a namespaced Role grants exactly get/list/watch on secrets to haconfd's ServiceAccount", async () => {
+  const docs = parseAllDocuments(
+    await Deno.readTextFile(join(ROOT, "deploy", "kubernetes", "tls", "secrets-role.yaml")),
+  );
+  for (const doc of docs) assert.deepEqual(doc.errors, [], "secrets-role.yaml parses");
+  const tls = docs.map((doc) => doc.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
+  assert.deepEqual(
+    tls.map((o) => o.kind).toSorted(),
+    ["Role", "RoleBinding"],
+    "no ClusterRole, nothing else",
+  );
+  const role = find<
+    {
+      metadata: { name: string; namespace?: string };
+      rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    }
+  >(tls, "Role");
+  assert.ok(role.metadata.namespace, "the Role is namespaced");
+  assert.deepEqual(role.rules, [{
+    apiGroups: [""],
+    resources: ["secrets"],
+    verbs: ["get", "list", "watch"],
+  }]);
+
+  const binding = find<
+    {
+      metadata: { namespace?: string };
+      roleRef: { kind: string; name: string; apiGroup: string };
+      subjects: { kind: string; name: string; namespace: string }[];
+    }
+  >(tls, "RoleBinding");
+  assert.equal(binding.metadata.namespace, role.metadata.namespace, "bound in the Role's namespace");
+  assert.deepEqual(binding.roleRef, {
+    apiGroup: "rbac.authorization.k8s.io",
+    kind: "Role",
+    name: role.metadata.name,
+  });
+  const account = find(await manifests(), "ServiceAccount");
+  assert.deepEqual(binding.subjects, [
+    { kind: "ServiceAccount", name: account.metadata.name, namespace: account.metadata.namespace },
+  ]);
+});
+
 Deno.test("deploy/kubernetes: 00-namespace.yaml holds the Namespace and sorts first, as kubectl apply -f DIR needs", async () => {
   const dir = join(ROOT, "deploy", "kubernetes");
   const names = [];

@@ -1,21 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Applier, ApplyResult } from "../../lib/apply/apply.ts";
 import { TlsApplier, type TlsFiles } from "../../lib/apply/tls_apply.ts";
 import { KeyMaterial } from "../../lib/model/certificate.ts";
 import { memoryLogger } from "../../lib/log.ts";
-
-const UNCHANGED: ApplyResult = {
-  status: "unchanged",
-  hash: "h",
-  installedHash: "h",
-  durations: { checkMs: 0, reloadMs: 0, waitMs: 0, totalMs: 0 },
-};
-
-/** An inner applier whose config never changes (the host's backend and routing exist already). */
-function unchangedConfig(): Applier {
-  return { apply: () => Promise.resolve(UNCHANGED), installed: () => "", reloadPending: () => false };
-}
+import { failingRuntimeApplier, unchangedConfig } from "../support/tls_apply.ts";
 
 function filesFor(dir: string, hosts: string[]): TlsFiles {
   const bundles = new Map(
@@ -28,24 +16,14 @@ Deno.test("TlsApplier.apply() reloads once when a new host's certificate cannot 
   const dir = await Deno.makeTempDir({ prefix: "haconfd-tls-apply-" });
   try {
     let files = filesFor(dir, ["a"]);
-    let reloads = 0;
     const log = memoryLogger();
-    const applier = new TlsApplier(unchangedConfig(), {
-      dir,
-      files: () => files,
-      reloader: {
-        reload: () => (reloads++, Promise.resolve({ ok: true, durationMs: 1, detail: "reloaded" })),
-      },
-      // Nothing listens there: every Runtime API command fails.
-      runtime: { address: { transport: "unix", path: join(dir, "no.sock") }, viaMaster: true },
-      log,
-    });
+    const { applier, reloads } = failingRuntimeApplier(dir, () => files, log);
     await applier.apply("config");
-    reloads = 0;
+    reloads.count = 0;
     files = filesFor(dir, ["a", "n"]);
     const result = await applier.apply("config");
     assert.equal(result.status, "applied");
-    assert.equal(reloads, 1, "one reload instead");
+    assert.equal(reloads.count, 1, "one reload instead");
     assert.match(
       result.status === "applied" ? result.reloadReason ?? "" : "",
       /the Runtime API failed \(load ns__n\.pem\)/,

@@ -3,8 +3,7 @@ import { join } from "node:path";
 import * as crtlist from "../../lib/haproxy/ssl_crtlist_runtime.ts";
 import type { RuntimeTarget } from "../../lib/haproxy/runtime.ts";
 import { BASE_CONFIG, freePort, haproxyAvailable, startHaproxy } from "../support/haproxy.ts";
-import { run } from "../support/process.ts";
-import { tlsCerts } from "../support/tls_certs.ts";
+import { servedSerial, tlsCerts } from "../support/tls_certs.ts";
 
 Deno.test("crtlist.shownCrtList() reads `show ssl crt-list [-n]` as HAProxy 2.6 prints it", () => {
   const answer = "# /etc/haproxy/certs/crt-list\n/etc/haproxy/certs/a.pem:1 a.example.test\n" +
@@ -21,17 +20,6 @@ Deno.test("crtlist.shownCrtList() reads `show ssl crt-list [-n]` as HAProxy 2.6 
     sni: "a.example.test",
   }]);
 });
-
-/** The serial HAProxy presents for `sni` on `port`, or null when the handshake is refused. */
-async function servedSerial(port: number, sni: string): Promise<string | null> {
-  const client = await run("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", sni], {
-    stdin: "",
-  });
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(client.stdout)?.[0];
-  if (pem === undefined) return null;
-  const info = await run("openssl", ["x509", "-noout", "-serial"], { stdin: pem });
-  return /serial=([0-9A-F]+)/.exec(info.stdout)![1]!.toLowerCase().replace(/^(00)+(?=.)/, "");
-}
 
 Deno.test({
   name:

@@ -12,6 +12,7 @@
  * @module
  */
 import { makeCa, makeLeaf, serverExtensions } from "../../lib/demo/certs.ts";
+import { run } from "./process.ts";
 
 /** One leaf certificate. */
 export interface TlsLeaf {
@@ -78,4 +79,15 @@ async function create(): Promise<TlsCerts> {
 /** The process's shared TLS test certificates (made on first call). */
 export function tlsCerts(): Promise<TlsCerts> {
   return shared ??= create();
+}
+
+/** The serial HAProxy presents for `sni` on `port`, or null when the handshake is refused. */
+export async function servedSerial(port: number, sni: string): Promise<string | null> {
+  const client = await run("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", sni], {
+    stdin: "",
+  });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(client.stdout)?.[0];
+  if (pem === undefined) return null;
+  const info = await run("openssl", ["x509", "-noout", "-serial"], { stdin: pem });
+  return /serial=([0-9A-F]+)/.exec(info.stdout)![1]!.toLowerCase().replace(/^(00)+(?=.)/, "");
 }
