@@ -127,6 +127,10 @@ Deno.test({
       assert.equal(reasons["node-b"], "not Ready");
       assert.equal(reasons["node-d"], undefined, "outside the selector: never seen");
       assert.equal((await daemon.stop()).code, 0);
+      // Counted by the node-port servers themselves from their start, not sampled after the fact.
+      const hits = Object.fromEntries(nodePorts.backends.map((b) => [b.name, b.hits]));
+      assert.equal(hits["node-d"], 0, "node-d (outside --node-selector) received no request");
+      assert.ok(hits["node-a"]! > 0 && hits["node-c"]! > 0 && hits["node-e"]! > 0);
     } finally {
       await Promise.all(nodePorts.backends.map((b) => b.close()));
     }
