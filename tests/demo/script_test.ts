@@ -69,7 +69,6 @@ function fakeCluster() {
     retired,
     sync: () => void (served = new Map(current)),
     snapshot: () => JSON.stringify([...current.entries()].sort()),
-    reset: () => void (current = new Map(initial().map((s) => [serviceKey(s), s]))),
   };
 }
 
