@@ -18,6 +18,8 @@ const NO_DEMO = !installed("haproxy") || !installed("openssl");
 interface ExampleRun {
   child: Deno.ChildProcess;
   output(): string;
+  /** Everything the demo printed so far, stdout and stderr in full (the reader's screen). */
+  screen(): string;
   /** The first match of `pattern` in the output; fails loudly with the output after `timeoutMs`. */
   waitFor(pattern: RegExp, what: string, timeoutMs: number): Promise<RegExpExecArray>;
   /** Exit status; rejects loudly after `timeoutMs`. */
@@ -72,6 +74,7 @@ function startExample(env: Record<string, string>, args: string[] = []): Example
   return {
     child,
     output,
+    screen: () => `${text}\n${errors}`,
     waitFor: (pattern, what, timeoutMs) =>
       within(timeoutMs, what, () => {
         if (status !== undefined) {
@@ -194,6 +197,13 @@ Deno.test({
         },
       );
 
+      // The planned scale-to-zero (prometheus' only pod not ready) reaches traffic before Ctrl-C.
+      await run.waitFor(
+        /readiness: monitoring\/prometheus pod prometheus-server-0 is not ready\n\s+→ in traffic after \d+ ms/,
+        "prometheus' scale-to-zero to reach traffic",
+        90_000,
+      );
+
       // Ctrl-C: everything the demo started stops.
       signalQuietly(run.child, "SIGINT");
       stopped = true;
@@ -217,6 +227,9 @@ Deno.test({
       for (const address of listening) {
         assert.ok(await refusesConnections(address), `${address} still accepts connections`);
       }
+      // Neither the scale-to-zero nor the stop is an error on the reader's screen.
+      const errorLines = run.screen().split("\n").filter((l) => /\blevel=error\b|"level":"error"/.test(l));
+      assert.deepEqual(errorLines, [], "no level=error line on the demo's screen");
       const dir = /removed (\S+)$/m.exec(run.output())![1]!;
       await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, `${dir} is left behind`);
     } finally {

@@ -127,6 +127,10 @@ Deno.test({
       assert.equal(reasons["node-b"], "not Ready");
       assert.equal(reasons["node-d"], undefined, "outside the selector: never seen");
       assert.equal((await daemon.stop()).code, 0);
+      // Counted by the node-port servers themselves from their start, not sampled after the fact.
+      const hits = Object.fromEntries(nodePorts.backends.map((b) => [b.name, b.hits]));
+      assert.equal(hits["node-d"], 0, "node-d (outside --node-selector) received no request");
+      assert.ok(hits["node-a"]! > 0 && hits["node-c"]! > 0 && hits["node-e"]! > 0);
     } finally {
       await Promise.all(nodePorts.backends.map((b) => b.close()));
     }
@@ -182,18 +186,29 @@ Deno.test({
         sliceObject("lo", [{ ip: "127.0.2.7", node: "node-c" }, { ip: "127.0.0.9", node: "node-a" }], 8080),
       );
       await waitForBackends(http, "lo.test", ["node-a", "node-c"], 8);
+      // From before the pod dies until HAProxy has marked node-a down, a client keeps asking: node-a's
+      // node port refuses connections (no local endpoint) from the moment its health port says 503.
+      const client = keepAsking(http, "lo.test");
+      await client.answered(5);
+      const nodeA = nodePorts.backends.find((b) => b.name === "node-a")!;
+      await nodeA.close();
       checks.set("node-a", 503);
-      await waitFor(
-        async () =>
-          (await liveServers(daemon, "lo.test")).some((s) =>
-            s.server === "node-a" && s.status.startsWith("DOWN")
-          ),
-        {
-          what: "HAProxy to mark node-a down by its health check",
-          timeoutMs: 20_000,
-        },
-      );
-      // No request fails, and none reaches node-a, though the API still lists its endpoint.
+      let asked = { failed: ["not stopped"], count: 0 };
+      try {
+        await waitFor(
+          async () =>
+            (await liveServers(daemon, "lo.test")).some((s) =>
+              s.server === "node-a" && s.status.startsWith("DOWN")
+            ),
+          { what: "HAProxy to mark node-a down by its health check", timeoutMs: 30_000 },
+        );
+        await client.answered(5);
+      } finally {
+        asked = await client.stop();
+      }
+      assert.deepEqual(asked.failed, [], "no request failed while node-a's pod was dead");
+      assert.ok(asked.count > 10);
+      // None reaches node-a, though the API still lists its endpoint.
       for (let i = 0; i < 20; i++) {
         const answer = await httpGet(http, "lo.test");
         assert.equal(answer.status, 200);
@@ -207,6 +222,42 @@ Deno.test({
     }
   },
 });
+
+/**
+ * A client sending requests for `host` one after another until `stop()`, which resolves with the answers
+ * that were not 200 from a node (status or error) and the number of requests.
+ */
+function keepAsking(port: number, host: string) {
+  let stopping = false;
+  let count = 0;
+  const failed: string[] = [];
+  const waiters: { until: number; resolve: () => void }[] = [];
+  const asking = (async () => {
+    while (!stopping) {
+      try {
+        const answer = await httpGet(port, host);
+        if (answer.status !== 200) failed.push(`status ${answer.status}`);
+      } catch (error) {
+        failed.push(String(error));
+      }
+      count++;
+      for (const w of waiters.filter((w) => count >= w.until)) w.resolve();
+    }
+  })();
+  return {
+    /** Resolves once `n` more requests have been answered. */
+    answered(n: number): Promise<void> {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiters.push({ until: count + n, resolve });
+      return promise;
+    },
+    async stop(): Promise<{ failed: string[]; count: number }> {
+      stopping = true;
+      await asking;
+      return { failed, count };
+    },
+  };
+}
 
 /**
  * The cluster of the default-pods tests: Ready nodes `nodes` (none selected out), the NodePort Service

@@ -41,7 +41,8 @@ export interface Rig extends AsyncDisposable {
 
 /**
  * Starts HAProxy with `sets` rendered by the default templates (or `templates`), and an applier with the
- * runtime path (commands through the master CLI, or `statsSocket`); `acceptProxy` renders the binds with it.
+ * runtime path (commands through the master CLI, or `statsSocket`); `acceptProxy` renders the binds with it;
+ * `drainTimeoutMs` is the runtime path's drain timeout.
  */
 export async function rig(
   sets: EndpointSet[],
@@ -50,6 +51,8 @@ export async function rig(
     statsSocket?: string;
     templates?: TemplateFile[];
     acceptProxy?: boolean;
+    /** How long a removed server may drain before its sessions are shut down. @default {60_000} */
+    drainTimeoutMs?: number;
   } = {},
 ): Promise<Rig> {
   const listen = freePort();
@@ -80,7 +83,7 @@ export async function rig(
     : createRuntimeClient({ address: { transport: "unix", path: statsSocket }, viaMaster: false });
   const runtime = createRuntimePath({
     client: options.client?.(real) ?? real,
-    drainTimeoutMs: 60_000,
+    drainTimeoutMs: options.drainTimeoutMs ?? 60_000,
     drainPollMs: 50,
   });
   const files = await createApplier({
