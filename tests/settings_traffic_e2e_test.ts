@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import type { EndpointSet } from "../lib/model/endpoints.ts";
-import { httpGet } from "../lib/demo/backends.ts";
+import { httpGet, tcpRoundTrip } from "../lib/demo/backends.ts";
+import { seenBackends, startHttpBackends } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { rig } from "./support/runtime_rig.ts";
 
@@ -136,6 +137,132 @@ Deno.test({
     } finally {
       release();
       await slow.close();
+    }
+  },
+});
+
+/** The backend that answered a GET for `host` carrying `X-User: user`. */
+async function backendFor(port: number, host: string, user: string): Promise<string | undefined> {
+  const text = await tcpRoundTrip(
+    port,
+    `GET / HTTP/1.1\r\nHost: ${host}\r\nX-User: ${user}\r\nConnection: close\r\n\r\n`,
+  );
+  return /^x-backend: (\S+)/im.exec(text)?.[1];
+}
+
+Deno.test({
+  name:
+    "settings: balance hdr(X-User) sends one user to one pod and spreads users, with hash-type consistent",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["a", "b", "c"]);
+    try {
+      const ann = { domain: "hash.test", proto: "http", "haconfd.io/balance": "hdr(X-User)" };
+      const pods = { a: "127.0.0.2", b: "127.0.0.3", c: "127.0.0.4" };
+      await using r = await rig([service("hash", ann, port, pods)]);
+      const text = r.render([service("hash", ann, port, pods)]);
+      assert.match(
+        text,
+        /balance hdr\(X-User\)\n\s*hash-type consistent\n/,
+        "hashing with consistent hashes",
+      );
+      for (const user of ["alice", "bob", "carol"]) {
+        const seen = new Set<string | undefined>();
+        for (let i = 0; i < 8; i++) seen.add(await backendFor(r.listen, "hash.test", user));
+        assert.equal(seen.size, 1, `${user} reached ${[...seen].join(", ")}`);
+      }
+      const spread = new Set<string | undefined>();
+      for (let i = 0; i < 30; i++) spread.add(await backendFor(r.listen, "hash.test", `user-${i}`));
+      assert.ok(spread.size > 1, `thirty users reached only ${[...spread].join(", ")}`);
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
+Deno.test({
+  name: "settings: check none keeps a dead pod in rotation, check tcp takes it out",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    // Pod "dead" is never started: its address is dead.
+    const { backends, port } = await startHttpBackends(["a"]);
+    try {
+      const pods = { a: "127.0.0.2", dead: "127.0.0.3" };
+      const ann = (domain: string, check: string) => ({
+        domain,
+        proto: "http",
+        "haconfd.io/check": check,
+        "haconfd.io/check-interval": "100ms",
+      });
+      const none = { domain: "none.test", proto: "http", "haconfd.io/check": "none" };
+      await using r = await rig([
+        service("none", none, port, pods),
+        service("tcp", ann("tcp.test", "tcp"), port, pods),
+      ]);
+      await waitFor(async () => (await seenBackends(r.listen, "tcp.test", 6)).join() === "a", {
+        what: "the tcp check to take the dead pod out",
+      });
+      assert.deepEqual(
+        await seenBackends(r.listen, "none.test", 2),
+        ["a", "status 503"],
+        "without a check the dead pod still gets requests",
+      );
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
+/** A TCP pod that records the first line of each connection and answers "pong". */
+function linePod(hostname: string, port: number) {
+  const listener = Deno.listen({ hostname, port });
+  const lines: string[] = [];
+  void (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        // A health check that connects and resets at once fails its accept (ENOTCONN): keep listening.
+        if (error instanceof Deno.errors.BadResource) return;
+        continue;
+      }
+      const buffer = new Uint8Array(256);
+      void conn.read(buffer).then(async (n) => {
+        if (n !== null) lines.push(new TextDecoder().decode(buffer.slice(0, n)).split("\r\n")[0]!);
+        await conn.write(new TextEncoder().encode("pong\n"));
+      }).catch(() => {}).finally(() => conn.close());
+    }
+  })();
+  return { lines, close: () => listener.close() };
+}
+
+Deno.test({
+  name: "settings: send-proxy v1 gives a TCP pod a PROXY v1 line with the client's address",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const port = freePort("127.0.0.5");
+    const tcpPod = linePod("127.0.0.5", port);
+    const listen = freePort();
+    try {
+      const ann = {
+        domain: "v1.test",
+        proto: "pg",
+        "haconfd.io/listen-port": String(listen),
+        "haconfd.io/send-proxy": "v1",
+      };
+      await using _ = await rig([service("v1", ann, port, { p: "127.0.0.5" })]);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: listen });
+      const local = conn.localAddr as Deno.NetAddr;
+      await conn.write(new TextEncoder().encode("ping\n"));
+      const answer = new Uint8Array(16);
+      const n = await conn.read(answer);
+      conn.close();
+      assert.equal(new TextDecoder().decode(answer.slice(0, n ?? 0)), "pong\n");
+      const expected = `PROXY TCP4 127.0.0.1 127.0.0.1 ${local.port} ${listen}`;
+      assert.ok(tcpPod.lines.includes(expected), `lines seen: ${tcpPod.lines.join(" | ")}`);
+    } finally {
+      tcpPod.close();
     }
   },
 });
