@@ -277,10 +277,12 @@ export async function runtimeBenchmarks(
   const app = { domain: HOST, proto: "http", ...(options.settings === true ? EVERY_SETTING : {}) };
   const label = options.settings === true ? " (every setting)" : "";
   const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
-  const { backends, port } = await startHttpBackends(["blue", "green"], { proxyProtocol: options.settings });
+  const { backends, port } = await startHttpBackends(["blue", "green"], {
+    proxyProtocol: options.settings === true,
+  });
   // The rolling update's pods r0…r19 on 127.0.0.2–21, on a port of their own.
   const rolling = withRolling
-    ? await startHttpBackends(names, { proxyProtocol: options.settings }).catch(() => null)
+    ? await startHttpBackends(names, { proxyProtocol: options.settings === true }).catch(() => null)
     : null;
   const scratch = await Deno.makeTempDir({ prefix: "haconfd-bench-" });
   try {
