@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { EndpointSet } from "../lib/model/endpoints.ts";
-import { httpGet, tcpRoundTrip } from "../lib/demo/backends.ts";
+import { httpGet, startTlsBackend, tcpRoundTrip, tlsHandshake } from "../lib/demo/backends.ts";
 import { seenBackends, startHttpBackends } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { rig } from "./support/runtime_rig.ts";
@@ -263,6 +263,130 @@ Deno.test({
       assert.ok(tcpPod.lines.includes(expected), `lines seen: ${tcpPod.lines.join(" | ")}`);
     } finally {
       tcpPod.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "settings: allow on an https passthrough service refuses a client outside, serves one inside, IPv6 CIDRs too",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    await using pod = await startTlsBackend("pod-tls", { hostname: "127.0.0.3" });
+    const passthrough = (name: string, allow: string) =>
+      service(name, { domain: `${name}.test`, proto: "https", "haconfd.io/allow": allow }, pod.port, {
+        p: pod.hostname,
+      });
+    const sets = [
+      passthrough("inside", "fd00::/8,127.0.0.0/8"),
+      passthrough("outside", "10.0.0.0/8,2001:db8::/32"),
+    ];
+    await using r = await rig(sets);
+    const text = r.render(sets);
+    for (const cidr of ["fd00::/8", "2001:db8::/32"]) assert.ok(text.includes(cidr), `${cidr} rendered`);
+    const https = Number(r.listenSpec.https.split(":").at(-1));
+    assert.equal((await tlsHandshake(https, "inside.test")).cn, "pod-tls", "a client inside allow");
+    await assert.rejects(tlsHandshake(https, "outside.test"), "a client outside allow: no handshake");
+    assert.equal((await tlsHandshake(https, "inside.test")).cn, "pod-tls", "still served inside");
+  },
+});
+
+/** A TCP pod answering "pong" to every read on a connection it keeps open. */
+function echoPod(hostname: string, port: number) {
+  const listener = Deno.listen({ hostname, port });
+  const open = new Set<Deno.Conn>();
+  async function serve(conn: Deno.Conn): Promise<void> {
+    open.add(conn);
+    const buffer = new Uint8Array(256);
+    try {
+      while ((await conn.read(buffer)) !== null) await conn.write(new TextEncoder().encode("pong\n"));
+    } finally {
+      open.delete(conn);
+      conn.close();
+    }
+  }
+  void (async () => {
+    for (;;) {
+      try {
+        serve(await listener.accept()).catch(() => {});
+      } catch (error) {
+        // A health check that connects and resets at once fails its accept (ENOTCONN): keep listening.
+        if (error instanceof Deno.errors.BadResource) return;
+      }
+    }
+  })();
+  return {
+    close() {
+      listener.close();
+      for (const conn of open) conn.close();
+    },
+  };
+}
+
+/** Sends "ping" on `conn` and returns the answer, "" when the connection was closed. */
+async function ping(conn: Deno.Conn): Promise<string> {
+  try {
+    await conn.write(new TextEncoder().encode("ping\n"));
+    const buffer = new Uint8Array(16);
+    const n = await conn.read(buffer);
+    return n === null ? "" : new TextDecoder().decode(buffer.slice(0, n));
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe) return "";
+    throw error;
+  }
+}
+
+Deno.test({
+  name: "settings: timeout-tunnel closes an idle TCP connection after it, a longer one stays open",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const port = freePort("127.0.0.6");
+    const pod = echoPod("127.0.0.6", port);
+    const [shortPort, longPort] = [freePort(), freePort()];
+    const tcp = (name: string, listen: number, tunnel: string) =>
+      service(
+        name,
+        {
+          domain: `${name}.test`,
+          proto: "pg",
+          "haconfd.io/listen-port": String(listen),
+          "haconfd.io/timeout-tunnel": tunnel,
+        },
+        port,
+        { p: "127.0.0.6" },
+      );
+    const conns: Deno.Conn[] = [];
+    try {
+      await using _ = await rig([tcp("short", shortPort, "300ms"), tcp("long", longPort, "60s")]);
+      const long = await Deno.connect({ hostname: "127.0.0.1", port: longPort });
+      conns.push(long);
+      assert.equal(await ping(long), "pong\n");
+      const short = await Deno.connect({ hostname: "127.0.0.1", port: shortPort });
+      conns.push(short);
+      assert.equal(await ping(short), "pong\n");
+      // The close is the event: a read that ends (EOF or reset), under a deadline that fails loudly.
+      const buffer = new Uint8Array(16);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const closed = await Promise.race([
+        short.read(buffer).then((n) => n === null, (error) => error instanceof Deno.errors.ConnectionReset),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error("the idle connection was not closed within 10 s")),
+            10_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.ok(closed, "HAProxy closed the idle connection past timeout-tunnel");
+      assert.equal(await ping(long), "pong\n", "the connection idle as long behind a 60s tunnel still works");
+    } finally {
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Closed by HAProxy already.
+        }
+      }
+      pod.close();
     }
   },
 });
