@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import type { EndpointSet } from "../lib/model/endpoints.ts";
 import { httpGet, startTlsBackend, tcpRoundTrip, tlsHandshake } from "../lib/demo/backends.ts";
-import { seenBackends, startHttpBackends } from "./support/daemon.ts";
+import {
+  endpoints,
+  seenBackends,
+  startDaemonProcess,
+  startHttpBackends,
+  startKube,
+} from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { rig } from "./support/runtime_rig.ts";
 
@@ -387,6 +393,45 @@ Deno.test({
         }
       }
       pod.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "settings: an object with three invalid annotations is skipped, each named on /status; the rest is served",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["web"]);
+    try {
+      const invalid = {
+        "haconfd.io/maxconn": "lots",
+        "haconfd.io/check-path": "healthz",
+        "haconfd.io/timeout-client": "5s",
+      };
+      await using kube = await startKube([
+        endpoints("web", { domain: "web.test", proto: "http" }, ["127.0.0.2"], port),
+        endpoints("bad", { domain: "bad.test", proto: "http", ...invalid }, ["127.0.0.2"], port),
+      ]);
+      await using daemon = await startDaemonProcess({ apiServer: kube.url });
+      await waitFor(async () => (await httpGet(daemon.ports.http, "web.test")).status === 200, {
+        what: "the valid service to be served",
+      });
+      const skipped = await waitFor(async () => {
+        const all = (await daemon.status()).skipped as { object: string; reason: string }[];
+        return all.find((s) => s.object === "e2e/bad");
+      }, { what: "/status to list e2e/bad as skipped" });
+      for (const annotation of Object.keys(invalid)) {
+        assert.ok(skipped.reason.includes(annotation), `the reason names ${annotation}: ${skipped.reason}`);
+      }
+      assert.equal(
+        (await httpGet(daemon.ports.http, "bad.test")).status,
+        404,
+        "the skipped object is not routed",
+      );
+      assert.equal((await httpGet(daemon.ports.http, "web.test")).status, 200, "the valid one still is");
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
     }
   },
 });
