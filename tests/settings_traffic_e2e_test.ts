@@ -14,6 +14,7 @@ import {
 } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { rig } from "./support/runtime_rig.ts";
+import { acceptEach } from "./support/proxy_backend.ts";
 
 /** A service in namespace "traffic" with ready pods by name → IP on one port. */
 function service(
@@ -223,23 +224,12 @@ Deno.test({
 function linePod(hostname: string, port: number) {
   const listener = Deno.listen({ hostname, port });
   const lines: string[] = [];
-  void (async () => {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        // A health check that connects and resets at once fails its accept (ENOTCONN): keep listening.
-        if (error instanceof Deno.errors.BadResource) return;
-        continue;
-      }
-      const buffer = new Uint8Array(256);
-      void conn.read(buffer).then(async (n) => {
-        if (n !== null) lines.push(new TextDecoder().decode(buffer.slice(0, n)).split("\r\n")[0]!);
-        await conn.write(new TextEncoder().encode("pong\n"));
-      }).catch(() => {}).finally(() => conn.close());
-    }
-  })();
+  acceptEach(listener, async (conn) => {
+    const buffer = new Uint8Array(256);
+    const n = await conn.read(buffer);
+    if (n !== null) lines.push(new TextDecoder().decode(buffer.slice(0, n)).split("\r\n")[0]!);
+    await conn.write(new TextEncoder().encode("pong\n"));
+  });
   return { lines, close: () => listener.close() };
 }
 
@@ -301,30 +291,25 @@ Deno.test({
 function echoPod(hostname: string, port: number) {
   const listener = Deno.listen({ hostname, port });
   const open = new Set<Deno.Conn>();
-  async function serve(conn: Deno.Conn): Promise<void> {
+  acceptEach(listener, async (conn) => {
     open.add(conn);
     const buffer = new Uint8Array(256);
     try {
       while ((await conn.read(buffer)) !== null) await conn.write(new TextEncoder().encode("pong\n"));
     } finally {
       open.delete(conn);
-      conn.close();
     }
-  }
-  void (async () => {
-    for (;;) {
-      try {
-        serve(await listener.accept()).catch(() => {});
-      } catch (error) {
-        // A health check that connects and resets at once fails its accept (ENOTCONN): keep listening.
-        if (error instanceof Deno.errors.BadResource) return;
-      }
-    }
-  })();
+  });
   return {
     close() {
       listener.close();
-      for (const conn of open) conn.close();
+      for (const conn of open) {
+        try {
+          conn.close();
+        } catch {
+          // Closed by HAProxy already.
+        }
+      }
     },
   };
 }

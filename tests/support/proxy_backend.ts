@@ -17,6 +17,29 @@ function proxyHeader(head: Uint8Array): { version: 1 | 2; length: number } | und
   return text.startsWith("PROXY ") && end > 0 ? { version: 1, length: end + 2 } : undefined;
 }
 
+/** Hands each connection `listener` accepts to `serve` (its failure ends only that connection), until closed. */
+export function acceptEach(listener: Deno.Listener, serve: (conn: Deno.Conn) => Promise<void>): void {
+  void (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        // A health check that connects and resets at once fails its accept (ENOTCONN): keep listening.
+        if (error instanceof Deno.errors.BadResource) return;
+        continue;
+      }
+      serve(conn).catch(() => {}).finally(() => {
+        try {
+          conn.close();
+        } catch {
+          // Closed by `serve` already.
+        }
+      });
+    }
+  })();
+}
+
 /** A Backend that also counts the PROXY headers it received, by version. */
 export interface ProxyBackend extends Backend {
   /** Connections that opened with a PROXY v1 / v2 header, and those without one. */
@@ -56,16 +79,7 @@ export async function startProxyHttpBackend(
       }
     }
   }
-  void (async () => {
-    for (;;) {
-      try {
-        relay(await listener.accept()).catch(() => {});
-      } catch (error) {
-        // A health check that connects and resets at once fails its accept (ENOTCONN): keep listening.
-        if (error instanceof Deno.errors.BadResource) return;
-      }
-    }
-  })();
+  acceptEach(listener, relay);
   const backend: ProxyBackend = {
     name,
     hostname,
