@@ -3,6 +3,7 @@
  * the HTTP check's Host header and status range, maxconn queueing, header hashing, `check: none`, PROXY v1.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import type { EndpointSet } from "../lib/model/endpoints.ts";
 import { httpGet, startTlsBackend, tcpRoundTrip, tlsHandshake } from "../lib/demo/backends.ts";
 import {
@@ -181,6 +182,47 @@ Deno.test({
       const spread = new Set<string | undefined>();
       for (let i = 0; i < 30; i++) spread.add(await backendFor(r.listen, "hash.test", `user-${i}`));
       assert.ok(spread.size > 1, `thirty users reached only ${[...spread].join(", ")}`);
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  },
+});
+
+/** The backend that answered a GET for `host` sent from the local address `source`. */
+function backendFrom(port: number, host: string, source: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress: source });
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.setTimeout(
+      5_000,
+      () => socket.destroy(new Error(`GET http://${host}/ from ${source}: no answer in 5 s`)),
+    );
+    socket.on("connect", () => socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(/^x-backend: (\S+)/im.exec(text)?.[1]));
+  });
+}
+
+Deno.test({
+  name: "settings: balance source keeps one client address on one pod and spreads addresses",
+  ignore: !haproxyAvailable(),
+  async fn() {
+    const { backends, port } = await startHttpBackends(["a", "b", "c"]);
+    try {
+      const ann = { domain: "source.test", proto: "http", "haconfd.io/balance": "source" };
+      await using r = await rig([
+        service("source", ann, port, { a: "127.0.0.2", b: "127.0.0.3", c: "127.0.0.4" }),
+      ]);
+      for (const source of ["127.0.0.1", "127.0.0.50"]) {
+        const seen = new Set<string | undefined>();
+        for (let i = 0; i < 8; i++) seen.add(await backendFrom(r.listen, "source.test", source));
+        assert.equal(seen.size, 1, `${source} reached ${[...seen].join(", ")}`);
+      }
+      const spread = new Set<string | undefined>();
+      for (let i = 0; i < 30; i++) spread.add(await backendFrom(r.listen, "source.test", `127.0.1.${i + 1}`));
+      assert.ok(spread.size > 1, `thirty addresses reached only ${[...spread].join(", ")}`);
     } finally {
       await Promise.all(backends.map((b) => b.close()));
     }
