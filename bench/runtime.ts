@@ -277,9 +277,13 @@ export async function runtimeBenchmarks(
   const app = { domain: HOST, proto: "http", ...(options.settings === true ? EVERY_SETTING : {}) };
   const label = options.settings === true ? " (every setting)" : "";
   const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
-  const { backends, port } = await startHttpBackends(["blue", "green"]);
+  const { backends, port } = await startHttpBackends(["blue", "green"], {
+    proxyProtocol: options.settings === true,
+  });
   // The rolling update's pods r0…r19 on 127.0.0.2–21, on a port of their own.
-  const rolling = withRolling ? await startHttpBackends(names).catch(() => null) : null;
+  const rolling = withRolling
+    ? await startHttpBackends(names, { proxyProtocol: options.settings === true }).catch(() => null)
+    : null;
   const scratch = await Deno.makeTempDir({ prefix: "haconfd-bench-" });
   try {
     for (const count of counts) {

@@ -9,7 +9,8 @@ import type { EndpointSet } from "../lib/model/endpoints.ts";
 import { httpGet, tcpRoundTrip } from "../lib/demo/backends.ts";
 import { seenBackends, startHttpBackends } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
-import { expectRuntime, rig } from "./support/runtime_rig.ts";
+import { expectRuntime, type Rig, rig } from "./support/runtime_rig.ts";
+import type { ProxyBackend } from "./support/proxy_backend.ts";
 import { EVERY_SETTING } from "./support/fixtures.ts";
 
 /** An Endpoints-like set: pods by name → IP (ready unless listed in `draining`), one port. */
@@ -327,6 +328,51 @@ Deno.test({
   },
 });
 
+/** The `show stat` rows of the servers of backends whose name starts with `prefix`, by server name. */
+function statServers(stat: string, prefix: string): Map<string, Record<string, string>> {
+  const [header, ...rows] = stat.trim().split("\n");
+  const columns = (header ?? "").replace(/^# /, "").split(",");
+  const servers = new Map<string, Record<string, string>>();
+  for (const row of rows) {
+    const cells = row.split(",");
+    const record = Object.fromEntries(columns.map((c, i) => [c, cells[i] ?? ""]));
+    const { pxname = "", svname = "" } = record;
+    if (pxname.startsWith(prefix) && svname !== "BACKEND") servers.set(svname, record);
+  }
+  return servers;
+}
+
+/**
+ * The keywords of the file's servers as HAProxy 2.6 shows them live in `show stat`: `maxconn` as `slim`,
+ * `check` as check rise/fall (none while in maintenance) and, once checked, an HTTP check's `L7OK`
+ * (`inter` is not shown, nor send-proxy); the sticky cookie, not in the file (dynamic cookies), as a
+ * value of each server's own.
+ */
+async function assertKeywordsLive(r: Rig, file: ReturnType<typeof parseServerLine>[], what: string) {
+  const servers = file.filter((s) => typeof s !== "string");
+  const expected = servers.map((s) => {
+    const maxconn = s.keywords[s.keywords.indexOf("maxconn") + 1];
+    // HAProxy pauses the check of a server in maintenance and then shows none.
+    const checked = s.keywords.includes("check") && !s.keywords.includes("disabled");
+    return `${s.name} slim ${maxconn} check ${checked} cookie true`;
+  });
+  const live = await waitFor(async () => {
+    const stat = statServers(await r.cli("@1 show stat"), "be_all_test");
+    const ready = servers.filter((s) => !s.keywords.includes("disabled"));
+    return ready.every((s) => stat.get(s.name)?.check_status === "L7OK") ? stat : undefined;
+  }, { what: `${what}: the HTTP checks of the ready servers to pass` });
+  const cookies = servers.map((s) => live.get(s.name)?.cookie ?? "");
+  assert.deepEqual(
+    servers.map((s) => {
+      const row = live.get(s.name) ?? {};
+      return `${s.name} slim ${row.slim} check ${row.check_rise !== ""} cookie ${row.cookie !== ""}`;
+    }),
+    expected,
+    `${what}: keywords live`,
+  );
+  assert.equal(new Set(cookies).size, cookies.length, `${what}: one cookie per server: ${cookies}`);
+}
+
 /** Every setting at once, on one http service. */
 const EVERYTHING = {
   domain: "all.test",
@@ -341,7 +387,7 @@ Deno.test({
     "settings: pods of a service using every setting come and go without a reload; file and HAProxy agree",
   ignore: !haproxyAvailable(),
   async fn() {
-    const { backends, port } = await startHttpBackends(["a", "b", "c", "d"]);
+    const { backends, port } = await startHttpBackends(["a", "b", "c", "d"], { proxyProtocol: true });
     const ip = (i: number) => `127.0.0.${i + 2}`;
     try {
       await using r = await rig([service("all", EVERYTHING, port, { a: ip(0) })]);
@@ -378,6 +424,21 @@ Deno.test({
           removed.every((s) => (s.admin & 0x01) !== 0),
           `${what}: removed servers are in maintenance`,
         );
+        await assertKeywordsLive(r, file, what);
+      }
+      // send-proxy-v2 is in no `show` output of HAProxy 2.6: the pods, added at runtime included, prove it.
+      const answered = new Set<string | undefined>();
+      for (let i = 0; i < 30; i++) {
+        const text = await tcpRoundTrip(
+          r.listen,
+          `GET /app HTTP/1.1\r\nHost: all.test\r\nX-User: u${i}\r\nConnection: close\r\n\r\n`,
+        );
+        answered.add(/^x-backend: (\S+)/im.exec(text)?.[1]);
+      }
+      assert.ok(answered.has("c") || answered.has("d"), `a pod added at runtime served: ${[...answered]}`);
+      for (const b of backends.filter((b) => answered.has(b.name))) {
+        const { headers } = b as ProxyBackend;
+        assert.ok(headers.v2 > 0 && headers.v1 === 0, `${b.name}: PROXY v2 ${headers.v2}, v1 ${headers.v1}`);
       }
       assert.equal((await r.proc()).reloads, reloads, "no reload");
     } finally {

@@ -59,6 +59,7 @@ Deno.test("effectiveSettings() gives only the settings a domain's annotations se
     "check-interval": "500ms",
     allow: ["127.0.0.0/8"],
     sticky: "HACONFD_SERVER",
+    "send-proxy": "v2",
     "backend-mode": "pods",
     tls: "none",
   });

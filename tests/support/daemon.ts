@@ -17,6 +17,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { type Backend, httpGet, startHttpBackend } from "../../lib/demo/backends.ts";
+import { startProxyHttpBackend } from "./proxy_backend.ts";
 import { freePort, waitFor } from "./haproxy.ts";
 import { type JsonObject, type KubeServer, startKubeServer } from "../../lib/demo/kube_server.ts";
 import { signalQuietly, terminate } from "./process.ts";
@@ -490,16 +491,25 @@ export function startKube(objects: JsonObject[], options: TrafficGuardOptions = 
 
 /**
  * HTTP backends named `names` on 127.0.0.2, 127.0.0.3, … all on one port (an Endpoints subset has one
- * port list for all its addresses); retried on another port when one address has it taken.
+ * port list for all its addresses); retried on another port when one address has it taken. With
+ * `proxyProtocol` each reads the PROXY header HAProxy sends (`send-proxy`) before its HTTP.
  */
-export async function startHttpBackends(names: string[]): Promise<{ backends: Backend[]; port: number }> {
+export async function startHttpBackends(
+  names: string[],
+  options: { proxyProtocol?: boolean } = {},
+): Promise<{ backends: Backend[]; port: number }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const backends: Backend[] = [];
     try {
       for (const [i, name] of names.entries()) {
         const port = backends[0]?.port ?? 0;
-        backends.push(await startHttpBackend(name, { hostname: `127.0.0.${i + 2}`, port }));
+        const hostname = `127.0.0.${i + 2}`;
+        backends.push(
+          options.proxyProtocol === true
+            ? await startProxyHttpBackend(name, hostname, port)
+            : await startHttpBackend(name, { hostname, port }),
+        );
       }
       return { backends, port: backends[0]?.port ?? 0 };
     } catch (error) {

@@ -69,8 +69,9 @@ export function endpointSet(
 }
 
 /**
- * Every per-service setting that keeps "/" routed to its service (no path, no send-proxy): the runtime
- * benchmark's and the settings tests' "service using every setting".
+ * Every per-service setting that keeps "/" routed to its service (no path): the runtime benchmark's and
+ * the settings tests' "service using every setting". Its pods must read the PROXY v2 header
+ * (`startHttpBackends(names, { proxyProtocol: true })`).
  */
 export const EVERY_SETTING: Readonly<Record<string, string>> = {
   "haconfd.io/balance": "hdr(X-User)",
@@ -83,6 +84,7 @@ export const EVERY_SETTING: Readonly<Record<string, string>> = {
   "haconfd.io/check-interval": "500ms",
   "haconfd.io/allow": "127.0.0.0/8",
   "haconfd.io/sticky": "true",
+  "haconfd.io/send-proxy": "v2",
 };
 
 /** The record of a fresh daemon at `now` (nothing synced, installed or passed yet), with `extra` over it. */
