@@ -5,35 +5,15 @@
 import assert from "node:assert/strict";
 import { parseServersState } from "../lib/haproxy/runtime.ts";
 import { parseServerLine } from "../lib/apply/config_diff.ts";
-import type { EndpointSet } from "../lib/model/endpoints.ts";
 import { httpGet, tcpRoundTrip } from "../lib/demo/backends.ts";
 import { seenBackends, startHttpBackends } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { expectRuntime, type Rig, rig } from "./support/runtime_rig.ts";
 import type { ProxyBackend } from "./support/proxy_backend.ts";
-import { EVERY_SETTING } from "./support/fixtures.ts";
+import { EVERY_SETTING, podService } from "./support/fixtures.ts";
 
-/** An Endpoints-like set: pods by name → IP (ready unless listed in `draining`), one port. */
-function service(
-  name: string,
-  annotations: Record<string, string>,
-  port: number,
-  pods: Record<string, string>,
-  draining: string[] = [],
-): EndpointSet {
-  return {
-    namespace: "e2e",
-    name,
-    created: "2026-01-01T00:00:00Z",
-    annotations,
-    groups: [{
-      ports: [{ name: "main", port }],
-      addresses: Object.entries(pods).map(([target, ip]) =>
-        draining.includes(target) ? { ip, ready: false, target, draining: true } : { ip, ready: true, target }
-      ),
-    }],
-  };
-}
+/** A routed set in namespace "e2e" (see {@linkcode podService}). */
+const service = podService.bind(null, "e2e");
 
 /**
  * A backend on `hostname:port` answering after `delayMs`, or with `health()` on /healthz; requests for

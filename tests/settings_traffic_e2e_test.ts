@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import net from "node:net";
-import type { EndpointSet } from "../lib/model/endpoints.ts";
 import { httpGet, startTlsBackend, tcpRoundTrip, tlsHandshake } from "../lib/demo/backends.ts";
 import {
   endpoints,
@@ -15,26 +14,11 @@ import {
 } from "./support/daemon.ts";
 import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
 import { rig } from "./support/runtime_rig.ts";
+import { podService } from "./support/fixtures.ts";
 import { acceptEach } from "./support/proxy_backend.ts";
 
-/** A service in namespace "traffic" with ready pods by name → IP on one port. */
-function service(
-  name: string,
-  annotations: Record<string, string>,
-  port: number,
-  pods: Record<string, string>,
-): EndpointSet {
-  return {
-    namespace: "traffic",
-    name,
-    created: "2026-01-01T00:00:00Z",
-    annotations,
-    groups: [{
-      ports: [{ name: "main", port }],
-      addresses: Object.entries(pods).map(([target, ip]) => ({ ip, ready: true, target })),
-    }],
-  };
-}
+/** A routed set in namespace "traffic" (see {@linkcode podService}). */
+const service = podService.bind(null, "traffic");
 
 /**
  * An HTTP pod on `hostname:port`: /healthz answers `health(request)`; /hold waits for `hold`, counting the
@@ -109,14 +93,18 @@ Deno.test({
   },
 });
 
-/** The `qcur` column of `show stat` summed over the rows of proxies whose name contains `proxy`. */
-function queued(stat: string, proxy: string): number {
+/** The rows of `show stat` whose proxy name contains `proxy`, each as column → value. */
+function statRows(stat: string, proxy: string): Record<string, string>[] {
   const [header, ...rows] = stat.trim().split("\n");
   const columns = (header ?? "").replace(/^# /, "").split(",");
-  const [name, qcur] = [columns.indexOf("pxname"), columns.indexOf("qcur")];
   return rows.map((row) => row.split(","))
-    .filter((cells) => cells[name]?.includes(proxy) === true)
-    .reduce((sum, cells) => sum + Number(cells[qcur] || 0), 0);
+    .map((cells) => Object.fromEntries(columns.map((column, i) => [column, cells[i] ?? ""])))
+    .filter((row) => row.pxname?.includes(proxy) === true);
+}
+
+/** The `qcur` column of `show stat` summed over the rows of proxies whose name contains `proxy`. */
+function queued(stat: string, proxy: string): number {
+  return statRows(stat, proxy).reduce((sum, row) => sum + Number(row.qcur || 0), 0);
 }
 
 Deno.test({
@@ -251,11 +239,19 @@ Deno.test({
       await waitFor(async () => (await seenBackends(r.listen, "tcp.test", 6)).join() === "a", {
         what: "the tcp check to take the dead pod out",
       });
-      assert.deepEqual(
-        await seenBackends(r.listen, "none.test", 2),
-        ["a", "status 503"],
-        "without a check the dead pod still gets requests",
-      );
+      // Without a check the dead pod stays in rotation: HAProxy keeps sending it requests, which fail to
+      // connect and are redispatched to "a" (`option redispatch`), so clients still see only "a".
+      assert.deepEqual(await seenBackends(r.listen, "none.test", 4), ["a"]);
+      const rows = async (proxy: string) => {
+        const found = statRows(await r.cli("@1 show stat"), proxy)
+          .find((row) => row.svname === "dead" || row.svname?.includes("127.0.0.3") === true);
+        assert.ok(found, `the dead pod's server in ${proxy}`);
+        return found;
+      };
+      const unchecked = await rows("none");
+      assert.equal(unchecked.status, "no check", "without a check the dead pod stays in rotation");
+      assert.ok(Number(unchecked.wredis) >= 1, "requests were sent to the dead pod and redispatched");
+      assert.equal((await rows("tcp")).status, "DOWN", "the tcp check took the dead pod out");
     } finally {
       await Promise.all(backends.map((b) => b.close()));
     }

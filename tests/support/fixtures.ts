@@ -106,3 +106,29 @@ export function daemonState(now: number, extra: Partial<DaemonState> = {}): Daem
     ...extra,
   };
 }
+
+/**
+ * A routed set in `namespace` with pods by name → IP on one port, ready unless listed in `draining`
+ * (terminating but serving).
+ */
+export function podService(
+  namespace: string,
+  name: string,
+  annotations: Record<string, string>,
+  port: number,
+  pods: Record<string, string>,
+  draining: string[] = [],
+): EndpointSet {
+  return {
+    namespace,
+    name,
+    created: "2026-01-01T00:00:00Z",
+    annotations,
+    groups: [{
+      ports: [{ name: "main", port }],
+      addresses: Object.entries(pods).map(([target, ip]) =>
+        draining.includes(target) ? { ip, ready: false, target, draining: true } : { ip, ready: true, target }
+      ),
+    }],
+  };
+}
