@@ -13,15 +13,13 @@ export const PARENT_DEATH_PREFIX: readonly string[] = ["setpriv", "--pdeathsig",
 
 /**
  * {@linkcode PARENT_DEATH_PREFIX} where this machine's `setpriv` knows `--pdeathsig`, else `[]` (the
- * caller warns: a SIGKILLed haconfd would leave its HAProxy running).
+ * caller warns: a SIGKILLed haconfd would leave its HAProxy running). `path` is the search path (the
+ * process's `PATH` by default).
  */
-export async function parentDeathPrefix(): Promise<readonly string[]> {
+export async function parentDeathPrefix(path = Deno.env.get("PATH") ?? ""): Promise<readonly string[]> {
   try {
-    const out = await new Deno.Command(PARENT_DEATH_PREFIX[0]!, {
-      args: ["--help"],
-      stdout: "piped",
-      stderr: "null",
-    })
+    const setpriv = await resolveProgram(PARENT_DEATH_PREFIX[0]!, path);
+    const out = await new Deno.Command(setpriv, { args: ["--help"], stdout: "piped", stderr: "null" })
       .output();
     return new TextDecoder().decode(out.stdout).includes("--pdeathsig") ? PARENT_DEATH_PREFIX : [];
   } catch {
@@ -30,15 +28,16 @@ export async function parentDeathPrefix(): Promise<readonly string[]> {
 }
 
 /**
- * `program` as a path that exists: itself when it names a path, else its first match on `PATH`. Behind
- * the wrapper a missing program would only show as the wrapper's exit code: it is looked up first.
+ * `program` as a path that exists: itself when it names a path, else its first match on `path` (the
+ * process's `PATH` by default). Behind the wrapper a missing program would only show as the wrapper's exit
+ * code: it is looked up first.
  *
  * @throws {Deno.errors.NotFound} When there is no such program.
  */
-export async function resolveProgram(program: string): Promise<string> {
+export async function resolveProgram(program: string, path = Deno.env.get("PATH") ?? ""): Promise<string> {
   const candidates = program.includes("/")
     ? [program]
-    : (Deno.env.get("PATH") ?? "").split(":").filter((dir) => dir !== "").map((dir) => `${dir}/${program}`);
+    : path.split(":").filter((dir) => dir !== "").map((dir) => `${dir}/${program}`);
   for (const path of candidates) {
     try {
       if ((await Deno.stat(path)).isFile) return path;

@@ -1,18 +1,9 @@
-/** The parent-death wrapper: when it is used (setpriv's own help decides) and how programs are looked up. */
+/**
+ * The parent-death wrapper: when it is used (setpriv's own help decides) and how programs are looked up. The
+ * search path is passed in: test files run in one process, so changing its PATH would reach other tests.
+ */
 import assert from "node:assert/strict";
 import { PARENT_DEATH_PREFIX, parentDeathPrefix, resolveProgram } from "../../lib/haproxy/parent_death.ts";
-
-/** Runs `fn` with PATH set to `path`, restoring it afterwards. */
-async function withPath<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", path);
-  try {
-    return await fn();
-  } finally {
-    if (saved === undefined) Deno.env.delete("PATH");
-    else Deno.env.set("PATH", saved);
-  }
-}
 
 /** A temporary directory holding an executable `name` that prints `help`. */
 async function fakeProgram(name: string, help: string): Promise<string> {
@@ -27,8 +18,8 @@ Deno.test("parentDeathPrefix() is setpriv --pdeathsig KILL -- where setpriv's he
     " --pdeathsig keep|clear|<signame>  set or clear parent death signal",
   );
   try {
-    assert.deepEqual(await withPath(dir, parentDeathPrefix), ["setpriv", "--pdeathsig", "KILL", "--"]);
-    assert.equal(await withPath(dir, parentDeathPrefix), PARENT_DEATH_PREFIX);
+    assert.deepEqual(await parentDeathPrefix(dir), ["setpriv", "--pdeathsig", "KILL", "--"]);
+    assert.equal(await parentDeathPrefix(dir), PARENT_DEATH_PREFIX);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -38,8 +29,8 @@ Deno.test("parentDeathPrefix() is empty where setpriv lacks --pdeathsig or is mi
   const old = await fakeProgram("setpriv", " --reuid <user>  set real uid");
   const empty = await Deno.makeTempDir({ prefix: "haconfd-pdeath-" });
   try {
-    assert.deepEqual(await withPath(old, parentDeathPrefix), []);
-    assert.deepEqual(await withPath(empty, parentDeathPrefix), []);
+    assert.deepEqual(await parentDeathPrefix(old), []);
+    assert.deepEqual(await parentDeathPrefix(empty), []);
   } finally {
     await Deno.remove(old, { recursive: true });
     await Deno.remove(empty, { recursive: true });
@@ -54,9 +45,9 @@ Deno.test("resolveProgram() keeps a path, finds a bare name on PATH in order and
   try {
     assert.equal(await resolveProgram(`${second}/haproxy`), `${second}/haproxy`);
     const path = [withDir, "", first, second].join(":");
-    assert.equal(await withPath(path, () => resolveProgram("haproxy")), `${first}/haproxy`);
+    assert.equal(await resolveProgram("haproxy", path), `${first}/haproxy`);
     await assert.rejects(
-      withPath(withDir, () => resolveProgram("haproxy")),
+      resolveProgram("haproxy", withDir),
       (e: unknown) => e instanceof Deno.errors.NotFound && /No program "haproxy"/.test(e.message),
     );
     await assert.rejects(resolveProgram(`${withDir}/nothing`), Deno.errors.NotFound);
