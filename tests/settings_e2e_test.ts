@@ -7,7 +7,7 @@ import { parseServersState } from "../lib/haproxy/runtime.ts";
 import { parseServerLine } from "../lib/apply/config_diff.ts";
 import { httpGet, tcpRoundTrip } from "../lib/demo/backends.ts";
 import { seenBackends, startHttpBackends } from "./support/daemon.ts";
-import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import { freePort, haproxyAvailable, showStatRows, waitFor } from "./support/haproxy.ts";
 import { expectRuntime, type Rig, rig } from "./support/runtime_rig.ts";
 import type { ProxyBackend } from "./support/proxy_backend.ts";
 import { EVERY_SETTING, podService } from "./support/fixtures.ts";
@@ -310,16 +310,9 @@ Deno.test({
 
 /** The `show stat` rows of the servers of backends whose name starts with `prefix`, by server name. */
 function statServers(stat: string, prefix: string): Map<string, Record<string, string>> {
-  const [header, ...rows] = stat.trim().split("\n");
-  const columns = (header ?? "").replace(/^# /, "").split(",");
-  const servers = new Map<string, Record<string, string>>();
-  for (const row of rows) {
-    const cells = row.split(",");
-    const record = Object.fromEntries(columns.map((c, i) => [c, cells[i] ?? ""]));
-    const { pxname = "", svname = "" } = record;
-    if (pxname.startsWith(prefix) && svname !== "BACKEND") servers.set(svname, record);
-  }
-  return servers;
+  const servers = showStatRows(stat)
+    .filter(({ pxname = "", svname = "" }) => pxname.startsWith(prefix) && svname !== "BACKEND");
+  return new Map(servers.map((row) => [row.svname ?? "", row]));
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   startHttpBackends,
   startKube,
 } from "./support/daemon.ts";
-import { freePort, haproxyAvailable, waitFor } from "./support/haproxy.ts";
+import { freePort, haproxyAvailable, showStatRows, waitFor } from "./support/haproxy.ts";
 import { rig } from "./support/runtime_rig.ts";
 import { podService } from "./support/fixtures.ts";
 import { acceptEach } from "./support/proxy_backend.ts";
@@ -95,11 +95,7 @@ Deno.test({
 
 /** The rows of `show stat` whose proxy name contains `proxy`, each as column → value. */
 function statRows(stat: string, proxy: string): Record<string, string>[] {
-  const [header, ...rows] = stat.trim().split("\n");
-  const columns = (header ?? "").replace(/^# /, "").split(",");
-  return rows.map((row) => row.split(","))
-    .map((cells) => Object.fromEntries(columns.map((column, i) => [column, cells[i] ?? ""])))
-    .filter((row) => row.pxname?.includes(proxy) === true);
+  return showStatRows(stat).filter((row) => row.pxname?.includes(proxy) === true);
 }
 
 /**

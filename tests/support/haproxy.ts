@@ -330,3 +330,11 @@ backend be_tls
   }
   return parts.join("\n");
 }
+
+/** The rows of HAProxy's `show stat` CSV, each as column name → value. */
+export function showStatRows(csv: string): Record<string, string>[] {
+  const [header, ...rows] = csv.trim().split("\n");
+  const columns = (header ?? "").replace(/^# /, "").split(",");
+  return rows.map((row) => row.split(","))
+    .map((cells) => Object.fromEntries(columns.map((column, i) => [column, cells[i] ?? ""])));
+}
