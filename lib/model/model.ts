@@ -36,7 +36,11 @@ const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](
 const IPV4 = z.ipv4();
 const IPV6 = z.ipv6();
 
+/** An IP address has only digits and dots (IPv4) or a colon (IPv6): a host name is told apart cheaply. */
+const IP_CHARS = /^[\d.]+$|:/;
+
 function isIp(value: string): boolean {
+  if (!IP_CHARS.test(value)) return false;
   return IPV4.safeParse(value).success || IPV6.safeParse(value).success;
 }
 
@@ -70,9 +74,15 @@ const REFUSED_RANGES: Readonly<Record<string, { ipv4: string; ipv6: string }>> =
  * (`::ffff:0.0.0.0`) are judged by their IPv4 address.
  */
 export function refusedAddress(ip: string): string | undefined {
-  if (!ipaddr.isValid(ip)) return "not an IP address";
-  const address = ipaddr.process(ip);
+  const address = parsedIp(ip);
+  if (address === undefined) return "not an IP address";
   return REFUSED_RANGES[address.range()]?.[address.kind()];
+}
+
+/** `ip` parsed, or undefined; a dotted-quad IPv4 address (nearly every one) is parsed twice, not five times. */
+function parsedIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ipaddr.IPv4.parse(ip);
+  return ipaddr.isValid(ip) ? ipaddr.process(ip) : undefined;
 }
 /** A proto annotation: a short lower-case word. */
 export const Proto = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {

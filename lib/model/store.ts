@@ -474,6 +474,8 @@ interface Changed {
 interface Step<K, V> {
   before: Map<K, V | undefined>;
   next: Step<K, V> | null;
+  /** Whether a version reads through this step: until one does, its changes need no log. */
+  read: boolean;
 }
 
 /** A version of a {@linkcode VersionedMap}, readable after the map has moved on. */
@@ -489,7 +491,7 @@ export interface MapVersion<K, V> {
  */
 export class VersionedMap<K, V> {
   #live = new Map<K, V>();
-  #step: Step<K, V> = { before: new Map(), next: null };
+  #step: Step<K, V> = { before: new Map(), next: null, read: false };
 
   /** The value of `key`. */
   get(key: K): V | undefined {
@@ -518,11 +520,12 @@ export class VersionedMap<K, V> {
   version(): MapVersion<K, V> {
     if (this.#step.before.size > 0) {
       // Changes from now on go to a new step: the ones before this version are not to be undone.
-      const next: Step<K, V> = { before: new Map(), next: null };
+      const next: Step<K, V> = { before: new Map(), next: null, read: false };
       this.#step.next = next;
       this.#step = next;
     }
     const step = this.#step;
+    step.read = true;
     const live = this.#live;
     return {
       read() {
@@ -541,6 +544,7 @@ export class VersionedMap<K, V> {
   }
 
   #log(key: K): void {
-    if (!this.#step.before.has(key)) this.#step.before.set(key, this.#live.get(key));
+    // Before any version is taken (the first list fills the map), nothing can read the log.
+    if (this.#step.read && !this.#step.before.has(key)) this.#step.before.set(key, this.#live.get(key));
   }
 }
