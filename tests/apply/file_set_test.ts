@@ -45,3 +45,32 @@ Deno.test("stageSet() discarded leaves the installed map and config as they were
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("stageSet() names every staged map in the checked copy, each path whole, however often it appears", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const hosts = join(dir, "a.map");
+    const longer = join(dir, "a.map.d+(x).map"); // begins with the first path, and holds regexp characters
+    const text = [
+      `use_backend be_%[req.hdr(host),map_str(${hosts},x)]`,
+      `use_backend be_%[req.ssl_sni,map_str(${longer},y)]`,
+      `http-request redirect location %[req.hdr(host),map_str(${hosts})]`,
+      "",
+    ].join("\n");
+    const staged = await stageSet(join(dir, "haproxy.cfg"), text, text, [
+      { path: hosts, text: "a x\n" },
+      { path: longer, text: "b y\n" },
+    ]);
+    try {
+      const at = new Map(staged.renames.map(([from, to]) => [to, from]));
+      const expected = text.replaceAll(longer, "LONGER").replaceAll(hosts, at.get(hosts)!)
+        .replaceAll("LONGER", at.get(longer)!);
+      assert.equal(await Deno.readTextFile(staged.checkPath), expected);
+      assert.equal(await Deno.readTextFile(at.get(longer)!), "b y\n");
+    } finally {
+      await staged.discard();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
