@@ -114,6 +114,12 @@ if (Deno.args[0] === "scrape") {
   Deno.exit(0);
 }
 
+if (Deno.args[0] === "list-parse") {
+  // `tools/deno task bench list-parse [--rounds N]`: three ways of reading a list page, bench/list_parse.ts.
+  const { listParseBenchmark } = await import("./list_parse.ts");
+  await listParseBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
+}
 if (Deno.args[0] === "startup") {
   // `tools/deno task bench startup [--objects N] [--rounds N]`: start-up alone, bench/startup.ts.
   const { startupBenchmark } = await import("./startup.ts");
