@@ -690,7 +690,7 @@ class FileApplier implements Applier {
   ): Promise<{ file: StagedSet; check: CheckResult } | { error: string }> {
     let file: StagedSet;
     try {
-      file = await stageSet(stageAs, pass.parts ?? pass.text, pass.text, pass.files);
+      file = await stageSet(stageAs, pass.parts ?? pass.text, pass.files);
     } catch (error) {
       return { error: errorText(error) };
     }

@@ -90,7 +90,7 @@ export async function checkOnce(settings: Settings, log: Logger, io: Console): P
   const { text, maps } = await renderFilesOnce(settings, log);
   const dir = await Deno.makeTempDir({ prefix: "haconfd-check-" });
   try {
-    const staged = await stageSet(`${dir}/haproxy.cfg`, text, text, maps);
+    const staged = await stageSet(`${dir}/haproxy.cfg`, text, maps);
     const path = staged.checkPath;
     const result = await checkConfig(path, {
       command: checkCommand(settings),

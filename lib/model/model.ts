@@ -33,15 +33,17 @@ export const DEFAULT_LISTEN_PORTS: Readonly<Record<string, number>> = {
 
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
-const IPV4 = z.ipv4();
-const IPV6 = z.ipv6();
+/** The characters of an IPv6 address (with an embedded IPv4 one): zod's guard before its URL check. */
+const IPV6_ALPHABET = /^[0-9a-fA-F:.]+$/;
 
-/** An IP address has only digits and dots (IPv4) or a colon (IPv6): a host name is told apart cheaply. */
-const IP_CHARS = /^[\d.]+$|:/;
-
-function isIp(value: string): boolean {
-  if (!IP_CHARS.test(value)) return false;
-  return IPV4.safeParse(value).success || IPV6.safeParse(value).success;
+/**
+ * Whether `value` is an IP address, exactly as `z.ipv4()` (its pattern) or `z.ipv6()` (its alphabet and
+ * the URL parser's reading of `http://[value]`) accepts it, without their parse: this runs up to three
+ * times per object, mostly on host names, and each failed parse built a ZodError (at 16,700 objects, ~25 MB
+ * of them outlived the young generation during the first list and stayed until a full GC).
+ */
+export function isIp(value: string): boolean {
+  return z.regexes.ipv4.test(value) || (IPV6_ALPHABET.test(value) && URL.canParse(`http://[${value}]`));
 }
 
 /**

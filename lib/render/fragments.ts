@@ -4,8 +4,9 @@
  * per domain. The renderer probes each template once to cut it into static text and per-domain slots,
  * renders a domain's partials with Eta when its model entry changes and keeps the output, and assembles
  * the config in the order a full render gives (the model's key order), with the same tidying. Sections
- * keep their fragments in chunks whose joined text is cached, so a change re-joins one chunk, not the
- * whole file. Templates that do not follow the convention are rendered in full (lib/render/render.ts).
+ * keep their fragments in chunks whose UTF-8 bytes are cached, so a change re-encodes one chunk, not the
+ * whole file; the text is a rope over the fragments (no copy of them). Templates that do not follow the
+ * convention are rendered in full (lib/render/render.ts).
  *
  * @module
  */
@@ -59,7 +60,6 @@ const CHUNK = 64;
 
 interface Chunk {
   keys: string[];
-  text: string | null;
   bytes: Uint8Array | null;
 }
 
@@ -88,7 +88,7 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffe
   return out;
 }
 
-/** Keyed texts in {@linkcode keyOrder}, joined; changing one re-joins only its chunk. */
+/** Keyed texts in {@linkcode keyOrder}, joined in chunks; changing one re-encodes only its chunk. */
 export class OrderedText {
   #chunks: Chunk[] = [];
   #texts = new Map<string, string>();
@@ -108,14 +108,13 @@ export class OrderedText {
     const known = this.#texts.has(key);
     this.#texts.set(key, text);
     const chunk = this.#chunkFor(key);
-    chunk.text = null;
     chunk.bytes = null;
     if (known) return;
     const at = lowerBound(chunk.keys, key);
     chunk.keys.splice(at, 0, key);
     if (chunk.keys.length > 2 * CHUNK) {
       const index = this.#chunks.indexOf(chunk);
-      this.#chunks.splice(index + 1, 0, { keys: chunk.keys.splice(CHUNK), text: null, bytes: null });
+      this.#chunks.splice(index + 1, 0, { keys: chunk.keys.splice(CHUNK), bytes: null });
     }
   }
 
@@ -124,7 +123,6 @@ export class OrderedText {
     if (!this.#texts.delete(key)) return;
     const chunk = this.#chunkFor(key);
     chunk.keys.splice(lowerBound(chunk.keys, key), 1);
-    chunk.text = null;
     chunk.bytes = null;
     if (chunk.keys.length === 0) this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
   }
@@ -142,18 +140,29 @@ export class OrderedText {
     return key === undefined ? undefined : this.#texts.get(key);
   }
 
-  /** {@linkcode OrderedText.text} in parts, one per chunk. */
+  /**
+   * {@linkcode OrderedText.text} in parts, one per chunk: each a rope (a V8 cons string) over the keys' own
+   * texts, so that the whole text costs no copy of them until something flattens it.
+   */
   texts(): string[] {
     return this.#chunks.map((chunk) => this.#chunkText(chunk));
   }
 
-  /** The UTF-8 bytes of {@linkcode OrderedText.text}, one array per chunk (a changed chunk is encoded again). */
+  /**
+   * The UTF-8 bytes of {@linkcode OrderedText.text}, one array per chunk (a changed chunk is encoded again,
+   * from a joined copy of its texts that is dropped at once).
+   */
   bytes(): Uint8Array[] {
-    return this.#chunks.map((chunk) => chunk.bytes ??= encoder.encode(this.#chunkText(chunk)));
+    return this.#chunks.map((chunk) =>
+      chunk.bytes ??= encoder.encode(chunk.keys.map((k) => this.#texts.get(k)).join(""))
+    );
   }
 
+  /** The texts of `chunk`'s keys, concatenated (a rope, not a copy). */
   #chunkText(chunk: Chunk): string {
-    return chunk.text ??= chunk.keys.map((k) => this.#texts.get(k)).join("");
+    let out = "";
+    for (const key of chunk.keys) out += this.#texts.get(key)!;
+    return out;
   }
 
   /** The chunk that holds (or would hold) `key`: the first whose last key is not before it. */
@@ -161,7 +170,7 @@ export class OrderedText {
     const chunks = this.#chunks;
     let lo = 0, hi = chunks.length - 1;
     if (hi < 0) {
-      const chunk = { keys: [], text: null, bytes: null };
+      const chunk = { keys: [], bytes: null };
       chunks.push(chunk);
       return chunk;
     }

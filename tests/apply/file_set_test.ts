@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { stageSet } from "../../lib/apply/file_set.ts";
+import { replacedParts, stageSet } from "../../lib/apply/file_set.ts";
 
 Deno.test("stageSet() stages the maps privately, checks a copy naming them, and installs maps before the config", async () => {
   const dir = await Deno.makeTempDir();
@@ -9,7 +9,7 @@ Deno.test("stageSet() stages the maps privately, checks a copy naming them, and 
     const map = join(dir, "hosts.map");
     await Deno.writeTextFile(map, "old.test old\n");
     const text = `frontend f\n    use_backend be_%[req.hdr(host),map_str(${map},x)]\n`;
-    const staged = await stageSet(target, text, text, [{ path: map, text: "new.test new\n" }]);
+    const staged = await stageSet(target, text, [{ path: map, text: "new.test new\n" }]);
     const checked = await Deno.readTextFile(staged.checkPath);
     const stagedMap = staged.renames.find(([, to]) => to === map)![0];
     assert.equal(checked, text.replace(map, stagedMap), "the check sees the staged map");
@@ -32,7 +32,7 @@ Deno.test("stageSet() discarded leaves the installed map and config as they were
   try {
     const map = join(dir, "hosts.map");
     await Deno.writeTextFile(map, "old.test old\n");
-    const staged = await stageSet(join(dir, "haproxy.cfg"), "x\n", "x\n", [{
+    const staged = await stageSet(join(dir, "haproxy.cfg"), "x\n", [{
       path: map,
       text: "new.test new\n",
     }]);
@@ -46,18 +46,54 @@ Deno.test("stageSet() discarded leaves the installed map and config as they were
   }
 });
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** `text` cut into parts at `cuts` (offsets), encoded. */
+function partsOf(text: string, cuts: number[]): Uint8Array[] {
+  const bounds = [0, ...cuts, text.length];
+  return bounds.slice(1).map((end, i) => encoder.encode(text.slice(bounds[i], end)));
+}
+
+/** The bytes of `parts` as one text. */
+function joinedText(parts: readonly Uint8Array[]): string {
+  return parts.map((p) => decoder.decode(p)).join("");
+}
+
+Deno.test("replacedParts() replaces every occurrence, also across parts, as replaceAll() one after the other does", () => {
+  const text = "map(/m/hosts.map) x /m/sni.map\nmap(/m/hosts.map,y) /m/other /m/hosts.ma\n";
+  const pairs: [string, string][] = [["/m/hosts.map", "/s/.d/hosts.map"], ["/m/sni.map", "/s/.d/sni.map"]];
+  const expected = pairs.reduce((t, [from, to]) => t.replaceAll(from, to), text);
+  const encoded = pairs.map(([from, to]) => [encoder.encode(from), encoder.encode(to)] as const);
+  for (const cuts of [[], [5], [4, 5, 6, 7], [10, 21, 22, 23, 40], [0, 0, 1, 70, 70]]) {
+    const parts = partsOf(text, cuts);
+    assert.equal(joinedText(replacedParts(parts, encoded)), expected, `cut at ${cuts}`);
+  }
+});
+
+Deno.test("replacedParts() gives the parts themselves when nothing matches, and nothing for nothing", () => {
+  const parts = partsOf("a/b /c", [2]);
+  const out = replacedParts(parts, [[encoder.encode("/x"), encoder.encode("/y")]]);
+  assert.deepEqual(out.map((p) => p.buffer), parts.map((p) => p.buffer), "views of the same bytes");
+  assert.equal(joinedText(out), "a/b /c");
+  assert.deepEqual(replacedParts([], [[encoder.encode("/x"), encoder.encode("/y")]]), []);
+  assert.equal(
+    joinedText(replacedParts(partsOf("é/x€", [1]), [[encoder.encode("/x"), encoder.encode("/ü")]])),
+    "é/ü€",
+  );
+});
 Deno.test("stageSet() names every staged map in the checked copy, each path whole, however often it appears", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const hosts = join(dir, "a.map");
-    const longer = join(dir, "a.map.d+(x).map"); // begins with the first path, and holds regexp characters
+    const longer = join(dir, "a.map.d+(x)", "b.map"); // begins with the first path
     const text = [
       `use_backend be_%[req.hdr(host),map_str(${hosts},x)]`,
       `use_backend be_%[req.ssl_sni,map_str(${longer},y)]`,
       `http-request redirect location %[req.hdr(host),map_str(${hosts})]`,
       "",
     ].join("\n");
-    const staged = await stageSet(join(dir, "haproxy.cfg"), text, text, [
+    const staged = await stageSet(join(dir, "haproxy.cfg"), text, [
       { path: hosts, text: "a x\n" },
       { path: longer, text: "b y\n" },
     ]);

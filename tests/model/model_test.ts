@@ -4,10 +4,12 @@ import {
   compareIps,
   DEFAULT_LISTEN_PORTS,
   domainId,
+  isIp,
   skipMessage,
   skippedObjectCount,
 } from "../../lib/model/model.ts";
 import { endpointSet } from "../support/fixtures.ts";
+import { z } from "zod";
 
 const web = { domain: "grafana.example.test", proto: "http" };
 
@@ -269,5 +271,41 @@ Deno.test("buildModel() keeps loopback, private and public addresses as servers"
     const model = buildModel([endpointSet("web", web, [ip])]);
     assert.deepEqual(model.domains["grafana.example.test"]?.ips, [ip], ip);
     assert.deepEqual(model.skipped, [], ip);
+  }
+});
+
+Deno.test("isIp() accepts what z.ipv4() or z.ipv6() accepts, and nothing else", () => {
+  const values = [
+    "1.2.3.4",
+    "0.0.0.0",
+    "255.255.255.255",
+    "256.1.1.1",
+    "01.2.3.4",
+    "1.2.3",
+    "1.2.3.4 ",
+    " 1.2.3.4",
+    "::",
+    "::1",
+    "::1\n",
+    "::@1\\",
+    "2001:db8::1",
+    "1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:7:8:9",
+    "1::2::3",
+    "G::1",
+    "fe80::1%eth0",
+    "::ffff:1.2.3.4",
+    "[::1]",
+    "example.test",
+    "",
+    "localhost",
+  ];
+  const ipv4 = z.ipv4(), ipv6 = z.ipv6();
+  for (const value of values) {
+    assert.equal(
+      isIp(value),
+      ipv4.safeParse(value).success || ipv6.safeParse(value).success,
+      JSON.stringify(value),
+    );
   }
 });

@@ -20,7 +20,7 @@ async function haproxyCheck(
 ): Promise<{ ok: boolean; output: string }> {
   const dir = await Deno.makeTempDir();
   try {
-    const staged = await stageSet(`${dir}/haproxy.cfg`, text, text, maps);
+    const staged = await stageSet(`${dir}/haproxy.cfg`, text, maps);
     const out = await run("haproxy", ["-c", "-f", staged.checkPath]);
     return { ok: out.code === 0, output: out.stdout + out.stderr };
   } finally {

@@ -142,7 +142,6 @@ Deno.test({
           const staged = await stageSet(
             join(dir, "maps", "haproxy.cfg"),
             generated.text,
-            generated.text,
             generated.maps ?? [],
           );
           const out = await run("haproxy", ["-c", "-f", staged.checkPath]);

@@ -110,17 +110,31 @@ export class ResponseTooLarge extends KubeError {
 /** The default of {@linkcode KubeClientOptions.maxResponseBytes}. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
+/** `chunks` copied into one new array of `size` bytes (its own buffer, which its reader may release). */
+function joined(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
 /**
- * Reads a body as text, or undefined once it grows past `maxBytes` (the rest is not read: the body is
- * cancelled). A `content-length` above the cap is refused before reading.
+ * Reads a body as bytes (in an array of its own), or undefined once it grows past `maxBytes` (the rest is
+ * not read: the body is cancelled). A `content-length` above the cap is refused before reading.
  */
-export async function readCapped(response: Response, maxBytes: number): Promise<string | undefined> {
+export async function readCappedBytes(
+  response: Response,
+  maxBytes: number,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
   const declared = Number(response.headers.get("content-length") ?? NaN);
   if (declared > maxBytes) {
     await response.body?.cancel().catch(() => {});
     return undefined;
   }
-  if (response.body === null) return "";
+  if (response.body === null) return new Uint8Array(0);
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -138,8 +152,18 @@ export async function readCapped(response: Response, maxBytes: number): Promise<
   } finally {
     reader.releaseLock();
   }
-  const decoder = new TextDecoder();
-  return chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
+  return joined(chunks, size);
+}
+
+/** Reads a body as text, or undefined once it grows past `maxBytes` ({@linkcode readCappedBytes}). */
+export async function readCapped(response: Response, maxBytes: number): Promise<string | undefined> {
+  const bytes = await readCappedBytes(response, maxBytes);
+  return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+}
+
+/** A JSON body's bytes parsed (UTF-8, as `Response.json()` reads them). Throws `SyntaxError`. */
+export function parseJsonBytes(body: Uint8Array): unknown {
+  return JSON.parse(new TextDecoder().decode(body));
 }
 
 /** The connection could not be made (refused, reset, DNS, protocol). */
@@ -213,7 +237,7 @@ export interface KubeClientOptions {
 }
 
 /** What a request's answer is for: a stream handed out as it is, or a body read and parsed by the function. */
-type How = "stream" | ((text: string) => unknown);
+type How = "stream" | ((body: Uint8Array<ArrayBuffer>) => unknown);
 
 /** The API client. */
 export interface KubeClient {
@@ -221,13 +245,16 @@ export interface KubeClient {
   readonly identity: string;
   /** The API server currently in use (the last one that worked). */
   server(): string;
-  /** GETs `path` with `query` and returns the JSON body parsed by `parse` (default `JSON.parse`). */
+  /**
+   * GETs `path` with `query` and returns the JSON body parsed by `parse` from its bytes (an array of its
+   * own, which `parse` may keep; default {@linkcode parseJsonBytes}).
+   */
   getJson(
     path: string,
     query: Record<string, string>,
     action: RequestAction,
     signal?: AbortSignal,
-    parse?: (text: string) => unknown,
+    parse?: (body: Uint8Array<ArrayBuffer>) => unknown,
   ): Promise<unknown>;
   /** GETs `path` with `query` and returns the open body (a watch). */
   openStream(
@@ -470,7 +497,7 @@ class ApiClient implements KubeClient {
     query: Record<string, string>,
     action: RequestAction,
     signal?: AbortSignal,
-    parse: (text: string) => unknown = JSON.parse,
+    parse: (body: Uint8Array<ArrayBuffer>) => unknown = parseJsonBytes,
   ): Promise<unknown> {
     return (await this.#request(path, query, action, signal, parse)).body;
   }
@@ -634,18 +661,18 @@ class ApiClient implements KubeClient {
       this.#current = index;
       return { answer: { server, body: undefined, stream: openedStream(server, response.body, control) } };
     }
-    const text = await readCapped(response, this.#maxResponseBytes);
+    const bytes = await readCappedBytes(response, this.#maxResponseBytes);
     control.stopTimer();
     control.release();
     const what = `${action.verb} ${describeAction(action)}`;
-    if (text === undefined) {
+    if (bytes === undefined) {
       throw new ResponseTooLarge(
         `API server "${server}" sent more than ${this.#maxResponseBytes} bytes (--max-response-bytes) for ${what}: the answer was abandoned`,
         server,
       );
     }
     try {
-      const body = (how === "stream" ? JSON.parse : how)(text);
+      const body = (how === "stream" ? parseJsonBytes : how)(bytes);
       this.#current = index;
       return { answer: { server, body } };
     } catch {

@@ -17,7 +17,7 @@ import { delay } from "../../delay.ts";
 import { errorText, type Logger, silentLogger } from "../../log.ts";
 import type { SourceStatus } from "../source.ts";
 import type { ObjectProblem } from "./objects.ts";
-import { parseItem, parseListText } from "./list_text.ts";
+import { parseItem, parseListBytes, releaseItems } from "./list_text.ts";
 import {
   Expired,
   Forbidden,
@@ -479,6 +479,7 @@ class Reflector<T> implements Watcher<T> {
         await ioTurn();
       }
       const projections = this.#project(page.items, fresh, malformed);
+      releaseItems(page.items);
       if (!this.stats.synced) this.#o.onListPage?.(projections);
       if (cont === undefined) return this.#listed(fresh, malformed, page.resourceVersion);
     }
@@ -519,7 +520,7 @@ class Reflector<T> implements Watcher<T> {
   async #listPage(cont: string | undefined, signal: AbortSignal): Promise<ListPage> {
     const query: Record<string, string> = { ...this.#baseQuery(), limit: String(this.#o.pageSize) };
     if (cont !== undefined) query.continue = cont;
-    const body = await this.#client.getJson(this.#path, query, this.#action("list"), signal, parseListText);
+    const body = await this.#client.getJson(this.#path, query, this.#action("list"), signal, parseListBytes);
     const shape = body as {
       kind?: unknown;
       apiVersion?: unknown;

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { ItemText, parseItem, parseListText } from "../../../lib/source/kube/list_text.ts";
+import { ListItem, parseItem, parseListBytes, releaseItems } from "../../../lib/source/kube/list_text.ts";
+
+const encoder = new TextEncoder();
+
+/** `text` parsed as a list answer's bytes. */
+function parseListText(text: string): unknown {
+  return parseListBytes(encoder.encode(text));
+}
 
 /** The list with its items parsed back, as JSON.parse would give it. */
 function parsedBack(text: string): unknown {
@@ -7,7 +14,7 @@ function parsedBack(text: string): unknown {
   return Array.isArray(list.items) ? { ...list, items: list.items.map(parseItem) } : list;
 }
 
-Deno.test("parseListText() leaves each item as its own JSON text and parses the rest", () => {
+Deno.test("parseListBytes() leaves each item as its own JSON text and parses the rest", () => {
   const text = JSON.stringify({
     kind: "EndpointsList",
     apiVersion: "v1",
@@ -18,12 +25,12 @@ Deno.test("parseListText() leaves each item as its own JSON text and parses the 
     ],
   });
   const list = parseListText(text) as { items: unknown[]; metadata: unknown };
-  assert.ok(list.items.every((item) => item instanceof ItemText));
+  assert.ok(list.items.every((item) => item instanceof ListItem));
   assert.deepEqual(list.metadata, { resourceVersion: "7", continue: "x" });
   assert.deepEqual(parsedBack(text), JSON.parse(text));
 });
 
-Deno.test("parseListText() gives what JSON.parse gives for spacing, empty lists and answers without items", () => {
+Deno.test("parseListBytes() gives what JSON.parse gives for spacing, empty lists and answers without items", () => {
   const texts = [
     '{ "kind" : "L" , "items" : [ ] }',
     '{"items":[ {"a":1} ,\n {"b":"\\\\"} ],"kind":"L"}',
@@ -35,11 +42,34 @@ Deno.test("parseListText() gives what JSON.parse gives for spacing, empty lists 
   for (const text of texts) assert.deepEqual(parsedBack(text), JSON.parse(text), text);
 });
 
-Deno.test("parseListText() throws SyntaxError for text that is not JSON, as JSON.parse does", () => {
+Deno.test("parseListBytes() throws SyntaxError for text that is not JSON, as JSON.parse does", () => {
   for (const text of ['{"items":[1,,2]}', '{"items":[1,]}', '{"items":[{"a":1}', '{"items":["x]}', "nope"]) {
     assert.throws(() => parsedBack(text), SyntaxError, text);
   }
   // An item that is not JSON by itself fails when it is parsed.
   const list = parseListText('{"items":[{"a":tru}]}') as { items: unknown[] };
   assert.throws(() => parseItem(list.items[0]), SyntaxError);
+});
+
+Deno.test("parseListBytes() reads UTF-8 and a leading BOM as the whole answer's decoding does", () => {
+  const text = JSON.stringify({
+    kind: "L",
+    items: [{ name: "café ☕" }, { note: "日本" }],
+    metadata: { x: "é" },
+  });
+  assert.deepEqual(parsedBack(text), JSON.parse(text));
+  const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...encoder.encode(text)]);
+  const list = parseListBytes(bom) as { items: unknown[] };
+  assert.deepEqual({ ...list, items: list.items.map(parseItem) }, JSON.parse(text));
+});
+
+Deno.test("releaseItems() frees the answer's bytes: its items cannot be parsed after", () => {
+  const body = encoder.encode('{"items":[{"a":1},{"b":2}]}');
+  const list = parseListBytes(body) as { items: unknown[] };
+  assert.deepEqual(parseItem(list.items[0]), { a: 1 });
+  releaseItems(list.items);
+  assert.equal(body.buffer.detached, true);
+  assert.throws(() => parseItem(list.items[1]), RangeError);
+  releaseItems(list.items);
+  releaseItems([1, 2]);
 });

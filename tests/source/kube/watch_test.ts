@@ -15,7 +15,7 @@ import {
   type WatcherOptions,
 } from "../../../lib/source/kube/watch.ts";
 import { memoryLogger } from "../../../lib/log.ts";
-import { createKubeClient } from "../../../lib/source/kube/client.ts";
+import { createKubeClient, parseJsonBytes } from "../../../lib/source/kube/client.ts";
 import type { EndpointSet } from "../../../lib/model/endpoints.ts";
 import { ENDPOINTS_KIND } from "../../../lib/source/kube/source.ts";
 import { type JsonObject, startKubeServer } from "../../../lib/demo/kube_server.ts";
@@ -129,7 +129,7 @@ class FakeApi {
       query: Record<string, string>,
       action: RequestAction,
       _signal?: AbortSignal,
-      parse: (text: string) => unknown = JSON.parse,
+      parse: (body: Uint8Array<ArrayBuffer>) => unknown = parseJsonBytes,
     ) => {
       this.requests.push({ verb: action.verb, query });
       const error = this.listErrors.shift();
@@ -140,12 +140,12 @@ class FakeApi {
       const page = items.slice(start, start + limit);
       const more = start + limit < items.length;
       // Through the caller's parser, as the real client does: the list's items come as their JSON texts.
-      return Promise.resolve(parse(JSON.stringify({
+      return Promise.resolve(parse(new TextEncoder().encode(JSON.stringify({
         kind: "ThingList",
         apiVersion: "v1",
         metadata: { resourceVersion: String(this.rv), ...(more ? { continue: String(start + limit) } : {}) },
         items: page,
-      })));
+      }))));
     },
     openStream: (_path: string, query: Record<string, string>, action: RequestAction) => {
       this.requests.push({ verb: action.verb, query });
@@ -288,10 +288,11 @@ Deno.test("createWatcher() reads list items one by one: one that is not JSON fai
   const getJson = api.client.getJson;
   let garble = true;
   api.client.getJson = (path, query, action, signal, parse) =>
-    getJson(path, query, action, signal, (text) => {
+    getJson(path, query, action, signal, (body) => {
+      const text = new TextDecoder().decode(body);
       const garbled = garble ? text.replace('"value":2', '"value":2x') : text;
       garble = false;
-      return parse!(garbled);
+      return parse!(new TextEncoder().encode(garbled));
     });
   const log = memoryLogger();
   await withWatcher(api, { log }, async (w, changes) => {
