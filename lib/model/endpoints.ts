@@ -8,8 +8,22 @@
 import { z } from "zod";
 import { NodePortContext } from "./nodeport_input.ts";
 
-/** An IPv4 or IPv6 address. */
-export const IP = z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" });
+/** The characters of an IPv6 address (with an embedded IPv4 one): zod's guard before its URL check. */
+const IPV6_ALPHABET = /^[0-9a-fA-F:.]+$/;
+
+/**
+ * Whether `value` is an IP address, exactly as `z.ipv4()` (its pattern) or `z.ipv6()` (its alphabet and
+ * the URL parser's reading of `http://[value]`) accepts it, without their parse: this runs for every
+ * address and up to three times per object's domain, and each failed parse built a ZodError (a host name
+ * failed both, an IPv6 address z.ipv4() first); at 16,700 objects ~25 MB of them outlived the young
+ * generation during the first list and stayed until a full GC.
+ */
+export function isIp(value: string): boolean {
+  return z.regexes.ipv4.test(value) || (IPV6_ALPHABET.test(value) && URL.canParse(`http://[${value}]`));
+}
+
+/** An IPv4 or IPv6 address (as z.ipv4() or z.ipv6() accepts it: {@linkcode isIp}). */
+export const IP = z.string({ error: "not an IP address" }).refine(isIp, { error: "not an IP address" });
 /** A TCP port number. */
 export const PORT = z.number().int().min(1).max(65535);
 

@@ -6,7 +6,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
-import type { AddressView, EndpointSet, GroupView, PortView } from "./endpoints.ts";
+import { type AddressView, type EndpointSet, type GroupView, isIp, type PortView } from "./endpoints.ts";
 import { fnv1aHex } from "../hash.ts";
 import { HostTls, tlsOf, type TlsRequested } from "./tls.ts";
 import { tlsAnnotations } from "./tls_annotations.ts";
@@ -32,19 +32,6 @@ export const DEFAULT_LISTEN_PORTS: Readonly<Record<string, number>> = {
 };
 
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
-/** The characters of an IPv6 address (with an embedded IPv4 one): zod's guard before its URL check. */
-const IPV6_ALPHABET = /^[0-9a-fA-F:.]+$/;
-
-/**
- * Whether `value` is an IP address, exactly as `z.ipv4()` (its pattern) or `z.ipv6()` (its alphabet and
- * the URL parser's reading of `http://[value]`) accepts it, without their parse: this runs up to three
- * times per object, mostly on host names, and each failed parse built a ZodError (at 16,700 objects, ~25 MB
- * of them outlived the young generation during the first list and stayed until a full GC).
- */
-export function isIp(value: string): boolean {
-  return z.regexes.ipv4.test(value) || (IPV6_ALPHABET.test(value) && URL.canParse(`http://[${value}]`));
-}
 
 /**
  * A domain annotation: a DNS name or an IP address, validated exactly as written — no trimming, and no

@@ -4,10 +4,10 @@ import {
   compareIps,
   DEFAULT_LISTEN_PORTS,
   domainId,
-  isIp,
   skipMessage,
   skippedObjectCount,
 } from "../../lib/model/model.ts";
+import { isIp } from "../../lib/model/endpoints.ts";
 import { endpointSet } from "../support/fixtures.ts";
 import { z } from "zod";
 
