@@ -70,6 +70,11 @@ export interface CompletedRun {
 export interface DaemonProcess extends AsyncDisposable {
   /** Pid of the daemon (deno). */
   readonly pid: number;
+  /**
+   * `performance.now()` when it was spawned, after the traffic guard's check of the cluster (a list of every
+   * object, which benchmarks must not count as the daemon's start-up).
+   */
+  readonly spawnedAt: number;
   /** Temp dir of this daemon (removed by `stop()`). */
   readonly dir: string;
   /** The installed config's path. */
@@ -315,6 +320,7 @@ export async function startDaemonProcess(options: DaemonProcessOptions): Promise
     ...extra,
   ];
   let child: Deno.ChildProcess;
+  const spawnedAt = performance.now();
   try {
     child = spawnHaconfd(args);
   } catch (error) {
@@ -353,6 +359,7 @@ export async function startDaemonProcess(options: DaemonProcessOptions): Promise
   let stopping: Promise<Deno.CommandStatus> | undefined;
   const daemon: DaemonProcess = {
     pid: child.pid,
+    spawnedAt,
     dir,
     configPath,
     ports,
