@@ -151,15 +151,17 @@ function portViews(
   return views.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
 }
 
+// One literal per combination: a property added after the literal lands outside the object (a property
+// array), ~36 bytes more for each of 50,000 addresses.
 function addressView(
   ip: string,
   ready: boolean,
   target: string | null | undefined,
   node?: string | null,
 ): AddressView {
-  const view: AddressView = target ? { ip, ready, target } : { ip, ready };
-  if (node) view.node = node;
-  return view;
+  if (target && node) return { ip, ready, target, node };
+  if (target) return { ip, ready, target };
+  return node ? { ip, ready, node } : { ip, ready };
 }
 
 /** The identity and routing annotations of an object: what Endpoints and Service projections share. */
