@@ -17,7 +17,7 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
  * name, or one file `part/file.ts` when only that file (a type module) is allowed.
  */
 export const LAYOUT_RULES: Readonly<Record<string, readonly string[] | "anything">> = {
-  basics: ["root"], // lib/*.ts: log, delay, backoff, hash, listen, version (version reads deno.json)
+  basics: ["root"], // lib/*.ts: log, delay, backoff, bytes, hash, listen, read, version (version reads deno.json)
   settings: ["basics"],
   model: ["basics"],
   source: ["model", "settings", "basics"],

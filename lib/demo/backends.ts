@@ -7,6 +7,7 @@
 
 import tls from "node:tls";
 import { join } from "node:path";
+import { concatBytes } from "../bytes.ts";
 import { NEW_EC_KEY, openssl } from "./certs.ts";
 
 /** A running backend. */
@@ -275,24 +276,12 @@ async function withTimeout<T>(
 async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   const buffer = new Uint8Array(16 * 1024);
-  let size = 0;
   for (;;) {
     const n = await conn.read(buffer);
     if (n === null) break;
     chunks.push(buffer.slice(0, n));
-    size += n;
   }
-  return concatBytes(chunks, size);
-}
-
-function concatBytes(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
+  return concatBytes(chunks);
 }
 
 function decodeChunked(body: string): string {
@@ -530,7 +519,7 @@ class KeepAlive implements KeepAliveClient {
     const chunk = new Uint8Array(16 * 1024);
     const n = await current.read(chunk);
     if (n === null) throw new Error(`The server closed the connection ${what}`);
-    this.#buffered = concatBytes([this.#buffered, chunk.subarray(0, n)], this.#buffered.length + n);
+    this.#buffered = concatBytes([this.#buffered, chunk.subarray(0, n)]);
   }
 }
 

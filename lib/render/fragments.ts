@@ -75,19 +75,6 @@ class Piece {
   }
 }
 
-/** One array holding `parts` one after the other. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 /** Keyed texts in {@linkcode keyOrder}, joined in chunks; changing one re-encodes only its chunk. */
 export class OrderedText {
   #chunks: Chunk[] = [];

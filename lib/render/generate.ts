@@ -12,7 +12,8 @@ import {
   objectKey,
   type SetChanges,
 } from "../model/store.ts";
-import { concatBytes, createFragmentRenderer, type FragmentRenderer, NotIncremental } from "./fragments.ts";
+import { concatBytes } from "../bytes.ts";
+import { createFragmentRenderer, type FragmentRenderer, NotIncremental } from "./fragments.ts";
 import {
   type HaproxyProcess,
   type Listen,

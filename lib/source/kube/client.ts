@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { concatBytes } from "../../bytes.ts";
 import { errorText, type Logger, silentLogger } from "../../log.ts";
 import { type Connection, skipsServerVerification } from "./auth.ts";
 import { createInsecureFetch, type FetchFunction } from "./insecure_fetch.ts";
@@ -110,17 +111,6 @@ export class ResponseTooLarge extends KubeError {
 /** The default of {@linkcode KubeClientOptions.maxResponseBytes}. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
-/** `chunks` copied into one new array of `size` bytes (its own buffer, which its reader may release). */
-function joined(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes;
-}
-
 /**
  * Reads a body as bytes (in an array of its own), or undefined once it grows past `maxBytes` (the rest is
  * not read: the body is cancelled). A `content-length` above the cap is refused before reading.
@@ -152,7 +142,7 @@ export async function readCappedBytes(
   } finally {
     reader.releaseLock();
   }
-  return joined(chunks, size);
+  return concatBytes(chunks);
 }
 
 /** Reads a body as text, or undefined once it grows past `maxBytes` ({@linkcode readCappedBytes}). */
