@@ -74,8 +74,9 @@ function firstMatch(
 }
 
 /**
- * `parts` with every occurrence of each `[from, to]` pair's `from` replaced by its `to` (the pairs tried in
- * their order at each position; an occurrence may span parts), as views of `parts` and of the `to` arrays:
+ * `parts` with every occurrence of each `[from, to]` pair's `from` replaced by its `to` (at each position the
+ * longest `from` that matches, so a path that begins another is not replaced inside it; an occurrence may
+ * span parts), as views of `parts` and of the `to` arrays:
  * the bytes are not copied, so a large config's copy costs no memory of its size. Candidates are found by
  * the first bytes of the `from`s (one byte, `/`, for absolute paths).
  */
@@ -83,7 +84,7 @@ export function replacedParts(
   parts: readonly Uint8Array[],
   pairs: readonly (readonly [from: Uint8Array, to: Uint8Array])[],
 ): Uint8Array[] {
-  const used = pairs.filter(([from]) => from.length > 0);
+  const used = pairs.filter(([from]) => from.length > 0).sort(([a], [b]) => b.length - a.length);
   const starts = [...new Set(used.map(([from]) => from[0]!))];
   const out: Uint8Array[] = [];
   let written: At = [0, 0];
@@ -128,9 +129,7 @@ export async function stageSet(
     const staged = files.map((f) => ({ ...f, at: join(dir!, basename(f.path)) }));
     for (const f of staged) await atomicWrite(f.at, f.text);
     const checkPath = join(dir, basename(target));
-    // Longest first: a map path that begins another is not replaced inside it.
-    const renamed = staged.map((f) => [encoder.encode(f.path), encoder.encode(f.at)] as const)
-      .sort(([a], [b]) => b.length - a.length);
+    const renamed = staged.map((f) => [encoder.encode(f.path), encoder.encode(f.at)] as const);
     await atomicWrite(checkPath, replacedParts(parts, renamed));
     const where = dir;
     const discard = async () => {

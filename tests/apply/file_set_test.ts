@@ -71,6 +71,15 @@ Deno.test("replacedParts() replaces every occurrence, also across parts, as repl
   }
 });
 
+Deno.test("replacedParts() replaces the longest path at a position, whatever the order of the pairs", () => {
+  const text = "map(/m/a.map) map(/m/a.map.d/b.map)\n";
+  const pairs: [string, string][] = [["/m/a.map", "/s/a.map"], ["/m/a.map.d/b.map", "/s/b.map"]];
+  for (const order of [pairs, [...pairs].reverse()]) {
+    const encoded = order.map(([from, to]) => [encoder.encode(from), encoder.encode(to)] as const);
+    assert.equal(joinedText(replacedParts(partsOf(text, [9, 30]), encoded)), "map(/s/a.map) map(/s/b.map)\n");
+  }
+});
+
 Deno.test("replacedParts() gives the parts themselves when nothing matches, and nothing for nothing", () => {
   const parts = partsOf("a/b /c", [2]);
   const out = replacedParts(parts, [[encoder.encode("/x"), encoder.encode("/y")]]);
