@@ -137,12 +137,10 @@ export class OrderedText {
 
   /**
    * The UTF-8 bytes of {@linkcode OrderedText.text}, one array per chunk (a changed chunk is encoded again,
-   * from a joined copy of its texts that is dropped at once).
+   * from its rope, whose flat copy is dropped at once).
    */
   bytes(): Uint8Array[] {
-    return this.#chunks.map((chunk) =>
-      chunk.bytes ??= encoder.encode(chunk.keys.map((k) => this.#texts.get(k)).join(""))
-    );
+    return this.#chunks.map((chunk) => chunk.bytes ??= encoder.encode(this.#chunkText(chunk)));
   }
 
   /** The texts of `chunk`'s keys, concatenated (a rope, not a copy). */

@@ -254,11 +254,6 @@ function tuning<T>(options: WatcherOptions<T>): Tuning<T> {
   };
 }
 
-/** One turn of the event loop (a timer: microtasks and setImmediate do not poll I/O). */
-function ioTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
 /** One page of a list, checked: its items, the continue token, the list's resourceVersion. */
 interface ListPage {
   items: unknown[];
@@ -475,8 +470,9 @@ class Reflector<T> implements Watcher<T> {
         pending = this.#listPage(cont, signal);
         pending.catch(() => {}); // awaited on the next round; handled here in case projecting throws
         // The request only leaves once the event loop turns (I/O is polled there, not during this page's
-        // CPU work): turn it once, so the API serves the next page into the socket while this one is used.
-        await ioTurn();
+        // CPU work; a timer turns it, microtasks and setImmediate do not): turn it once, so the API serves the
+        // next page into the socket while this one is used.
+        await delay(0);
       }
       const projections = this.#project(page.items, fresh, malformed);
       releaseItems(page.items);
