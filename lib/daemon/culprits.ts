@@ -80,6 +80,29 @@ export function portBusy(address: string, port: number): boolean {
   }
 }
 
+/**
+ * The local ports of this network namespace's TCP sockets (`/proc/net/tcp` and `tcp6`), or null where they
+ * cannot be read (not Linux). A port no socket has cannot be in use, so only the others need a bind to
+ * tell: at start-up with thousands of listen ports, one read instead of a bind each.
+ */
+export function socketPorts(read: (path: string) => string = Deno.readTextFileSync): Set<number> | null {
+  const ports = new Set<number>();
+  for (const path of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = read(path);
+    } catch (error) {
+      // No tcp6 table: IPv6 is off, no socket to find there.
+      if (path.endsWith("6") && error instanceof Deno.errors.NotFound) continue;
+      return null;
+    }
+    for (const match of text.matchAll(/^\s*\d+:\s+[0-9A-F]+:([0-9A-F]{4})\s/gim)) {
+      ports.add(parseInt(match[1]!, 16));
+    }
+  }
+  return ports;
+}
+
 /** The installed config as the loop knows it: its hash, and its text (read only when needed). */
 export interface InstalledConfig {
   /** Its sha256 (hex), which identifies it cheaply; null when unknown (then it is read every time it is needed). */
@@ -148,6 +171,7 @@ function portCulprit(index: ListenPorts, domain: string, port: number, bindAddre
 export class ListenPortProbe {
   readonly #bindAddress: string;
   readonly #busy: (address: string, port: number) => boolean;
+  readonly #sockets: () => ReadonlySet<number> | null;
   /** Ports of the model checked since they entered it (held by the installed config, or found free). */
   #checked = new Set<number>();
   /** The ports the installed config last read binds, by its hash. */
@@ -155,10 +179,18 @@ export class ListenPortProbe {
   /** The last answer and the listen ports it was given for. */
   #last: { ports: ReadonlyMap<number, string>; version: number; culprits: Culprit[] } | null = null;
 
-  /** A probe binding `bindAddress` (the TCP services' bind address) with `busy`. */
-  constructor(bindAddress: string, busy: (address: string, port: number) => boolean = portBusy) {
+  /**
+   * A probe binding `bindAddress` (the TCP services' bind address) with `busy`, only for the ports that
+   * `sockets` (read once per call) says some socket has; with a `busy` of its own, every port is bound.
+   */
+  constructor(
+    bindAddress: string,
+    busy: (address: string, port: number) => boolean = portBusy,
+    sockets: () => ReadonlySet<number> | null = busy === portBusy ? socketPorts : () => null,
+  ) {
     this.#bindAddress = bindAddress;
     this.#busy = busy;
+    this.#sockets = sockets;
   }
 
   /**
@@ -194,9 +226,14 @@ export class ListenPortProbe {
    */
   #clearer(installed: InstalledConfig, readFirst: boolean): (port: number) => boolean {
     let bound = readFirst ? this.#boundBy(installed) : this.#readAlready(installed);
+    let sockets: ReadonlySet<number> | null | undefined;
+    const busy = (port: number) => {
+      if (sockets === undefined) sockets = this.#sockets();
+      return (sockets === null || sockets.has(port)) && this.#busy(this.#bindAddress, port);
+    };
     return (port) => {
-      if (bound !== undefined) return bound.has(port) || !this.#busy(this.#bindAddress, port);
-      if (!this.#busy(this.#bindAddress, port)) return true;
+      if (bound !== undefined) return bound.has(port) || !busy(port);
+      if (!busy(port)) return true;
       bound = this.#boundBy(installed);
       return bound.has(port);
     };

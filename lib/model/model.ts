@@ -68,15 +68,27 @@ export function refusedAddress(ip: string): string | undefined {
   return REFUSED_RANGES[address.range()]?.[address.kind()];
 }
 
-/** `ip` parsed, or undefined; a dotted-quad IPv4 address (nearly every one) is parsed twice, not five times. */
+// ipaddr.IPv4.isValidFourPartDecimal()'s own pattern: that function parses to check, then parse() again.
+const FOUR_PART_DECIMAL = /^(0|[1-9]\d*)(\.(0|[1-9]\d*)){3}$/;
+
+/** `ip` parsed, or undefined; a dotted-quad IPv4 address (nearly every one) is parsed once. */
 function parsedIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ipaddr.IPv4.parse(ip);
+  if (FOUR_PART_DECIMAL.test(ip)) {
+    try {
+      return ipaddr.IPv4.parse(ip);
+    } catch {
+      return undefined; // an octet above 255
+    }
+  }
   return ipaddr.isValid(ip) ? ipaddr.process(ip) : undefined;
 }
+const PROTO = /^[a-z0-9][a-z0-9-]{0,31}$/;
 /** A proto annotation: a short lower-case word. */
-export const Proto = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
+export const Proto = z.string().trim().regex(PROTO, {
   error: (issue) => `"${issue.input}" is not a proto (a short [a-z0-9-] word)`,
 });
+// Ports that PortNumber takes as written (no blanks, no leading zero, 1..65535).
+const PORT_NUMBER = /^([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
 /** A port number annotation. */
 export const PortNumber = z.string().trim().regex(/^\d{1,5}$/, {
   error: (i) => `"${i.input}" is not a port number`,
@@ -236,6 +248,8 @@ function serverName(address: AddressView, port: number, taken: Set<string>): str
 export interface Candidate {
   /** The object. */
   set: EndpointSet;
+  /** Its `namespace/name`. */
+  key: string;
   /** The domain it claims. */
   domain: string;
   /** Its domain entry, with the base id (before collision suffixes). */
@@ -259,6 +273,7 @@ export function candidate(
   set: EndpointSet,
   options: ResolvedModelOptions,
   refused: (reason: string, address?: string) => void,
+  key: string = `${set.namespace}/${set.name}`,
 ): Candidate | string | null {
   const routing = routingAnnotations(set);
   if (routing === null || typeof routing === "string") return routing;
@@ -280,24 +295,24 @@ export function candidate(
   if (typeof picked === "string") return picked;
   const servers = serversOf(picked.addresses, refused);
   if (nodeport !== null) servers.push(...nodeport.servers);
-  const unique = (list: string[]) => [...new Set(list)];
-  const key = settings.path === "/" ? domain : `${domain}${settings.path}`;
+  const name = settings.path === "/" ? domain : `${domain}${settings.path}`;
   return {
     set,
-    domain: key,
+    key,
+    domain: name,
     tlsClaim: tlsRequest === null
       ? "no haconfd.io/tls-secret"
       : `Secret "${set.namespace}/${tlsRequest.secret}"${tlsRequest.redirect ? " with redirect-https" : ""}`,
     data: {
-      ips: unique(servers.filter((s) => s.ready).map((s) => s.ip)),
+      ips: uniqueIps(servers, true),
       proto,
       port: nodeport?.port ?? picked.chosen ??
         (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
-      id: domainId(key),
+      id: domainId(name),
       namespace: set.namespace,
       name: set.name,
       ports: Object.fromEntries(Object.entries(picked.ports).sort(([a], [b]) => a.localeCompare(b))),
-      notReadyIps: unique(servers.filter((s) => !s.ready).map((s) => s.ip)),
+      notReadyIps: uniqueIps(servers, false),
       servers,
       listenPort: listen.port,
       ...(tlsRequest === null ? {} : { tls: tlsOf(set as TlsRequested, tlsRequest, set.namespace) }),
@@ -309,6 +324,13 @@ export function candidate(
   };
 }
 
+/** The addresses of the ready (or not-ready) servers, each once, in the servers' order. */
+function uniqueIps(servers: readonly Server[], ready: boolean): string[] {
+  const ips = new Set<string>();
+  for (const s of servers) if (s.ready === ready) ips.add(s.ip);
+  return [...ips];
+}
+
 /** The `domain` and `proto` annotations, checked: `null` when neither is set, a reason when unusable. */
 function routingAnnotations(set: EndpointSet): { domain: string; proto: string } | string | null {
   const rawDomain = annotation(set, "domain");
@@ -316,14 +338,27 @@ function routingAnnotations(set: EndpointSet): { domain: string; proto: string }
   if (rawDomain === undefined && rawProto === undefined) return null;
   if (rawDomain === undefined) return 'annotation "domain" is missing (proto is set)';
   if (rawProto === undefined) return 'annotation "proto" is missing (domain is set)';
-  const domain = DomainName.safeParse(rawDomain);
+  const domain = parsedAs(DomainName, rawDomain, DNS_NAME);
   if (!domain.success) return `annotation "domain": ${domain.error.issues[0]?.message}`;
-  const proto = Proto.safeParse(rawProto);
+  const proto = parsedAs(Proto, rawProto, PROTO);
   if (!proto.success) return `annotation "proto": ${proto.error.issues[0]?.message}`;
   if (proto.data === "https" && isIp(domain.data)) {
     return `annotation "domain": "${domain.data}" is an IP address, but proto "https" routes by SNI, which carries host names only`;
   }
   return { domain: domain.data, proto: proto.data };
+}
+
+/**
+ * `schema.safeParse(raw)`, without the parse (which runs for every object) when `plain` accepts the value:
+ * one the schema takes as written, nothing to trim or lower-case, whose output is `convert(raw)`.
+ */
+function parsedAs<T>(
+  schema: z.ZodType<T, string>,
+  raw: string,
+  plain: RegExp,
+  convert: (raw: string) => T = (value) => value as T,
+): { success: true; data: T } | { success: false; error: z.ZodError } {
+  return plain.test(raw) ? { success: true, data: convert(raw) } : schema.safeParse(raw);
 }
 
 function wantedPortError(wantedPort: string | undefined): string | undefined {
@@ -345,7 +380,7 @@ function listenPortOf(
   if (WEB_PROTOS.includes(proto)) return { port: null };
   const rawListen = annotation(set, "listen-port");
   if (rawListen !== undefined) {
-    const parsed = PortNumber.safeParse(rawListen);
+    const parsed = parsedAs(PortNumber, rawListen, PORT_NUMBER, Number);
     if (!parsed.success) return `annotation "haconfd.io/listen-port": ${parsed.error.issues[0]?.message}`;
     return { port: parsed.data };
   }
@@ -415,23 +450,13 @@ function serversOf(
 }
 
 /** Older claims win; ties go to the smaller `namespace/name`. */
-export function claimOrder(a: Pick<Candidate, "set">, b: Pick<Candidate, "set">): number {
+export function claimOrder(a: Pick<Candidate, "set" | "key">, b: Pick<Candidate, "set" | "key">): number {
   if (a.set.created !== b.set.created) {
     if (a.set.created === "") return 1;
     if (b.set.created === "") return -1;
     return a.set.created < b.set.created ? -1 : 1;
   }
-  const ka = setKey(a.set), kb = setKey(b.set);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
-
-// A sort of 16,700 claims compares ~250,000 times: the keys are built once per set, not per comparison.
-const setKeys = new WeakMap<EndpointSet, string>();
-
-function setKey(set: EndpointSet): string {
-  let key = setKeys.get(set);
-  if (key === undefined) setKeys.set(set, key = `${set.namespace}/${set.name}`);
-  return key;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 /** Who holds reserved listen ports, in skip reasons. */

@@ -248,9 +248,9 @@ export function parseSettings(
   const parsed: Parsed = {};
   const problems: string[] = [];
   let any = false;
-  for (const rule of RULES) {
-    const raw = annotations[`haconfd.io/${rule.key}`];
-    if (raw === undefined) continue;
+  RULES.forEach((rule, i) => {
+    const raw = annotations[SETTING_ANNOTATIONS[i]!];
+    if (raw === undefined) return;
     any = true;
     const result = rule.schema.safeParse(raw);
     const problem = result.success
@@ -258,7 +258,7 @@ export function parseSettings(
       : result.error.issues[0]?.message ?? "invalid";
     if (problem !== undefined) problems.push(`annotation "haconfd.io/${rule.key}": ${problem}`);
     else parsed[rule.key] = result.data;
-  }
+  });
   if (!any) return DEFAULT_SETTINGS;
   problems.push(...combinationProblems(parsed));
   return problems.length > 0 ? problems : settingsOf(parsed);

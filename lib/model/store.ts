@@ -111,6 +111,19 @@ class MultiMap<K, V> {
     }
   }
 
+  /** Pushes the values of `key` onto `list` (no array of its own, as {@linkcode MultiMap.get} makes). */
+  addTo(key: K, list: V[]): void {
+    const held = this.#map.get(key);
+    if (held instanceof Set) list.push(...held);
+    else if (held !== undefined) list.push(held);
+  }
+
+  /** One value of `key` (the only one, nearly always), or undefined. */
+  first(key: K): V | undefined {
+    const held = this.#map.get(key);
+    return held instanceof Set ? held.values().next().value : held;
+  }
+
   get(key: K): V[] {
     const held = this.#map.get(key);
     return held === undefined ? [] : held instanceof Set ? [...held] : [held];
@@ -177,6 +190,7 @@ class IncrementalModel implements ModelStore {
         set,
         this.#options,
         (reason, address) => refusals.push(skipEntry(key, reason, address)),
+        key,
       );
       const claim = result === null || typeof result === "string" ? null : result;
       this.#objects.set(key, { set, claim, refusals: claim === null ? [] : refusals });
@@ -298,16 +312,16 @@ class IncrementalModel implements ModelStore {
       for (const domain of domainQueue.splice(0)) {
         if (seenDomains.has(domain)) continue;
         seenDomains.add(domain);
-        next.push(...this.#byDomain.get(domain));
+        this.#byDomain.addTo(domain, next);
         const host = this.#hostOf(domain);
         if (host === undefined || seenHosts.has(host)) continue;
         seenHosts.add(host);
-        next.push(...this.#byHost.get(host));
+        this.#byHost.addTo(host, next);
       }
       for (const port of portQueue.splice(0)) {
         if (seenPorts.has(port)) continue;
         seenPorts.add(port);
-        next.push(...this.#byPort.get(port));
+        this.#byPort.addTo(port, next);
       }
       for (const key of next) {
         if (keys.has(key)) continue;
@@ -323,7 +337,7 @@ class IncrementalModel implements ModelStore {
 
   /** The host of a domain key: its claims', or (once none is left) the winner's it had. */
   #hostOf(domain: string): string | undefined {
-    const key = this.#byDomain.get(domain)[0];
+    const key = this.#byDomain.first(domain);
     return key === undefined
       ? this.#winners.get(domain)?.data.host
       : this.#objects.get(key)?.claim?.data.host;
@@ -339,27 +353,26 @@ class IncrementalModel implements ModelStore {
     const hosts = new Map<string, Candidate>();
     const ports = new Map<number, string>();
     for (const c of group.claims) {
-      const key = objectKey(c.set);
       const owner = won.get(c.domain);
       if (owner !== undefined) {
-        this.#skip(key, domainTaken(c.domain, owner.set), changed);
+        this.#skip(c.key, domainTaken(c.domain, owner.set), changed);
         continue;
       }
       const hostOwner = hosts.get(c.data.host);
       if (hostOwner !== undefined && hostOwner.tlsClaim !== c.tlsClaim) {
-        this.#skip(key, hostTlsDiffers(c, hostOwner), changed);
+        this.#skip(c.key, hostTlsDiffers(c, hostOwner), changed);
         continue;
       }
       const port = c.data.listenPort;
       if (port !== null) {
         const holder = this.#reserved.get(port) ?? ports.get(port);
         if (holder !== undefined) {
-          this.#skip(key, portTaken(port, holder), changed);
+          this.#skip(c.key, portTaken(port, holder), changed);
           continue;
         }
         ports.set(port, portHolder(c));
       }
-      this.#skip(key, null, changed);
+      this.#skip(c.key, null, changed);
       won.set(c.domain, c);
       if (!hosts.has(c.data.host)) hosts.set(c.data.host, c);
     }

@@ -8,6 +8,7 @@ import {
   listenPortsOf,
   portBusy,
   reloadCulprits,
+  socketPorts,
 } from "../../lib/daemon/culprits.ts";
 import { createModelStore, type ModelStore } from "../../lib/model/store.ts";
 import { compileTemplates, defaultTemplates } from "../../lib/render/render.ts";
@@ -217,6 +218,54 @@ Deno.test("portBusy() tells a port another program listens on from a free one", 
   assert.equal(portBusy(host, port), true);
   listener.close();
   assert.equal(portBusy(host, port), false);
+});
+
+Deno.test("ListenPortProbe culprits() binds only the ports some socket has, reading the socket table once per call", () => {
+  const { probed, busy } = recordingBusy([5432, 6379]);
+  let reads = 0;
+  const probe = new ListenPortProbe("127.0.0.1", busy, () => (reads++, new Set([5432, 22])));
+  const culprits = probe.culprits({ model }, { hash: null, text: () => undefined });
+  assert.deepEqual(probed, [5432], "6379 has no socket: free without a bind (busy() would have said taken)");
+  assert.deepEqual(culprits.map((c) => c.object), ["db/pg"]);
+  assert.equal(reads, 1);
+  const unknown = recordingBusy([]);
+  new ListenPortProbe("127.0.0.1", unknown.busy, () => null).culprits({ model }, {
+    hash: null,
+    text: () => "",
+  });
+  assert.deepEqual(
+    unknown.probed.sort((a, b) => a - b),
+    [5432, 6379],
+    "no socket table: every port is bound",
+  );
+});
+
+Deno.test("socketPorts() reads the local ports of /proc/net/tcp and tcp6, null where there is none", () => {
+  const tcp = [
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+    "   0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7362302 1",
+    "   1: 0100007F:B705 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 7362303 1",
+  ].join("\n");
+  const tcp6 =
+    "  sl  local_address ...\n   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A";
+  const read = (path: string) => path.endsWith("6") ? tcp6 : tcp;
+  assert.deepEqual([...socketPorts(read)!].sort((a, b) => a - b), [6379, 8080, 46853]);
+  const noSix = (path: string) => {
+    if (path.endsWith("6")) throw new Deno.errors.NotFound(path);
+    return tcp;
+  };
+  assert.deepEqual([...socketPorts(noSix)!].sort((a, b) => a - b), [6379, 46853]);
+  assert.equal(
+    socketPorts(() => {
+      throw new Deno.errors.NotFound("no /proc");
+    }),
+    null,
+  );
+});
+
+Deno.test("socketPorts() finds a port this process listens on", { ignore: Deno.build.os !== "linux" }, () => {
+  using listener = Deno.listen({ hostname: "127.0.0.254", port: 0 });
+  assert.ok(socketPorts()?.has((listener.addr as Deno.NetAddr).port));
 });
 
 Deno.test("reservedPortsOf() reserves the status port and a TCP master socket for generate()", () => {

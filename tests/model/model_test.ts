@@ -4,6 +4,9 @@ import {
   compareIps,
   DEFAULT_LISTEN_PORTS,
   domainId,
+  DomainName,
+  PortNumber,
+  Proto,
   skipMessage,
   skippedObjectCount,
 } from "../../lib/model/model.ts";
@@ -307,5 +310,36 @@ Deno.test("isIp() accepts what z.ipv4() or z.ipv6() accepts, and nothing else", 
       ipv4.safeParse(value).success || ipv6.safeParse(value).success,
       JSON.stringify(value),
     );
+  }
+});
+
+Deno.test("buildModel() reads domain, proto and listen-port exactly as DomainName, Proto and PortNumber parse them", () => {
+  const domains = [
+    "web.example.test",
+    "Web.Example.TEST",
+    " web.example.test",
+    "10.0.0.1",
+    "fe80::1",
+    "a_b.test",
+    "-a.test",
+  ];
+  const protos = ["http", "redis", " redis ", "Redis", "my-proto", "-x", "a".repeat(33)];
+  const ports = ["6380", "08080", "65535", "65536", "0", " 7000", "1e3", "99999"];
+  for (const domain of domains) {
+    for (const proto of protos) {
+      for (const port of ports) {
+        const set = endpointSet("s", { domain, proto, "haconfd.io/listen-port": port });
+        const model = buildModel([set]);
+        const d = DomainName.safeParse(domain), p = Proto.safeParse(proto), l = PortNumber.safeParse(port);
+        const web = p.success && (p.data === "http" || p.data === "https");
+        const ok = d.success && p.success && (web || l.success) && !(p.data === "https" && isIp(d.data!));
+        const what = JSON.stringify({ domain, proto, port });
+        assert.equal(Object.keys(model.domains).length, ok ? 1 : 0, what);
+        if (!ok) continue;
+        const entry = model.domains[d.data!]!;
+        assert.equal(entry.proto, p.data, what);
+        assert.equal(entry.listenPort, web ? null : l.data, what);
+      }
+    }
   }
 });
