@@ -65,3 +65,12 @@ export const EndpointSet = z.object({
 });
 /** The projection of one service's endpoints. */
 export type EndpointSet = z.infer<typeof EndpointSet>;
+
+/**
+ * An array built by `push()`, as it is kept: V8 gives such an array room for 17 elements at its first push,
+ * and a copy has exactly its length (~110 bytes less for each of tens of thousands of one- to three-element
+ * lists kept per object).
+ */
+export function fitted<T>(list: T[]): T[] {
+  return list.slice();
+}

@@ -6,7 +6,14 @@
  */
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
-import { type AddressView, type EndpointSet, type GroupView, isIp, type PortView } from "./endpoints.ts";
+import {
+  type AddressView,
+  type EndpointSet,
+  fitted,
+  type GroupView,
+  isIp,
+  type PortView,
+} from "./endpoints.ts";
 import { fnv1aHex } from "../hash.ts";
 import { HostTls, tlsOf, type TlsRequested } from "./tls.ts";
 import { tlsAnnotations } from "./tls_annotations.ts";
@@ -293,7 +300,7 @@ export function candidate(
   if (typeof listen === "string") return listen;
   const picked = pickAddresses(set, wantedPort, nodeport === null);
   if (typeof picked === "string") return picked;
-  const servers = serversOf(picked.addresses, refused);
+  const servers = fitted(serversOf(picked.addresses, refused));
   if (nodeport !== null) servers.push(...nodeport.servers);
   const name = settings.path === "/" ? domain : `${domain}${settings.path}`;
   return {

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { EndpointSet } from "./endpoints.ts";
+import { type EndpointSet, fitted } from "./endpoints.ts";
 import {
   type Candidate,
   candidate,
@@ -80,8 +80,11 @@ interface Entry {
   set: EndpointSet;
   claim: Candidate | null;
   /** Its addresses that are not servers (only for a usable claim, as buildModel lists them). */
-  refusals: Skipped[];
+  refusals: readonly Skipped[];
 }
+
+// One empty list for the objects whose every address is a server (nearly all): 40 bytes less for each.
+const NO_REFUSALS: readonly Skipped[] = Object.freeze([]);
 
 /** The key (`namespace/name`) a set is kept under: the key of {@linkcode SetChanges}. */
 export function objectKey(set: EndpointSet): string {
@@ -158,7 +161,7 @@ class IncrementalModel implements ModelStore {
   readonly #domains = new VersionedMap<string, Domain>();
   readonly #madeFrom = new Map<string, Candidate>(); // domain → the claim its entry was made from
   // object key → its skip entries: why it takes no part (if so), then its refused addresses
-  readonly #skipped = new VersionedMap<string, Skipped[]>();
+  readonly #skipped = new VersionedMap<string, readonly Skipped[]>();
   readonly #reasons = new Map<string, string>(); // object key → why it takes no part
   readonly #listenPorts = new Map<number, string>(); // listen port → the domain whose entry has it
   #listenPortsVersion = 0;
@@ -193,7 +196,11 @@ class IncrementalModel implements ModelStore {
         key,
       );
       const claim = result === null || typeof result === "string" ? null : result;
-      this.#objects.set(key, { set, claim, refusals: claim === null ? [] : refusals });
+      this.#objects.set(key, {
+        set,
+        claim,
+        refusals: claim === null || refusals.length === 0 ? NO_REFUSALS : fitted(refusals),
+      });
       this.#skip(key, typeof result === "string" ? result : null, changed);
       this.#index(key, claim, seeds);
     }
@@ -448,7 +455,10 @@ class IncrementalModel implements ModelStore {
  * The model at these versions, its `domains` and `skipped` built on first read, so that a pass that never
  * reads them does not pay for them.
  */
-function lazyModel(domainsAt: MapVersion<string, Domain>, skippedAt: MapVersion<string, Skipped[]>): Model {
+function lazyModel(
+  domainsAt: MapVersion<string, Domain>,
+  skippedAt: MapVersion<string, readonly Skipped[]>,
+): Model {
   let domainsRecord: Record<string, Domain> | undefined;
   let skippedList: Skipped[] | undefined;
   const value = {} as Model;

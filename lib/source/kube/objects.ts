@@ -10,6 +10,7 @@ import { z } from "zod";
 import {
   type AddressView,
   type EndpointSet,
+  fitted,
   type GroupView,
   IP,
   PORT,
@@ -148,7 +149,7 @@ function portViews(
     const tcp = p.protocol === undefined || p.protocol === null || p.protocol === "TCP";
     if (tcp && typeof p.port === "number") views.push({ name: p.name ?? "", port: p.port });
   }
-  return views.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+  return fitted(views.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port));
 }
 
 // One literal per combination: a property added after the literal lands outside the object (a property
@@ -217,7 +218,7 @@ export function projectSlice(object: EndpointSlice): SliceView | string {
     namespace: metadata.namespace,
     name: metadata.name,
     service,
-    group: { ports: portViews(object.ports), addresses },
+    group: { ports: portViews(object.ports), addresses: fitted(addresses) },
   };
 }
 
