@@ -302,11 +302,11 @@ export function candidate(
   if (typeof picked === "string") return picked;
   const servers = fitted(serversOf(picked.addresses, refused));
   if (nodeport !== null) servers.push(...nodeport.servers);
-  const name = settings.path === "/" ? domain : `${domain}${settings.path}`;
+  const route = settings.path === "/" ? domain : `${domain}${settings.path}`;
   return {
     set,
     key,
-    domain: name,
+    domain: route,
     tlsClaim: tlsRequest === null
       ? "no haconfd.io/tls-secret"
       : `Secret "${set.namespace}/${tlsRequest.secret}"${tlsRequest.redirect ? " with redirect-https" : ""}`,
@@ -315,7 +315,7 @@ export function candidate(
       proto,
       port: nodeport?.port ?? picked.chosen ??
         (wantedPort !== undefined && /^\d+$/.test(wantedPort) ? Number(wantedPort) : 0),
-      id: domainId(name),
+      id: domainId(route),
       namespace: set.namespace,
       name: set.name,
       ports: Object.fromEntries(Object.entries(picked.ports).sort(([a], [b]) => a.localeCompare(b))),

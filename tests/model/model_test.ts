@@ -10,7 +10,7 @@ import {
   skipMessage,
   skippedObjectCount,
 } from "../../lib/model/model.ts";
-import { isIp } from "../../lib/model/endpoints.ts";
+import { fitted, isIp } from "../../lib/model/endpoints.ts";
 import { endpointSet } from "../support/fixtures.ts";
 import { z } from "zod";
 
@@ -342,4 +342,12 @@ Deno.test("buildModel() reads domain, proto and listen-port exactly as DomainNam
       }
     }
   }
+});
+
+Deno.test("fitted() gives the same elements in a list of its own", () => {
+  const built: string[] = [];
+  for (const ip of ["10.0.0.2", "10.0.0.1"]) built.push(ip);
+  const kept = fitted(built);
+  assert.deepEqual(kept, ["10.0.0.2", "10.0.0.1"]);
+  assert.notEqual(kept, built);
 });
