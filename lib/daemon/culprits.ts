@@ -83,7 +83,9 @@ export function portBusy(address: string, port: number): boolean {
 /**
  * The local ports of this network namespace's TCP sockets (`/proc/net/tcp` and `tcp6`), or null where they
  * cannot be read (not Linux). A port no socket has cannot be in use, so only the others need a bind to
- * tell: at start-up with thousands of listen ports, one read instead of a bind each.
+ * tell: at start-up with thousands of listen ports, one read instead of a bind each. The table lists
+ * listening and connected sockets; one only bound (never `listen()`ed) is not in it, and a reload that
+ * fails on such a port is traced by {@linkcode reloadCulprits}, as one taken between probe and reload is.
  */
 export function socketPorts(read: (path: string) => string = Deno.readTextFileSync): Set<number> | null {
   const ports = new Set<number>();
