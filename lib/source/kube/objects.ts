@@ -59,10 +59,13 @@ const TargetRef = z.object({ kind: z.string().optional(), name: z.string().optio
 const EndpointAddress = z.object({ ip: IP, targetRef: TargetRef, nodeName: z.string().nullish() });
 const EndpointPort = z.object({ name: z.string().nullish(), port: PORT, protocol: z.string().nullish() });
 
+// Endpoints' labels are read by nobody: not validating them spares a copy of each object's label record.
+const EndpointsMeta = ObjectMeta.omit({ labels: true });
+
 /** A v1 Endpoints object (the fields haconfd uses). */
 export const Endpoints = z.object({
   kind: z.literal("Endpoints").optional(),
-  metadata: ObjectMeta,
+  metadata: EndpointsMeta,
   subsets: z.array(z.object({
     addresses: z.array(EndpointAddress).nullish(),
     notReadyAddresses: z.array(EndpointAddress).nullish(),
@@ -166,7 +169,7 @@ function addressView(
 }
 
 /** The identity and routing annotations of an object: what Endpoints and Service projections share. */
-function identity(metadata: z.infer<typeof ObjectMeta>): ServiceView {
+function identity(metadata: z.infer<typeof EndpointsMeta>): ServiceView {
   return {
     namespace: metadata.namespace,
     name: metadata.name,
