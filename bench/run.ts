@@ -120,6 +120,12 @@ if (Deno.args[0] === "list-parse") {
   await listParseBenchmark(Deno.args.slice(1));
   Deno.exit(0);
 }
+if (Deno.args[0] === "list-cpu") {
+  // `tools/deno task bench list-cpu [--objects N] [--rounds N]`: a start-up list's CPU, bench/list_cpu.ts.
+  const { listCpuBenchmark } = await import("./list_cpu.ts");
+  await listCpuBenchmark(Deno.args.slice(1));
+  Deno.exit(0);
+}
 if (Deno.args[0] === "startup") {
   // `tools/deno task bench startup [--objects N] [--rounds N]`: start-up alone, bench/startup.ts.
   const { startupBenchmark } = await import("./startup.ts");
