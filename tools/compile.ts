@@ -48,10 +48,11 @@ export const TARGET_RUNTIME_VARIABLES: Readonly<Record<Target, string>> = {
  * V8 flags haconfd runs with, compiled or not (`deno task run`, the compiled binary, the tests' daemons and
  * the Docker stand-in pass the same ones; tests/compile_test.ts checks that they agree). A young generation
  * of 1 MiB semi-spaces instead of V8's default 16 MiB: the daemon's garbage is many small short-lived
- * objects, and at 50,000 addresses this keeps ~40 MiB less resident for ~5 % more CPU at start-up. The old
+ * objects, and at 50,000 addresses this keeps ~50 MiB less resident for ~6 % more CPU at start-up. The old
  * generation grows by half its live size before the next full collection, not by up to 4×: V8's default
  * lets a daemon whose live heap is ~60 MB reach 333 MiB over 100 changes at 50,000 addresses, this keeps it
- * at 183 MiB (156 instead of 168 MiB at start-up) for the same CPU per change (bench/RESULTS.md).
+ * at 183 MiB (156 instead of 168 MiB at start-up) for ~3 % more CPU per change, within the noise
+ * (bench/RESULTS.md).
  */
 export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=1", "--heap-growing-percent=50"];
 

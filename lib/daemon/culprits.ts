@@ -102,8 +102,15 @@ export function socketPorts(read: (path: string) => string = Deno.readTextFileSy
       ports.add(parseInt(match[1]!, 16));
     }
   }
-  return ports;
+  // No socket at all (haconfd holds its API connection): a table this kernel does not fill in.
+  return ports.size === 0 ? null : ports;
 }
+
+/**
+ * From how many new listen ports the socket table is read instead of binding each: the table lists every
+ * connection too (tens of thousands on a busy HAProxy host), so a few binds cost less than reading it.
+ */
+export const SOCKET_TABLE_FROM = 32;
 
 /** The installed config as the loop knows it: its hash, and its text (read only when needed). */
 export interface InstalledConfig {
@@ -210,7 +217,9 @@ export class ListenPortProbe {
     }
     const checked = new Set<number>();
     const culprits: Culprit[] = [];
-    const clear = this.#clearer(installed, last === null);
+    let fresh = 0;
+    for (const port of index.ports.keys()) if (!this.#checked.has(port)) fresh++;
+    const clear = this.#clearer(installed, last === null, fresh >= SOCKET_TABLE_FROM);
     for (const [port, domain] of index.ports) {
       if (this.#checked.has(port) || clear(port)) checked.add(port);
       else culprits.push(portCulprit(index, domain, port, this.#bindAddress));
@@ -225,10 +234,11 @@ export class ListenPortProbe {
    * Whether no program but HAProxy (for the installed config) holds a port. The config is read at most
    * once: first when `readFirst` (at the first call every port is new, and a previous run's config may
    * bind them all), else only to tell whose a busy port is — reading megabytes costs more than a probe.
+   * With `table`, only the ports the socket table lists are bound (it is read at the first one).
    */
-  #clearer(installed: InstalledConfig, readFirst: boolean): (port: number) => boolean {
+  #clearer(installed: InstalledConfig, readFirst: boolean, table: boolean): (port: number) => boolean {
     let bound = readFirst ? this.#boundBy(installed) : this.#readAlready(installed);
-    let sockets: ReadonlySet<number> | null | undefined;
+    let sockets: ReadonlySet<number> | null | undefined = table ? undefined : null;
     const busy = (port: number) => {
       if (sockets === undefined) sockets = this.#sockets();
       return (sockets === null || sockets.has(port)) && this.#busy(this.#bindAddress, port);

@@ -89,6 +89,7 @@ function parsedIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   }
   return ipaddr.isValid(ip) ? ipaddr.process(ip) : undefined;
 }
+
 const PROTO = /^[a-z0-9][a-z0-9-]{0,31}$/;
 /** A proto annotation: a short lower-case word. */
 export const Proto = z.string().trim().regex(PROTO, {
@@ -274,7 +275,8 @@ export type ResolvedModelOptions = Required<ModelOptions>;
 /**
  * One object's claim: `null` when it has no routing annotation, a reason when it cannot be used, else
  * its candidate entry (shared by {@linkcode buildModel} and the incremental store, lib/model/store.ts).
- * `refused` hears each address that is not a server (skip entries of a usable object).
+ * `refused` hears each address that is not a server (skip entries of a usable object); `key` is the
+ * object's `namespace/name`, passed where the caller has it already.
  */
 export function candidate(
   set: EndpointSet,
@@ -300,8 +302,8 @@ export function candidate(
   if (typeof listen === "string") return listen;
   const picked = pickAddresses(set, wantedPort, nodeport === null);
   if (typeof picked === "string") return picked;
-  const servers = fitted(serversOf(picked.addresses, refused));
-  if (nodeport !== null) servers.push(...nodeport.servers);
+  const pods = serversOf(picked.addresses, refused);
+  const servers = fitted(nodeport === null ? pods : [...pods, ...nodeport.servers]);
   const route = settings.path === "/" ? domain : `${domain}${settings.path}`;
   return {
     set,
@@ -597,6 +599,7 @@ export function buildModel(sets: Iterable<EndpointSet>, options: ModelOptions = 
       set,
       resolved,
       (reason, address) => refusals.push(skipEntry(object, reason, address)),
+      object,
     );
     if (result === null) continue;
     if (typeof result === "string") skipped.push({ object, reason: result });

@@ -248,9 +248,10 @@ export function parseSettings(
   const parsed: Parsed = {};
   const problems: string[] = [];
   let any = false;
-  RULES.forEach((rule, i) => {
+  for (let i = 0; i < RULES.length; i++) {
+    const rule = RULES[i]!;
     const raw = annotations[SETTING_ANNOTATIONS[i]!];
-    if (raw === undefined) return;
+    if (raw === undefined) continue;
     any = true;
     const result = rule.schema.safeParse(raw);
     const problem = result.success
@@ -258,7 +259,7 @@ export function parseSettings(
       : result.error.issues[0]?.message ?? "invalid";
     if (problem !== undefined) problems.push(`annotation "haconfd.io/${rule.key}": ${problem}`);
     else parsed[rule.key] = result.data;
-  });
+  }
   if (!any) return DEFAULT_SETTINGS;
   problems.push(...combinationProblems(parsed));
   return problems.length > 0 ? problems : settingsOf(parsed);

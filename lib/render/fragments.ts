@@ -319,9 +319,6 @@ function domainsGuard(partial: string): Record<string, Domain> {
   return new Proxy({}, { get: refuse, has: refuse, ownKeys: refuse, getOwnPropertyDescriptor: refuse });
 }
 
-/** What a partial is rendered with: the template data, its domain, and a guard in place of the domains. */
-type PartialData = TemplateData & { domain: string; d: Domain | undefined };
-
 /** `error` or the {@linkcode NotIncremental} it wraps (Eta wraps what a template throws). */
 function unwrap(error: unknown): unknown {
   for (let e: unknown = error; e instanceof Error; e = e.cause) if (e instanceof NotIncremental) return e;
@@ -389,25 +386,23 @@ export function createFragmentRenderer(renderer: Renderer, data: TemplateData): 
     if (plan === null) return null;
     plans.push(plan);
   }
-  const partials = new Map<string, { texts: OrderedText; it: PartialData }>();
+  const partials = new Map<string, { texts: OrderedText; guard: Record<string, Domain> }>();
   const resolved = plans.map((plan) =>
     plan.map((item) => {
       if (!("partial" in item)) return item;
       let slot = partials.get(item.partial);
       if (slot === undefined) {
-        const it = { ...data, domains: domainsGuard(item.partial), domain: "", d: undefined };
-        partials.set(item.partial, slot = { texts: new OrderedText(), it });
+        partials.set(item.partial, slot = { texts: new OrderedText(), guard: domainsGuard(item.partial) });
       }
       return slot.texts;
     })
   );
   const renderDomain = (domain: string, d: Domain | undefined) => {
-    for (const [name, { texts, it }] of partials) {
-      // One data object per partial, its domain set for each call: the partials of 16,700 domains would
-      // otherwise copy the template data ~150,000 times in a first render (Eta's include copies it anyway).
-      it.domain = domain;
-      it.d = d;
-      const text = d === undefined ? "" : tidyPiece(renderer.partial(name, it));
+    for (const [name, { texts, guard }] of partials) {
+      // A fresh data object per call, as Eta's include gives in a full render: a partial may write to `it`.
+      const text = d === undefined
+        ? ""
+        : tidyPiece(renderer.partial(name, { ...data, domains: guard, domain, d }));
       if (text === "") texts.delete(domain);
       else if (seamless(text)) texts.set(domain, text);
       else {

@@ -8,6 +8,7 @@ import {
   listenPortsOf,
   portBusy,
   reloadCulprits,
+  SOCKET_TABLE_FROM,
   socketPorts,
 } from "../../lib/daemon/culprits.ts";
 import { createModelStore, type ModelStore } from "../../lib/model/store.ts";
@@ -220,23 +221,41 @@ Deno.test("portBusy() tells a port another program listens on from a free one", 
   assert.equal(portBusy(host, port), false);
 });
 
-Deno.test("ListenPortProbe culprits() binds only the ports some socket has, reading the socket table once per call", () => {
-  const { probed, busy } = recordingBusy([5432, 6379]);
+Deno.test("ListenPortProbe culprits() binds only the ports some socket has, from SOCKET_TABLE_FROM new ports on", () => {
+  const many = buildModel(
+    Array.from(
+      { length: SOCKET_TABLE_FROM },
+      (_, i) =>
+        endpointSet(`t${i}`, {
+          domain: `t${i}.example.test`,
+          proto: "redis",
+          "haconfd.io/listen-port": `${7000 + i}`,
+        }),
+    ),
+  );
+  const { probed, busy } = recordingBusy([7000, 7001]);
   let reads = 0;
-  const probe = new ListenPortProbe("127.0.0.1", busy, () => (reads++, new Set([5432, 22])));
-  const culprits = probe.culprits({ model }, { hash: null, text: () => undefined });
-  assert.deepEqual(probed, [5432], "6379 has no socket: free without a bind (busy() would have said taken)");
-  assert.deepEqual(culprits.map((c) => c.object), ["db/pg"]);
-  assert.equal(reads, 1);
+  const probe = new ListenPortProbe("127.0.0.1", busy, () => (reads++, new Set([7000, 22])));
+  const culprits = probe.culprits({ model: many }, { hash: null, text: () => undefined });
+  assert.deepEqual(probed, [7000], "7001 has no socket: free without a bind (busy() would have said taken)");
+  assert.deepEqual(culprits.map((c) => c.object), ["default/t0"]);
+  assert.equal(reads, 1, "the table is read once per call");
   const unknown = recordingBusy([]);
-  new ListenPortProbe("127.0.0.1", unknown.busy, () => null).culprits({ model }, {
+  new ListenPortProbe("127.0.0.1", unknown.busy, () => null).culprits({ model: many }, {
     hash: null,
     text: () => "",
   });
+  assert.equal(unknown.probed.length, SOCKET_TABLE_FROM, "no socket table: every port is bound");
+  const few = recordingBusy([5432]);
+  let fewReads = 0;
+  new ListenPortProbe("127.0.0.1", few.busy, () => (fewReads++, new Set<number>())).culprits({ model }, {
+    hash: null,
+    text: () => undefined,
+  });
   assert.deepEqual(
-    unknown.probed.sort((a, b) => a - b),
-    [5432, 6379],
-    "no socket table: every port is bound",
+    [fewReads, few.probed.sort((a, b) => a - b)],
+    [0, [5432, 6379]],
+    "two new ports: two binds",
   );
 });
 

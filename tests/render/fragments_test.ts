@@ -139,6 +139,12 @@ Deno.test("createGenerator() renders edited templates that keep the partials con
     // Blank lines alone between loops and at the ends.
     withFile("40-extra.eta", `\n# head\n${LOOP("_https-backend.eta")}\n${LOOP("_tcp-listen.eta")}\n\n\n`),
     withFile("40-extra.eta", `\n\n${LOOP("_https-backend.eta")}\n\n\n${LOOP("_http-backend.eta")}\n# tail\n`),
+    // A partial that writes to `it`: each call sees only its own writes, as in a full render.
+    withFile("40-extra.eta", LOOP("_count.eta")).concat({
+      name: "_count.eta",
+      origin: "test:_count.eta",
+      source: "<% it.calls = (it.calls ?? 0) + 1 -%>\n# <%= it.domain %> call <%= it.calls %>\n",
+    }),
   ];
   for (const [i, files] of variants.entries()) {
     assert.notEqual(createFragmentRenderer(compileTemplates(files), data), null, `variant ${i}`);

@@ -169,7 +169,7 @@ function addressView(
 }
 
 /** The identity and routing annotations of an object: what Endpoints and Service projections share. */
-function identity(metadata: z.infer<typeof EndpointsMeta>): ServiceView {
+function identity(metadata: Omit<z.infer<typeof ObjectMeta>, "labels">): ServiceView {
   return {
     namespace: metadata.namespace,
     name: metadata.name,
