@@ -83,59 +83,33 @@ function row(name: string, value: string, note = ""): void {
   console.log(`${name.padEnd(58)} ${value.padStart(12)}  ${note}`);
 }
 
-if (Deno.args[0] === "runtime") {
-  // `tools/deno task bench runtime [--runtime-only] [--no-rolling] [objects…]`: bench/runtime.ts alone.
-  const { runtimeCommand } = await import("./runtime.ts");
-  await runtimeCommand(Deno.args.slice(1));
-  Deno.exit(0);
-}
+type Benchmark = (args: string[]) => Promise<void>;
 
-if (Deno.args[0] === "tls") {
-  // `tools/deno task bench tls [hosts]`: start-up with TLS-terminated hosts, bench/tls.ts.
-  const { tlsBenchmark } = await import("./tls.ts");
-  await tlsBenchmark(Number(Deno.args[1] ?? 1000));
-  Deno.exit(0);
-}
-if (Deno.args[0] === "routing") {
-  // `tools/deno task bench routing [seconds]`: bench/routing.ts alone (maps vs one rule per host).
-  const { routingBenchmark } = await import("./routing.ts");
-  await routingBenchmark(Deno.args.slice(1));
-  Deno.exit(0);
-}
-if (Deno.args[0] === "nodeport") {
-  const { nodePortBenchmark } = await import("./nodeport.ts");
-  await nodePortBenchmark(Deno.args.slice(1));
-  Deno.exit(0);
-}
+/** The benchmarks run alone (`tools/deno task bench NAME [args…]`), each loaded from its own module. */
+const ALONE: Record<string, () => Promise<Benchmark>> = {
+  // [--runtime-only] [--no-rolling] [objects…]: the runtime path.
+  runtime: async () => (await import("./runtime.ts")).runtimeCommand,
+  // [hosts]: start-up with TLS-terminated hosts.
+  tls: async () => {
+    const { tlsBenchmark } = await import("./tls.ts");
+    return (args) => tlsBenchmark(Number(args[0] ?? 1000));
+  },
+  // [seconds]: maps vs one rule per host.
+  routing: async () => (await import("./routing.ts")).routingBenchmark,
+  nodeport: async () => (await import("./nodeport.ts")).nodePortBenchmark,
+  scrape: async () => (await import("./scrape.ts")).scrapeBenchmark,
+  // [--rounds N]: three ways of reading a list page.
+  "list-parse": async () => (await import("./list_parse.ts")).listParseBenchmark,
+  // [--objects N] [--rounds N]: a start-up list's CPU.
+  "list-cpu": async () => (await import("./list_cpu.ts")).listCpuBenchmark,
+  // [--objects N] [--rounds N]: start-up alone.
+  startup: async () => (await import("./startup.ts")).startupBenchmark,
+  scale: async () => (await import("./scale.ts")).scaleBenchmark,
+};
 
-if (Deno.args[0] === "scrape") {
-  const { scrapeBenchmark } = await import("./scrape.ts");
-  await scrapeBenchmark(Deno.args.slice(1));
-  Deno.exit(0);
-}
-
-if (Deno.args[0] === "list-parse") {
-  // `tools/deno task bench list-parse [--rounds N]`: three ways of reading a list page, bench/list_parse.ts.
-  const { listParseBenchmark } = await import("./list_parse.ts");
-  await listParseBenchmark(Deno.args.slice(1));
-  Deno.exit(0);
-}
-if (Deno.args[0] === "list-cpu") {
-  // `tools/deno task bench list-cpu [--objects N] [--rounds N]`: a start-up list's CPU, bench/list_cpu.ts.
-  const { listCpuBenchmark } = await import("./list_cpu.ts");
-  await listCpuBenchmark(Deno.args.slice(1));
-  Deno.exit(0);
-}
-if (Deno.args[0] === "startup") {
-  // `tools/deno task bench startup [--objects N] [--rounds N]`: start-up alone, bench/startup.ts.
-  const { startupBenchmark } = await import("./startup.ts");
-  await startupBenchmark(Deno.args.slice(1));
-  Deno.exit(0);
-}
-
-if (Deno.args[0] === "scale") {
-  const { scaleBenchmark } = await import("./scale.ts");
-  await scaleBenchmark(Deno.args.slice(1));
+const alone = Object.hasOwn(ALONE, Deno.args[0] ?? "") ? ALONE[Deno.args[0]!] : undefined;
+if (alone !== undefined) {
+  await (await alone())(Deno.args.slice(1));
   Deno.exit(0);
 }
 
