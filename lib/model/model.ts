@@ -276,13 +276,13 @@ export type ResolvedModelOptions = Required<ModelOptions>;
  * One object's claim: `null` when it has no routing annotation, a reason when it cannot be used, else
  * its candidate entry (shared by {@linkcode buildModel} and the incremental store, lib/model/store.ts).
  * `refused` hears each address that is not a server (skip entries of a usable object); `key` is the
- * object's `namespace/name`, passed where the caller has it already.
+ * object's `namespace/name`, which both callers hold already.
  */
 export function candidate(
   set: EndpointSet,
   options: ResolvedModelOptions,
   refused: (reason: string, address?: string) => void,
-  key: string = `${set.namespace}/${set.name}`,
+  key: string,
 ): Candidate | string | null {
   const routing = routingAnnotations(set);
   if (routing === null || typeof routing === "string") return routing;
